@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# Installs every pinned external component into a per-user cache outside the repo.
+#
+# Why a script and not a README paragraph: a fresh machine must get from a clone to a
+# green `make test` with no hand-installed tools. Each step is skipped when its result is
+# already cached, prints what it does (some Go builds take minutes), and fails with a
+# message naming the step. Only PyPI, Debian apt, npm and the Go module proxy are used.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=versions.env
+source "$here/versions.env"
+
+CACHE="${PICSOURCE_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/picsource/tools}"
+mkdir -p "$CACHE"
+export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-mod=mod
+export GOSUMDB="${GOSUMDB:-off}"
+only="${1:-all}"
+
+step=""
+trap 'echo "tools: FAILED at step: $step (see output above)" >&2' ERR
+say() { step="$1"; echo "==> tools: $1"; }
+
+want() { [[ "$only" == all || " $only " == *" $1 "* ]]; }
+
+# --- Debian packages -------------------------------------------------------------
+install_apt() {
+  local missing=()
+  command -v prometheus >/dev/null || missing+=(prometheus)
+  command -v promtool >/dev/null || missing+=(prometheus)
+  [ -x /usr/bin/chromium ] || missing+=(chromium)
+  [ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
+  command -v vipsthumbnail >/dev/null || missing+=(libvips-tools)
+  command -v wrk >/dev/null || missing+=(wrk)
+  if [ ${#missing[@]} -eq 0 ]; then echo "==> tools: apt packages present"; return; fi
+  say "apt-get install ${missing[*]}"
+  local sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  # policy-rc.d keeps the prometheus package from starting a system service.
+  printf '#!/bin/sh\nexit 101\n' | $sudo tee /usr/sbin/policy-rc.d >/dev/null
+  $sudo chmod +x /usr/sbin/policy-rc.d
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  $sudo rm -f /usr/sbin/policy-rc.d
+}
+
+# --- Python environment ----------------------------------------------------------
+# A virtualenv keyed by the hash of pyproject.toml and versions.env, in the cache, so
+# a fresh clone reuses it; the project's own packages come from PYTHONPATH (Makefile),
+# never an editable install that would pin one clone's path into a shared venv.
+venv_dir() {
+  local key; key=$(cat "$here/../pyproject.toml" "$here/versions.env" | sha256sum | cut -c1-12)
+  echo "$CACHE/../venv-$key"
+}
+install_python() {
+  local venv; venv=$(venv_dir)
+  if [ -x "$venv/bin/python" ] && [ -f "$venv/.complete" ]; then
+    echo "==> tools: python environment cached ($venv)"
+  else
+    say "python environment in $venv (pip install, a few minutes cold)"
+    rm -rf "$venv"; python3 -m venv "$venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check --upgrade pip
+    mapfile -t reqs < <(python3 -c 'import tomllib,sys; d=tomllib.load(open(sys.argv[1],"rb")); [print(r) for r in d["project"]["dependencies"]+d["project"]["optional-dependencies"]["dev"]]' "$here/../pyproject.toml")
+    mapfile -t nodeps < <(python3 -c 'import tomllib,sys; d=tomllib.load(open(sys.argv[1],"rb")); [print(r) for r in d["tool"]["picsource"]["no-deps"]]' "$here/../pyproject.toml")
+    "$venv/bin/pip" install -q --disable-pip-version-check "${reqs[@]}"
+    "$venv/bin/pip" install -q --disable-pip-version-check --no-deps "${nodeps[@]}"
+    touch "$venv/.complete"
+  fi
+  ln -sfn "$venv" "$here/../.venv"
+}
+
+# --- Go-built servers --------------------------------------------------------------
+go_install() {  # name version package@version
+  local name=$1 version=$2 pkg=$3 dest="$CACHE/$1-$2"
+  if [ -x "$dest/$name" ]; then echo "==> tools: $name $version cached"; return; fi
+  say "go install $pkg (may take several minutes)"
+  rm -rf "$dest.tmp"; mkdir -p "$dest.tmp"
+  GOBIN="$dest.tmp" go install -trimpath -ldflags "${4:-}" "$pkg"
+  mv "$dest.tmp" "$dest"
+}
+
+build_kubernetes() {
+  local v=$KUBERNETES_VERSION dest="$CACHE/kubernetes-$KUBERNETES_VERSION"
+  if [ -x "$dest/kube-apiserver" ] && [ -x "$dest/kube-controller-manager" ] && [ -x "$dest/kube-scheduler" ]; then
+    echo "==> tools: kubernetes $v cached"; return
+  fi
+  say "build kube-apiserver, kube-controller-manager, kube-scheduler $v (10-25 minutes cold)"
+  local minor=${v#v1.}; minor=${minor%%.*}
+  local staging="v0.${v#v1.}"
+  local work; work=$(mktemp -d)
+  {
+    echo "module picsource.local/kubebuild"
+    echo "go 1.26.0"
+    echo "require k8s.io/kubernetes $v"
+    curl -fsS "${GOPROXY_URL:-https://proxy.golang.org}/k8s.io/kubernetes/@v/$v.mod" \
+      | awk '/^\tk8s.io\/[^ ]+ v0\.0\.0/ {print "replace " $1 " => " $1 " '"$staging"'"}'
+  } > "$work/go.mod"
+  cat > "$work/main.go" <<'GO'
+package main
+
+func main() {}
+GO
+  local ld="-s -w"
+  for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    ld="$ld -X $p.gitVersion=$v -X $p.gitMajor=1 -X $p.gitMinor=$minor -X $p.gitTreeState=clean -X $p.buildDate=1970-01-01T00:00:00Z"
+  done
+  mkdir -p "$dest.tmp"
+  (cd "$work" && go build -trimpath -ldflags "$ld" -o "$dest.tmp/" \
+      k8s.io/kubernetes/cmd/kube-apiserver \
+      k8s.io/kubernetes/cmd/kube-controller-manager \
+      k8s.io/kubernetes/cmd/kube-scheduler)
+  rm -rf "$work" "$dest"; mv "$dest.tmp" "$dest"
+}
+
+build_etcd() {
+  local v=$ETCD_VERSION dest="$CACHE/etcd-$ETCD_VERSION"
+  if [ -x "$dest/etcd" ]; then echo "==> tools: etcd $v cached"; return; fi
+  say "build etcd $v"
+  local work; work=$(mktemp -d)
+  printf 'module picsource.local/etcdbuild\ngo 1.26.0\nrequire go.etcd.io/etcd/server/v3 %s\n' "$v" > "$work/go.mod"
+  printf 'package main\n\nfunc main() {}\n' > "$work/main.go"
+  mkdir -p "$dest.tmp"
+  (cd "$work" && go build -trimpath -ldflags "-s -w" -o "$dest.tmp/etcd" go.etcd.io/etcd/server/v3)
+  rm -rf "$work" "$dest"; mv "$dest.tmp" "$dest"
+}
+
+build_minio() {
+  # The module proxy serves this pseudo-version's .mod and .zip but answers 403 for its
+  # .info, which `go install` asks for first. A local file:// proxy holding the three
+  # files (the .info written from the pseudo-version's own timestamp) sits in front of
+  # the real proxy, so the build still uses only module-proxy bytes.
+  local v=$MINIO_VERSION
+  if [ -x "$CACHE/minio-$v/minio" ]; then echo "==> tools: minio $v cached"; return; fi
+  say "fetch minio module $v from the Go module proxy"
+  local fp="$CACHE/goproxy/github.com/minio/minio/@v" base="${GOPROXY_URL:-https://proxy.golang.org}/github.com/minio/minio/@v"
+  mkdir -p "$fp"
+  [ -s "$fp/$v.mod" ] || curl -fsS -o "$fp/$v.mod" "$base/$v.mod"
+  [ -s "$fp/$v.zip" ] || curl -fsS -o "$fp/$v.zip" "$base/$v.zip"
+  local ts=${v#v0.0.0-}; ts=${ts%%-*}
+  printf '{"Version":"%s","Time":"%s-%s-%sT%s:%s:%sZ"}\n' "$v" "${ts:0:4}" "${ts:4:2}" "${ts:6:2}" "${ts:8:2}" "${ts:10:2}" "${ts:12:2}" > "$fp/$v.info"
+  printf '%s\n' "$v" > "$fp/list"
+  GOPROXY="file://$CACHE/goproxy,${GOPROXY_URL:-https://proxy.golang.org}" \
+    go_install minio "$v" "github.com/minio/minio@$v" "-s -w"
+}
+
+build_helm() {
+  local v=$HELM_VERSION
+  local ld="-s -w -X helm.sh/helm/v3/internal/version.version=$v -X helm.sh/helm/v3/internal/version.gitTreeState=clean"
+  local minor=${KUBERNETES_VERSION#v1.}; minor=${minor%%.*}
+  for p in helm.sh/helm/v3/pkg/chartutil helm.sh/helm/v3/pkg/lint/rules; do
+    ld="$ld -X $p.k8sVersionMajor=1 -X $p.k8sVersionMinor=$minor"
+  done
+  go_install helm "$v" "helm.sh/helm/v3/cmd/helm@$v" "$ld"
+}
+
+want apt && install_apt
+want python && install_python
+want minio && build_minio
+want kwok && go_install kwok "$KWOK_VERSION" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION" "-s -w"
+want etcd && build_etcd
+want helm && build_helm
+want kubernetes && build_kubernetes
+echo "==> tools: all components ready in $CACHE"

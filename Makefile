@@ -1,0 +1,59 @@
+# PicSource entry points. `make run` and `make test` set up everything they need.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+REPO := $(abspath .)
+VENV := $(REPO)/.venv
+PY := $(VENV)/bin/python
+export PYTHONPATH := $(REPO)/core:$(REPO)/web:$(REPO)/worker:$(REPO)/operator:$(REPO)
+export PATH := $(VENV)/bin:$(PATH)
+export PICSOURCE_TOOLS ?= $(HOME)/.cache/picsource/tools
+PYTEST_ARGS ?=
+
+.PHONY: help tools python frontend models setup run test test-fast lint cluster-up cluster-down bench images kind-up clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+tools: ## build/install every pinned component into ~/.cache/picsource/tools (skips what is cached)
+	@bash .ci/tools.sh
+
+python: ## only the Python environment
+	@bash .ci/tools.sh python
+
+frontend: python ## build Tailwind/DaisyUI CSS from npm packages
+	@bash .ci/frontend.sh
+
+models: python ## convert the bundled classifier weights to ONNX (cached)
+	@echo "==> models: EfficientNet-Lite0 .pth -> ONNX (cached after the first run)"
+	@$(PY) -m picsource_worker.models.convert
+
+setup: tools frontend models
+
+run: setup ## start MongoDB-wire server, MinIO, web (gunicorn :5000) and one worker; Ctrl-C stops all
+	@$(PY) -m tests.harness.run
+
+test: setup ## set up and run the whole suite against real services and a real control plane
+	@$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: python ## ruff, mypy, hadolint
+	@$(VENV)/bin/ruff check core web worker operator tests bench
+	@$(VENV)/bin/mypy core/picsource_core web/picsource_web worker/picsource_worker operator/picsource_operator
+	@$(VENV)/bin/hadolint web/Dockerfile worker/Dockerfile operator/Dockerfile
+
+cluster-up: tools ## start etcd, kube-apiserver, controller-manager, scheduler, kwok; kubeconfig in .run/
+	@$(PY) -m tests.harness.cluster up
+
+cluster-down: ## stop the local control plane and remove its state
+	@$(PY) -m tests.harness.cluster down
+
+bench: setup ## run every benchmark under bench/ and print figures
+	@for b in bench/bench_*.py; do echo "==> $$b"; $(PY) $$b || exit 1; done
+
+images: ## build the container images (needs a Docker engine)
+	@bash .ci/images.sh build
+
+kind-up: ## create a kind cluster, load images, helm install, apply an example Gallery (needs Docker + kind)
+	@bash .ci/images.sh kind-up
+
+clean: cluster-down
+	rm -rf .run

@@ -1,0 +1,83 @@
+"""MongoDB connection and the schema's indexes, shared by web, worker and operator.
+
+The operator creates the indexes when it binds a database; the web tier and the
+worker call ensure_indexes at start-up too, so a local run needs no operator.
+Only portable features are used (no $text, no server-specific options) so the
+same code runs on MongoDB and on MongoDB-wire servers such as SecantusDB.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING, IndexModel, MongoClient
+from pymongo.database import Database
+
+from picsource_core.config import MongoSettings
+
+IMAGES = "images"
+JOBS = "jobs"
+USERS = "users"
+TOKENS = "api_tokens"
+LOGIN_ATTEMPTS = "login_attempts"
+
+Document = dict[str, Any]
+
+
+def connect(settings: MongoSettings, *, app_name: str = "picsource") -> Database[Document]:
+    """A lazily connecting client; create one per process, after any fork."""
+    client: MongoClient[Document] = MongoClient(
+        settings.uri,
+        appname=app_name,
+        serverSelectionTimeoutMS=settings.timeout_ms,
+        connectTimeoutMS=settings.timeout_ms,
+        socketTimeoutMS=max(settings.timeout_ms * 6, 30_000),
+        tz_aware=True,
+    )
+    return client[settings.database]
+
+
+def ping(db: Database[Document]) -> None:
+    """Raise a pymongo error when the server cannot be reached."""
+    db.client.admin.command("ping")
+
+
+INDEXES: dict[str, list[IndexModel]] = {
+    IMAGES: [
+        # Owner's own gallery, newest first; _id is an ObjectId and so time-ordered.
+        IndexModel([("owner_id", ASCENDING), ("_id", DESCENDING)], name="owner_newest"),
+        IndexModel([("visibility", ASCENDING), ("_id", DESCENDING)], name="visibility_newest"),
+        # Per-owner exact duplicates.
+        IndexModel([("owner_id", ASCENDING), ("sha256", ASCENDING)], name="owner_sha256", unique=True),
+        IndexModel([("share_token", ASCENDING)], name="share_token", unique=True),
+        # Search: multikey over normalised tokens, tags and colour families.
+        IndexModel([("search_tokens", ASCENDING), ("_id", DESCENDING)], name="search_tokens"),
+        IndexModel([("tags", ASCENDING), ("_id", DESCENDING)], name="tags"),
+        IndexModel([("colour_families", ASCENDING), ("_id", DESCENDING)], name="colour_families"),
+        IndexModel([("owner_id", ASCENDING), ("analysis.phash", ASCENDING)], name="owner_phash"),
+        IndexModel([("original_key", ASCENDING)], name="original_key"),
+    ],
+    JOBS: [
+        IndexModel([("image_id", ASCENDING), ("kind", ASCENDING)], name="image_kind", unique=True),
+        IndexModel([("state", ASCENDING), ("run_at", ASCENDING)], name="state_run_at"),
+        IndexModel([("state", ASCENDING), ("lease_expires", ASCENDING)], name="state_lease"),
+    ],
+    USERS: [
+        IndexModel([("username_key", ASCENDING)], name="username_key", unique=True),
+    ],
+    TOKENS: [
+        IndexModel([("token_hash", ASCENDING)], name="token_hash", unique=True),
+        IndexModel([("user_id", ASCENDING)], name="user_id"),
+    ],
+    LOGIN_ATTEMPTS: [
+        IndexModel([("key", ASCENDING)], name="key", unique=True),
+        # TTL: counters vanish on their own once their window has passed.
+        IndexModel([("expires_at", ASCENDING)], name="expires_at_ttl", expireAfterSeconds=0),
+    ],
+}
+
+
+def ensure_indexes(db: Database[Document]) -> None:
+    """Create every index the schema relies on; idempotent and cheap when present."""
+    for collection, models in INDEXES.items():
+        db[collection].create_indexes(models)

@@ -1,0 +1,227 @@
+"""The analysis job queue: a MongoDB collection with leases, shared by web and worker.
+
+Why MongoDB and not a broker: the platform already depends on it, and
+find_one_and_update gives an atomic claim, so no second stateful service is
+needed in a cluster. Contract:
+
+* enqueue is idempotent per (image, kind): a unique index makes a second
+  enqueue a no-op while the job is pending or running;
+* claim takes the oldest ready job atomically and sets a lease; a job whose
+  lease expired (its worker died) is claimable again;
+* failures retry with exponential backoff up to ``max_attempts``, then the job
+  is ``failed`` with its error, visible to admins who can retry it;
+* every state change after claim is conditional on the lease owner, so a worker
+  that lost its lease cannot overwrite another worker's result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from bson import ObjectId
+from pymongo import ASCENDING, ReturnDocument
+from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError
+
+from picsource_core.mongo import JOBS, Document
+
+PENDING = "pending"
+RUNNING = "running"
+DONE = "done"
+FAILED = "failed"
+ANALYSE = "analyse"
+
+Clock = Callable[[], datetime]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Job:
+    id: ObjectId
+    image_id: ObjectId
+    kind: str
+    attempts: int
+    max_attempts: int
+    lease_owner: str
+    lease_expires: datetime
+    reclaimed: bool
+    """True when this claim took over a job whose previous lease had expired."""
+
+    @classmethod
+    def from_doc(cls, doc: Document, *, reclaimed: bool = False) -> Job:
+        return cls(
+            id=doc["_id"], image_id=doc["image_id"], kind=doc["kind"],
+            attempts=int(doc.get("attempts", 0)), max_attempts=int(doc.get("max_attempts", 5)),
+            lease_owner=str(doc.get("lease_owner") or ""), lease_expires=doc.get("lease_expires") or utcnow(),
+            reclaimed=reclaimed,
+        )
+
+
+@dataclass(frozen=True)
+class QueueStats:
+    pending: int
+    running: int
+    failed: int
+    oldest_pending_age_seconds: float
+
+    @property
+    def backlog(self) -> int:
+        """Jobs not yet finished: what an autoscaler should size workers for."""
+        return self.pending + self.running
+
+
+def backoff_seconds(attempts: int, base: float = 2.0, cap: float = 300.0) -> float:
+    """Exponential backoff after the given number of failed attempts."""
+    return float(min(cap, base * (2 ** max(0, attempts - 1))))
+
+
+class JobQueue:
+    def __init__(self, db: Database[Document], *, max_attempts: int = 5,
+                 backoff_base: float = 2.0, clock: Clock = utcnow) -> None:
+        self.jobs = db[JOBS]
+        self.max_attempts = max_attempts
+        self.backoff_base = backoff_base
+        self.clock = clock
+
+    # --- producer side ----------------------------------------------------------
+    def enqueue(self, image_id: ObjectId, kind: str = ANALYSE, *, options: dict[str, Any] | None = None) -> bool:
+        """Add a job unless one exists for (image, kind); True when a new job was created."""
+        now = self.clock()
+        try:
+            result = self.jobs.update_one(
+                {"image_id": image_id, "kind": kind},
+                {"$setOnInsert": {
+                    "image_id": image_id, "kind": kind, "state": PENDING, "attempts": 0,
+                    "max_attempts": self.max_attempts, "run_at": now, "created_at": now,
+                    "updated_at": now, "lease_owner": None, "lease_expires": None,
+                    "last_error": None, "options": options or {},
+                }},
+                upsert=True,
+            )
+        except DuplicateKeyError:
+            return False  # a concurrent enqueue won the race: still idempotent
+        return result.upserted_id is not None
+
+    def retry(self, job_id: ObjectId) -> bool:
+        """Admin retry of a failed (or finished) job: back to pending with fresh attempts."""
+        now = self.clock()
+        result = self.jobs.update_one(
+            {"_id": job_id, "state": {"$in": [FAILED, DONE]}},
+            {"$set": {"state": PENDING, "attempts": 0, "run_at": now, "updated_at": now,
+                      "lease_owner": None, "lease_expires": None, "last_error": None}},
+        )
+        return result.modified_count == 1
+
+    def requeue_image(self, image_id: ObjectId, kind: str = ANALYSE) -> bool:
+        """Make an image's job pending again (creating it if needed)."""
+        if self.enqueue(image_id, kind):
+            return True
+        job = self.jobs.find_one({"image_id": image_id, "kind": kind}, {"_id": 1})
+        return bool(job) and self.retry(job["_id"])  # type: ignore[index]
+
+    def cancel_for_image(self, image_id: ObjectId) -> int:
+        """Remove every job of a deleted image (running ones lose their lease too)."""
+        return self.jobs.delete_many({"image_id": image_id}).deleted_count
+
+    # --- consumer side ----------------------------------------------------------
+    def claim(self, worker_id: str, lease_seconds: float) -> Job | None:
+        """Atomically take the oldest ready job, or one whose lease expired."""
+        now = self.clock()
+        before = self.jobs.find_one_and_update(
+            {"$or": [
+                {"state": PENDING, "run_at": {"$lte": now}},
+                {"state": RUNNING, "lease_expires": {"$lt": now}},
+            ]},
+            {"$set": {"state": RUNNING, "lease_owner": worker_id,
+                      "lease_expires": now + timedelta(seconds=lease_seconds),
+                      "claimed_at": now, "updated_at": now},
+             "$inc": {"attempts": 1}},
+            sort=[("run_at", ASCENDING), ("_id", ASCENDING)],
+            return_document=ReturnDocument.BEFORE,
+        )
+        if before is None:
+            return None
+        reclaimed = before.get("state") == RUNNING
+        before.update(state=RUNNING, lease_owner=worker_id, attempts=int(before.get("attempts", 0)) + 1,
+                      lease_expires=now + timedelta(seconds=lease_seconds))
+        return Job.from_doc(before, reclaimed=reclaimed)
+
+    def renew(self, job: Job, lease_seconds: float) -> bool:
+        """Extend the lease; False means the lease was lost (another worker took it)."""
+        now = self.clock()
+        result = self.jobs.update_one(
+            {"_id": job.id, "state": RUNNING, "lease_owner": job.lease_owner},
+            {"$set": {"lease_expires": now + timedelta(seconds=lease_seconds), "updated_at": now}},
+        )
+        return result.modified_count == 1
+
+    def complete(self, job: Job) -> bool:
+        now = self.clock()
+        result = self.jobs.update_one(
+            {"_id": job.id, "lease_owner": job.lease_owner, "state": RUNNING},
+            {"$set": {"state": DONE, "finished_at": now, "updated_at": now,
+                      "lease_owner": None, "lease_expires": None, "last_error": None}},
+        )
+        return result.modified_count == 1
+
+    def fail(self, job: Job, error: str) -> str:
+        """Record a failure: back to pending with backoff, or failed for good. Returns the new state."""
+        now = self.clock()
+        final = job.attempts >= job.max_attempts
+        update: dict[str, Any] = {
+            "lease_owner": None, "lease_expires": None, "last_error": error[:2000], "updated_at": now,
+        }
+        if final:
+            update.update(state=FAILED, finished_at=now)
+        else:
+            update.update(state=PENDING,
+                          run_at=now + timedelta(seconds=backoff_seconds(job.attempts, self.backoff_base)))
+        result = self.jobs.update_one(
+            {"_id": job.id, "lease_owner": job.lease_owner, "state": RUNNING}, {"$set": update}
+        )
+        if result.modified_count != 1:
+            return "lost"
+        return FAILED if final else PENDING
+
+    def release(self, job: Job) -> bool:
+        """Give a job back untouched (graceful shutdown): ready now, attempt not counted."""
+        now = self.clock()
+        result = self.jobs.update_one(
+            {"_id": job.id, "lease_owner": job.lease_owner, "state": RUNNING},
+            {"$set": {"state": PENDING, "run_at": now, "lease_owner": None, "lease_expires": None,
+                      "updated_at": now},
+             "$inc": {"attempts": -1}},
+        )
+        return result.modified_count == 1
+
+    # --- observation ------------------------------------------------------------
+    def stats(self) -> QueueStats:
+        now = self.clock()
+        counts = {PENDING: 0, RUNNING: 0, FAILED: 0}
+        for row in self.jobs.aggregate([
+            {"$match": {"state": {"$in": [PENDING, RUNNING, FAILED]}}},
+            {"$group": {"_id": "$state", "n": {"$sum": 1}}},
+        ]):
+            counts[row["_id"]] = int(row["n"])
+        oldest = self.jobs.find_one({"state": PENDING}, {"created_at": 1}, sort=[("created_at", ASCENDING)])
+        age = 0.0
+        if oldest and oldest.get("created_at"):
+            created = oldest["created_at"]
+            if created.tzinfo is None:
+                created = created.replace(tzinfo=UTC)
+            age = max(0.0, (now - created).total_seconds())
+        return QueueStats(pending=counts[PENDING], running=counts[RUNNING], failed=counts[FAILED],
+                          oldest_pending_age_seconds=age)
+
+    def list(self, state: str | None = None, limit: int = 100) -> list[Document]:
+        query: dict[str, Any] = {} if state is None else {"state": state}
+        return list(self.jobs.find(query).sort("updated_at", -1).limit(limit))
+
+    def get_for_image(self, image_id: ObjectId, kind: str = ANALYSE) -> Document | None:
+        return self.jobs.find_one({"image_id": image_id, "kind": kind})

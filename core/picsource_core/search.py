@@ -1,0 +1,89 @@
+"""Normalised search tokens: indexed word search on any MongoDB-compatible server.
+
+$text indexes are server-specific (SecantusDB has none, sharded MongoDB limits
+them), so each image stores the set of its normalised words in
+``search_tokens``, a multikey index answers ``{"search_tokens": {"$all": [...]}}``,
+and the same tokenizer runs on the query so both sides agree.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+COLOUR_FAMILIES: tuple[str, ...] = (
+    "red", "orange", "yellow", "green", "blue", "purple", "pink", "brown", "black", "white", "grey",
+)
+
+MAX_TOKEN_LENGTH = 40
+MAX_TOKENS_PER_IMAGE = 600
+
+_WORD = re.compile(r"[^\W_]+", re.UNICODE)
+_STOPWORDS = frozenset(
+    "a an and are as at be by for from has in is it its of on or that the this to was were with".split()
+)
+
+
+def _fold(text: str) -> str:
+    """Case-fold and strip accents so 'Café' and 'cafe' meet."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return stripped.casefold()
+
+
+def _stem(word: str) -> str:
+    """A deliberately tiny plural stemmer: 'cats' -> 'cat', 'glass' stays."""
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    return word
+
+
+def tokenize(text: str | None) -> list[str]:
+    """Words of a text as normalised tokens, in order, without duplicates."""
+    if not text:
+        return []
+    seen: dict[str, None] = {}
+    for match in _WORD.finditer(_fold(text)):
+        word = match.group(0)[:MAX_TOKEN_LENGTH]
+        if word in _STOPWORDS or (len(word) < 2 and not word.isdigit()):
+            continue
+        seen.setdefault(_stem(word), None)
+    return list(seen)
+
+
+def normalise_tag(tag: str) -> str:
+    """Tags are stored folded, trimmed and with inner whitespace collapsed."""
+    return " ".join(_fold(tag).split())[:64]
+
+
+def image_search_tokens(image: Mapping[str, Any]) -> list[str]:
+    """All tokens an image should be found by: user text plus analysis results."""
+    analysis: Mapping[str, Any] = image.get("analysis") or {}
+    texts: list[str] = [
+        image.get("title") or "",
+        image.get("description") or "",
+        analysis.get("caption") or "",
+        analysis.get("ocr_text") or "",
+    ]
+    texts.extend(image.get("tags") or [])
+    texts.extend(str(label.get("label", "")) for label in analysis.get("labels") or [] if isinstance(label, Mapping))
+    tokens: dict[str, None] = {}
+    for text in texts:
+        for token in tokenize(text):
+            tokens.setdefault(token, None)
+    return list(tokens)[:MAX_TOKENS_PER_IMAGE]
+
+
+def query_tokens(words: Iterable[str] | str) -> list[str]:
+    """Tokens of a search query (same normalisation as the stored side)."""
+    if isinstance(words, str):
+        return tokenize(words)
+    out: dict[str, None] = {}
+    for word in words:
+        for token in tokenize(word):
+            out.setdefault(token, None)
+    return list(out)

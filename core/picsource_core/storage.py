@@ -1,0 +1,188 @@
+"""S3-compatible object storage through the minio SDK, kept S3-generic.
+
+Keys are derived from ids only (never from user-supplied file names), so a
+path-traversal file name cannot influence where bytes land, and the worker can
+overwrite derived objects idempotently.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+import urllib3
+from minio import Minio
+from minio.deleteobjects import DeleteObject
+from minio.error import S3Error
+from minio.sseconfig import Rule, SSEConfig
+
+from picsource_core.config import StorageSettings
+
+THUMBNAIL_SIZES = (256, 1280)
+
+
+class StorageError(RuntimeError):
+    """The object store refused or could not be reached; ``reason`` is machine-readable."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+def original_key(owner_id: object, image_id: object) -> str:
+    return f"originals/{owner_id}/{image_id}"
+
+
+def thumbnail_key(image_id: object, size: int) -> str:
+    return f"thumbnails/{image_id}/{size}.webp"
+
+
+def image_prefixes(owner_id: object, image_id: object) -> list[str]:
+    """Every key belonging to one image (for deletion)."""
+    return [original_key(owner_id, image_id), f"thumbnails/{image_id}/"]
+
+
+class ObjectStore:
+    """One bucket of one S3 endpoint. Create one per process (after a fork)."""
+
+    def __init__(self, settings: StorageSettings) -> None:
+        parts = urlsplit(settings.endpoint)
+        timeout = urllib3.Timeout(connect=min(settings.timeout_seconds, 5.0), read=settings.timeout_seconds)
+        http = urllib3.PoolManager(
+            timeout=timeout,
+            maxsize=16,
+            retries=urllib3.Retry(total=2, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504]),
+        )
+        self.settings = settings
+        self.bucket = settings.bucket
+        self.client = Minio(
+            parts.netloc,
+            access_key=settings.access_key,
+            secret_key=settings.secret_key,
+            secure=parts.scheme == "https",
+            region=settings.region,
+            http_client=http,
+        )
+
+    # --- bucket -----------------------------------------------------------------
+    def ping(self) -> None:
+        """Raise StorageError unless the endpoint answers and the bucket exists."""
+        try:
+            exists = self.client.bucket_exists(self.bucket)
+        except S3Error as err:
+            raise _classify(err) from err
+        except Exception as err:  # urllib3 errors: refused, timeout, DNS
+            raise StorageError("EndpointUnreachable", f"object storage unreachable: {err}") from err
+        if not exists:
+            raise StorageError("BucketMissing", f"bucket {self.bucket!r} does not exist")
+
+    def ensure_bucket(self, *, encrypt: bool = False) -> bool:
+        """Create the bucket (private) if missing; True when created. Encryption best-effort."""
+        try:
+            created = False
+            if not self.client.bucket_exists(self.bucket):
+                self.client.make_bucket(self.bucket, location=self.settings.region)
+                created = True
+            if encrypt:
+                try:
+                    self.client.set_bucket_encryption(self.bucket, SSEConfig(Rule.new_sse_s3_rule()))
+                except S3Error as err:
+                    # Stores without a KMS refuse SSE-S3; the bucket stays usable and private.
+                    if err.code not in {"NotImplemented", "XMinioKMSNotConfigured", "XMinioAdminNoSuchConfigTarget"}:
+                        raise
+            return created
+        except S3Error as err:
+            raise _classify(err) from err
+        except StorageError:
+            raise
+        except Exception as err:
+            raise StorageError("EndpointUnreachable", f"object storage unreachable: {err}") from err
+
+    def remove_bucket(self) -> None:
+        """Delete every object and then the bucket (reclaimPolicy Delete)."""
+        try:
+            if not self.client.bucket_exists(self.bucket):
+                return
+            self.delete_prefix("")
+            self.client.remove_bucket(self.bucket)
+        except S3Error as err:
+            raise _classify(err) from err
+
+    # --- objects ----------------------------------------------------------------
+    def put_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream",
+                  metadata: dict[str, str] | None = None) -> None:
+        self.client.put_object(
+            self.bucket, key, io.BytesIO(data), len(data), content_type=content_type,
+            metadata=metadata,  # type: ignore[arg-type]
+        )
+
+    def get_bytes(self, key: str) -> bytes:
+        response = self.client.get_object(self.bucket, key)
+        try:
+            return response.read()
+        finally:
+            response.close()
+            response.release_conn()
+
+    def exists(self, key: str) -> bool:
+        try:
+            self.client.stat_object(self.bucket, key)
+            return True
+        except S3Error as err:
+            if err.code in {"NoSuchKey", "NoSuchObject", "NotFound"}:
+                return False
+            raise
+
+    def stat(self, key: str) -> tuple[int, str, str]:
+        """(size, etag, content type) of an object."""
+        info = self.client.stat_object(self.bucket, key)
+        return int(info.size or 0), str(info.etag or ""), str(info.content_type or "")
+
+    def delete(self, key: str) -> None:
+        self.client.remove_object(self.bucket, key)
+
+    def list_keys(self, prefix: str = "") -> Iterator[str]:
+        for obj in self.client.list_objects(self.bucket, prefix=prefix, recursive=True):
+            if obj.object_name is not None:
+                yield obj.object_name
+
+    def list_objects(self, prefix: str = "") -> Iterator[tuple[str, object]]:
+        """(key, last_modified) pairs, for the orphan sweep."""
+        for obj in self.client.list_objects(self.bucket, prefix=prefix, recursive=True):
+            if obj.object_name is not None:
+                yield obj.object_name, obj.last_modified
+
+    def delete_prefix(self, prefix: str) -> int:
+        keys = [DeleteObject(k) for k in self.list_keys(prefix)]
+        if not keys:
+            return 0
+        errors = list(self.client.remove_objects(self.bucket, keys))
+        if errors:
+            raise StorageError("DeleteFailed", f"could not delete {len(errors)} objects: {errors[0]}")
+        return len(keys)
+
+    def presigned_get(self, key: str, expires_seconds: int,
+                      response_headers: dict[str, str] | None = None) -> str:
+        return self.client.presigned_get_object(
+            self.bucket, key, expires=timedelta(seconds=expires_seconds),
+            response_headers=response_headers,  # type: ignore[arg-type]
+        )
+
+
+def _classify(err: S3Error) -> StorageError:
+    code = err.code or ""
+    if code in {"InvalidAccessKeyId", "SignatureDoesNotMatch"}:
+        return StorageError("InvalidCredentials", f"object storage rejected the credentials ({code})")
+    if code in {"AccessDenied", "AllAccessDisabled"}:
+        return StorageError("BucketForbidden", f"access to the bucket is forbidden ({code})")
+    if code == "NoSuchBucket":
+        return StorageError("BucketMissing", "the bucket does not exist")
+    return StorageError("StorageError", f"object storage error {code}: {err.message}")
+
+
+def describe(err: Exception) -> str:
+    """A short JSON-safe description for logs and conditions."""
+    return json.dumps(str(err))[1:-1][:500]

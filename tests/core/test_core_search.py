@@ -1,0 +1,42 @@
+"""Search tokens: both sides of a search normalise the same way."""
+
+from picsource_core.search import image_search_tokens, normalise_tag, query_tokens, tokenize
+
+
+def test_tokenize_folds_case_accents_and_plurals() -> None:
+    assert tokenize("Café au LAIT, two Cats!") == ["cafe", "au", "lait", "two", "cat"]
+    assert tokenize("glass bus") == ["glass", "bus"]
+    assert tokenize("puppies") == ["puppy"]
+
+
+def test_tokenize_drops_stopwords_punctuation_and_duplicates() -> None:
+    assert tokenize("the cat and the cat") == ["cat"]
+    assert tokenize("") == []
+    assert tokenize(None) == []
+    assert tokenize("../../etc/passwd") == ["etc", "passwd"]
+
+
+def test_long_words_are_truncated() -> None:
+    (token,) = tokenize("x" * 500)
+    assert len(token) == 40
+
+
+def test_image_tokens_cover_user_text_and_analysis() -> None:
+    image = {
+        "title": "Morning coffee",
+        "description": "At the café",
+        "tags": ["Barista Life"],
+        "analysis": {
+            "caption": "A photo of an espresso, mostly brown",
+            "ocr_text": "GRAND OPENING",
+            "labels": [{"label": "coffee mug", "score": 0.6}],
+        },
+    }
+    tokens = set(image_search_tokens(image))
+    assert {"morning", "coffee", "cafe", "barista", "life", "espresso", "brown", "grand", "opening", "mug"} <= tokens
+    assert set(query_tokens("Espressos")) <= tokens
+
+
+def test_normalise_tag() -> None:
+    assert normalise_tag("  Summer   Holiday ") == "summer holiday"
+    assert normalise_tag("ÉTÉ") == "ete"
