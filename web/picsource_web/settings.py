@@ -1,0 +1,117 @@
+"""Web-tier settings, read once from the environment and validated at start-up.
+
+Why a frozen dataclass and not ``app.config``: every value is typed and checked in one
+place, so a bad deployment stops at boot with one line naming the variable instead of
+failing on the first request that happens to touch it. Tests build their own instance
+with ``Settings.from_env({...})`` or ``dataclasses.replace``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from picsource_core.config import ConfigurationError, Env, MongoSettings, StorageSettings
+
+_LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+_RATE_RE = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*([smh]?)\s*$")
+_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600}
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """At most ``attempts`` failed sign-ins per ``window_seconds`` per username and per client."""
+
+    attempts: int
+    window_seconds: int
+
+
+def parse_rate_limit(name: str, text: str) -> RateLimit:
+    """Parse ``10/15m``-style limits (count / window with an optional s, m or h unit)."""
+    match = _RATE_RE.match(text)
+    if not match:
+        raise ConfigurationError(name, f"must look like 10/15m (attempts/window), got {text!r}")
+    attempts, window = int(match.group(1)), int(match.group(2)) * _UNIT_SECONDS[match.group(3)]
+    if attempts < 1 or window < 1:
+        raise ConfigurationError(name, f"attempts and window must be positive, got {text!r}")
+    return RateLimit(attempts=attempts, window_seconds=window)
+
+
+@dataclass(frozen=True)
+class Account:
+    """A username/password pair from configuration (first admin, optional demo user)."""
+
+    username: str
+    password: str
+
+
+def _account(env: Env, user_var: str, password_var: str) -> Account | None:
+    username, password = env.optional_str(user_var), env.optional_str(password_var)
+    if username is None and password is None:
+        return None
+    if username is None:
+        raise ConfigurationError(user_var, f"is required when {password_var} is set")
+    if password is None:
+        raise ConfigurationError(password_var, f"is required when {user_var} is set")
+    return Account(username=username, password=password)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the web tier reads from the environment."""
+
+    # Signs session cookies and CSRF tokens; identical on every replica.
+    secret_key: str
+    mongo: MongoSettings
+    storage: StorageSettings
+    # Largest accepted upload body per image, in bytes (413 above it).
+    max_upload_bytes: int = 25 * 1000 * 1000
+    # Decompression-bomb guard: largest width*height accepted (422 above it).
+    max_image_pixels: int = 50_000_000
+    # Per-user quotas; None means unlimited.
+    quota_images: int | None = None
+    quota_bytes: int | None = None
+    # Lifetime of presigned object URLs handed to browsers.
+    presign_seconds: int = 1800
+    # Stream image bytes through the web tier instead of presigned URLs.
+    proxy_images: bool = False
+    # Mark cookies Secure (set when served over HTTPS).
+    session_cookie_secure: bool = False
+    # "open": anyone may sign up; "closed": only configured/admin-created accounts.
+    signup: str = "open"
+    admin: Account | None = None
+    demo: Account | None = None
+    login_rate_limit: RateLimit = RateLimit(attempts=10, window_seconds=900)
+    log_level: str = "info"
+    # Objects without a metadata document older than this are swept as orphans.
+    orphan_minutes: int = 60
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> Settings:
+        env = Env(environ)
+        secret = env.str("SECRET_KEY")
+        if len(secret) < 32:
+            raise ConfigurationError("SECRET_KEY", "must be at least 32 characters long")
+        quota_images = env.int("QUOTA_IMAGES", 0, minimum=0)
+        quota_bytes = env.size("QUOTA_BYTES", 0)
+        return cls(
+            secret_key=secret,
+            mongo=MongoSettings.from_env(environ),
+            storage=StorageSettings.from_env(environ),
+            max_upload_bytes=env.size("MAX_UPLOAD_BYTES", 25 * 1000 * 1000, minimum=1),
+            max_image_pixels=env.int("MAX_IMAGE_PIXELS", 50_000_000, minimum=1),
+            quota_images=quota_images or None,
+            quota_bytes=quota_bytes or None,
+            presign_seconds=env.int("PRESIGN_SECONDS", 1800, minimum=60, maximum=7 * 24 * 3600),
+            proxy_images=env.bool("PROXY_IMAGES", False),
+            session_cookie_secure=env.bool("SESSION_COOKIE_SECURE", False),
+            signup=env.choice("SIGNUP", ("open", "closed"), "open"),
+            admin=_account(env, "ADMIN_USERNAME", "ADMIN_PASSWORD"),
+            demo=_account(env, "DEMO_USERNAME", "DEMO_PASSWORD"),
+            login_rate_limit=parse_rate_limit(
+                "LOGIN_RATE_LIMIT", env.str("LOGIN_RATE_LIMIT", "10/15m")
+            ),
+            log_level=env.choice("LOG_LEVEL", _LOG_LEVELS, "info"),
+            orphan_minutes=env.int("ORPHAN_SWEEP_MINUTES", 60, minimum=1),
+        )
