@@ -1,0 +1,46 @@
+"""One place that decides how onnxruntime sessions are built for the worker.
+
+Why: each worker process owns one core, so every session is single-threaded,
+CPU-only, and quiet (onnxruntime's default logging would spam worker logs).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import onnxruntime as ort
+from PIL import Image
+
+
+def new_session(path: str | Path) -> ort.InferenceSession:
+    """A single-threaded CPU session for the ONNX file at ``path``."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3  # errors only
+    return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+
+
+def as_rgb(image: Image.Image) -> Image.Image:
+    """RGB view of any PIL image; transparent areas become white, not black."""
+    if image.mode == "RGB":
+        return image
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGB", rgba.size, (255, 255, 255))
+        background.paste(rgba, mask=rgba.getchannel("A"))
+        return background
+    return image.convert("RGB")
+
+
+def shrink(image: Image.Image, max_side: int) -> Image.Image:
+    """Downscale so the longer side is at most ``max_side`` (never upscales)."""
+    width, height = image.size
+    longest = max(width, height)
+    if longest <= max_side:
+        return image
+    scale = max_side / longest
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return image.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
