@@ -1,0 +1,83 @@
+"""The MongoDB-wire and MinIO fixtures are real servers with isolated state per test."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from typing import Any
+
+import pymongo
+import pytest
+from pymongo.errors import DuplicateKeyError
+
+from tests.harness.services import MongoServer
+
+
+def test_mongo_insert_find_and_unique_index(mongo_db: Any) -> None:
+    mongo_db.items.create_index("slug", unique=True)
+    mongo_db.items.insert_one({"slug": "a", "n": 1})
+    mongo_db.items.insert_one({"slug": "b", "n": 2})
+    with pytest.raises(DuplicateKeyError):
+        mongo_db.items.insert_one({"slug": "a", "n": 3})
+    found = [d["n"] for d in mongo_db.items.find({}, {"_id": 0}).sort("n", pymongo.ASCENDING)]
+    assert found == [1, 2]
+
+
+def test_mongo_transaction_commit_and_abort(mongo_db: Any) -> None:
+    client = mongo_db.client
+    mongo_db.create_collection("ledger")
+    with client.start_session() as session:
+        with session.start_transaction():
+            mongo_db.ledger.insert_one({"k": "kept"}, session=session)
+        with session.start_transaction():
+            mongo_db.ledger.insert_one({"k": "dropped"}, session=session)
+            session.abort_transaction()
+    assert [d["k"] for d in mongo_db.ledger.find()] == ["kept"]
+
+
+def test_each_test_gets_a_fresh_database(mongo_db: Any) -> None:
+    assert mongo_db.name.startswith("test_")
+    assert mongo_db.list_collection_names() == []
+
+
+def test_minio_bucket_put_get(minio_server: Any, bucket: str) -> None:
+    import io
+
+    client = minio_server.client()
+    payload = b"\x89PNG not really" * 100
+    client.put_object(bucket, "a/b.bin", io.BytesIO(payload), len(payload))
+    assert client.get_object(bucket, "a/b.bin").read() == payload
+    assert [o.object_name for o in client.list_objects(bucket, recursive=True)] == ["a/b.bin"]
+
+
+def test_object_store_fixture_uses_core(object_store: Any, bucket: str) -> None:
+    assert object_store.bucket == bucket
+    object_store.put_bytes("k1", b"hello")
+    assert object_store.get_bytes("k1") == b"hello"
+
+
+def test_core_env_points_at_fresh_db_and_bucket(core_env: dict[str, str], mongo_db: Any,
+                                                bucket: str) -> None:  # fmt: skip
+    assert core_env["MONGODB_DATABASE"] == mongo_db.name
+    assert core_env["S3_BUCKET"] == bucket
+    code = (
+        "import os, pymongo; c = pymongo.MongoClient(os.environ['MONGODB_URI']);"
+        "c[os.environ['MONGODB_DATABASE']].seen.insert_one({'from': 'child'})"
+    )
+    subprocess.run([sys.executable, "-c", code], env=core_env, check=True, timeout=60)
+    assert mongo_db.seen.find_one()["from"] == "child"
+
+
+def test_stopped_server_leaves_no_process(tmp_path: Any) -> None:
+    server = MongoServer(tmp_path)
+    server.start()
+    pid = server.pid
+    assert pid is not None
+    server.stop()
+    assert not _alive(pid)
+
+
+def _alive(pid: int) -> bool:
+    from tests.harness.procs import pid_alive
+
+    return pid_alive(pid)

@@ -1,0 +1,302 @@
+"""A real Kubernetes control plane on loopback: etcd, kube-apiserver, controller-manager,
+scheduler and kwok simulating one Node.
+
+Why: the operator and the chart must be tested against the genuine API server with
+RBAC, admission, the ServiceAccount token machinery and a real scheduler, yet no
+container runtime is available. kwok plays the kubelet: Pods scheduled onto its fake
+Node are reported Running and Ready, so Deployments become available.
+
+    Cluster(state_dir).up()   # ready in well under a minute once binaries are cached
+    Cluster(state_dir).down() # stops every process recorded in state.json
+
+CLI (used by `make cluster-up` / `make cluster-down`):
+    python -m tests.harness.cluster up|down|status
+with its state under .run/cluster and the admin kubeconfig at .run/kubeconfig.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from tests.harness import pki as pki_mod
+from tests.harness.kubeapi import KubeApi, fake_node, node_ready, wait_until
+from tests.harness.procs import (
+    LOOPBACK,
+    ManagedProcess,
+    StartupError,
+    free_port,
+    kill_group,
+    pid_alive,
+)
+from tests.harness.tools import REPO, MissingToolError, binary, missing
+
+NODE_NAME = "kwok-node-0"
+POD_CIDR = "10.244.0.0/16"
+COMPONENTS = ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"]
+
+
+class Cluster:
+    """One control plane whose whole state (PKI, etcd data, logs, pids) is state_dir."""
+
+    def __init__(self, state_dir: Path, kubeconfig: Path | None = None) -> None:
+        self.state_dir = Path(state_dir).resolve()
+        self.kubeconfig = kubeconfig or self.state_dir / "kubeconfig"
+        self.pki = pki_mod.Pki(self.state_dir / "pki")
+        self.state_file = self.state_dir / "state.json"
+        self.log_dir = self.state_dir / "logs"
+        self.server = ""
+        self.processes: dict[str, ManagedProcess] = {}
+        self.startup_seconds = 0.0
+        if self.state_file.exists():
+            self.server = json.loads(self.state_file.read_text()).get("server", "")
+
+    # --- queries --------------------------------------------------------------------
+    def api(self) -> KubeApi:
+        return KubeApi(self.server, self.pki)
+
+    def recorded_pids(self) -> dict[str, dict[str, object]]:
+        if not self.state_file.exists():
+            return {}
+        pids: dict[str, dict[str, object]] = json.loads(self.state_file.read_text()).get(
+            "processes", {}
+        )
+        return pids
+
+    def is_running(self) -> bool:
+        procs = self.recorded_pids()
+        return bool(procs) and all(_ours(info) for info in procs.values())
+
+    # --- lifecycle ------------------------------------------------------------------
+    def up(self, timeout: float = 120.0) -> Cluster:
+        absent = missing(COMPONENTS + ["kubectl"])
+        if absent:
+            raise MissingToolError(
+                f"missing {', '.join(absent)} for the test control plane; install with "
+                "`make tools` (builds etcd, Kubernetes, kwok into ~/.cache/picsource/tools)"
+            )
+        if self.is_running() and self.api().readyz():
+            return self
+        self.down()  # clears a stale half-started state
+        started = time.monotonic()
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.log_dir.mkdir(exist_ok=True)
+        try:
+            self._start(timeout)
+        except BaseException:
+            self.down()
+            raise
+        self.startup_seconds = time.monotonic() - started
+        return self
+
+    def _start(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        pki_mod.generate(self.pki.directory)
+        etcd_port, etcd_peer = free_port(), free_port()
+        api_port = free_port()
+        self.server = f"https://{LOOPBACK}:{api_port}"
+        self.kubeconfig.parent.mkdir(parents=True, exist_ok=True)
+        self.kubeconfig.write_text(pki_mod.kubeconfig_text(self.server, self.pki))
+        self.kubeconfig.chmod(0o600)
+
+        etcd = self._launch("etcd", self._etcd_argv(etcd_port, etcd_peer))
+        etcd.wait_ready(lambda: _etcd_healthy(etcd_port), _left(deadline), "healthy")
+        apiserver = self._launch("kube-apiserver", self._apiserver_argv(etcd_port, api_port))
+        api = self.api()
+        apiserver.wait_ready(api.readyz, _left(deadline), "ready (/readyz)")
+        kcm_port, sched_port = free_port(), free_port()
+        self._launch("kube-controller-manager", self._kcm_argv(kcm_port))
+        self._launch("kube-scheduler", self._scheduler_argv(sched_port))
+        self._launch("kwok", self._kwok_argv())
+        api.create("/api/v1/nodes", fake_node(NODE_NAME))
+
+        def settled() -> bool:
+            for proc in self.processes.values():
+                if not proc.running():
+                    raise StartupError(f"{proc.name} exited; see {proc.log_path}")
+            sa = api.get("/api/v1/namespaces/default/serviceaccounts/default")
+            return sa is not None and node_ready(api.get(f"/api/v1/nodes/{NODE_NAME}"))
+
+        wait_until(settled, _left(deadline), "the kwok node Ready and the default ServiceAccount")
+
+    def _launch(self, name: str, argv: list[str]) -> ManagedProcess:
+        proc = ManagedProcess(name, argv, self.log_dir / f"{name}.log", cwd=self.state_dir)
+        proc.start()
+        self.processes[name] = proc
+        self._write_state()
+        return proc
+
+    def _write_state(self) -> None:
+        state = {
+            "server": self.server,
+            "kubeconfig": str(self.kubeconfig),
+            "processes": {
+                name: {"pid": p.pid, "exe": p.argv[0]} for name, p in self.processes.items()
+            },
+        }
+        self.state_file.write_text(json.dumps(state, indent=2))
+
+    def down(self) -> None:
+        """Stop every recorded process (newest first) and remove all state."""
+        for name, info in reversed(list(self.recorded_pids().items())):
+            if _ours(info):
+                kill_group(int(str(info["pid"])), grace=10.0)
+            proc = self.processes.pop(name, None)
+            if proc is not None:
+                proc.stop(grace=1.0)  # reaps our own child
+        for proc in self.processes.values():
+            proc.stop()
+        self.processes = {}
+        if self.state_dir.exists():
+            shutil.rmtree(self.state_dir, ignore_errors=True)
+        if self.kubeconfig.exists():
+            self.kubeconfig.unlink()
+
+    # --- command lines --------------------------------------------------------------
+    def _etcd_argv(self, port: int, peer: int) -> list[str]:
+        client, peer_url = f"http://{LOOPBACK}:{port}", f"http://{LOOPBACK}:{peer}"
+        return [
+            str(binary("etcd")),
+            "--name=picsource",
+            f"--data-dir={self.state_dir / 'etcd'}",
+            f"--listen-client-urls={client}",
+            f"--advertise-client-urls={client}",
+            f"--listen-peer-urls={peer_url}",
+            f"--initial-advertise-peer-urls={peer_url}",
+            f"--initial-cluster=picsource={peer_url}",
+            "--initial-cluster-state=new",
+            "--unsafe-no-fsync=true",  # throw-away data: durability buys nothing here
+            "--quota-backend-bytes=2147483648",
+            "--log-level=warn",
+        ]
+
+    def _apiserver_argv(self, etcd_port: int, port: int) -> list[str]:
+        p = self.pki
+        return [
+            str(binary("kube-apiserver")),
+            f"--etcd-servers=http://{LOOPBACK}:{etcd_port}",
+            f"--bind-address={LOOPBACK}",
+            f"--advertise-address={LOOPBACK}",
+            f"--secure-port={port}",
+            f"--cert-dir={p.directory}",
+            f"--tls-cert-file={p.apiserver_crt}",
+            f"--tls-private-key-file={p.apiserver_key}",
+            f"--client-ca-file={p.ca_crt}",
+            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+            f"--service-account-key-file={p.sa_pub}",
+            f"--service-account-signing-key-file={p.sa_key}",
+            "--authorization-mode=Node,RBAC",
+            f"--service-cluster-ip-range={pki_mod.SERVICE_CLUSTER_IP_RANGE}",
+            "--allow-privileged=true",
+            "--profiling=false",
+            "--v=0",
+        ]
+
+    def _kube_common(self, port: int) -> list[str]:
+        kc = str(self.kubeconfig)
+        return [
+            f"--kubeconfig={kc}",
+            f"--authentication-kubeconfig={kc}",
+            f"--authorization-kubeconfig={kc}",
+            f"--bind-address={LOOPBACK}",
+            f"--secure-port={port}",
+            "--leader-elect=false",
+            "--profiling=false",
+        ]
+
+    def _kcm_argv(self, port: int) -> list[str]:
+        p = self.pki
+        return [
+            str(binary("kube-controller-manager")),
+            *self._kube_common(port),
+            f"--service-account-private-key-file={p.sa_key}",
+            f"--root-ca-file={p.ca_crt}",
+            f"--cluster-signing-cert-file={p.ca_crt}",
+            f"--cluster-signing-key-file={p.ca_key}",
+            f"--service-cluster-ip-range={pki_mod.SERVICE_CLUSTER_IP_RANGE}",
+            "--use-service-account-credentials=true",
+            "--controllers=*",
+        ]
+
+    def _scheduler_argv(self, port: int) -> list[str]:
+        return [str(binary("kube-scheduler")), *self._kube_common(port)]
+
+    def _kwok_argv(self) -> list[str]:
+        config = self.state_dir / "kwok.yaml"
+        config.write_text(
+            "apiVersion: config.kwok.x-k8s.io/v1alpha1\nkind: KwokConfiguration\noptions: {}\n"
+        )
+        return [
+            str(binary("kwok")),
+            f"--kubeconfig={self.kubeconfig}",
+            f"--config={config}",
+            "--manage-all-nodes=false",
+            "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
+            f"--cidr={POD_CIDR}",
+            "--node-lease-duration-seconds=40",
+        ]
+
+
+def _left(deadline: float) -> float:
+    return max(1.0, deadline - time.monotonic())
+
+
+def _etcd_healthy(port: int) -> bool:
+    with urllib.request.urlopen(f"http://{LOOPBACK}:{port}/health", timeout=2) as resp:  # noqa: S310
+        return bool(json.loads(resp.read()).get("health") == "true")
+
+
+def _ours(info: dict[str, object]) -> bool:
+    """The recorded pid is alive and still runs our binary (guards against pid reuse)."""
+    pid = int(str(info.get("pid", 0)))
+    if pid <= 0 or not pid_alive(pid):
+        return False
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode()
+    except OSError:
+        return False
+    return cmdline == str(info.get("exe"))
+
+
+# --- CLI ---------------------------------------------------------------------------------
+RUN_STATE = REPO / ".run" / "cluster"
+RUN_KUBECONFIG = REPO / ".run" / "kubeconfig"
+
+
+def main(argv: list[str]) -> int:
+    command = argv[0] if argv else "status"
+    cluster = Cluster(RUN_STATE, RUN_KUBECONFIG)
+    if command == "up":
+        if cluster.is_running() and cluster.api().readyz():
+            print(f"cluster already up at {cluster.server}; kubeconfig {RUN_KUBECONFIG}")
+            return 0
+        try:
+            cluster.up()
+        except (MissingToolError, StartupError, TimeoutError) as exc:
+            print(f"cluster-up failed: {exc}", file=sys.stderr)
+            return 1
+        version = cluster.api().version().get("gitVersion")
+        print(
+            f"cluster up in {cluster.startup_seconds:.1f}s: {cluster.server} (Kubernetes {version})\n"
+            f"  export KUBECONFIG={RUN_KUBECONFIG}\n"
+            f"  logs: {cluster.log_dir}/*.log   stop: make cluster-down"
+        )
+        return 0
+    if command == "down":
+        cluster.down()
+        print("cluster stopped; state removed")
+        return 0
+    if command == "status":
+        running = cluster.is_running() and cluster.api().readyz()
+        print(f"cluster {'up at ' + cluster.server if running else 'down'}")
+        return 0 if running else 3
+    print("usage: python -m tests.harness.cluster up|down|status", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
