@@ -1,0 +1,144 @@
+"""The web tier: Deployment, Service, optional Ingress and PodDisruptionBudget.
+
+Rolling updates keep every serving pod until its replacement is ready
+(maxUnavailable 0), and the config-hash annotation on the pod template makes a
+spec change roll the pods instead of leaving them on stale configuration.
+"""
+
+from __future__ import annotations
+
+from picsource_operator import constants
+from picsource_operator.builders import pods
+from picsource_operator.builders.common import (
+    WEB,
+    Obj,
+    labels,
+    metadata,
+    selector_labels,
+    web_name,
+)
+from picsource_operator.spec import Gallery
+
+
+def build_web_deployment(g: Gallery, config_hash: str) -> Obj:
+    volume, mount = pods.tmp_volume()
+    container: Obj = {
+        "name": "web",
+        "image": g.web.image,
+        "imagePullPolicy": "IfNotPresent",
+        "ports": [
+            {"name": "http", "containerPort": constants.WEB_HTTP_PORT, "protocol": "TCP"},
+            {"name": "metrics", "containerPort": constants.WEB_METRICS_PORT, "protocol": "TCP"},
+        ],
+        "envFrom": pods.env_from(g),
+        "env": [
+            *pods.env(g),
+            {"name": "PORT", "value": str(constants.WEB_HTTP_PORT)},
+            {"name": "METRICS_PORT", "value": str(constants.WEB_METRICS_PORT)},
+            {"name": "PROMETHEUS_MULTIPROC_DIR", "value": "/tmp/prometheus"},
+        ],
+        "resources": g.web.resources.as_dict(),
+        "livenessProbe": pods.http_probe("/healthz", "http", period=10, failures=3, initial=5),
+        "readinessProbe": pods.http_probe("/readyz", "http", period=5, failures=2),
+        "startupProbe": pods.http_probe("/healthz", "http", period=2, failures=30),
+        "securityContext": pods.container_security_context(),
+        "volumeMounts": [mount],
+    }
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": metadata(g, web_name(g), WEB),
+        "spec": {
+            "replicas": g.web.replicas,
+            "revisionHistoryLimit": 3,
+            "selector": {"matchLabels": selector_labels(g, WEB)},
+            "strategy": {
+                "type": "RollingUpdate",
+                "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
+            },
+            "template": {
+                "metadata": {
+                    "labels": labels(g, WEB),
+                    "annotations": {
+                        constants.CONFIG_HASH_ANNOTATION: config_hash,
+                        "prometheus.io/scrape": "true",
+                        "prometheus.io/port": str(constants.WEB_METRICS_PORT),
+                    },
+                },
+                "spec": {
+                    "automountServiceAccountToken": False,
+                    "enableServiceLinks": False,
+                    "terminationGracePeriodSeconds": 30,
+                    "securityContext": pods.pod_security_context(),
+                    "containers": [container],
+                    "volumes": [volume],
+                },
+            },
+        },
+    }
+
+
+def build_web_service(g: Gallery) -> Obj:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": metadata(g, web_name(g), WEB),
+        "spec": {
+            "type": "ClusterIP",
+            "selector": selector_labels(g, WEB),
+            "ports": [
+                {"name": "http", "port": constants.SERVICE_HTTP_PORT, "targetPort": "http",
+                 "protocol": "TCP"},
+                {"name": "metrics", "port": constants.WEB_METRICS_PORT, "targetPort": "metrics",
+                 "protocol": "TCP"},
+            ],
+        },
+    }
+
+
+def build_ingress(g: Gallery) -> Obj | None:
+    """The Ingress for `web.ingress.host`, or None when no host is set."""
+    ing = g.web.ingress
+    if ing is None:
+        return None
+    spec: Obj = {
+        "rules": [{
+            "host": ing.host,
+            "http": {"paths": [{
+                "path": "/",
+                "pathType": "Prefix",
+                "backend": {"service": {"name": web_name(g), "port": {"name": "http"}}},
+            }]},
+        }],
+    }
+    if ing.class_name:
+        spec["ingressClassName"] = ing.class_name
+    if ing.tls_secret_name:
+        spec["tls"] = [{"hosts": [ing.host], "secretName": ing.tls_secret_name}]
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": metadata(g, g.name, WEB),
+        "spec": spec,
+    }
+
+
+def build_web_pdb(g: Gallery) -> Obj:
+    """At most one web pod voluntarily evicted at a time (never blocks a one-replica drain)."""
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": metadata(g, web_name(g), WEB),
+        "spec": {
+            "maxUnavailable": 1,
+            "selector": {"matchLabels": selector_labels(g, WEB)},
+        },
+    }
+
+
+def gallery_url(g: Gallery) -> str:
+    """Public URL when an Ingress host is set, otherwise the in-cluster Service URL."""
+    if g.web.ingress is not None:
+        scheme = "https" if g.web.ingress.tls_secret_name else "http"
+        return f"{scheme}://{g.web.ingress.host}/"
+    return f"http://{web_name(g)}.{g.namespace}.svc"

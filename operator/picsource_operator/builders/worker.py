@@ -1,0 +1,76 @@
+"""The analysis worker Deployment.
+
+Workers take no traffic, so they expose only their metrics port (which also
+answers /healthz for the liveness probe). The replica count is an argument:
+fixed from the spec, or the autoscaler's latest decision.
+"""
+
+from __future__ import annotations
+
+from picsource_operator import constants
+from picsource_operator.builders import pods
+from picsource_operator.builders.common import (
+    WORKER,
+    Obj,
+    labels,
+    metadata,
+    selector_labels,
+    worker_name,
+)
+from picsource_operator.spec import Gallery
+
+
+def build_worker_deployment(g: Gallery, config_hash: str, replicas: int) -> Obj:
+    volume, mount = pods.tmp_volume()
+    container: Obj = {
+        "name": "worker",
+        "image": g.worker.image,
+        "imagePullPolicy": "IfNotPresent",
+        "ports": [
+            {"name": "metrics", "containerPort": constants.WORKER_METRICS_PORT, "protocol": "TCP"},
+        ],
+        "envFrom": pods.env_from(g),
+        "env": [
+            *pods.env(g),
+            {"name": "METRICS_PORT", "value": str(constants.WORKER_METRICS_PORT)},
+            {"name": "WORKER_ID", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+        ],
+        "resources": g.worker.resources.as_dict(),
+        "livenessProbe": pods.http_probe("/healthz", "metrics", period=15, failures=4, initial=10),
+        "readinessProbe": pods.http_probe("/healthz", "metrics", period=10, failures=3),
+        "securityContext": pods.container_security_context(),
+        "volumeMounts": [mount],
+    }
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": metadata(g, worker_name(g), WORKER),
+        "spec": {
+            "replicas": replicas,
+            "revisionHistoryLimit": 3,
+            "selector": {"matchLabels": selector_labels(g, WORKER)},
+            "strategy": {
+                "type": "RollingUpdate",
+                "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
+            },
+            "template": {
+                "metadata": {
+                    "labels": labels(g, WORKER),
+                    "annotations": {
+                        constants.CONFIG_HASH_ANNOTATION: config_hash,
+                        "prometheus.io/scrape": "true",
+                        "prometheus.io/port": str(constants.WORKER_METRICS_PORT),
+                    },
+                },
+                "spec": {
+                    "automountServiceAccountToken": False,
+                    "enableServiceLinks": False,
+                    # Long enough to finish (or release) the job in hand on SIGTERM.
+                    "terminationGracePeriodSeconds": 60,
+                    "securityContext": pods.pod_security_context(),
+                    "containers": [container],
+                    "volumes": [volume],
+                },
+            },
+        },
+    }

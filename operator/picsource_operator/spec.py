@@ -1,0 +1,255 @@
+"""A typed, frozen view of a Gallery resource.
+
+The API server already validates and defaults the spec (schema + CEL), but the
+builders must not depend on that: a spec read from an older CRD, or a dict in a
+unit test, gets the same defaults here. `tests/operator/test_operator_crd.py`
+checks that these defaults equal the CRD's, so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from picsource_operator import constants
+
+
+class SpecError(ValueError):
+    """A spec that can never work (the handler turns it into kopf.PermanentError)."""
+
+
+@dataclass(frozen=True)
+class Resources:
+    requests: Mapping[str, str] = field(default_factory=dict)
+    limits: Mapping[str, str] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, dict[str, str]]:
+        out: dict[str, dict[str, str]] = {}
+        if self.requests:
+            out["requests"] = dict(self.requests)
+        if self.limits:
+            out["limits"] = dict(self.limits)
+        return out
+
+
+WEB_RESOURCES = Resources({"cpu": "100m", "memory": "128Mi"}, {"memory": "512Mi"})
+WORKER_RESOURCES = Resources({"cpu": "250m", "memory": "512Mi"}, {"memory": "1Gi"})
+
+
+@dataclass(frozen=True)
+class Ingress:
+    host: str
+    class_name: str | None = None
+    tls_secret_name: str | None = None
+
+
+@dataclass(frozen=True)
+class WebSpec:
+    replicas: int = 2
+    image: str = constants.DEFAULT_WEB_IMAGE
+    resources: Resources = WEB_RESOURCES
+    ingress: Ingress | None = None
+
+
+@dataclass(frozen=True)
+class Autoscaling:
+    max_replicas: int
+    min_replicas: int = 1
+    target_backlog_per_worker: int = 10
+    scale_down_stabilization_seconds: int = 60
+
+
+@dataclass(frozen=True)
+class Analysis:
+    ocr: bool = True
+    faces: bool = True
+    safety_threshold: float = 0.8
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    replicas: int = 1
+    image: str = constants.DEFAULT_WORKER_IMAGE
+    autoscaling: Autoscaling | None = None
+    resources: Resources = WORKER_RESOURCES
+    analysis: Analysis = Analysis()
+
+
+@dataclass(frozen=True)
+class StorageSpec:
+    endpoint: str
+    bucket: str
+    credentials_secret: str
+    access_key_key: str = "accessKey"
+    secret_key_key: str = "secretKey"
+    region: str = "us-east-1"
+    create_bucket: bool = True
+    encryption: bool = True
+
+    @property
+    def secure(self) -> bool:
+        return urlsplit(self.endpoint).scheme == "https"
+
+    @property
+    def port(self) -> int:
+        parts = urlsplit(self.endpoint)
+        return parts.port or (443 if parts.scheme == "https" else 80)
+
+
+@dataclass(frozen=True)
+class DatabaseSpec:
+    name: str
+    uri_secret: str
+    uri_key: str = "uri"
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_upload_bytes: int = 20 * 1024 * 1024
+    max_pixels: int = 50_000_000
+    quota_images: int = 1000
+    quota_bytes: int = 1024**3
+
+
+@dataclass(frozen=True)
+class AuthSpec:
+    signup: str = "open"
+    admin_secret: str | None = None
+
+
+@dataclass(frozen=True)
+class Gallery:
+    """Identity of the Gallery object plus its parsed spec."""
+
+    name: str
+    namespace: str
+    uid: str
+    generation: int
+    web: WebSpec
+    worker: WorkerSpec
+    storage: StorageSpec
+    database: DatabaseSpec
+    limits: Limits = Limits()
+    auth: AuthSpec = AuthSpec()
+    reclaim_policy: str = "Retain"
+    paused: bool = False
+
+
+def _resources(raw: Mapping[str, Any] | None, default: Resources) -> Resources:
+    if raw is None:
+        return default
+    return Resources(
+        {k: str(v) for k, v in (raw.get("requests") or {}).items()},
+        {k: str(v) for k, v in (raw.get("limits") or {}).items()},
+    )
+
+
+def _web(raw: Mapping[str, Any]) -> WebSpec:
+    ingress = raw.get("ingress") or {}
+    if ingress.get("tlsSecretName") and not ingress.get("host"):
+        raise SpecError("web.ingress.tlsSecretName requires web.ingress.host")
+    return WebSpec(
+        replicas=int(raw.get("replicas", 2)),
+        image=raw.get("image") or constants.DEFAULT_WEB_IMAGE,
+        resources=_resources(raw.get("resources"), WEB_RESOURCES),
+        ingress=Ingress(ingress["host"], ingress.get("className"), ingress.get("tlsSecretName"))
+        if ingress.get("host")
+        else None,
+    )
+
+
+def _worker(raw: Mapping[str, Any]) -> WorkerSpec:
+    auto_raw = raw.get("autoscaling")
+    if auto_raw is not None and raw.get("replicas") is not None:
+        raise SpecError("worker.replicas and worker.autoscaling are mutually exclusive")
+    autoscaling = None
+    if auto_raw is not None:
+        if "maxReplicas" not in auto_raw:
+            raise SpecError("worker.autoscaling.maxReplicas is required")
+        autoscaling = Autoscaling(
+            max_replicas=int(auto_raw["maxReplicas"]),
+            min_replicas=int(auto_raw.get("minReplicas", 1)),
+            target_backlog_per_worker=int(auto_raw.get("targetBacklogPerWorker", 10)),
+            scale_down_stabilization_seconds=int(auto_raw.get("scaleDownStabilizationSeconds", 60)),
+        )
+        if autoscaling.min_replicas > autoscaling.max_replicas:
+            raise SpecError("worker.autoscaling.minReplicas must be <= maxReplicas")
+        if autoscaling.target_backlog_per_worker < 1:
+            raise SpecError("worker.autoscaling.targetBacklogPerWorker must be >= 1")
+    analysis = raw.get("analysis") or {}
+    return WorkerSpec(
+        replicas=int(raw.get("replicas", 1)),
+        image=raw.get("image") or constants.DEFAULT_WORKER_IMAGE,
+        autoscaling=autoscaling,
+        resources=_resources(raw.get("resources"), WORKER_RESOURCES),
+        analysis=Analysis(
+            ocr=bool(analysis.get("ocr", True)),
+            faces=bool(analysis.get("faces", True)),
+            safety_threshold=float(analysis.get("safetyThreshold", 0.8)),
+        ),
+    )
+
+
+def _required(raw: Mapping[str, Any], path: str) -> Any:
+    node: Any = raw
+    for part in path.split("."):
+        if not isinstance(node, Mapping) or not node.get(part):
+            raise SpecError(f"spec.{path} is required")
+        node = node[part]
+    return node
+
+
+def parse_gallery(body: Mapping[str, Any]) -> Gallery:
+    """Parse a Gallery object (as returned by the API) into a `Gallery`; raise SpecError."""
+    meta = body.get("metadata") or {}
+    spec = body.get("spec") or {}
+    storage = spec.get("storage") or {}
+    creds = storage.get("credentialsSecretRef") or {}
+    database = spec.get("database") or {}
+    uri_ref = database.get("uriSecretRef") or {}
+    limits = spec.get("limits") or {}
+    quota = limits.get("quota") or {}
+    auth = spec.get("auth") or {}
+    signup = auth.get("signup", "open")
+    if signup not in ("open", "closed"):
+        raise SpecError(f"spec.auth.signup must be open or closed, not {signup!r}")
+    reclaim = spec.get("reclaimPolicy", "Retain")
+    if reclaim not in ("Retain", "Delete"):
+        raise SpecError(f"spec.reclaimPolicy must be Retain or Delete, not {reclaim!r}")
+    endpoint = _required(spec, "storage.endpoint")
+    if urlsplit(endpoint).scheme not in ("http", "https") or not urlsplit(endpoint).netloc:
+        raise SpecError(f"spec.storage.endpoint must be an http(s) URL, not {endpoint!r}")
+    return Gallery(
+        name=meta.get("name", ""),
+        namespace=meta.get("namespace", ""),
+        uid=meta.get("uid", ""),
+        generation=int(meta.get("generation", 0)),
+        web=_web(spec.get("web") or {}),
+        worker=_worker(spec.get("worker") or {}),
+        storage=StorageSpec(
+            endpoint=endpoint,
+            bucket=_required(spec, "storage.bucket"),
+            credentials_secret=_required(spec, "storage.credentialsSecretRef.name"),
+            access_key_key=creds.get("accessKeyKey", "accessKey"),
+            secret_key_key=creds.get("secretKeyKey", "secretKey"),
+            region=storage.get("region", "us-east-1"),
+            create_bucket=bool(storage.get("createBucket", True)),
+            encryption=bool(storage.get("encryption", True)),
+        ),
+        database=DatabaseSpec(
+            name=_required(spec, "database.name"),
+            uri_secret=_required(spec, "database.uriSecretRef.name"),
+            uri_key=uri_ref.get("key", "uri"),
+        ),
+        limits=Limits(
+            max_upload_bytes=int(limits.get("maxUploadBytes", 20 * 1024 * 1024)),
+            max_pixels=int(limits.get("maxPixels", 50_000_000)),
+            quota_images=int(quota.get("images", 1000)),
+            quota_bytes=int(quota.get("bytes", 1024**3)),
+        ),
+        auth=AuthSpec(signup=signup, admin_secret=(auth.get("adminSecretRef") or {}).get("name")),
+        reclaim_policy=reclaim,
+        paused=bool(spec.get("paused", False)),
+    )
