@@ -74,7 +74,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
 
 @pytest.fixture(scope="session")
 def kubectl(cluster: Cluster) -> KubectlRunner:
-    """kubectl(*args, input=None, check=True, timeout=60) against the test cluster.
+    """kubectl(*args, stdin=None, check=True, timeout=60) against the test cluster.
 
     Returns the CompletedProcess (text mode); with check=True a non-zero exit fails
     the test showing stdout and stderr.
@@ -85,11 +85,11 @@ def kubectl(cluster: Cluster) -> KubectlRunner:
         pytest.fail(str(exc), pytrace=False)
 
     def run(
-        *args: str, input: str | None = None, check: bool = True, timeout: float = 60
+        *args: str, stdin: str | None = None, check: bool = True, timeout: float = 60
     ) -> subprocess.CompletedProcess[str]:
         argv = [exe, f"--kubeconfig={cluster.kubeconfig}", *args]
         result = subprocess.run(
-            argv, input=input, capture_output=True, text=True, timeout=timeout, check=False
+            argv, input=stdin, capture_output=True, text=True, timeout=timeout, check=False
         )
         if check and result.returncode != 0:
             pytest.fail(

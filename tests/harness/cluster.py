@@ -31,12 +31,14 @@ from tests.harness.procs import (
     StartupError,
     free_port,
     kill_group,
+    log_tail,
     pid_alive,
 )
 from tests.harness.tools import REPO, MissingToolError, binary, missing
 
 NODE_NAME = "kwok-node-0"
 POD_CIDR = "10.244.0.0/16"
+KWOK_STAGES = Path(__file__).with_name("kwok_stages.yaml")
 COMPONENTS = ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"]
 
 
@@ -88,7 +90,7 @@ class Cluster:
         try:
             self._start(timeout)
         except BaseException:
-            self.down()
+            self.stop_processes()  # keep the logs under state_dir for diagnosis
             raise
         self.startup_seconds = time.monotonic() - started
         return self
@@ -117,7 +119,9 @@ class Cluster:
         def settled() -> bool:
             for proc in self.processes.values():
                 if not proc.running():
-                    raise StartupError(f"{proc.name} exited; see {proc.log_path}")
+                    raise StartupError(
+                        f"{proc.name} exited; log {proc.log_path}:\n{log_tail(proc.log_path)}"
+                    )
             sa = api.get("/api/v1/namespaces/default/serviceaccounts/default")
             return sa is not None and node_ready(api.get(f"/api/v1/nodes/{NODE_NAME}"))
 
@@ -141,7 +145,15 @@ class Cluster:
         self.state_file.write_text(json.dumps(state, indent=2))
 
     def down(self) -> None:
-        """Stop every recorded process (newest first) and remove all state."""
+        """Stop every recorded process and remove all state (PKI, data, logs, kubeconfig)."""
+        self.stop_processes()
+        if self.state_dir.exists():
+            shutil.rmtree(self.state_dir, ignore_errors=True)
+        if self.kubeconfig.exists():
+            self.kubeconfig.unlink()
+
+    def stop_processes(self) -> None:
+        """Stop every recorded process, newest first; forget their pids."""
         for name, info in reversed(list(self.recorded_pids().items())):
             if _ours(info):
                 kill_group(int(str(info["pid"])), grace=10.0)
@@ -151,10 +163,7 @@ class Cluster:
         for proc in self.processes.values():
             proc.stop()
         self.processes = {}
-        if self.state_dir.exists():
-            shutil.rmtree(self.state_dir, ignore_errors=True)
-        if self.kubeconfig.exists():
-            self.kubeconfig.unlink()
+        self.state_file.unlink(missing_ok=True)
 
     # --- command lines --------------------------------------------------------------
     def _etcd_argv(self, port: int, peer: int) -> list[str]:
@@ -227,9 +236,7 @@ class Cluster:
 
     def _kwok_argv(self) -> list[str]:
         config = self.state_dir / "kwok.yaml"
-        config.write_text(
-            "apiVersion: config.kwok.x-k8s.io/v1alpha1\nkind: KwokConfiguration\noptions: {}\n"
-        )
+        shutil.copyfile(KWOK_STAGES, config)
         return [
             str(binary("kwok")),
             f"--kubeconfig={self.kubeconfig}",
@@ -264,15 +271,27 @@ def _ours(info: dict[str, object]) -> bool:
 
 # --- CLI ---------------------------------------------------------------------------------
 RUN_STATE = REPO / ".run" / "cluster"
-RUN_KUBECONFIG = REPO / ".run" / "kubeconfig"
 
 
 def main(argv: list[str]) -> int:
-    command = argv[0] if argv else "status"
-    cluster = Cluster(RUN_STATE, RUN_KUBECONFIG)
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m tests.harness.cluster")
+    parser.add_argument("command", choices=["up", "down", "status"])
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=RUN_STATE,
+        help="where PKI, etcd data, logs and pids live (default .run/cluster); "
+        "the kubeconfig is written next to it",
+    )
+    args = parser.parse_args(argv)
+    command = args.command
+    kubeconfig = args.state_dir.resolve().parent / "kubeconfig"
+    cluster = Cluster(args.state_dir, kubeconfig)
     if command == "up":
         if cluster.is_running() and cluster.api().readyz():
-            print(f"cluster already up at {cluster.server}; kubeconfig {RUN_KUBECONFIG}")
+            print(f"cluster already up at {cluster.server}; kubeconfig {kubeconfig}")
             return 0
         try:
             cluster.up()
@@ -282,7 +301,7 @@ def main(argv: list[str]) -> int:
         version = cluster.api().version().get("gitVersion")
         print(
             f"cluster up in {cluster.startup_seconds:.1f}s: {cluster.server} (Kubernetes {version})\n"
-            f"  export KUBECONFIG={RUN_KUBECONFIG}\n"
+            f"  export KUBECONFIG={kubeconfig}\n"
             f"  logs: {cluster.log_dir}/*.log   stop: make cluster-down"
         )
         return 0
@@ -294,7 +313,6 @@ def main(argv: list[str]) -> int:
         running = cluster.is_running() and cluster.api().readyz()
         print(f"cluster {'up at ' + cluster.server if running else 'down'}")
         return 0 if running else 3
-    print("usage: python -m tests.harness.cluster up|down|status", file=sys.stderr)
     return 2
 
 
