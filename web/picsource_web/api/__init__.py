@@ -1,0 +1,5 @@
+"""The JSON API's building blocks: problem+json errors, token/session auth, serializers
+and the OpenAPI document. The routes themselves live in ``picsource_web.views.api``;
+everything they decide (visibility, quotas, validation, search) comes from
+``picsource_web.services`` so the API and the HTML pages never disagree.
+"""

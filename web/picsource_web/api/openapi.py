@@ -1,0 +1,226 @@
+"""The OpenAPI 3.1 document for /api/v1, written by hand as a plain dict.
+
+Why by hand: the API is small, and a literal document reviews like any other code. A
+test walks ``app.url_map`` and fails when a route is undocumented or a documented
+path/method does not exist, so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from picsource_core.search import COLOUR_FAMILIES
+from picsource_web.api.problems import CODES
+
+API_PREFIX = "/api/v1"
+
+
+def _problem(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
+
+
+def _json(description: str, ref: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{ref}"}}},
+    }
+
+
+_ID = {"name": "image_id", "in": "path", "required": True,
+       "schema": {"type": "string", "pattern": "^[0-9a-f]{24}$"}}
+_COMMON = {"401": _problem("Missing or invalid credentials."),
+           "503": _problem("MongoDB or object storage is unavailable.")}
+_SESSION_WRITE = {"403": _problem("CSRF check failed (session cookie without a valid X-CSRF-Token).")}
+_NOT_FOUND = {"404": _problem("No such image, or it is not visible to you.")}
+
+_LIST_PARAMS: list[dict[str, Any]] = [
+    {"name": "q", "in": "query", "description": "Words matched against title, description, tags, "
+     "labels, caption and OCR text (all must match).", "schema": {"type": "string", "maxLength": 300}},
+    {"name": "tag", "in": "query", "schema": {"type": "string", "maxLength": 64}},
+    {"name": "colour", "in": "query", "schema": {"type": "string", "enum": list(COLOUR_FAMILIES)}},
+    {"name": "from", "in": "query", "description": "Uploaded on or after this date (YYYY-MM-DD).",
+     "schema": {"type": "string", "format": "date"}},
+    {"name": "to", "in": "query", "description": "Uploaded on or before this date (YYYY-MM-DD).",
+     "schema": {"type": "string", "format": "date"}},
+    {"name": "has_text", "in": "query", "description": "Only images with (yes) or without (no) "
+     "recognised text.", "schema": {"type": "string", "enum": ["yes", "no", "any"]}},
+    {"name": "sort", "in": "query", "schema": {"type": "string", "enum": ["newest", "oldest"],
+                                               "default": "newest"}},
+    {"name": "scope", "in": "query", "description": "mine: your own images (signed in); "
+     "public: everyone's public images. Default: mine when signed in, else public.",
+     "schema": {"type": "string", "enum": ["mine", "public"]}},
+    {"name": "cursor", "in": "query", "description": "The opaque next_cursor of the previous page.",
+     "schema": {"type": "string"}},
+    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100,
+                                                "default": 48}},
+]
+
+_IMAGE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["id", "title", "description", "tags", "visibility", "status", "created_at"],
+    "properties": {
+        "id": {"type": "string"},
+        "is_owner": {"type": "boolean"},
+        "title": {"type": "string"},
+        "description": {"type": "string"},
+        "tags": {"type": "array", "items": {"type": "string"}},
+        "visibility": {"type": "string", "enum": ["private", "unlisted", "public"]},
+        "status": {"type": "string", "enum": ["pending", "processing", "ready", "failed"]},
+        "width": {"type": "integer"},
+        "height": {"type": "integer"},
+        "bytes": {"type": "integer"},
+        "content_type": {"type": "string"},
+        "created_at": {"type": "string", "format": "date-time"},
+        "updated_at": {"type": "string", "format": "date-time"},
+        "colour_families": {"type": "array", "items": {"type": "string"}},
+        "dominant_colour": {"type": ["string", "null"]},
+        "has_text": {"type": "boolean"},
+        "caption": {"type": ["string", "null"]},
+        "alt": {"type": "string", "description": "Caption, else title: use as alt text."},
+        "share_url": {"type": ["string", "null"], "description": "Only for the owner."},
+        "urls": {"type": "object", "properties": {
+            "original": {"type": ["string", "null"]},
+            "thumbnail": {"type": ["string", "null"]}, "large": {"type": ["string", "null"]},
+            "page": {"type": "string"}, "self": {"type": "string"}}},
+    },
+}
+
+_DOCUMENT: dict[str, Any] = {
+    "openapi": "3.1.0",
+    "info": {
+        "title": "PicSource API",
+        "version": "1.0.0",
+        "description": "Upload, browse and search images. Authenticate with "
+        "`Authorization: Bearer <personal token>` (create one in Settings) or the session "
+        "cookie; with the cookie, state-changing calls need the X-CSRF-Token header. "
+        "Errors are application/problem+json with a stable `code`.",
+    },
+    "servers": [{"url": "/"}],
+    "security": [{"bearer": []}, {"session": []}, {}],
+    "paths": {
+        f"{API_PREFIX}/images": {
+            "get": {
+                "operationId": "listImages", "summary": "List or search images (cursor pagination)",
+                "parameters": _LIST_PARAMS,
+                "responses": {"200": _json("A page of images.", "ImagePage"),
+                              "400": _problem("A malformed filter or cursor."), **_COMMON},
+            },
+            "post": {
+                "operationId": "uploadImages", "summary": "Upload one or more images",
+                "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+                    "type": "object", "required": ["file"],
+                    "properties": {
+                        "file": {"type": "array", "items": {"type": "string", "format": "binary"}},
+                        "title": {"type": "string", "maxLength": 200},
+                        "description": {"type": "string", "maxLength": 5000},
+                        "tags": {"type": "string", "description": "Comma-separated tags."},
+                        "visibility": {"type": "string", "enum": ["private", "unlisted", "public"]},
+                    }}}}},
+                "responses": {
+                    "201": _json("The created images (and any duplicates that were skipped).",
+                                 "UploadResult"),
+                    "400": _problem("Empty file or invalid metadata."),
+                    "403": _problem("Quota exceeded or CSRF check failed."),
+                    "409": _problem("Every file was already uploaded (duplicate)."),
+                    "413": _problem("A file or the request is too large."),
+                    "415": _problem("Not an accepted image format."),
+                    "422": _problem("Too many pixels, or the image cannot be decoded."),
+                    **_COMMON,
+                },
+            },
+        },
+        f"{API_PREFIX}/images/{{image_id}}": {
+            "parameters": [_ID],
+            "get": {"operationId": "getImage", "summary": "One image",
+                    "responses": {"200": _json("The image.", "Image"), **_NOT_FOUND, **_COMMON}},
+            "patch": {
+                "operationId": "updateImage", "summary": "Change title, description, tags or visibility",
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                    "$ref": "#/components/schemas/ImagePatch"}}}},
+                "responses": {"200": _json("The updated image.", "Image"),
+                              "400": _problem("Invalid fields."), **_SESSION_WRITE,
+                              **_NOT_FOUND, **_COMMON},
+            },
+            "delete": {
+                "operationId": "deleteImage",
+                "summary": "Delete the image, its thumbnails, metadata and pending jobs",
+                "responses": {"204": {"description": "Deleted."}, **_SESSION_WRITE,
+                              **_NOT_FOUND, **_COMMON},
+            },
+        },
+        f"{API_PREFIX}/images/{{image_id}}/analysis": {
+            "parameters": [_ID],
+            "get": {"operationId": "getAnalysis", "summary": "Analysis status and results",
+                    "responses": {"200": _json("Status and results.", "Analysis"),
+                                  **_NOT_FOUND, **_COMMON}},
+        },
+        f"{API_PREFIX}/me": {
+            "get": {"operationId": "whoAmI", "summary": "The authenticated user",
+                    "responses": {"200": _json("The user.", "Me"), **_COMMON}},
+        },
+        f"{API_PREFIX}/openapi.json": {
+            "get": {"operationId": "openapi", "summary": "This document", "security": [{}],
+                    "responses": {"200": {"description": "OpenAPI 3.1 document.",
+                                          "content": {"application/json": {}}}}},
+        },
+    },
+    "components": {
+        "securitySchemes": {
+            "bearer": {"type": "http", "scheme": "bearer",
+                       "description": "A personal API token (psk_...)."},
+            "session": {"type": "apiKey", "in": "cookie", "name": "session"},
+        },
+        "schemas": {
+            "Problem": {
+                "type": "object", "required": ["type", "title", "status", "detail", "code"],
+                "properties": {
+                    "type": {"type": "string", "format": "uri"},
+                    "title": {"type": "string"}, "status": {"type": "integer"},
+                    "detail": {"type": "string"}, "instance": {"type": "string"},
+                    "code": {"type": "string", "enum": sorted(CODES)},
+                    "errors": {"type": "array", "items": {"type": "object"}},
+                },
+            },
+            "Image": _IMAGE_SCHEMA,
+            "ImagePage": {"type": "object", "required": ["items", "next_cursor"], "properties": {
+                "items": {"type": "array", "items": {"$ref": "#/components/schemas/Image"}},
+                "next_cursor": {"type": ["string", "null"]}}},
+            "ImagePatch": {"type": "object", "additionalProperties": False, "minProperties": 1,
+                           "properties": {
+                               "title": {"type": "string", "maxLength": 200},
+                               "description": {"type": "string", "maxLength": 5000},
+                               "tags": {"type": "array", "items": {"type": "string"}},
+                               "visibility": {"type": "string",
+                                              "enum": ["private", "unlisted", "public"]}}},
+            "UploadResult": {"type": "object", "properties": {
+                "images": {"type": "array", "items": {"$ref": "#/components/schemas/Image"}},
+                "duplicates": {"type": "array", "items": {"type": "object", "properties": {
+                    "filename": {"type": "string"}, "existing_id": {"type": "string"}}}}}},
+            "Analysis": {"type": "object", "required": ["id", "status"], "properties": {
+                "id": {"type": "string"},
+                "status": {"type": "string", "enum": ["pending", "processing", "ready", "failed"]},
+                "error": {"type": ["string", "null"]},
+                "analysed_at": {"type": ["string", "null"], "format": "date-time"},
+                "result": {"type": "object"}}},
+            "Me": {"type": "object", "properties": {
+                "id": {"type": "string"}, "username": {"type": "string"},
+                "is_admin": {"type": "boolean"}, "auth": {"type": "string",
+                                                         "enum": ["token", "session"]}}},
+        },
+    },
+}
+
+
+def document() -> dict[str, Any]:
+    """The OpenAPI document (a fresh copy is not needed: callers only serialise it)."""
+    return _DOCUMENT
+
+
+def documented_operations() -> set[tuple[str, str]]:
+    """(path, METHOD) pairs documented, for the route-coverage test."""
+    methods = {"get", "put", "post", "patch", "delete", "head", "options"}
+    return {(path, method.upper()) for path, item in _DOCUMENT["paths"].items()
+            for method in item if method in methods}
