@@ -79,9 +79,9 @@ def python_path() -> str:
     return os.pathsep.join(parts + ([existing] if existing else []))
 
 
-def app_env(mongo: MongoServer, minio: MinioServer) -> dict[str, str]:
+def app_env(mongo: MongoServer, minio: MinioServer, run_dir: Path = RUN_DIR) -> dict[str, str]:
     """The environment the web tier and the worker read their settings from."""
-    metrics_dir = RUN_DIR / "prometheus-multiproc"
+    metrics_dir = run_dir / "prometheus-multiproc"
     shutil.rmtree(metrics_dir, ignore_errors=True)  # stale gunicorn metrics files lie
     metrics_dir.mkdir(parents=True)
     env = dict(os.environ)
@@ -94,11 +94,10 @@ def app_env(mongo: MongoServer, minio: MinioServer) -> dict[str, str]:
         S3_SECRET_KEY=minio.secret_key,
         S3_BUCKET=BUCKET,
         S3_REGION=minio.region,
-        SECRET_KEY=persistent_secret(RUN_DIR / "secret_key"),
+        SECRET_KEY=persistent_secret(run_dir / "secret_key"),
         ADMIN_USERNAME=ADMIN_USERNAME,
-        ADMIN_PASSWORD=persistent_secret(RUN_DIR / "admin_password", 12),
+        ADMIN_PASSWORD=persistent_secret(run_dir / "admin_password", 12),
         PROMETHEUS_MULTIPROC_DIR=str(metrics_dir),
-        METRICS_PORT=str(WORKER_METRICS_PORT),
         WORKER_METRICS_PORT=str(WORKER_METRICS_PORT),
         PYTHONUNBUFFERED="1",
     )
@@ -125,16 +124,15 @@ class Stack:
             if not port_is_free(port):
                 raise SystemExit(f"port {port} ({what}) is already in use; stop whatever holds it")
         print("starting the MongoDB-wire server (SecantusDB) ...")
-        self.mongo = MongoServer(RUN_DIR / "mongo", mongo_port)
-        self.mongo.log_path = LOG_DIR / "mongo.log"
+        self.mongo = MongoServer(RUN_DIR / "mongo", mongo_port, LOG_DIR / "mongo.log")
         self.mongo.start()
         print("starting MinIO ...")
         self.minio = MinioServer(
             RUN_DIR / "minio",
             MINIO_PORT,
+            LOG_DIR / "minio.log",
             secret_key=persistent_secret(RUN_DIR / "minio_secret", 18),
         )
-        self.minio.log_path = LOG_DIR / "minio.log"
         self.minio.start()
         client = self.minio.client()
         if not client.bucket_exists(BUCKET):

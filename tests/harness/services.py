@@ -23,7 +23,9 @@ class _Service:
     name = "service"
     ready_timeout = 60.0
 
-    def __init__(self, data_dir: Path | None = None, port: int | None = None) -> None:
+    def __init__(
+        self, data_dir: Path | None = None, port: int | None = None, log_path: Path | None = None
+    ) -> None:
         self._own_tmp: tempfile.TemporaryDirectory[str] | None = None
         if data_dir is None:
             self._own_tmp = tempfile.TemporaryDirectory(prefix=f"picsource-{self.name}-")
@@ -31,7 +33,7 @@ class _Service:
         self.base_dir = Path(data_dir)
         self.port = port or free_port()
         self.host = LOOPBACK
-        self.log_path = self.base_dir / f"{self.name}.log"
+        self.log_path = log_path or self.base_dir / f"{self.name}.log"
         self.process: ManagedProcess | None = None
 
     def argv(self) -> list[str]:
@@ -125,11 +127,12 @@ class MinioServer(_Service):
         self,
         data_dir: Path | None = None,
         port: int | None = None,
+        log_path: Path | None = None,
         access_key: str = "picsource",
         secret_key: str | None = None,
         region: str = "us-east-1",
     ) -> None:
-        super().__init__(data_dir, port)
+        super().__init__(data_dir, port, log_path)
         self.access_key = access_key
         self.secret_key = secret_key or secrets.token_urlsafe(18)
         self.region = region
