@@ -94,9 +94,8 @@ def top_labels(
     machine); their probabilities are added so a name appears once.
     """
     merged: dict[str, float] = {}
-    for index in np.argsort(-probabilities)[: max(top_k, 0) * 2]:
-        name = names[int(index)]
-        merged[name] = merged.get(name, 0.0) + float(probabilities[index])
+    for name, probability in zip(names, probabilities.tolist(), strict=True):
+        merged[name] = merged.get(name, 0.0) + probability
     ranked = sorted(merged.items(), key=lambda item: -item[1])
     return [(name, round(p, 4)) for name, p in ranked[:top_k] if p >= threshold]
 

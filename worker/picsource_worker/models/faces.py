@@ -16,8 +16,8 @@ The networks come from a Keras port that was trained on *transposed* images
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
 import importlib.util
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2

@@ -159,7 +159,7 @@ def _materialise(ref: _TensorRef, arrays: dict[str, np.ndarray]) -> np.ndarray:
     view = np.lib.stride_tricks.as_strided(
         base[ref.offset :], shape=ref.shape, strides=tuple(s * item for s in ref.strides)
     )
-    return np.ascontiguousarray(view).astype(base.dtype.newbyteorder("="), copy=False)
+    return np.array(view, dtype=base.dtype.newbyteorder("="), order="C", copy=True)
 
 
 def load_state_dict(path: str | Path) -> OrderedDict[str, np.ndarray]:

