@@ -8,8 +8,8 @@ from PIL import Image
 from skimage import data
 
 from picsource_worker.models.classifier import (
-    classify,
     class_names,
+    classify,
     readable_name,
     top_labels,
 )

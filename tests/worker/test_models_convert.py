@@ -34,7 +34,7 @@ class _Tensor:
     """Pickles like a torch tensor: _rebuild_tensor_v2(storage, offset, size, stride, ...)."""
 
     def __init__(self, storage: _Storage, offset: int, shape: tuple, strides: tuple) -> None:
-        self.args = (storage, offset, shape, strides, False, OrderedDict())
+        self.args: tuple[object, ...] = (storage, offset, shape, strides, False, OrderedDict())
 
     def __reduce__(self):  # type: ignore[no-untyped-def]
         return (sys.modules["torch._utils"]._rebuild_tensor_v2, self.args)
@@ -75,7 +75,9 @@ def test_reader_rebuilds_strided_and_offset_views(tmp_path: Path, write_checkpoi
     base = np.arange(24, dtype=np.float32)
     shared = _Storage("0", base)
     state = OrderedDict(
-        transposed=_Tensor(shared, 0, (4, 3), (1, 4)),  # column-major, like the TF-converted weights
+        transposed=_Tensor(
+            shared, 0, (4, 3), (1, 4)
+        ),  # column-major, like the TF-converted weights
         tail=_Tensor(shared, 12, (2, 6), (6, 1)),
         scalar=_Tensor(shared, 5, (), ()),
     )
@@ -95,7 +97,9 @@ def test_reader_refuses_views_outside_their_storage(tmp_path: Path, write_checkp
 
 def test_reader_refuses_truncated_files(tmp_path: Path, write_checkpoint) -> None:
     storage = _Storage("0", np.ones(100))
-    path = write_checkpoint(tmp_path / "w.pth", OrderedDict(w=_Tensor(storage, 0, (100,), (1,))), [storage])
+    path = write_checkpoint(
+        tmp_path / "w.pth", OrderedDict(w=_Tensor(storage, 0, (100,), (1,))), [storage]
+    )
     path.write_bytes(path.read_bytes()[:-40])
     with pytest.raises(CheckpointFormatError, match="truncated"):
         load_state_dict(path)
@@ -118,7 +122,9 @@ def test_restricted_unpickler_refuses_os_system(tmp_path: Path) -> None:
     assert not marker.exists()
 
 
-def test_checkpoint_with_code_in_its_state_dict_is_refused(tmp_path: Path, write_checkpoint) -> None:
+def test_checkpoint_with_code_in_its_state_dict_is_refused(
+    tmp_path: Path, write_checkpoint
+) -> None:
     marker = tmp_path / "pwned"
     path = write_checkpoint(tmp_path / "w.pth", OrderedDict(w=_Exploit(marker)), [])
     with pytest.raises(UnsafePickleError):
@@ -140,8 +146,13 @@ def test_same_pads_match_tensorflow() -> None:
 
 
 def test_cache_path_from_environment(tmp_path: Path) -> None:
-    assert convert.cache_path({"PICSOURCE_MODEL_CACHE": str(tmp_path / "m.onnx")}) == tmp_path / "m.onnx"
-    assert convert.cache_path({"PICSOURCE_MODEL_CACHE": str(tmp_path)}) == tmp_path / convert.FILE_NAME
+    assert (
+        convert.cache_path({"PICSOURCE_MODEL_CACHE": str(tmp_path / "m.onnx")})
+        == tmp_path / "m.onnx"
+    )
+    assert (
+        convert.cache_path({"PICSOURCE_MODEL_CACHE": str(tmp_path)}) == tmp_path / convert.FILE_NAME
+    )
     assert convert.cache_path({}).name == convert.FILE_NAME
 
 
@@ -152,7 +163,9 @@ def test_conversion_is_valid_cached_and_idempotent(tmp_path: Path) -> None:
     onnx.checker.check_model(model, full_check=True)
     assert [o.name for o in model.graph.output] == ["probabilities", "embedding"]
     ops = {n.op_type for n in model.graph.node}
-    assert "BatchNormalization" not in ops and {"Conv", "Clip", "GlobalAveragePool", "Softmax"} <= ops
+    assert (
+        "BatchNormalization" not in ops and {"Conv", "Clip", "GlobalAveragePool", "Softmax"} <= ops
+    )
     assert any(a.name == "group" and a.i > 1 for n in model.graph.node for a in n.attribute)
     assert list(tmp_path.joinpath("nested").iterdir()) == [target]  # no temp file left behind
 
@@ -171,7 +184,9 @@ def test_conversion_is_valid_cached_and_idempotent(tmp_path: Path) -> None:
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-4)
 
 
-def test_command_line_prints_progress(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch) -> None:
+def test_command_line_prints_progress(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch
+) -> None:
     monkeypatch.setenv("PICSOURCE_MODEL_CACHE", str(tmp_path / "cli.onnx"))
     assert convert.main() == 0
     assert convert.main() == 0

@@ -19,7 +19,9 @@ def test_score_is_a_probability_and_low_for_coffee() -> None:
 
 
 def test_scores_depend_on_the_image() -> None:
-    scores = {name: safety_score(photo(name)) for name in ("coffee", "astronaut", "chelsea", "rocket")}
+    scores = {
+        name: safety_score(photo(name)) for name in ("coffee", "astronaut", "chelsea", "rocket")
+    }
     assert all(0.0 <= s <= 1.0 for s in scores.values())
     assert len({round(s, 6) for s in scores.values()}) == 4
     assert max(scores.values()) < 0.5  # none of these is explicit

@@ -101,8 +101,13 @@ class _Graph:
         y = self.fresh(conv.replace(".", "_"))
         self.nodes.append(
             helper.make_node(
-                "Conv", [x, w, b], [y], kernel_shape=[k, k], strides=[stride, stride],
-                pads=[before, before, after, after], group=groups,
+                "Conv",
+                [x, w, b],
+                [y],
+                kernel_shape=[k, k],
+                strides=[stride, stride],
+                pads=[before, before, after, after],
+                group=groups,
             )
         )
         if relu6:
@@ -152,7 +157,11 @@ def build_model(weights: dict[str, np.ndarray], source_digest: str = "") -> onnx
     graph = helper.make_graph(
         g.nodes,
         "efficientnet_lite0",
-        [helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, ["N", 3, INPUT_SIZE, INPUT_SIZE])],
+        [
+            helper.make_tensor_value_info(
+                INPUT_NAME, TensorProto.FLOAT, ["N", 3, INPUT_SIZE, INPUT_SIZE]
+            )
+        ],
         [
             helper.make_tensor_value_info(OUTPUTS[0], TensorProto.FLOAT, ["N", classes]),
             helper.make_tensor_value_info(OUTPUTS[1], TensorProto.FLOAT, ["N", features]),
@@ -181,9 +190,10 @@ def is_current(path: Path, source_digest: str) -> bool:
     except Exception:  # noqa: BLE001 - missing, truncated or corrupt files raise assorted errors
         return False
     props = {p.key: p.value for p in model.metadata_props}
-    return props.get("source_sha256") == source_digest and props.get(
-        "converter_version"
-    ) == CONVERTER_VERSION
+    return (
+        props.get("source_sha256") == source_digest
+        and props.get("converter_version") == CONVERTER_VERSION
+    )
 
 
 def ensure_model(target: Path | None = None, log: bool = False) -> Path:
@@ -210,7 +220,9 @@ def ensure_model(target: Path | None = None, log: bool = False) -> Path:
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
-    say(f"wrote {target} ({target.stat().st_size / 1e6:.1f} MB) in {time.perf_counter() - started:.1f} s")
+    say(
+        f"wrote {target} ({target.stat().st_size / 1e6:.1f} MB) in {time.perf_counter() - started:.1f} s"
+    )
     return target
 
 

@@ -148,7 +148,9 @@ def _crops(pixels: np.ndarray, boxes: np.ndarray, size: int) -> np.ndarray:
         patch = np.zeros((y2 - y1 + 1, x2 - x1 + 1, 3), dtype=np.uint8)
         sx1, sy1, sx2, sy2 = max(x1, 1), max(y1, 1), min(x2, width), min(y2, height)
         if sx1 <= sx2 and sy1 <= sy2:
-            patch[sy1 - y1 : sy2 - y1 + 1, sx1 - x1 : sx2 - x1 + 1] = pixels[sy1 - 1 : sy2, sx1 - 1 : sx2]
+            patch[sy1 - y1 : sy2 - y1 + 1, sx1 - x1 : sx2 - x1 + 1] = pixels[
+                sy1 - 1 : sy2, sx1 - 1 : sx2
+            ]
         batch[i] = cv2.resize(patch, (size, size), interpolation=cv2.INTER_AREA)
     return _normalise(batch).transpose(0, 2, 1, 3).copy()
 

@@ -73,7 +73,9 @@ class _TensorRef:
     strides: tuple[int, ...]
 
 
-def _rebuild_tensor_v2(storage: Any, offset: Any, size: Any, stride: Any, *_rest: Any) -> _TensorRef:
+def _rebuild_tensor_v2(
+    storage: Any, offset: Any, size: Any, stride: Any, *_rest: Any
+) -> _TensorRef:
     """Stand-in for torch's rebuild function: records the view, validates it."""
     if not isinstance(storage, _StorageRef):
         raise CheckpointFormatError("tensor does not point at a storage")
