@@ -19,7 +19,7 @@ only="${1:-all}"
 
 step=""
 trap 'echo "tools: FAILED at step: $step (see output above)" >&2' ERR
-say() { step="$1"; echo "==> tools: $1"; }
+say() { step="$1"; echo "==> tools: $1 [$(date -u +%H:%M:%S), ${SECONDS}s since start]"; }
 
 want() { [[ "$only" == all || " $only " == *" $1 "* ]]; }
 
@@ -159,4 +159,4 @@ want kwok && go_install kwok "$KWOK_VERSION" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VE
 want etcd && build_etcd
 want helm && build_helm
 want kubernetes && build_kubernetes
-echo "==> tools: all components ready in $CACHE"
+echo "==> tools: all components ready in $CACHE (${SECONDS}s)"

@@ -73,11 +73,24 @@ class ObjectStore:
         try:
             exists = self.client.bucket_exists(self.bucket)
         except S3Error as err:
+            if err.code == "AccessDenied":
+                # HEAD responses carry no error body, so a wrong secret looks like a
+                # forbidden bucket; a GET tells the two apart.
+                raise self._explain_denied() from err
             raise _classify(err) from err
         except Exception as err:  # urllib3 errors: refused, timeout, DNS
             raise StorageError("EndpointUnreachable", f"object storage unreachable: {err}") from err
         if not exists:
             raise StorageError("BucketMissing", f"bucket {self.bucket!r} does not exist")
+
+    def _explain_denied(self) -> StorageError:
+        try:
+            next(iter(self.client.list_objects(self.bucket, prefix="", recursive=False)), None)
+        except S3Error as err:
+            return _classify(err)
+        except Exception as err:
+            return StorageError("EndpointUnreachable", f"object storage unreachable: {err}")
+        return StorageError("BucketForbidden", "access to the bucket is forbidden")
 
     def ensure_bucket(self, *, encrypt: bool = False) -> bool:
         """Create the bucket (private) if missing; True when created. Encryption best-effort."""

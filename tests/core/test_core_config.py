@@ -2,7 +2,13 @@
 
 import pytest
 
-from picsource_core.config import ConfigurationError, Env, MongoSettings, StorageSettings, parse_size
+from picsource_core.config import (
+    ConfigurationError,
+    Env,
+    MongoSettings,
+    StorageSettings,
+    parse_size,
+)
 
 
 def test_size_units() -> None:
