@@ -8,6 +8,7 @@ from PIL import Image
 from skimage import data
 
 from picsource_worker.models.classifier import (
+    _session,
     class_names,
     classify,
     readable_name,
@@ -88,3 +89,15 @@ def test_tiny_and_extreme_aspect_images_work() -> None:
 def test_bad_arguments_are_rejected() -> None:
     with pytest.raises(ValueError):
         classify(photo("coffee"), threshold=1.5)
+
+
+def test_unwritable_cache_converts_in_memory(tmp_path, monkeypatch) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the cache folder should be")
+    monkeypatch.setenv("PICSOURCE_MODEL_CACHE", str(blocker / "lite0.onnx"))
+    _session.cache_clear()
+    try:
+        assert classify(photo("coffee")).labels[0][0] in COFFEE
+    finally:
+        _session.cache_clear()
+    assert not (blocker / "lite0.onnx").exists()

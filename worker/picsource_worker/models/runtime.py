@@ -12,15 +12,16 @@ import onnxruntime as ort
 from PIL import Image
 
 
-def new_session(path: str | Path) -> ort.InferenceSession:
-    """A single-threaded CPU session for the ONNX file at ``path``."""
+def new_session(model: str | Path | bytes) -> ort.InferenceSession:
+    """A single-threaded CPU session for an ONNX file path or serialised model."""
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3  # errors only
-    return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+    source = model if isinstance(model, bytes) else str(model)
+    return ort.InferenceSession(source, sess_options=options, providers=["CPUExecutionProvider"])
 
 
 def as_rgb(image: Image.Image) -> Image.Image:

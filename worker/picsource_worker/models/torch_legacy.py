@@ -180,7 +180,12 @@ def load_state_dict(path: str | Path) -> OrderedDict[str, np.ndarray]:
         if not isinstance(sys_info, dict) or not sys_info.get("little_endian", False):
             raise CheckpointFormatError(f"{path}: only little-endian checkpoints are supported")
         unpickler = RestrictedUnpickler(file)
-        state = unpickler.load()
+        try:
+            state = unpickler.load()
+        except (UnsafePickleError, CheckpointFormatError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - malformed opcodes raise assorted errors
+            raise CheckpointFormatError(f"{path}: malformed state dict: {exc}") from exc
         if not isinstance(state, dict):
             raise CheckpointFormatError(f"{path}: top-level object is not a state dict")
         arrays = _read_storages(file, unpickler.storages)
