@@ -38,3 +38,6 @@ SECRET_KEY_KEY: Final = "secret-key"
 
 # Non-root user the images run as.
 RUN_AS_USER: Final = 10001
+
+# Seconds between the periodic per-gallery timer runs (backlog, autoscaling, status).
+TIMER_INTERVAL_SECONDS: Final = 5.0

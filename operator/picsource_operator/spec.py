@@ -146,13 +146,13 @@ def _resources(raw: Mapping[str, Any] | None, default: Resources) -> Resources:
     )
 
 
-def _web(raw: Mapping[str, Any]) -> WebSpec:
+def _web(raw: Mapping[str, Any], default_image: str) -> WebSpec:
     ingress = raw.get("ingress") or {}
     if ingress.get("tlsSecretName") and not ingress.get("host"):
         raise SpecError("web.ingress.tlsSecretName requires web.ingress.host")
     return WebSpec(
         replicas=int(raw.get("replicas", 2)),
-        image=raw.get("image") or constants.DEFAULT_WEB_IMAGE,
+        image=raw.get("image") or default_image,
         resources=_resources(raw.get("resources"), WEB_RESOURCES),
         ingress=Ingress(ingress["host"], ingress.get("className"), ingress.get("tlsSecretName"))
         if ingress.get("host")
@@ -160,7 +160,7 @@ def _web(raw: Mapping[str, Any]) -> WebSpec:
     )
 
 
-def _worker(raw: Mapping[str, Any]) -> WorkerSpec:
+def _worker(raw: Mapping[str, Any], default_image: str) -> WorkerSpec:
     auto_raw = raw.get("autoscaling")
     if auto_raw is not None and raw.get("replicas") is not None:
         raise SpecError("worker.replicas and worker.autoscaling are mutually exclusive")
@@ -181,7 +181,7 @@ def _worker(raw: Mapping[str, Any]) -> WorkerSpec:
     analysis = raw.get("analysis") or {}
     return WorkerSpec(
         replicas=int(raw.get("replicas", 1)),
-        image=raw.get("image") or constants.DEFAULT_WORKER_IMAGE,
+        image=raw.get("image") or default_image,
         autoscaling=autoscaling,
         resources=_resources(raw.get("resources"), WORKER_RESOURCES),
         analysis=Analysis(
@@ -201,8 +201,12 @@ def _required(raw: Mapping[str, Any], path: str) -> Any:
     return node
 
 
-def parse_gallery(body: Mapping[str, Any]) -> Gallery:
-    """Parse a Gallery object (as returned by the API) into a `Gallery`; raise SpecError."""
+def parse_gallery(body: Mapping[str, Any], *, web_image: str = constants.DEFAULT_WEB_IMAGE,
+                  worker_image: str = constants.DEFAULT_WORKER_IMAGE) -> Gallery:
+    """Parse a Gallery object (as returned by the API) into a `Gallery`; raise SpecError.
+
+    `web_image`/`worker_image` are the operator's defaults for a spec that names none.
+    """
     meta = body.get("metadata") or {}
     spec = body.get("spec") or {}
     storage = spec.get("storage") or {}
@@ -226,8 +230,8 @@ def parse_gallery(body: Mapping[str, Any]) -> Gallery:
         namespace=meta.get("namespace", ""),
         uid=meta.get("uid", ""),
         generation=int(meta.get("generation", 0)),
-        web=_web(spec.get("web") or {}),
-        worker=_worker(spec.get("worker") or {}),
+        web=_web(spec.get("web") or {}, web_image),
+        worker=_worker(spec.get("worker") or {}, worker_image),
         storage=StorageSpec(
             endpoint=endpoint,
             bucket=_required(spec, "storage.bucket"),

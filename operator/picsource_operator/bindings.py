@@ -1,0 +1,181 @@
+"""Verifying (and reclaiming) a Gallery's storage and database bindings.
+
+Every failure becomes a Condition with a precise reason (SecretMissing,
+InvalidCredentials, BucketForbidden, BucketMissing, EndpointUnreachable,
+DatabaseUnreachable, ...) instead of an exception: a bad binding is a state to
+report and retry, never a reason for the operator to crash.
+"""
+
+from __future__ import annotations
+
+import base64
+import threading
+from dataclasses import dataclass
+
+from pymongo import MongoClient
+from pymongo.database import Database
+from pymongo.errors import ConfigurationError as MongoConfigurationError
+from pymongo.errors import InvalidURI, OperationFailure, PyMongoError
+
+from picsource_core.config import MongoSettings, StorageSettings
+from picsource_core.mongo import Document, connect, ensure_indexes, ping
+from picsource_core.queue import JobQueue
+from picsource_core.storage import ObjectStore, StorageError
+from picsource_operator.conditions import DATABASE_BOUND, FALSE, STORAGE_BOUND, TRUE, Condition
+from picsource_operator.kube import Kube, KubeError
+from picsource_operator.spec import Gallery
+
+MONGO_TIMEOUT_MS = 3000
+S3_TIMEOUT_SECONDS = 5.0
+
+
+class BindingError(Exception):
+    """A binding cannot be used; `reason` is the condition reason."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+def secret_value(kube: Kube, namespace: str, name: str, key: str) -> str:
+    try:
+        secret = kube.get("Secret", namespace, name)
+    except KubeError as err:
+        raise BindingError("SecretUnreadable", f"cannot read Secret {name!r}: {err}") from err
+    if secret is None:
+        raise BindingError("SecretMissing", f"Secret {name!r} does not exist in namespace {namespace!r}")
+    raw = (secret.get("data") or {}).get(key)
+    if raw is None:
+        raise BindingError("SecretKeyMissing", f"Secret {name!r} has no key {key!r}")
+    return base64.b64decode(raw).decode()
+
+
+def object_store(kube: Kube, g: Gallery) -> ObjectStore:
+    s = g.storage
+    settings = StorageSettings(
+        endpoint=s.endpoint,
+        access_key=secret_value(kube, g.namespace, s.credentials_secret, s.access_key_key),
+        secret_key=secret_value(kube, g.namespace, s.credentials_secret, s.secret_key_key),
+        bucket=s.bucket, region=s.region, timeout_seconds=S3_TIMEOUT_SECONDS,
+    )
+    return ObjectStore(settings)
+
+
+def check_storage(kube: Kube, g: Gallery) -> Condition:
+    """StorageBound: credentials readable, endpoint answers, bucket exists (created if asked)."""
+    try:
+        store = object_store(kube, g)
+        created = False
+        if g.storage.create_bucket:
+            created = store.ensure_bucket(encrypt=g.storage.encryption)
+        store.ping()
+    except BindingError as err:
+        return Condition(STORAGE_BOUND, FALSE, err.reason, err.message)
+    except StorageError as err:
+        message = str(err)
+        if err.reason == "BucketMissing":
+            message = f"bucket {g.storage.bucket!r} does not exist and createBucket is false"
+        return Condition(STORAGE_BOUND, FALSE, err.reason, f"{message} ({g.storage.endpoint})")
+    except Exception as err:  # never let a surprise from the SDK crash a reconcile
+        return Condition(STORAGE_BOUND, FALSE, "StorageError", f"{type(err).__name__}: {err}")
+    verb = "created" if created else "found"
+    return Condition(STORAGE_BOUND, TRUE, "BucketReady",
+                     f"bucket {g.storage.bucket!r} {verb} at {g.storage.endpoint}")
+
+
+class MongoClients:
+    """One MongoClient per URI for the whole operator (each client owns monitor threads)."""
+
+    def __init__(self) -> None:
+        self._clients: dict[str, MongoClient[Document]] = {}
+        self._lock = threading.Lock()
+
+    def database(self, uri: str, name: str) -> Database[Document]:
+        with self._lock:
+            client = self._clients.get(uri)
+            if client is None:
+                db = connect(MongoSettings(uri=uri, database=name, timeout_ms=MONGO_TIMEOUT_MS),
+                             app_name="picsource-operator")
+                self._clients[uri] = db.client
+                return db
+            return client[name]
+
+    def close(self) -> None:
+        with self._lock:
+            for client in self._clients.values():
+                client.close()
+            self._clients.clear()
+
+
+@dataclass(frozen=True)
+class DatabaseBinding:
+    condition: Condition
+    db: Database[Document] | None = None
+    uri: str = ""
+
+
+def database_uri(kube: Kube, g: Gallery) -> str:
+    return secret_value(kube, g.namespace, g.database.uri_secret, g.database.uri_key)
+
+
+def gallery_database(kube: Kube, g: Gallery, clients: MongoClients, uri: str | None = None) -> Database[Document]:
+    uri = uri if uri is not None else database_uri(kube, g)
+    if not uri.startswith(("mongodb://", "mongodb+srv://")):
+        raise BindingError("InvalidURI", f"the value of Secret {g.database.uri_secret!r} key "
+                                         f"{g.database.uri_key!r} is not a mongodb:// URI")
+    try:
+        return clients.database(uri, g.database.name)
+    except (InvalidURI, MongoConfigurationError) as err:
+        raise BindingError("InvalidURI", f"invalid MongoDB URI: {err}") from err
+
+
+def check_database(kube: Kube, g: Gallery, clients: MongoClients) -> DatabaseBinding:
+    """DatabaseBound: URI readable, server answers, indexes exist."""
+    uri = ""
+    try:
+        uri = database_uri(kube, g)
+        db = gallery_database(kube, g, clients, uri)
+        ping(db)
+        ensure_indexes(db)
+    except BindingError as err:
+        return DatabaseBinding(Condition(DATABASE_BOUND, FALSE, err.reason, err.message))
+    except OperationFailure as err:
+        reason = "InvalidCredentials" if err.code in (13, 18) else "DatabaseError"
+        return DatabaseBinding(Condition(DATABASE_BOUND, FALSE, reason, f"MongoDB refused: {err}"))
+    except PyMongoError as err:
+        return DatabaseBinding(Condition(DATABASE_BOUND, FALSE, "DatabaseUnreachable",
+                                         f"MongoDB unreachable: {str(err)[:300]}"))
+    except Exception as err:
+        return DatabaseBinding(Condition(DATABASE_BOUND, FALSE, "DatabaseError", f"{type(err).__name__}: {err}"))
+    return DatabaseBinding(
+        Condition(DATABASE_BOUND, TRUE, "DatabaseReady", f"database {g.database.name!r} reachable, indexes ensured"),
+        db, uri,
+    )
+
+
+def backlog(db: Database[Document]) -> int:
+    """Unfinished analysis jobs (pending + running) in the gallery's queue."""
+    return JobQueue(db).stats().backlog
+
+
+def reclaim(kube: Kube, g: Gallery, clients: MongoClients) -> None:
+    """reclaimPolicy Delete: remove every object and the bucket, drop the database.
+
+    Raises BindingError on any failure so the caller reports it and retries.
+    """
+    try:
+        object_store(kube, g).remove_bucket()
+    except StorageError as err:
+        raise BindingError(f"Reclaim{err.reason}", f"could not delete bucket {g.storage.bucket!r}: {err}") from err
+    except BindingError:
+        raise
+    except Exception as err:
+        raise BindingError("ReclaimStorageFailed", f"could not delete bucket {g.storage.bucket!r}: {err}") from err
+    try:
+        db = gallery_database(kube, g, clients)
+        db.client.drop_database(g.database.name)
+    except BindingError:
+        raise
+    except PyMongoError as err:
+        raise BindingError("ReclaimDatabaseFailed", f"could not drop database {g.database.name!r}: {err}") from err

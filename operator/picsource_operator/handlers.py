@@ -1,0 +1,180 @@
+"""Kopf wiring: thin handlers that hand every decision to `reconcile`.
+
+* Gallery create/update/resume: full reconcile; TemporaryError with backoff while
+  a binding is not ready, PermanentError for a spec that can never work.
+* A timer per Gallery: backlog, autoscaling, binding rechecks, status.
+* Events of owned children (filtered by the managed-by label): a deleted or
+  hand-edited child is re-applied at once; Deployment readiness updates status.
+* Deletion: a finalizer that reclaims bucket and database under Delete and
+  keeps retrying (and reporting) when that fails.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from typing import Any
+
+import kopf
+
+from picsource_core.metrics import serve_metrics
+from picsource_operator import conditions, constants, drift, metrics, reconcile
+from picsource_operator.bindings import BindingError
+from picsource_operator.kube import Kube, KubeError
+from picsource_operator.settings import OperatorSettings
+from picsource_operator.spec import SpecError
+from picsource_operator.state import Runtime
+from picsource_operator.status import publish
+
+log = logging.getLogger(__name__)
+
+GALLERY = (constants.GROUP, constants.VERSION, constants.PLURAL)
+MANAGED = {"app.kubernetes.io/managed-by": constants.MANAGED_BY}
+CHILDREN = {
+    "Deployment": ("apps", "v1", "deployments"),
+    "Service": ("", "v1", "services"),
+    "ConfigMap": ("", "v1", "configmaps"),
+    "Secret": ("", "v1", "secrets"),
+    "Ingress": ("networking.k8s.io", "v1", "ingresses"),
+    "NetworkPolicy": ("networking.k8s.io", "v1", "networkpolicies"),
+    "PodDisruptionBudget": ("policy", "v1", "poddisruptionbudgets"),
+}
+
+
+def backoff(retry: int) -> float:
+    """Seconds before retrying a gallery whose dependency is not ready: 2, 4, 8 ... 60."""
+    return float(min(60, 2 ** (retry + 1)))
+
+
+@kopf.on.startup()
+def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    ops = OperatorSettings.from_env(os.environ)
+    # Progress and diff-base in annotations: status belongs to the Gallery's own schema.
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=constants.GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=constants.GROUP, key="last-handled-configuration")
+    settings.persistence.finalizer = f"{constants.GROUP}/finalizer"
+    settings.peering.standalone = True  # one replica (Recreate); no KopfPeering CRD needed
+    settings.execution.max_workers = ops.max_workers
+    settings.posting.level = logging.INFO
+    memo.runtime = Runtime(settings=ops, kube=Kube.from_environment())
+    if ops.metrics_port:
+        memo.metrics_server = serve_metrics(ops.metrics_port)
+
+
+@kopf.on.cleanup()
+def shutdown(memo: kopf.Memo, **_: Any) -> None:
+    memo.runtime.mongo.close()
+    if memo.get("metrics_server") is not None:
+        memo.metrics_server.shutdown()
+
+
+@kopf.on.probe(id="galleries")
+def galleries_probe(memo: kopf.Memo, **_: Any) -> int:
+    return len(memo.runtime.galleries)
+
+
+@kopf.on.resume(*GALLERY)
+@kopf.on.create(*GALLERY)
+@kopf.on.update(*GALLERY)
+def reconcile_gallery(body: kopf.Body, retry: int, memo: kopf.Memo, **_: Any) -> None:
+    rt: Runtime = memo.runtime
+    started = time.perf_counter()
+    result = "error"
+    try:
+        ok = reconcile.reconcile(rt, _plain(body))
+        result = "success" if ok else "temporary_error"
+    except SpecError as err:
+        result = "permanent_error"
+        kopf.warn(body, reason="InvalidSpec", message=str(err))
+        raise kopf.PermanentError(f"invalid Gallery spec: {err}") from err
+    except KubeError as err:
+        result = "temporary_error"
+        raise kopf.TemporaryError(f"API server refused: {err}", delay=backoff(retry)) from err
+    finally:
+        metrics.RECONCILES.labels(result).inc()
+        metrics.RECONCILE_DURATION.observe(time.perf_counter() - started)
+    if not ok:
+        st = rt.galleries.get((body.metadata.namespace or "", body.metadata.name or ""))
+        failing = [cond for cond in (st.storage, st.database) if cond is not None and not cond.ok] if st else []
+        why = "; ".join(f"{cond.type}={cond.status} ({cond.reason})" for cond in failing) or "bindings not ready"
+        raise kopf.TemporaryError(f"waiting for bindings: {why}", delay=backoff(retry))
+
+
+@kopf.timer(*GALLERY, interval=constants.TIMER_INTERVAL_SECONDS, initial_delay=1.0)
+def periodic(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    try:
+        reconcile.tick(memo.runtime, _plain(body))
+    except SpecError:
+        return  # reported by the create/update handler
+    except Exception as err:  # a timer failure must never stop the operator
+        log.warning("periodic check of %s/%s failed: %s", body.metadata.namespace, body.metadata.name, err)
+
+
+@kopf.on.delete(*GALLERY)
+def delete_gallery(body: kopf.Body, retry: int, memo: kopf.Memo, **_: Any) -> None:
+    rt: Runtime = memo.runtime
+    try:
+        message = reconcile.finalize(rt, _plain(body))
+    except SpecError:
+        return  # nothing was ever bound: let it go
+    except BindingError as err:
+        kopf.warn(body, reason=err.reason, message=err.message)
+        _report_reclaim_failure(rt, body, err)
+        raise kopf.TemporaryError(f"reclaim failed: {err.message}", delay=backoff(retry)) from err
+    kopf.info(body, reason="Finalized", message=message)
+
+
+def _report_reclaim_failure(rt: Runtime, body: kopf.Body, err: BindingError) -> None:
+    try:
+        g = reconcile.parse(rt, _plain(body))
+        st = rt.gallery(g.namespace, g.name, g.uid)
+        with st.lock:
+            publish(rt, g, st, _plain(body).get("status"), deleting=True,
+                    override=conditions.Condition(conditions.READY, conditions.FALSE, err.reason, err.message))
+    except Exception as report_err:
+        log.warning("could not report reclaim failure: %s", report_err)
+
+
+def _child_handler(kind: str) -> Any:
+    def on_child_event(event: dict[str, Any], body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+        rt: Runtime = memo.runtime
+        obj = _plain(body)
+        gallery = drift.owning_gallery(obj)
+        namespace, name = body.metadata.namespace or "", body.metadata.name or ""
+        if gallery is None:
+            return
+        try:
+            if event.get("type") == "DELETED":
+                if kind == "Deployment":
+                    rt.deployments.pop((namespace, name), None)
+                if reconcile.reapply(rt, namespace, gallery, kind, name):
+                    log.info("restored deleted %s %s/%s", kind, namespace, name)
+                return
+            if kind == "Deployment" and reconcile.record_deployment(rt, obj):
+                reconcile.refresh(rt, namespace, gallery)
+            if drift.foreign_managers(obj) and reconcile.reapply(rt, namespace, gallery, kind, name):
+                log.info("reverted hand edit of %s %s/%s", kind, namespace, name)
+        except (KubeError, SpecError, BindingError) as err:
+            log.warning("drift handling of %s %s/%s failed: %s", kind, namespace, name, err)
+
+    on_child_event.__name__ = f"on_{kind.lower()}_event"
+    return on_child_event
+
+
+for _kind, (_group, _version, _plural) in CHILDREN.items():
+    kopf.on.event(_group, _version, _plural, labels=MANAGED, id=f"child-{_kind.lower()}")(
+        _child_handler(_kind))
+
+
+def _plain(body: Any) -> dict[str, Any]:
+    """A plain dict copy of a kopf Body (builders and parsers expect dicts)."""
+    def thaw(value: Any) -> Any:
+        if hasattr(value, "items"):
+            return {k: thaw(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [thaw(v) for v in value]
+        return value
+    result: dict[str, Any] = thaw(body)
+    return result

@@ -1,0 +1,220 @@
+"""Reconciling one Gallery: verify bindings, apply children, autoscale, publish status.
+
+Synchronous on purpose: kopf runs these in its thread pool, and the clients
+underneath (kubernetes transport, pymongo, minio) are blocking. Each gallery's
+work is serialised by its own lock, because the create/update handler, the
+timer and the drift handlers may all fire for the same gallery at once.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import time
+from typing import Any
+
+from picsource_operator import bindings, constants, metrics
+from picsource_operator.autoscale import decide_replicas
+from picsource_operator.builders import build_all, config_hash
+from picsource_operator.builders.common import app_secret_name
+from picsource_operator.builders.config import generate_secret_key
+from picsource_operator.builders.network import mongo_ports
+from picsource_operator.builders.worker import build_worker_deployment
+from picsource_operator.spec import Gallery, parse_gallery
+from picsource_operator.state import DeploymentState, GalleryState, Runtime
+from picsource_operator.status import desired_workers, now_iso, post_event, publish
+
+log = logging.getLogger(__name__)
+
+FAILING_RECHECK_SECONDS = 5.0
+RESYNC_SECONDS = 60.0
+
+
+def parse(rt: Runtime, body: dict[str, Any]) -> Gallery:
+    return parse_gallery(body, web_image=rt.settings.web_image, worker_image=rt.settings.worker_image)
+
+
+def bindings_ok(st: GalleryState) -> bool:
+    return bool(st.storage and st.storage.ok and st.database and st.database.ok)
+
+
+def ensure_bindings(rt: Runtime, g: Gallery, st: GalleryState) -> None:
+    """Re-verify storage and database when the spec changed, when failing, or periodically."""
+    age = time.monotonic() - st.checked_at
+    due = (st.checked_generation != g.generation
+           or (not bindings_ok(st) and age >= FAILING_RECHECK_SECONDS)
+           or age >= rt.settings.binding_recheck_seconds)
+    if not due:
+        return
+    st.storage = bindings.check_storage(rt.kube, g)
+    database = bindings.check_database(rt.kube, g, rt.mongo)
+    st.database, st.db = database.condition, database.db
+    if database.uri:
+        st.mongo_ports = tuple(mongo_ports(database.uri))
+    st.checked_at, st.checked_generation = time.monotonic(), g.generation
+
+
+def record_deployment(rt: Runtime, obj: dict[str, Any]) -> bool:
+    """Cache a Deployment's ready/desired replicas; True when they changed."""
+    meta = obj.get("metadata") or {}
+    key = (meta.get("namespace", ""), meta.get("name", ""))
+    new = DeploymentState(ready=int((obj.get("status") or {}).get("readyReplicas") or 0),
+                          desired=int((obj.get("spec") or {}).get("replicas") or 0))
+    changed = rt.deployments.get(key) != new
+    rt.deployments[key] = new
+    return changed
+
+
+def secret_key(rt: Runtime, g: Gallery, st: GalleryState) -> str:
+    """The app's secret key: kept from the live Secret, generated only when there is none."""
+    if st.secret_key:
+        return st.secret_key
+    live = rt.kube.get("Secret", g.namespace, app_secret_name(g))
+    raw = ((live or {}).get("data") or {}).get(constants.SECRET_KEY_KEY)
+    key = base64.b64decode(raw).decode() if raw else ""
+    if len(key) < 32:
+        key = generate_secret_key()
+    st.secret_key = key
+    return key
+
+
+def apply_children(rt: Runtime, g: Gallery, st: GalleryState, only: tuple[str, str] | None = None) -> int:
+    """Server-side apply every child (or only one); returns how many were applied."""
+    objects = build_all(g, secret_key=secret_key(rt, g, st), worker_replicas=desired_workers(g, st),
+                        mongo_ports=st.mongo_ports)
+    applied = 0
+    for obj in objects:
+        if only is not None and (obj["kind"], obj["metadata"]["name"]) != only:
+            continue
+        result = rt.kube.apply(obj)
+        applied += 1
+        if obj["kind"] == "Deployment":
+            record_deployment(rt, result)
+    if only is None:
+        if g.web.ingress is None and st.ingress_may_exist:
+            rt.kube.delete("Ingress", g.namespace, g.name)
+        st.ingress_may_exist = g.web.ingress is not None
+        st.applied_at, st.applied_generation = time.monotonic(), g.generation
+    return applied
+
+
+def _initial_workers(g: Gallery, st: GalleryState, body: dict[str, Any]) -> None:
+    """After a restart, resume from the decision recorded in status (within bounds)."""
+    auto = g.worker.autoscaling
+    if auto is None:
+        st.desired_workers = None
+        return
+    if st.desired_workers is None:
+        recorded = (body.get("status") or {}).get("desiredWorkers")
+        st.desired_workers = int(recorded) if recorded is not None else auto.min_replicas
+    st.desired_workers = max(auto.min_replicas, min(auto.max_replicas, st.desired_workers))
+    if not st.history:
+        st.history = ((time.monotonic(), st.desired_workers),)
+
+
+def _refresh_backlog(st: GalleryState) -> None:
+    if st.db is None or not bindings_ok(st):
+        return
+    try:
+        st.backlog = bindings.backlog(st.db)
+    except Exception as err:  # a flaky database must not stop the reconcile
+        log.warning("backlog query failed: %s", err)
+
+
+def reconcile(rt: Runtime, body: dict[str, Any]) -> bool:
+    """Full reconcile; True when both bindings are good (False → retry later)."""
+    g = parse(rt, body)
+    st = rt.gallery(g.namespace, g.name, g.uid)
+    with st.lock:
+        st.gallery = g
+        if g.paused:
+            publish(rt, g, st, body.get("status"), paused=True)
+            return True
+        ensure_bindings(rt, g, st)
+        _initial_workers(g, st, body)
+        apply_children(rt, g, st)
+        _refresh_backlog(st)
+        publish(rt, g, st, body.get("status"))
+        return bindings_ok(st)
+
+
+def tick(rt: Runtime, body: dict[str, Any]) -> None:
+    """Periodic work: bindings recheck, backlog, autoscaling, resync safety net, status."""
+    g = parse(rt, body)
+    st = rt.gallery(g.namespace, g.name, g.uid)
+    with st.lock:
+        st.gallery = g
+        if g.paused:
+            publish(rt, g, st, body.get("status"), paused=True)
+            return
+        if st.applied_generation < 0:
+            return  # not reconciled by this process yet: the resume handler goes first
+        ensure_bindings(rt, g, st)
+        _initial_workers(g, st, body)
+        _refresh_backlog(st)
+        extra = _autoscale(rt, g, st)
+        if time.monotonic() - st.applied_at >= RESYNC_SECONDS:
+            apply_children(rt, g, st)
+        publish(rt, g, st, body.get("status"), extra=extra)
+
+
+def _autoscale(rt: Runtime, g: Gallery, st: GalleryState) -> dict[str, Any] | None:
+    auto = g.worker.autoscaling
+    if auto is None or st.backlog is None:
+        return None
+    current = desired_workers(g, st)
+    decision = decide_replicas(st.backlog, current, auto, st.history, time.monotonic())
+    st.history = decision.history
+    if decision.direction == "none":
+        return None
+    st.desired_workers = decision.replicas
+    result = rt.kube.apply(build_worker_deployment(g, config_hash(g), decision.replicas))
+    record_deployment(rt, result)
+    metrics.AUTOSCALER_DECISIONS.labels(decision.direction).inc()
+    post_event(g, "Normal", "ScaledUp" if decision.direction == "up" else "ScaledDown", decision.reason)
+    log.info("gallery %s/%s: %s", g.namespace, g.name, decision.reason)
+    return {"lastScaleTime": now_iso()}
+
+
+def reapply(rt: Runtime, namespace: str, gallery: str, kind: str, name: str) -> bool:
+    """Restore one owned object (deleted or hand-edited); True when it was re-applied."""
+    body = rt.kube.get("Gallery", namespace, gallery)
+    if body is None or (body.get("metadata") or {}).get("deletionTimestamp"):
+        return False
+    g = parse(rt, body)
+    if g.paused:
+        return False
+    st = rt.gallery(g.namespace, g.name, g.uid)
+    with st.lock:
+        _initial_workers(g, st, body)
+        applied = apply_children(rt, g, st, only=(kind, name)) > 0
+    if applied:
+        metrics.DRIFT_CORRECTIONS.labels(kind).inc()
+        post_event(g, "Normal", "DriftCorrected", f"restored {kind} {name}")
+    return applied
+
+
+def refresh(rt: Runtime, namespace: str, gallery: str) -> None:
+    """Re-publish status after a child changed (e.g. a Deployment became ready)."""
+    st = rt.galleries.get((namespace, gallery))
+    if st is None or st.gallery is None or st.applied_generation < 0:
+        return
+    with st.lock:
+        if st.gallery.paused or st.last_status is None:
+            return
+        publish(rt, st.gallery, st, None)
+
+
+def finalize(rt: Runtime, body: dict[str, Any]) -> str:
+    """Deletion: reclaim bucket and database under reclaimPolicy Delete (BindingError → retry)."""
+    g = parse(rt, body)
+    st = rt.gallery(g.namespace, g.name, g.uid)
+    with st.lock:
+        if g.reclaim_policy == "Delete":
+            bindings.reclaim(rt.kube, g, rt.mongo)
+            message = f"deleted bucket {g.storage.bucket!r} and database {g.database.name!r}"
+        else:
+            message = f"kept bucket {g.storage.bucket!r} and database {g.database.name!r} (Retain)"
+    rt.forget(g.namespace, g.name)
+    metrics.set_phases(rt.phases())
+    return message

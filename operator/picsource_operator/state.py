@@ -1,0 +1,81 @@
+"""Per-operator runtime state, kept in kopf's `memo` (filled at start-up).
+
+Why in memory: binding checks, autoscaler history and the last written status
+are caches that make reconciles cheap; losing them on restart only costs one
+extra check each, so nothing here needs to be persisted beyond the Gallery's own
+status (which is where `desiredWorkers` survives a restart).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from pymongo.database import Database
+
+from picsource_core.mongo import Document
+from picsource_operator.autoscale import History
+from picsource_operator.bindings import MongoClients
+from picsource_operator.conditions import Condition
+from picsource_operator.kube import Kube
+from picsource_operator.settings import OperatorSettings
+from picsource_operator.spec import Gallery
+
+Key = tuple[str, str]  # (namespace, name)
+
+
+@dataclass
+class DeploymentState:
+    ready: int
+    desired: int
+
+
+@dataclass
+class GalleryState:
+    lock: threading.RLock = field(default_factory=threading.RLock)
+    uid: str = ""
+    gallery: Gallery | None = None  # the last parsed spec, for status refreshes from child events
+    storage: Condition | None = None
+    database: Condition | None = None
+    db: Database[Document] | None = None
+    checked_at: float = 0.0  # monotonic time of the last binding check
+    checked_generation: int = -1
+    applied_at: float = 0.0  # monotonic time of the last full apply
+    applied_generation: int = -1
+    history: History = ()
+    desired_workers: int | None = None
+    backlog: int | None = None
+    last_status: dict[str, Any] | None = None
+    phase: str = "Pending"
+    ingress_may_exist: bool = True
+    mongo_ports: tuple[int, ...] = (27017,)
+    secret_key: str = ""  # the app Secret's key, kept so a deleted Secret comes back unchanged
+
+
+@dataclass
+class Runtime:
+    settings: OperatorSettings
+    kube: Kube
+    mongo: MongoClients = field(default_factory=MongoClients)
+    galleries: dict[Key, GalleryState] = field(default_factory=dict)
+    deployments: dict[Key, DeploymentState] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def gallery(self, namespace: str, name: str, uid: str = "") -> GalleryState:
+        with self.lock:
+            state = self.galleries.get((namespace, name))
+            if state is None or (uid and state.uid and state.uid != uid):
+                state = GalleryState(uid=uid)  # a re-created Gallery starts afresh
+                self.galleries[(namespace, name)] = state
+            elif uid and not state.uid:
+                state.uid = uid
+            return state
+
+    def forget(self, namespace: str, name: str) -> None:
+        with self.lock:
+            self.galleries.pop((namespace, name), None)
+
+    def phases(self) -> list[str]:
+        with self.lock:
+            return [s.phase for s in self.galleries.values()]

@@ -1,0 +1,119 @@
+"""Computing a Gallery's status from the runtime caches, and writing it when it changed.
+
+Status writes are skipped when nothing changed, so the periodic timer costs no
+API calls for a steady gallery. Every condition transition is also posted as a
+Kubernetes Event (Normal when it became True, Warning otherwise).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any, cast
+
+import kopf
+
+from picsource_operator import conditions as c
+from picsource_operator import constants, metrics
+from picsource_operator.builders.common import web_name, worker_name
+from picsource_operator.builders.web import gallery_url
+from picsource_operator.kube import KubeError
+from picsource_operator.spec import Gallery
+from picsource_operator.state import GalleryState, Runtime
+
+log = logging.getLogger(__name__)
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def object_ref(g: Gallery) -> dict[str, Any]:
+    """Enough of the Gallery for kopf to address an Event to it."""
+    return {"apiVersion": constants.API_VERSION, "kind": constants.KIND,
+            "metadata": {"name": g.name, "namespace": g.namespace, "uid": g.uid}}
+
+
+def post_event(g: Gallery, type_: str, reason: str, message: str) -> None:
+    """Post an Event; outside a kopf handler (unit tests) this is a no-op."""
+    try:
+        kopf.event(cast(kopf.Body, object_ref(g)), type=type_, reason=reason, message=message[:1000])
+    except LookupError:
+        log.debug("no kopf context for event %s: %s", reason, message)
+
+
+def desired_workers(g: Gallery, st: GalleryState) -> int:
+    if g.worker.autoscaling is None:
+        return g.worker.replicas
+    if st.desired_workers is not None:
+        return st.desired_workers
+    return g.worker.autoscaling.min_replicas
+
+
+def current_conditions(rt: Runtime, g: Gallery, st: GalleryState) -> list[c.Condition]:
+    web = rt.deployments.get((g.namespace, web_name(g)))
+    worker = rt.deployments.get((g.namespace, worker_name(g)))
+    parts = [
+        st.storage or c.unknown(c.STORAGE_BOUND),
+        st.database or c.unknown(c.DATABASE_BOUND),
+        c.deployment_condition(c.WEB_AVAILABLE, "web", web.ready if web else None, g.web.replicas),
+        c.deployment_condition(c.WORKERS_AVAILABLE, "worker", worker.ready if worker else None,
+                               desired_workers(g, st)),
+    ]
+    return [c.ready_condition(parts), *parts]
+
+
+def build_status(rt: Runtime, g: Gallery, st: GalleryState, existing: dict[str, Any] | None, *,
+                 paused: bool = False, deleting: bool = False,
+                 override: c.Condition | None = None) -> tuple[dict[str, Any], list[c.Condition]]:
+    conds = current_conditions(rt, g, st)
+    if override is not None:
+        conds = [override if cond.type == override.type else cond for cond in conds]
+    web = rt.deployments.get((g.namespace, web_name(g)))
+    worker = rt.deployments.get((g.namespace, worker_name(g)))
+    status: dict[str, Any] = {
+        "phase": c.phase(conds, paused=paused, deleting=deleting),
+        "observedGeneration": g.generation,
+        "url": gallery_url(g),
+        "webReadyReplicas": web.ready if web else 0,
+        "workerReadyReplicas": worker.ready if worker else 0,
+        "desiredWorkers": desired_workers(g, st),
+        "conditions": c.merge((existing or {}).get("conditions"), conds, g.generation, now_iso()),
+    }
+    if st.backlog is not None:
+        status["backlog"] = st.backlog
+    if existing and existing.get("lastScaleTime"):
+        status["lastScaleTime"] = existing["lastScaleTime"]
+    return status, conds
+
+
+def publish(rt: Runtime, g: Gallery, st: GalleryState, body_status: dict[str, Any] | None, *,
+            paused: bool = False, deleting: bool = False, override: c.Condition | None = None,
+            extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Write the status if it changed; post Events for condition transitions."""
+    existing = st.last_status if st.last_status is not None else (body_status or {})
+    status, conds = build_status(rt, g, st, existing, paused=paused, deleting=deleting, override=override)
+    if extra:
+        status.update(extra)
+    st.phase = status["phase"]
+    if status == st.last_status:
+        return status
+    if not (st.last_status is None and _same(status, body_status)):
+        try:
+            rt.kube.patch_gallery_status(g.namespace, g.name, status)
+        except KubeError as err:
+            if err.status == 404:
+                return status  # the Gallery is gone
+            raise
+        for cond, previous in c.transitions(existing.get("conditions"), conds):
+            if previous is None and cond.status == c.UNKNOWN:
+                continue
+            post_event(g, "Normal" if cond.ok else "Warning", f"{cond.type}{cond.status}",
+                       f"{cond.type} is {cond.status} ({cond.reason}): {cond.message}")
+    st.last_status = status
+    metrics.set_phases(rt.phases())
+    return status
+
+
+def _same(status: dict[str, Any], body_status: dict[str, Any] | None) -> bool:
+    return bool(body_status) and all(body_status.get(k) == v for k, v in status.items())  # type: ignore[union-attr]
