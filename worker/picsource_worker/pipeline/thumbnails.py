@@ -1,0 +1,62 @@
+"""WebP thumbnails at the sizes the web tier shows, from the shared working image.
+
+Each size is resized from the previous (larger) result rather than from the working
+image, which is what keeps the small one nearly free; images already smaller than a size
+are never upscaled, but the file is still written so every image has every key.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from PIL import Image
+
+#: Long-edge sizes in pixels; the web tier's grid and lightbox use these.
+SIZES: tuple[int, ...] = (1280, 256)
+QUALITY = 80
+#: libwebp effort 0..6; 2 is within a few percent of 4's size at well under its cost.
+METHOD = 2
+
+
+@dataclass(frozen=True)
+class Thumbnail:
+    """One encoded thumbnail: the size it was made for and its real dimensions."""
+
+    size: int
+    width: int
+    height: int
+    data: bytes
+
+    content_type = "image/webp"
+
+
+def make_thumbnails(
+    image: Image.Image, sizes: Sequence[int] = SIZES, *, quality: int = QUALITY
+) -> list[Thumbnail]:
+    """Encode `image` as WebP once per size (long edge), largest first."""
+    out: list[Thumbnail] = []
+    source = image
+    for size in sorted(set(sizes), reverse=True):
+        if size < 1:
+            raise ValueError(f"thumbnail size must be positive, got {size}")
+        source = fit(source, size)
+        out.append(Thumbnail(size, source.width, source.height, encode_webp(source, quality)))
+    return out
+
+
+def fit(image: Image.Image, size: int) -> Image.Image:
+    """Scale so the long edge is `size` (never up), keeping the aspect ratio."""
+    w, h = image.size
+    if max(w, h) <= size:
+        return image
+    scale = size / max(w, h)
+    target = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return image.resize(target, Image.Resampling.BICUBIC, reducing_gap=3.0)
+
+
+def encode_webp(image: Image.Image, quality: int = QUALITY) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, "WEBP", quality=quality, method=METHOD)
+    return buf.getvalue()

@@ -1,0 +1,94 @@
+"""Turn an `Analysis` into the fields of the image document (pure, unit-tested).
+
+The document shape, shared with the web tier:
+
+* ``analysis``: ``format``, ``width``, ``height``, ``frames``, ``exif`` (camera_make,
+  camera_model, lens, taken_at, exposure_time, f_number, iso, focal_length, latitude,
+  longitude; only the fields found), ``palette`` ([{hex, share, name, family}]),
+  ``phash``, ``dhash``, ``labels`` ([{label, score}]), ``faces``, ``ocr_text``,
+  ``safety`` (0..1, higher is less safe), ``caption``, ``step_errors`` ({step: message}).
+* ``thumbnails``: {"256": {key, width, height, bytes}, "1280": {...}}.
+* ``colour_families``, ``has_text``, ``taken_at``: top level, because the web tier
+  filters and sorts on them.
+* ``embedding``: the classifier's 1280-d L2-normalised feature vector, top level so
+  gallery listings can project it out; None when labels did not run.
+Every field is set whole, so running the same job twice yields the same document.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from picsource_worker.pipeline.analyse import Analysis
+
+EMBEDDING_DIGITS = 6
+
+
+def analysis_fields(analysis: Analysis, thumbnail_keys: dict[int, str]) -> dict[str, Any]:
+    """Top-level document fields for `analysis`; `thumbnail_keys` maps size -> object key."""
+    sub: dict[str, Any] = {
+        "format": analysis.format,
+        "width": analysis.width,
+        "height": analysis.height,
+        "frames": analysis.frames,
+        "exif": analysis.exif.as_document() if analysis.exif else {},
+        "palette": [
+            {"hex": c.hex, "share": round(c.share, 4), "name": c.name, "family": c.family}
+            for c in analysis.palette
+        ],
+        "phash": analysis.phash,
+        "dhash": analysis.dhash,
+        "labels": [{"label": name, "score": round(score, 4)} for name, score in analysis.labels],
+        "faces": analysis.faces,
+        "ocr_text": analysis.text,
+        "safety": None if analysis.safety is None else round(analysis.safety, 4),
+        "caption": analysis.caption,
+        "step_errors": dict(analysis.step_errors),
+    }
+    thumbs = {
+        str(t.size): {
+            "key": thumbnail_keys[t.size],
+            "width": t.width,
+            "height": t.height,
+            "bytes": len(t.data),
+        }
+        for t in analysis.thumbnails
+        if t.size in thumbnail_keys
+    }
+    return {
+        "analysis": sub,
+        "thumbnails": thumbs,
+        "colour_families": list(analysis.colour_families),
+        "has_text": bool(analysis.text),
+        "taken_at": analysis.exif.taken_at if analysis.exif else None,
+        "embedding": _embedding(analysis.embedding),
+    }
+
+
+def failure_fields(analysis: Analysis) -> dict[str, Any]:
+    """What we still know about an upload that could not be analysed."""
+    return {
+        "analysis": {
+            "format": analysis.format,
+            "step_errors": dict(analysis.step_errors),
+        },
+        "thumbnails": {},
+        "colour_families": [],
+        "has_text": False,
+        "taken_at": None,
+        "embedding": None,
+    }
+
+
+def _embedding(vector: np.ndarray | None) -> list[float] | None:
+    if vector is None:
+        return None
+    flat = np.asarray(vector, dtype=np.float64).ravel()
+    if flat.size == 0 or not np.all(np.isfinite(flat)):
+        return None
+    norm = float(np.linalg.norm(flat))
+    if norm > 0:
+        flat = flat / norm
+    return [round(float(v), EMBEDDING_DIGITS) for v in flat]

@@ -1,0 +1,171 @@
+"""One analysis process: claim a job, keep its lease alive, process it, repeat.
+
+Started by the supervisor (spawn), so it creates its own MongoDB client and object store.
+A lease keeper thread renews the lease while the job runs, notices a lost lease, and
+enforces two deadlines by giving the job back and leaving the process:
+
+* the shutdown deadline (SIGTERM + WORKER_GRACE_SECONDS): the job is released untouched,
+  the image goes back to "pending", and the process exits 0;
+* the job timeout (a decoder or model that hangs): the job is failed with backoff and
+  the process exits 1, so the supervisor starts a fresh one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import logging
+import os
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from pymongo.errors import PyMongoError
+
+from picsource_core import images
+from picsource_core.mongo import connect
+from picsource_core.queue import Job, JobQueue
+from picsource_core.storage import ObjectStore
+from picsource_worker.job import JobContext, JobState, run_job, settle_failure
+from picsource_worker.settings import Settings
+
+log = logging.getLogger(__name__)
+#: Seconds kept in hand before the grace period ends, to release the job and exit.
+RELEASE_MARGIN = 1.5
+
+
+@dataclass
+class Shared:
+    """Objects shared with the supervisor (multiprocessing primitives; picklable for spawn)."""
+
+    stop: Any  # multiprocessing.Event: stop claiming
+    deadline: Any  # multiprocessing.Value('d'): wall-clock time by which work must be gone
+    ticks: Any  # multiprocessing.Array('d'): last sign of life per slot (time.time())
+    busy: Any  # multiprocessing.Array('b'): 1 while the slot holds a job
+    supervisor_pid: int
+
+
+def run_slot(slot: int, settings: Settings, shared: Shared) -> None:
+    """Entry point of an analysis process."""
+    _die_with_parent(shared.supervisor_pid)
+    logging.basicConfig(
+        level=logging.INFO,
+        format=f"%(asctime)s %(levelname)s worker[{slot}] %(message)s",
+    )
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor handles Ctrl-C
+    local_stop: list[float] = []
+    signal.signal(signal.SIGTERM, lambda *_: local_stop.append(time.time()))
+
+    from picsource_worker import metrics  # after spawn: multiprocess values
+
+    db = connect(settings.mongo, app_name="picsource-worker")
+    store = ObjectStore(settings.storage)
+    ctx = JobContext(
+        db=db,
+        store=store,
+        queue=JobQueue(db, max_attempts=settings.max_attempts),
+        options=settings.analysis_options(),
+        max_attempts=settings.max_attempts,
+        observe=metrics.observe_steps,
+    )
+    worker_id = f"{settings.worker_id}-{slot}-{os.getpid()}"
+
+    def deadline() -> float | None:
+        if local_stop:
+            own = local_stop[0] + settings.grace_seconds
+            return min(own, shared.deadline.value) if shared.stop.is_set() else own
+        return shared.deadline.value if shared.stop.is_set() else None
+
+    while not (shared.stop.is_set() or local_stop):
+        shared.ticks[slot] = time.time()
+        try:
+            job = ctx.queue.claim(worker_id, settings.lease_seconds)
+        except PyMongoError as exc:
+            log.warning("cannot claim a job: %s", exc)
+            shared.stop.wait(settings.poll_seconds)
+            continue
+        if job is None:
+            shared.stop.wait(settings.poll_seconds)
+            continue
+        if job.reclaimed:
+            metrics.LEASES_EXPIRED.inc()
+        shared.busy[slot] = 1
+        try:
+            outcome = _run_with_lease(ctx, job, settings, shared, slot, deadline)
+        finally:
+            shared.busy[slot] = 0
+        metrics.JOBS.labels(outcome).inc()
+        log.info("job %s image %s: %s", job.id, job.image_id, outcome)
+    log.info("stopped claiming; exiting")
+
+
+def _run_with_lease(ctx: JobContext, job: Job, settings: Settings, shared: Shared, slot: int,
+                    deadline: Any) -> str:  # fmt: skip
+    state = JobState()
+    done = threading.Event()
+    keeper = threading.Thread(
+        target=_keep_lease,
+        args=(ctx, job, state, done, settings, shared, slot, deadline),
+        name="lease-keeper",
+        daemon=True,
+    )
+    keeper.start()
+    try:
+        return run_job(ctx, job, state)
+    finally:
+        done.set()
+        keeper.join()
+
+
+def _keep_lease(ctx: JobContext, job: Job, state: JobState, done: threading.Event,
+                settings: Settings, shared: Shared, slot: int, deadline: Any) -> None:  # fmt: skip
+    started = time.time()
+    renew_every = max(0.2, settings.lease_seconds / 3)
+    next_renewal = time.monotonic() + renew_every
+    while not done.wait(0.2):
+        now = time.time()
+        shared.ticks[slot] = now
+        until = deadline()
+        if until is not None and now >= until - min(RELEASE_MARGIN, settings.grace_seconds / 2):
+            _give_back(ctx, job, state, "shutdown: grace period over", release=True)
+            os._exit(0)
+        if now - started > settings.job_timeout_seconds:
+            _give_back(ctx, job, state, f"timed out after {settings.job_timeout_seconds:g}s",
+                       release=False)  # fmt: skip
+            os._exit(1)
+        if time.monotonic() >= next_renewal and not state.lost.is_set():
+            next_renewal = time.monotonic() + renew_every
+            try:
+                if not ctx.queue.renew(job, settings.lease_seconds):
+                    log.warning("lost the lease on job %s; abandoning it", job.id)
+                    state.lost.set()
+            except PyMongoError as exc:
+                log.warning("cannot renew the lease on job %s: %s", job.id, exc)
+
+
+def _give_back(ctx: JobContext, job: Job, state: JobState, reason: str, *, release: bool) -> None:
+    """Return an unfinished job to the queue and its image to a waiting state."""
+    with ctx.commit_lock:
+        if state.finished or state.lost.is_set():
+            return
+        state.lost.set()  # the job thread must not write anything after this
+        try:
+            if release:
+                if ctx.queue.release(job):
+                    images.mark_pending(ctx.db, job.image_id)
+            else:
+                settle_failure(ctx, job, reason)
+            log.warning("gave job %s back (%s)", job.id, reason)
+        except PyMongoError as exc:  # the lease will expire and another worker retries
+            log.error("could not give job %s back: %s", job.id, exc)
+
+
+def _die_with_parent(supervisor_pid: int) -> None:
+    """Ask Linux to SIGKILL us when the supervisor dies, so no orphan keeps working."""
+    with contextlib.suppress(Exception):
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() != supervisor_pid:  # the supervisor died before prctl took effect
+        os._exit(1)

@@ -1,0 +1,89 @@
+"""The worker's settings, read once from the environment at start-up.
+
+A bad value stops the process with one line naming the variable (see ``__main__``)
+instead of a traceback minutes later inside a job.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from picsource_core.config import ConfigurationError, Env, MongoSettings, StorageSettings
+from picsource_core.storage import THUMBNAIL_SIZES
+from picsource_worker.pipeline.analyse import AnalysisOptions
+from picsource_worker.pipeline.decode import DEFAULT_MAX_PIXELS
+
+
+@dataclass(frozen=True)
+class Settings:
+    mongo: MongoSettings
+    storage: StorageSettings
+    #: WORKER_CONCURRENCY: jobs analysed in parallel, one process each (default: CPU count).
+    concurrency: int
+    #: WORKER_LEASE_SECONDS: a job's lease; renewed every third of it while working.
+    lease_seconds: float = 60.0
+    #: WORKER_GRACE_SECONDS: after SIGTERM, time to finish or release running jobs.
+    grace_seconds: float = 25.0
+    #: WORKER_MAX_ATTEMPTS: tries before a job (and its image) is marked failed.
+    max_attempts: int = 5
+    #: WORKER_METRICS_PORT: /metrics and /healthz (0 picks a free port, for tests).
+    metrics_port: int = 9101
+    #: WORKER_OCR / WORKER_FACES / WORKER_LABELS / WORKER_SAFETY: switch model steps.
+    ocr: bool = True
+    faces: bool = True
+    labels: bool = True
+    safety: bool = True
+    #: WORKER_POLL_SECONDS: idle wait between claims when the queue is empty.
+    poll_seconds: float = 1.0
+    #: WORKER_MAX_PIXELS: uploads with more pixels are refused before decoding.
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    #: WORKER_HEALTH_SECONDS: /healthz fails when a loop has not ticked for this long.
+    health_seconds: float = 120.0
+    #: WORKER_JOB_TIMEOUT_SECONDS: a job still running after this is failed (hung decoder/model).
+    job_timeout_seconds: float = 300.0
+    #: WORKER_ID: prefix of lease owners (default: the host name, the pod name in a cluster).
+    worker_id: str = "worker"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> Settings:
+        env = Env(environ)
+        lease = env.float("WORKER_LEASE_SECONDS", 60.0, minimum=1.0, maximum=3600.0)
+        poll = env.float("WORKER_POLL_SECONDS", 1.0, minimum=0.05, maximum=60.0)
+        health = env.float("WORKER_HEALTH_SECONDS", 120.0, minimum=1.0, maximum=3600.0)
+        if health <= poll:
+            raise ConfigurationError(
+                "WORKER_HEALTH_SECONDS", f"must be longer than WORKER_POLL_SECONDS ({poll})"
+            )
+        return cls(
+            mongo=MongoSettings.from_env(environ),
+            storage=StorageSettings.from_env(environ),
+            concurrency=env.int("WORKER_CONCURRENCY", os.cpu_count() or 1, minimum=1, maximum=256),
+            lease_seconds=lease,
+            grace_seconds=env.float("WORKER_GRACE_SECONDS", 25.0, minimum=0.0, maximum=3600.0),
+            max_attempts=env.int("WORKER_MAX_ATTEMPTS", 5, minimum=1, maximum=100),
+            metrics_port=env.int("WORKER_METRICS_PORT", 9101, minimum=0, maximum=65535),
+            ocr=env.bool("WORKER_OCR", True),
+            faces=env.bool("WORKER_FACES", True),
+            labels=env.bool("WORKER_LABELS", True),
+            safety=env.bool("WORKER_SAFETY", True),
+            poll_seconds=poll,
+            max_pixels=env.int("WORKER_MAX_PIXELS", DEFAULT_MAX_PIXELS, minimum=1),
+            health_seconds=health,
+            job_timeout_seconds=env.float(
+                "WORKER_JOB_TIMEOUT_SECONDS", 300.0, minimum=1.0, maximum=86400.0
+            ),
+            worker_id=env.str("WORKER_ID", env.str("HOSTNAME", socket.gethostname())),
+        )
+
+    def analysis_options(self) -> AnalysisOptions:
+        return AnalysisOptions(
+            labels=self.labels,
+            faces=self.faces,
+            ocr=self.ocr,
+            safety=self.safety,
+            max_pixels=self.max_pixels,
+            thumbnail_sizes=tuple(THUMBNAIL_SIZES),
+        )

@@ -1,0 +1,169 @@
+"""The worker's main process: starts K analysis processes and watches over them.
+
+It owns no jobs itself. It keeps WORKER_CONCURRENCY children alive (restarting one that
+crashed), refreshes queue statistics for /metrics, answers /healthz (failing when its own
+loop or a child has stopped ticking), and on SIGTERM/SIGINT tells the children to stop
+claiming, waits up to WORKER_GRACE_SECONDS for them to finish or release their jobs,
+and exits 0.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import signal
+import time
+from multiprocessing.context import SpawnProcess
+from typing import Any
+
+from prometheus_client import multiprocess
+from pymongo.errors import PyMongoError
+
+from picsource_core.metrics import Heartbeat, serve_metrics
+from picsource_core.mongo import connect, ensure_indexes
+from picsource_core.queue import JobQueue
+from picsource_worker import exposition
+from picsource_worker.runner import Shared, run_slot
+from picsource_worker.settings import Settings
+
+log = logging.getLogger("picsource_worker")
+#: Extra seconds after the grace period before stragglers are killed.
+KILL_MARGIN = 3.0
+STATS_EVERY = 2.0
+TICK = 0.2
+
+
+class Supervisor:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.ctx = multiprocessing.get_context("spawn")
+        k = settings.concurrency
+        self.shared = Shared(
+            stop=self.ctx.Event(),
+            deadline=self.ctx.Value("d", 0.0, lock=False),
+            ticks=self.ctx.Array("d", [time.time()] * k, lock=False),
+            busy=self.ctx.Array("b", [0] * k, lock=False),
+            supervisor_pid=multiprocessing.current_process().pid or 0,
+        )
+        self.children: list[SpawnProcess | None] = [None] * k
+        self.heartbeat = Heartbeat(settings.health_seconds)
+        self.snapshot = exposition.QueueSnapshot()
+        self.signalled: list[int] = []
+        self._stats_at = 0.0
+
+    # --- lifecycle --------------------------------------------------------------------
+    def run(self) -> int:
+        metrics_dir, owned = exposition.prepare_multiprocess_dir()
+        db = connect(self.settings.mongo, app_name="picsource-worker-supervisor")
+        self.queue = JobQueue(db)
+        try:
+            ensure_indexes(db)
+        except PyMongoError as exc:  # the children retry; do not crash-loop on a slow start
+            log.warning("could not ensure indexes yet: %s", exc)
+        collector = exposition.SupervisorCollector(
+            lambda: self.snapshot, self.busy_slots, self.settings.concurrency
+        )
+        server = serve_metrics(
+            self.settings.metrics_port,
+            health=self.health,
+            collect=exposition.registry_factory(metrics_dir, collector),
+        )
+        log.info("metrics and /healthz on port %d", server.server_address[1])
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda signum, _frame: self.signalled.append(signum))
+        try:
+            self._loop()
+        finally:
+            server.shutdown()
+            db.client.close()
+            exposition.remove_multiprocess_dir(metrics_dir, owned)
+        log.info("stopped")
+        return 0
+
+    def _loop(self) -> None:
+        for slot in range(self.settings.concurrency):
+            self._start(slot)
+        while not self.signalled:
+            self._reap_and_restart()
+            self._refresh_stats()
+            self.heartbeat.beat()
+            time.sleep(TICK)
+        self._drain()
+
+    def _start(self, slot: int) -> None:
+        self.shared.ticks[slot] = time.time()
+        self.shared.busy[slot] = 0
+        proc = self.ctx.Process(
+            target=run_slot, args=(slot, self.settings, self.shared), name=f"analysis-{slot}"
+        )
+        proc.start()
+        self.children[slot] = proc
+        log.info("started analysis process %d (pid %s)", slot, proc.pid)
+
+    def _reap_and_restart(self) -> None:
+        for slot, proc in enumerate(self.children):
+            if proc is None or proc.is_alive():
+                continue
+            log.warning("analysis process %d (pid %s) exited with %s; restarting",
+                        slot, proc.pid, proc.exitcode)  # fmt: skip
+            self._forget(proc)
+            self._start(slot)
+
+    def _drain(self) -> None:
+        grace = self.settings.grace_seconds
+        log.info("signal %s: stop claiming, %gs to finish or release jobs",
+                 self.signalled[0], grace)  # fmt: skip
+        self.shared.deadline.value = time.time() + grace
+        self.shared.stop.set()
+        hard_deadline = time.monotonic() + grace + KILL_MARGIN
+        for proc in self.children:
+            if proc is None:
+                continue
+            proc.join(max(0.0, hard_deadline - time.monotonic()))
+            if proc.is_alive():
+                log.error("analysis process pid %s did not stop in time; killing it", proc.pid)
+                proc.kill()
+                proc.join(5)
+            self._forget(proc)
+
+    def _forget(self, proc: SpawnProcess) -> None:
+        if proc.pid is not None:
+            multiprocess.mark_process_dead(proc.pid)
+        slot = self.children.index(proc) if proc in self.children else None
+        if slot is not None:
+            self.shared.busy[slot] = 0
+
+    # --- observation ------------------------------------------------------------------
+    def _refresh_stats(self) -> None:
+        if time.monotonic() - self._stats_at < STATS_EVERY:
+            return
+        self._stats_at = time.monotonic()
+        try:
+            stats = self.queue.stats()
+        except PyMongoError as exc:
+            log.warning("cannot read queue statistics: %s", exc)
+            return
+        self.snapshot = exposition.QueueSnapshot(
+            stats.pending, stats.running, stats.failed, stats.oldest_pending_age_seconds
+        )
+
+    def busy_slots(self) -> int:
+        return sum(1 for flag in self.shared.busy[:] if flag)
+
+    def health(self) -> tuple[bool, str]:
+        ok, message = self.heartbeat.check()
+        if not ok:
+            return ok, message
+        now = time.time()
+        for slot, proc in enumerate(self.children):
+            silence = now - self.shared.ticks[slot]
+            if proc is not None and proc.is_alive() and silence > self.settings.health_seconds:
+                return False, f"analysis process {slot} silent for {silence:.0f}s"
+        return True, "ok"
+
+
+def run(settings: Settings) -> int:
+    return Supervisor(settings).run()
+
+
+__all__: list[Any] = ["Supervisor", "run"]
