@@ -25,7 +25,7 @@ import numpy as np
 import onnxruntime as ort
 from PIL import Image
 
-from picsource_worker.models.runtime import as_rgb, new_session, shrink
+from picsource_worker.models.runtime import as_rgb, new_session, shrink, single_threaded_opencv
 
 MAX_SIDE = 1024  # analyse at most this resolution; faces below ~2% of the side are ignored
 MIN_FACE = 20  # pixels, at the analysed resolution
@@ -44,6 +44,7 @@ class Face:
 
 @functools.cache
 def _nets() -> tuple[ort.InferenceSession, ort.InferenceSession, ort.InferenceSession]:
+    single_threaded_opencv()
     folder = model_folder()
     return (
         new_session(folder / "pnet.onnx"),

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from picsource_worker.models.runtime import as_rgb, shrink
+from picsource_worker.models.runtime import as_rgb, shrink, single_threaded_opencv
 
 # RapidOCR's default ("min" side >= 736) upscales small images, which is slow;
 # "max" keeps the detector at the image's own size, which we bound here.
@@ -50,6 +50,7 @@ class TextBox:
 
 @functools.cache
 def _engine() -> Any:
+    single_threaded_opencv()
     for name in _QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
     from rapidocr_onnxruntime import RapidOCR  # heavy import, deferred to first use

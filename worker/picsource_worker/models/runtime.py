@@ -24,6 +24,13 @@ def new_session(model: str | Path | bytes) -> ort.InferenceSession:
     return ort.InferenceSession(source, sess_options=options, providers=["CPUExecutionProvider"])
 
 
+def single_threaded_opencv() -> None:
+    """One OpenCV thread too (resizes in faces/OCR), for the same one-core reason."""
+    import cv2
+
+    cv2.setNumThreads(1)
+
+
 def as_rgb(image: Image.Image) -> Image.Image:
     """RGB view of any PIL image; transparent areas become white, not black."""
     if image.mode == "RGB":
