@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from picsource_core.config import ConfigurationError, Env, MongoSettings, StorageSettings
+from picsource_web.services.passwords import password_problems
 
 _LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 _RATE_RE = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*([smh]?)\s*$")
@@ -54,6 +55,9 @@ def _account(env: Env, user_var: str, password_var: str) -> Account | None:
         raise ConfigurationError(user_var, f"is required when {password_var} is set")
     if password is None:
         raise ConfigurationError(password_var, f"is required when {user_var} is set")
+    problems = password_problems(password, username)
+    if problems:
+        raise ConfigurationError(password_var, problems[0].replace("Password", "the password", 1))
     return Account(username=username, password=password)
 
 
@@ -76,6 +80,8 @@ class Settings:
     presign_seconds: int = 1800
     # Stream image bytes through the web tier instead of presigned URLs.
     proxy_images: bool = False
+    # The object-store URL browsers reach (presigned URLs are signed for it); None = S3_ENDPOINT.
+    public_endpoint: str | None = None
     # Mark cookies Secure (set when served over HTTPS).
     session_cookie_secure: bool = False
     # "open": anyone may sign up; "closed": only configured/admin-created accounts.
@@ -105,6 +111,9 @@ class Settings:
             quota_bytes=quota_bytes or None,
             presign_seconds=env.int("PRESIGN_SECONDS", 1800, minimum=60, maximum=7 * 24 * 3600),
             proxy_images=env.bool("PROXY_IMAGES", False),
+            public_endpoint=(
+                env.url("S3_PUBLIC_ENDPOINT") if env.raw("S3_PUBLIC_ENDPOINT") else None
+            ),
             session_cookie_secure=env.bool("SESSION_COOKIE_SECURE", False),
             signup=env.choice("SIGNUP", ("open", "closed"), "open"),
             admin=_account(env, "ADMIN_USERNAME", "ADMIN_PASSWORD"),

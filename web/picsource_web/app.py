@@ -1,0 +1,151 @@
+"""The application factory: ``create_app(settings=None)``.
+
+Run under gunicorn as ``picsource_web.app:create_app()`` (see gunicorn_conf.py, no
+--preload): each worker process builds its own MongoClient and object store here, after
+the fork. Start-up work that needs the backing services (indexes, bucket, configured
+accounts) is retried on later requests if they are down at boot, so the app recovers
+by itself when MongoDB or storage come back.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import sys
+import threading
+import time
+from datetime import timedelta
+from typing import IO, Any
+
+from flask import Flask, Request, request, url_for
+from pymongo.errors import PyMongoError
+
+from picsource_core.config import ConfigurationError
+from picsource_core.mongo import ensure_indexes
+from picsource_web import auth, errors, logs, metrics, security
+from picsource_web.context import EXTENSION
+from picsource_web.services.container import Services, build_services
+from picsource_web.settings import Settings
+from picsource_web.views import register_blueprints
+
+log = logging.getLogger(__name__)
+
+
+class InMemoryRequest(Request):
+    """Keep uploaded files in memory: the web tier has no writable disk (read-only root
+    filesystem in the chart) and bodies are capped by MAX_CONTENT_LENGTH anyway."""
+
+    def _get_file_stream(self, total_content_length: int | None, content_type: str | None,
+                         filename: str | None = None, content_length: int | None = None) -> IO[bytes]:
+        return io.BytesIO()
+
+
+class Bootstrap:
+    """Idempotent start-up work against MongoDB and storage, retried until it succeeds once."""
+
+    RETRY_SECONDS = 5.0
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.done = False
+        self._last_try = 0.0
+        self._lock = threading.Lock()
+
+    def ensure(self) -> None:
+        if self.done or time.monotonic() - self._last_try < self.RETRY_SECONDS:
+            return
+        with self._lock:
+            if self.done:
+                return
+            self._last_try = time.monotonic()
+            try:
+                self._run()
+                self.done = True
+            except Exception as err:  # noqa: BLE001 - retried on a later request
+                log.warning("start-up tasks deferred (%s); retrying on a later request", err)
+
+    def _run(self) -> None:
+        svc = self.services
+        ensure_indexes(svc.db)
+        try:
+            svc.store.ensure_bucket()
+        except Exception as err:  # noqa: BLE001 - buckets may be provisioned by the operator
+            if "Forbidden" not in getattr(err, "reason", "") and "Credentials" not in getattr(err, "reason", ""):
+                raise
+            log.warning("cannot create bucket (%s); assuming it is provisioned", err)
+        if svc.settings.admin:
+            svc.users.ensure_account(svc.settings.admin, is_admin=True)
+        if svc.settings.demo:
+            svc.users.ensure_account(svc.settings.demo, is_admin=False)
+
+
+def load_settings() -> Settings:
+    """Settings from the environment (plus a .env file for local runs); one line and exit on error."""
+    try:
+        from dotenv import load_dotenv
+
+        load_dotenv(override=False)
+    except ImportError:  # pragma: no cover - python-dotenv is a dependency
+        pass
+    try:
+        return Settings.from_env(os.environ)
+    except ConfigurationError as err:
+        print(f"picsource-web: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def create_app(settings: Settings | None = None, *, bootstrap: bool = True, **overrides: Any) -> Flask:
+    settings = settings or load_settings()
+    logs.configure(settings.log_level)
+    app = Flask(__name__)
+    app.request_class = InMemoryRequest
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        SESSION_COOKIE_NAME="picsource_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.session_cookie_secure,
+        PERMANENT_SESSION_LIFETIME=timedelta(days=14),
+        # One image per request from the upload page's script; the no-script form may
+        # send several, so allow a few files' worth plus form overhead.
+        MAX_CONTENT_LENGTH=settings.max_upload_bytes * 10 + 1024 * 1024,
+        MAX_FORM_MEMORY_SIZE=1024 * 1024,
+        MAX_FORM_PARTS=200,
+        JSON_SORT_KEYS=False,
+    )
+
+    def proxy_url(image_id: str, variant: str, share_token: str | None) -> str:
+        return url_for("images.media", image_id=image_id, variant=variant, s=share_token)
+
+    services = build_services(settings, proxy_url, **overrides)
+    boot = Bootstrap(services)
+    app.extensions[EXTENSION] = services
+    app.extensions[EXTENSION + ".bootstrap"] = boot
+
+    logs.init_app(app)
+    metrics.init_app(app)
+    security.init_app(app, settings)
+    auth.init_app(app)
+    errors.init_app(app)
+    register_blueprints(app)
+
+    from picsource_web import cli
+
+    cli.init_app(app)
+
+    @app.before_request
+    def _bootstrap() -> None:
+        if not boot.done and request.blueprint not in ("health", None):
+            boot.ensure()
+
+    if bootstrap:
+        try:
+            boot.ensure()
+        except PyMongoError:  # pragma: no cover - ensure() already logs and defers
+            pass
+    return app
+
+
+def services_for(app: Flask) -> Services:
+    return app.extensions[EXTENSION]  # type: ignore[no-any-return]

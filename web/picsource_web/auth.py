@@ -1,0 +1,118 @@
+"""Who is asking: a signed session cookie (browsers) or a personal API token (scripts).
+
+The session stores the user id and the account's ``session_epoch``; a password change
+bumps the epoch, which signs out every other session. A request carrying an
+``Authorization: Bearer`` header is authenticated by the token alone (never the cookie),
+which is also why such requests need no CSRF token: browsers never add that header on
+their own.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
+
+from flask import Flask, g, redirect, request, session, url_for
+
+from picsource_web.context import services, viewer
+from picsource_web.services.errors import NotFound, ServiceError
+from picsource_web.services.users import ANONYMOUS, User, Viewer
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Unauthorized(ServiceError):
+    def __init__(self, message: str = "Sign in to continue.") -> None:
+        super().__init__(401, "unauthorized", message)
+
+
+def bearer_token() -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return None
+
+
+def load_viewer() -> Viewer:
+    svc = services()
+    token = bearer_token()
+    if token is not None:
+        g.auth_method = "token"
+        user_id = svc.tokens.user_for(token)
+        user = svc.users.get(user_id) if user_id else None
+        return Viewer(user) if user else ANONYMOUS
+    uid = session.get("uid")
+    if not uid:
+        return ANONYMOUS
+    user = svc.users.get(uid)
+    if user is None or user.session_epoch != session.get("epoch"):
+        session.pop("uid", None)
+        session.pop("epoch", None)
+        return ANONYMOUS
+    g.auth_method = "session"
+    return Viewer(user)
+
+
+def login_user(user: User) -> None:
+    """Start a fresh session (new CSRF token too: no fixation of a pre-login session)."""
+    session.clear()
+    session.permanent = True
+    session["uid"] = str(user.id)
+    session["epoch"] = user.session_epoch
+    g.viewer = Viewer(user)
+
+
+def logout_user() -> None:
+    session.clear()
+    g.viewer = ANONYMOUS
+
+
+def wants_json() -> bool:
+    if request.path.startswith("/api/"):
+        return True
+    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
+    return best == "application/json" and request.accept_mimetypes[best] > request.accept_mimetypes["text/html"]
+
+
+def login_required(view: F) -> F:
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if viewer().user is None:
+            if wants_json() or request.method != "GET":
+                raise Unauthorized()
+            return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+        return view(*args, **kwargs)
+
+    return cast(F, wrapper)
+
+
+def admin_required(view: F) -> F:
+    """Non-admins get 404: the admin area does not exist for them."""
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if not viewer().is_admin:
+            if viewer().user is None and not wants_json():
+                return redirect(url_for("auth.login", next=request.path))
+            raise NotFound()
+        return view(*args, **kwargs)
+
+    return cast(F, wrapper)
+
+
+def current_user() -> User | None:
+    return viewer().user
+
+
+def _template_user() -> User | None:
+    """For templates: never raises, so the 503 page still renders while MongoDB is down."""
+    try:
+        return current_user()
+    except Exception:  # noqa: BLE001
+        g.viewer = ANONYMOUS
+        return None
+
+
+def init_app(app: Flask) -> None:
+    app.context_processor(lambda: {"current_user": _template_user()})

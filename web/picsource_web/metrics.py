@@ -1,0 +1,71 @@
+"""Prometheus metrics for the web tier, in prometheus-client's multiprocess mode.
+
+Gunicorn runs several worker processes; each writes its samples to files in
+PROMETHEUS_MULTIPROC_DIR and /metrics aggregates them (gunicorn_conf.py marks dead
+workers). Without that variable (tests, `flask run`) the default registry is used.
+The route label is the URL rule template (``/images/<image_id>``), never the raw path,
+so label cardinality stays bounded.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from flask import Flask, Response, g, request
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+REQUESTS = Counter(
+    "picsource_web_requests_total", "HTTP requests by route template, method and status.",
+    ["route", "method", "status"],
+)
+LATENCY = Histogram(
+    "picsource_web_request_duration_seconds", "Time to answer a request, by route template.",
+    ["route"], buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+UPLOADS = Counter("picsource_web_uploads_total", "Images stored by upload (duplicates excluded).")
+UPLOAD_BYTES = Counter("picsource_web_upload_bytes_total", "Bytes of images stored by upload.")
+UPLOAD_REJECTIONS = Counter(
+    "picsource_web_upload_rejections_total", "Uploads refused, by reason.", ["reason"],
+)
+
+
+def registry() -> CollectorRegistry:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        reg = CollectorRegistry()
+        multiprocess.MultiProcessCollector(reg)  # type: ignore[no-untyped-call]
+        return reg
+    return REGISTRY
+
+
+def metrics_response() -> Response:
+    return Response(generate_latest(registry()), mimetype=CONTENT_TYPE_LATEST)
+
+
+def route_label() -> str:
+    return request.url_rule.rule if request.url_rule is not None else "unmatched"
+
+
+def init_app(app: Flask) -> None:
+    @app.before_request
+    def _start() -> None:
+        g.metrics_started = time.perf_counter()
+
+    @app.after_request
+    def _record(response: Response) -> Response:
+        if request.endpoint == "static":
+            return response
+        route = route_label()
+        REQUESTS.labels(route=route, method=request.method, status=str(response.status_code)).inc()
+        started = g.get("metrics_started")
+        if started is not None:
+            LATENCY.labels(route=route).observe(time.perf_counter() - started)
+        return response

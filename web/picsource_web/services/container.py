@@ -1,0 +1,61 @@
+"""The per-process bundle of clients and services, built by ``create_app`` after the fork.
+
+Why one object: views and the JSON API reach every service through
+``services_for(app)`` instead of module globals, so each gunicorn worker (and each test
+app) has its own MongoClient and object store, created lazily after any fork.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from pymongo.database import Database
+
+from picsource_core.mongo import Document, connect
+from picsource_core.queue import JobQueue
+from picsource_core.storage import ObjectStore
+from picsource_web.services.images import ImageRepository, new_share_token
+from picsource_web.services.present import MediaUrls, ProxyUrl
+from picsource_web.services.ratelimit import LoginRateLimiter
+from picsource_web.services.tokens import TokenService
+from picsource_web.services.uploads import UploadService
+from picsource_web.services.users import UserService
+from picsource_web.settings import Settings
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database[Document]
+    store: ObjectStore
+    queue: JobQueue
+    users: UserService
+    tokens: TokenService
+    limiter: LoginRateLimiter
+    images: ImageRepository
+    uploads: UploadService
+    media: MediaUrls
+
+
+def build_services(settings: Settings, proxy_url: ProxyUrl,
+                   share_token_factory: Callable[[], str] = new_share_token) -> Services:
+    """Create clients (lazily connecting: nothing here talks to the network)."""
+    db = connect(settings.mongo, app_name="picsource-web")
+    store = ObjectStore(settings.storage)
+    # Presigned URLs are signed for the host browsers use, which may differ from the
+    # in-cluster endpoint; signing is local, so this client never connects.
+    presigner = store
+    if settings.public_endpoint and settings.public_endpoint != settings.storage.endpoint:
+        presigner = ObjectStore(replace(settings.storage, endpoint=settings.public_endpoint))
+    queue = JobQueue(db)
+    images = ImageRepository(db, store, queue)
+    return Services(
+        settings=settings, db=db, store=store, queue=queue,
+        users=UserService(db), tokens=TokenService(db),
+        limiter=LoginRateLimiter(db, settings.login_rate_limit),
+        images=images,
+        uploads=UploadService(settings, images, share_token_factory),
+        media=MediaUrls(presigner=presigner, presign_seconds=settings.presign_seconds,
+                        proxy=settings.proxy_images, proxy_url=proxy_url),
+    )

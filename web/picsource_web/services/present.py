@@ -1,0 +1,183 @@
+"""Turn image documents into plain view models for templates and the JSON API.
+
+The document shape comes from core (upload fields) and the worker (``analysis``,
+``thumbnails``, ``colour_families``...; see picsource_worker/results.py). Everything here
+is defensive about missing or odd fields: an image analysed by an older worker, or not
+analysed yet, still renders. URLs come from a ``MediaUrls`` so presigned and proxied
+modes look the same to callers.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from picsource_core.images import FAILED, PENDING, PROCESSING, READY
+from picsource_core.mongo import Document
+from picsource_core.storage import ObjectStore
+from picsource_web.services.users import Viewer
+
+_HEX = re.compile(r"^#[0-9a-fA-F]{6}$")
+GRID_SIZE = "256"
+LARGE_SIZE = "1280"
+VARIANTS = ("original", GRID_SIZE, LARGE_SIZE)
+NEUTRAL = "#9ca3af"
+
+ProxyUrl = Callable[[str, str, str | None], str]
+
+
+def object_key(doc: Document, variant: str) -> str | None:
+    """The storage key behind a variant, or None when that derivative does not exist (yet)."""
+    if variant == "original":
+        return str(doc.get("original_key") or "") or None
+    thumbs = doc.get("thumbnails") or {}
+    entry = thumbs.get(variant) if isinstance(thumbs, dict) else None
+    if isinstance(entry, dict) and entry.get("key"):
+        return str(entry["key"])
+    return None
+
+
+def download_name(doc: Document) -> str:
+    ext = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "GIF": "gif", "AVIF": "avif",
+           "HEIF": "heic"}.get(str(doc.get("format")), "bin")
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", str(doc.get("title") or "")).strip("-.")[:60]
+    return f"{stem or 'image-' + str(doc['_id'])}.{ext}"
+
+
+@dataclass(frozen=True)
+class MediaUrls:
+    """Builds browser URLs for image bytes: presigned object-store URLs or web-tier proxy URLs."""
+
+    presigner: ObjectStore
+    presign_seconds: int
+    proxy: bool
+    proxy_url: ProxyUrl
+
+    def url(self, doc: Document, variant: str, share_token: str | None = None,
+            download: bool = False) -> str | None:
+        key = object_key(doc, variant)
+        if key is None:
+            return None
+        if self.proxy:
+            url = self.proxy_url(str(doc["_id"]), variant, share_token)
+            return url + ("&" if "?" in url else "?") + "download=1" if download else url
+        headers = None
+        if download:
+            headers = {"response-content-disposition": f'attachment; filename="{download_name(doc)}"'}
+        elif variant == "original":
+            headers = {"response-content-type": str(doc.get("content_type") or "application/octet-stream")}
+        return self.presigner.presigned_get(key, self.presign_seconds, headers)
+
+    def display_url(self, doc: Document, size: str, share_token: str | None = None) -> str | None:
+        """A thumbnail when ready; the original for a finished image without thumbnails;
+        None while analysis is pending (the page shows a placeholder and polls)."""
+        url = self.url(doc, size, share_token)
+        if url is None and doc.get("status") in (READY, FAILED):
+            url = self.url(doc, "original", share_token)
+        return url
+
+
+def placeholder_colour(doc: Document) -> str:
+    analysis = doc.get("analysis") or {}
+    for candidate in [analysis.get("dominant_hex")] + [
+        c.get("hex") for c in analysis.get("palette") or [] if isinstance(c, dict)
+    ]:
+        if isinstance(candidate, str) and _HEX.match(candidate):
+            return candidate.lower()
+    return NEUTRAL
+
+
+def alt_text(doc: Document) -> str:
+    caption = (doc.get("analysis") or {}).get("caption")
+    return str(caption or doc.get("title") or "Image")
+
+
+def tile(doc: Document, media: MediaUrls) -> dict[str, Any]:
+    return {
+        "id": str(doc["_id"]),
+        "title": doc.get("title") or "",
+        "alt": alt_text(doc),
+        "status": doc.get("status", PENDING),
+        "pending": doc.get("status") in (PENDING, PROCESSING),
+        "visibility": doc.get("visibility"),
+        "placeholder": placeholder_colour(doc),
+        "thumb_url": media.display_url(doc, GRID_SIZE),
+        "width": int(doc.get("width") or 1),
+        "height": int(doc.get("height") or 1),
+        "tags": list(doc.get("tags") or []),
+    }
+
+
+def _labels(analysis: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for item in analysis.get("labels") or []:
+        if isinstance(item, dict) and item.get("label"):
+            score = item.get("score", item.get("confidence"))
+            pct = round(float(score) * 100) if isinstance(score, int | float) else None
+            out.append({"label": str(item["label"]), "percent": pct})
+    return out
+
+
+def _palette(analysis: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for item in analysis.get("palette") or []:
+        if isinstance(item, dict) and isinstance(item.get("hex"), str) and _HEX.match(item["hex"]):
+            share = item.get("share")
+            out.append({
+                "hex": item["hex"].lower(), "name": str(item.get("name") or ""),
+                "family": str(item.get("family") or ""),
+                "percent": round(float(share) * 100) if isinstance(share, int | float) else None,
+            })
+    return out
+
+
+def _exif(analysis: dict[str, Any], is_owner: bool) -> dict[str, Any]:
+    raw = analysis.get("exif") or {}
+    if not isinstance(raw, dict):
+        return {}
+    camera = " ".join(str(raw[k]) for k in ("camera_make", "camera_model") if raw.get(k))
+    exposure = raw.get("exposure_time")
+    shutter = None
+    if isinstance(exposure, int | float) and exposure > 0:
+        shutter = f"1/{round(1 / exposure)} s" if exposure < 1 else f"{exposure:g} s"
+    info = {
+        "Camera": camera or None,
+        "Lens": raw.get("lens"),
+        "Taken": raw.get("taken_at"),
+        "Exposure": shutter,
+        "Aperture": f"f/{raw['f_number']:g}" if isinstance(raw.get("f_number"), int | float) else None,
+        "ISO": raw.get("iso"),
+        "Focal length": f"{raw['focal_length']:g} mm" if isinstance(raw.get("focal_length"), int | float) else None,
+    }
+    if is_owner and isinstance(raw.get("latitude"), int | float) and isinstance(raw.get("longitude"), int | float):
+        info["GPS"] = f"{raw['latitude']:.5f}, {raw['longitude']:.5f}"
+    return {k: v for k, v in info.items() if v not in (None, "")}
+
+
+def detail(doc: Document, viewer: Viewer, media: MediaUrls, share_token: str | None = None) -> dict[str, Any]:
+    analysis = doc.get("analysis") or {}
+    is_owner = viewer.user_id is not None and viewer.user_id == doc.get("owner_id")
+    view = tile(doc, media)
+    view.update(
+        description=doc.get("description") or "",
+        caption=analysis.get("caption"),
+        labels=_labels(analysis),
+        palette=_palette(analysis),
+        colour_families=list(doc.get("colour_families") or []),
+        exif=_exif(analysis, is_owner),
+        ocr_text=analysis.get("ocr_text") or "",
+        faces=analysis.get("faces"),
+        analysis_error=doc.get("analysis_error"),
+        is_owner=is_owner,
+        large_url=media.display_url(doc, LARGE_SIZE, share_token),
+        original_url=media.url(doc, "original", share_token),
+        download_url=media.url(doc, "original", share_token, download=True),
+        bytes=int(doc.get("bytes") or 0),
+        format=doc.get("format"),
+        filename=doc.get("filename") if is_owner else None,
+        share_token=doc.get("share_token") if is_owner else None,
+        created_at=doc.get("created_at"),
+    )
+    return view

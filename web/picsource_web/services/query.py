@@ -1,0 +1,183 @@
+"""Listing and search queries: parsed from untrusted parameters into a MongoDB filter.
+
+Pure functions, shared by the HTML gallery and the JSON API so both accept exactly the
+same filters. Words match the stored ``search_tokens`` (multikey index, never $text).
+Pagination is by cursor (the last seen ``_id``, which is time-ordered), so page N costs
+the same as page 1; date ranges also become ``_id`` bounds and stay on the same index.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from bson import ObjectId
+
+from picsource_core.images import PUBLIC
+from picsource_core.search import COLOUR_FAMILIES, normalise_tag, query_tokens
+from picsource_web.services.errors import BadRequest
+from picsource_web.services.users import Viewer
+
+MAX_QUERY_LENGTH = 300
+MAX_QUERY_TOKENS = 12
+DEFAULT_PAGE_SIZE = 48
+MAX_PAGE_SIZE = 100
+SORTS = ("newest", "oldest")
+SCOPES = ("mine", "public")
+_YES = {"1", "true", "yes", "on"}
+_NO = {"0", "false", "no", "off"}
+
+
+def encode_cursor(last_id: ObjectId) -> str:
+    return base64.urlsafe_b64encode(last_id.binary).decode("ascii")
+
+
+def decode_cursor(text: str) -> ObjectId:
+    """The ObjectId inside a cursor; BadRequest for anything malformed."""
+    try:
+        raw = base64.urlsafe_b64decode(text.encode("ascii"))
+    except (binascii.Error, UnicodeEncodeError, ValueError):
+        raw = b""
+    if len(raw) != 12 or base64.urlsafe_b64encode(raw).decode("ascii") != text:
+        raise BadRequest("invalid_cursor", "The page cursor is malformed; start again from the first page.")
+    return ObjectId(raw)
+
+
+@dataclass(frozen=True)
+class ImageQuery:
+    scope: str = "mine"
+    text: str = ""
+    tokens: list[str] = field(default_factory=list)
+    tag: str | None = None
+    colour: str | None = None
+    date_from: date | None = None
+    date_to: date | None = None
+    has_text: bool | None = None
+    sort: str = "newest"
+    cursor: ObjectId | None = None
+    limit: int = DEFAULT_PAGE_SIZE
+
+    @property
+    def is_search(self) -> bool:
+        return bool(self.tokens or self.tag or self.colour or self.date_from or self.date_to
+                    or self.has_text is not None)
+
+
+def _date(name: str, value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise BadRequest("invalid_date", f"{name} must be a date like 2024-05-31.") from None
+
+
+def parse_query(params: Mapping[str, str], viewer: Viewer, *, default_scope: str | None = None) -> ImageQuery:
+    """Build an ImageQuery from request parameters; BadRequest naming the bad parameter."""
+    def get(name: str) -> str:
+        return (params.get(name) or "").strip()
+
+    scope = get("scope") or default_scope or ("mine" if viewer.user else "public")
+    if scope not in SCOPES:
+        raise BadRequest("invalid_scope", f"scope must be one of {', '.join(SCOPES)}.")
+    if scope == "mine" and viewer.user is None:
+        scope = "public"
+    text = get("q")
+    if len(text) > MAX_QUERY_LENGTH:
+        raise BadRequest("query_too_long", f"The search text is limited to {MAX_QUERY_LENGTH} characters.")
+    tokens = query_tokens(text)
+    if len(tokens) > MAX_QUERY_TOKENS:
+        raise BadRequest("query_too_long", f"Search for at most {MAX_QUERY_TOKENS} words at once.")
+    tag = normalise_tag(get("tag")) or None
+    colour = get("colour").lower() or get("color").lower() or None
+    if colour is not None and colour not in COLOUR_FAMILIES:
+        raise BadRequest("invalid_colour", f"colour must be one of {', '.join(COLOUR_FAMILIES)}.")
+    date_from = _date("from", get("from")) if get("from") else None
+    date_to = _date("to", get("to")) if get("to") else None
+    if date_from and date_to and date_from > date_to:
+        raise BadRequest("invalid_date", "The 'from' date is after the 'to' date.")
+    has_text_raw = get("has_text").lower()
+    if has_text_raw and has_text_raw not in _YES | _NO | {"any"}:
+        raise BadRequest("invalid_has_text", "has_text must be yes, no or any.")
+    has_text = True if has_text_raw in _YES else False if has_text_raw in _NO else None
+    sort = get("sort") or "newest"
+    if sort not in SORTS:
+        raise BadRequest("invalid_sort", f"sort must be one of {', '.join(SORTS)}.")
+    cursor = decode_cursor(get("cursor")) if get("cursor") else None
+    limit_raw = get("limit")
+    if limit_raw:
+        if not limit_raw.isdigit() or not 1 <= int(limit_raw) <= MAX_PAGE_SIZE:
+            raise BadRequest("invalid_limit", f"limit must be a whole number from 1 to {MAX_PAGE_SIZE}.")
+    limit = int(limit_raw) if limit_raw else DEFAULT_PAGE_SIZE
+    return ImageQuery(scope=scope, text=text, tokens=tokens, tag=tag, colour=colour,
+                      date_from=date_from, date_to=date_to, has_text=has_text, sort=sort,
+                      cursor=cursor, limit=limit)
+
+
+def _day_start(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=UTC)
+
+
+def build_filter(query: ImageQuery, viewer: Viewer) -> dict[str, Any]:
+    """The MongoDB filter for a query as seen by ``viewer`` (visibility is part of it)."""
+    flt: dict[str, Any] = {}
+    if query.scope == "mine" and viewer.user_id is not None:
+        flt["owner_id"] = viewer.user_id
+    else:
+        flt["visibility"] = PUBLIC
+    if len(query.tokens) == 1:
+        flt["search_tokens"] = query.tokens[0]
+    elif query.tokens:
+        flt["search_tokens"] = {"$all": query.tokens}
+    if query.tag:
+        flt["tags"] = query.tag
+    if query.colour:
+        flt["colour_families"] = query.colour
+    if query.has_text is not None:
+        flt["has_text"] = query.has_text
+    id_range: dict[str, ObjectId] = {}
+    if query.date_from:
+        id_range["$gte"] = ObjectId.from_datetime(_day_start(query.date_from))
+    if query.date_to:
+        id_range["$lt"] = ObjectId.from_datetime(_day_start(query.date_to + timedelta(days=1)))
+    if query.cursor is not None:
+        op = "$lt" if query.sort == "newest" else "$gt"
+        bound = id_range.get(op)
+        if bound is None or (query.cursor < bound if op == "$lt" else query.cursor > bound):
+            id_range[op] = query.cursor
+    if id_range:
+        flt["_id"] = id_range
+    return flt
+
+
+def sort_spec(query: ImageQuery) -> list[tuple[str, int]]:
+    return [("_id", -1 if query.sort == "newest" else 1)]
+
+
+def query_params(query: ImageQuery, **overrides: str | None) -> dict[str, str]:
+    """The query as URL parameters (for 'next page' links), with overrides."""
+    params: dict[str, str] = {}
+    if query.scope:
+        params["scope"] = query.scope
+    if query.text:
+        params["q"] = query.text
+    if query.tag:
+        params["tag"] = query.tag
+    if query.colour:
+        params["colour"] = query.colour
+    if query.date_from:
+        params["from"] = query.date_from.isoformat()
+    if query.date_to:
+        params["to"] = query.date_to.isoformat()
+    if query.has_text is not None:
+        params["has_text"] = "yes" if query.has_text else "no"
+    if query.sort != "newest":
+        params["sort"] = query.sort
+    for key, value in overrides.items():
+        if value is None:
+            params.pop(key, None)
+        else:
+            params[key] = value
+    return params

@@ -1,0 +1,170 @@
+"""Uploads: validate, de-duplicate, check quota, store the object, then the document, then enqueue.
+
+Atomic from the user's view: the object is written first (invisible without a document);
+the document makes the image exist; if the document write or the enqueue fails, what was
+written is removed again and the user gets an error. A crash between the two steps leaves
+only an object without a document, which ``sweep_orphans`` removes later.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from bson import ObjectId
+from pymongo.errors import DuplicateKeyError, PyMongoError
+
+from picsource_core.images import new_image_doc
+from picsource_core.queue import utcnow
+from picsource_core.storage import original_key
+from picsource_web.services.errors import ServiceError, Unavailable
+from picsource_web.services.images import ImageRepository, new_share_token
+from picsource_web.services.metadata import ImageMetadata, safe_filename
+from picsource_web.services.users import User, parse_object_id
+from picsource_web.services.validation import ImageInfo, UploadRejected, validate_image
+from picsource_web.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class QuotaExceeded(UploadRejected):
+    pass
+
+
+@dataclass(frozen=True)
+class UploadResult:
+    image_id: ObjectId
+    duplicate: bool
+    info: ImageInfo | None = None
+
+
+def check_quota(settings: Settings, usage: tuple[int, int], new_bytes: int) -> None:
+    """Pure quota rule: raise QuotaExceeded (reason quota_images / quota_bytes) with a clear message."""
+    count, used = usage
+    if settings.quota_images is not None and count + 1 > settings.quota_images:
+        raise QuotaExceeded(
+            403, "quota_images",
+            f"Upload limit reached: your quota is {settings.quota_images} images and you have {count}. "
+            "Delete some images to upload more.",
+        )
+    if settings.quota_bytes is not None and used + new_bytes > settings.quota_bytes:
+        raise QuotaExceeded(
+            403, "quota_bytes",
+            f"Storage quota reached: this file needs {new_bytes:,} bytes but only "
+            f"{max(0, settings.quota_bytes - used):,} of your {settings.quota_bytes:,} bytes are left.",
+        )
+
+
+class UploadService:
+    def __init__(self, settings: Settings, repo: ImageRepository,
+                 share_token_factory: Callable[[], str] = new_share_token) -> None:
+        self.settings = settings
+        self.repo = repo
+        self.store = repo.store
+        self.share_token_factory = share_token_factory
+
+    def upload(self, owner: User, data: bytes, filename: str | None, meta: ImageMetadata) -> UploadResult:
+        info = validate_image(data, max_bytes=self.settings.max_upload_bytes,
+                              max_pixels=self.settings.max_image_pixels)
+        existing = self.repo.find_duplicate(owner.id, info.sha256)
+        if existing is not None:
+            return UploadResult(image_id=existing["_id"], duplicate=True, info=info)
+        if self.settings.quota_images is not None or self.settings.quota_bytes is not None:
+            check_quota(self.settings, self.repo.usage(owner.id), info.size_bytes)
+
+        image_id = ObjectId()
+        key = original_key(owner.id, image_id)
+        try:
+            self.store.put_bytes(key, data, info.content_type)
+        except Exception as err:  # noqa: BLE001 - any storage failure is a 503 to the user
+            log.error("storing original %s failed: %s", key, err)
+            raise Unavailable("storage", "Object storage is unavailable; the image was not saved. "
+                              "Please try again in a moment.") from err
+
+        doc = new_image_doc(
+            image_id=image_id, owner_id=owner.id, title=meta.title, description=meta.description,
+            tags=meta.tags, visibility=meta.visibility, share_token=self.share_token_factory(),
+            sha256=info.sha256, size=info.size_bytes, width=info.width, height=info.height,
+            image_format=info.format, content_type=info.content_type, original_key=key,
+            filename=safe_filename(filename),
+        )
+        try:
+            self.repo.images.insert_one(doc)
+        except DuplicateKeyError as err:
+            self._remove_object(key)
+            # The same bytes uploaded concurrently by the same user: the other request won.
+            winner = self.repo.find_duplicate(owner.id, info.sha256)
+            if winner is not None:
+                return UploadResult(image_id=winner["_id"], duplicate=True, info=info)
+            raise Unavailable("mongo", "The image could not be saved; please try again.") from err
+        except PyMongoError as err:
+            self._remove_object(key)
+            raise Unavailable("mongo", "The database is unavailable; the image was not saved. "
+                              "Please try again in a moment.") from err
+
+        try:
+            self.repo.queue.enqueue(image_id)
+        except PyMongoError as err:
+            self._remove_document(image_id)
+            self._remove_object(key)
+            raise Unavailable("mongo", "The database is unavailable; the image was not saved. "
+                              "Please try again in a moment.") from err
+        return UploadResult(image_id=image_id, duplicate=False, info=info)
+
+    def _remove_object(self, key: str) -> None:
+        try:
+            self.store.delete(key)
+        except Exception:  # noqa: BLE001 - the orphan sweep removes it later
+            log.warning("could not remove %s after a failed upload; left for the orphan sweep", key)
+
+    def _remove_document(self, image_id: ObjectId) -> None:
+        try:
+            self.repo.images.delete_one({"_id": image_id})
+        except PyMongoError:
+            log.warning("could not remove image document %s after a failed enqueue", image_id)
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    scanned: int
+    removed: list[str]
+
+
+def sweep_orphans(repo: ImageRepository, older_than: timedelta,
+                  now: datetime | None = None) -> SweepResult:
+    """Remove originals and thumbnails whose image document does not exist.
+
+    Only objects older than ``older_than`` are touched, so an upload in flight (object
+    written, document not yet) is never mistaken for an orphan.
+    """
+    cutoff = (now or utcnow()) - older_than
+    candidates: dict[ObjectId, list[str]] = {}
+    scanned = 0
+    for prefix, id_part in (("originals/", 2), ("thumbnails/", 1)):
+        for key, modified in repo.store.list_objects(prefix):
+            scanned += 1
+            parts = key.split("/")
+            image_id = parse_object_id(parts[id_part]) if len(parts) > id_part else None
+            if image_id is None or not isinstance(modified, datetime) or modified > cutoff:
+                continue
+            candidates.setdefault(image_id, []).append(key)
+    removed: list[str] = []
+    ids = list(candidates)
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        alive = {d["_id"] for d in repo.images.find({"_id": {"$in": chunk}}, {"_id": 1})}
+        for image_id in chunk:
+            if image_id in alive:
+                continue
+            for key in candidates[image_id]:
+                repo.store.delete(key)
+                removed.append(key)
+    if removed:
+        log.info("orphan sweep removed %d objects", len(removed))
+    return SweepResult(scanned=scanned, removed=removed)
+
+
+__all__ = ["ServiceError", "UploadRejected", "QuotaExceeded", "UploadResult", "UploadService",
+           "check_quota", "sweep_orphans", "SweepResult"]

@@ -1,0 +1,157 @@
+"""Accounts: sign-up, sign-in, the admin role and the viewer identity used everywhere else.
+
+A ``Viewer`` (who is asking) is passed into every image query, so visibility is decided
+in one place and the same for HTML pages and the JSON API. Sign-in returns the same
+answer (None) for an unknown user and a wrong password, after the same hashing cost.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from bson import ObjectId
+from bson.errors import InvalidId
+from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError
+
+from picsource_core.mongo import USERS, Document
+from picsource_core.queue import utcnow
+from picsource_web.services.errors import BadRequest, Conflict
+from picsource_web.services.passwords import (
+    dummy_hash,
+    hash_password,
+    password_problems,
+    verify_password,
+)
+from picsource_web.settings import Account
+
+USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{2,31}$")
+USERNAME_HINT = "3-32 characters: lowercase letters, digits, '.', '_' or '-'; starting with a letter or digit."
+
+
+@dataclass(frozen=True)
+class User:
+    id: ObjectId
+    username: str
+    is_admin: bool
+    created_at: datetime
+    session_epoch: int = 0
+
+    @classmethod
+    def from_doc(cls, doc: Document) -> User:
+        return cls(
+            id=doc["_id"], username=doc["username"], is_admin=bool(doc.get("is_admin")),
+            created_at=doc.get("created_at") or utcnow(), session_epoch=int(doc.get("session_epoch", 0)),
+        )
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """Who is asking: anonymous (user None) or a signed-in user."""
+
+    user: User | None = None
+
+    @property
+    def user_id(self) -> ObjectId | None:
+        return self.user.id if self.user else None
+
+    @property
+    def is_admin(self) -> bool:
+        return bool(self.user and self.user.is_admin)
+
+
+ANONYMOUS = Viewer()
+
+
+def normalise_username(username: str) -> str:
+    return username.strip().lower()
+
+
+def username_problems(username: str) -> list[str]:
+    if not USERNAME_RE.fullmatch(username):
+        return [f"Username must be {USERNAME_HINT}"]
+    return []
+
+
+def parse_object_id(value: object) -> ObjectId | None:
+    """An ObjectId from untrusted text, or None (callers answer 404, never 500)."""
+    if isinstance(value, ObjectId):
+        return value
+    if not isinstance(value, str) or len(value) != 24:
+        return None
+    try:
+        return ObjectId(value)
+    except (InvalidId, TypeError):
+        return None
+
+
+class UserService:
+    def __init__(self, db: Database[Document]) -> None:
+        self.users = db[USERS]
+
+    def create(self, username: str, password: str, *, is_admin: bool = False) -> User:
+        """Create an account; BadRequest listing every problem, Conflict when the name is taken."""
+        name = normalise_username(username)
+        problems = username_problems(name) + password_problems(password, name)
+        if problems:
+            raise BadRequest("invalid_account", " ".join(problems))
+        doc: dict[str, Any] = {
+            "username": name, "username_key": name, "password_hash": hash_password(password),
+            "is_admin": is_admin, "created_at": utcnow(), "session_epoch": 0,
+        }
+        try:
+            doc["_id"] = self.users.insert_one(doc).inserted_id
+        except DuplicateKeyError:
+            raise Conflict("username_taken", f"The username {name!r} is already taken.") from None
+        return User.from_doc(doc)
+
+    def authenticate(self, username: str, password: str) -> User | None:
+        doc = self.users.find_one({"username_key": normalise_username(username)})
+        if doc is None:
+            verify_password(password, dummy_hash())  # same cost as a real check
+            return None
+        if not verify_password(password, str(doc.get("password_hash", ""))):
+            return None
+        return User.from_doc(doc)
+
+    def get(self, user_id: object) -> User | None:
+        oid = parse_object_id(user_id)
+        if oid is None:
+            return None
+        doc = self.users.find_one({"_id": oid}, {"password_hash": 0})
+        return User.from_doc(doc) if doc else None
+
+    def change_password(self, user: User, current: str, new: str) -> User:
+        """Change the password and bump the session epoch, signing out other sessions."""
+        doc = self.users.find_one({"_id": user.id})
+        if doc is None or not verify_password(current, str(doc.get("password_hash", ""))):
+            raise BadRequest("wrong_password", "The current password is not correct.")
+        problems = password_problems(new, user.username)
+        if problems:
+            raise BadRequest("invalid_password", " ".join(problems))
+        self.users.update_one(
+            {"_id": user.id},
+            {"$set": {"password_hash": hash_password(new)}, "$inc": {"session_epoch": 1}},
+        )
+        return self.get(user.id) or user
+
+    def ensure_account(self, account: Account, *, is_admin: bool) -> User:
+        """Create a configured account if missing (idempotent across replicas starting together)."""
+        name = normalise_username(account.username)
+        existing = self.users.find_one({"username_key": name})
+        if existing is None:
+            try:
+                return self.create(name, account.password, is_admin=is_admin)
+            except Conflict:
+                existing = self.users.find_one({"username_key": name})
+        assert existing is not None
+        if is_admin and not existing.get("is_admin"):
+            self.users.update_one({"_id": existing["_id"]}, {"$set": {"is_admin": True}})
+            existing["is_admin"] = True
+        return User.from_doc(existing)
+
+    def list_all(self, limit: int = 500) -> list[User]:
+        return [User.from_doc(d) for d in self.users.find({}, {"password_hash": 0}).sort("_id", 1).limit(limit)]

@@ -1,0 +1,13 @@
+"""HTML views, one blueprint per area, plus the JSON API blueprint under /api/v1."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def register_blueprints(app: Flask) -> None:
+    from picsource_web.views import admin, api, auth, gallery, health, images, settings, upload
+
+    for module in (health, auth, gallery, images, upload, settings, admin):
+        app.register_blueprint(module.bp)
+    app.register_blueprint(api.bp, url_prefix="/api/v1")

@@ -1,0 +1,51 @@
+"""Gallery grids: the signed-in user's images, the public page, and search with filters.
+
+All three are one query type (services.query.ImageQuery) with a different default
+scope; pagination is a "More" link carrying the opaque cursor, so it works without JS.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response
+
+from picsource_core.search import COLOUR_FAMILIES
+from picsource_web.context import services, viewer
+from picsource_web.services import present
+from picsource_web.services.query import parse_query, query_params
+
+bp = Blueprint("gallery", __name__)
+
+
+def render_grid(template_title: str, default_scope: str, *, search: bool) -> str:
+    svc, who = services(), viewer()
+    query = parse_query(request.args, who, default_scope=default_scope)
+    page = svc.images.list_page(query, who)
+    tiles = [present.tile(doc, svc.media) for doc in page.items]
+    next_url = None
+    if page.next_cursor:
+        next_url = url_for(request.endpoint or "gallery.search",
+                           **query_params(query, cursor=page.next_cursor))
+    first_url = url_for(request.endpoint or "gallery.search", **query_params(query)) if query.cursor else None
+    return render_template(
+        "gallery/grid.html", title=template_title, tiles=tiles, query=query, next_url=next_url,
+        first_url=first_url, search=search, colours=COLOUR_FAMILIES,
+    )
+
+
+@bp.get("/")
+def index() -> Response | str:
+    if viewer().user is None:
+        return redirect(url_for("gallery.public"))
+    return render_grid("My images", "mine", search=False)
+
+
+@bp.get("/public")
+def public() -> str:
+    return render_grid("Public gallery", "public", search=False)
+
+
+@bp.get("/search")
+def search() -> str:
+    return render_grid("Search", "mine" if viewer().user else "public", search=True)
+

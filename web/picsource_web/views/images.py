@@ -1,0 +1,127 @@
+"""One image: its page, share link page, edit, delete, analysis status and bytes.
+
+Every route resolves the image through the repository with the current viewer, so the
+privacy rule (owner / public / unlisted-by-token, otherwise 404) lives in one place.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, flash, jsonify, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response as BaseResponse
+
+from picsource_core.images import VISIBILITIES
+from picsource_web.auth import login_required
+from picsource_web.context import services, viewer
+from picsource_web.services import present
+from picsource_web.services.errors import NotFound, ServiceError
+from picsource_web.services.metadata import MAX_DESCRIPTION, MAX_TITLE, parse_metadata
+
+bp = Blueprint("images", __name__)
+
+DETAIL_PROJECTION = {"embedding": 0, "search_tokens": 0}
+
+
+def _detail_page(doc: dict, share_token: str | None = None) -> str:
+    svc, who = services(), viewer()
+    view = present.detail(doc, who, svc.media, share_token)
+    similar = [present.tile(d, svc.media) for d in svc.images.similar(doc, who)] if not share_token else []
+    share_url = url_for("images.shared", token=doc["share_token"], _external=True) if view["is_owner"] else None
+    return render_template("images/detail.html", image=view, similar=similar, share_url=share_url,
+                           via_share=bool(share_token))
+
+
+@bp.get("/images/<image_id>")
+def detail(image_id: str) -> str:
+    doc = services().images.get_visible(image_id, viewer(), projection=DETAIL_PROJECTION)
+    return _detail_page(doc)
+
+
+@bp.get("/s/<token>")
+def shared(token: str) -> str:
+    doc = services().images.get_by_share_token(token)
+    return _detail_page(doc, share_token=token)
+
+
+@bp.get("/images/<image_id>/status")
+def status(image_id: str) -> Response:
+    """Polled by static/gallery.js while an image is analysed."""
+    svc = services()
+    share = request.args.get("s") or None
+    doc = svc.images.get_visible(image_id, viewer(), share, projection=DETAIL_PROJECTION)
+    tile = present.tile(doc, svc.media)
+    return jsonify(id=tile["id"], status=tile["status"], pending=tile["pending"],
+                   thumb_url=tile["thumb_url"], placeholder=tile["placeholder"], alt=tile["alt"])
+
+
+@bp.route("/images/<image_id>/edit", methods=["GET", "POST"])
+@login_required
+def edit(image_id: str) -> BaseResponse | str | tuple[str, int]:
+    svc = services()
+    doc = svc.images.get_owned(image_id, viewer())
+    context = {"image": present.detail(doc, viewer(), svc.media), "visibilities": VISIBILITIES,
+               "max_title": MAX_TITLE, "max_description": MAX_DESCRIPTION}
+    if request.method == "GET":
+        return render_template("images/edit.html", form=doc, **context)
+    form = {"title": request.form.get("title", ""), "description": request.form.get("description", ""),
+            "tags": request.form.get("tags", ""), "visibility": request.form.get("visibility", "")}
+    try:
+        meta = parse_metadata(form["title"], form["description"], form["tags"], form["visibility"])
+    except ServiceError as err:
+        return render_template("images/edit.html", form=form, error=err.message, **context), err.status
+    svc.images.update_metadata(doc, meta)
+    flash("Saved.", "success")
+    return redirect(url_for("images.detail", image_id=image_id))
+
+
+@bp.post("/images/<image_id>/share-link")
+@login_required
+def rotate_share_link(image_id: str) -> BaseResponse:
+    svc = services()
+    doc = svc.images.get_owned(image_id, viewer())
+    svc.images.rotate_share_token(doc)
+    flash("A new share link was made; the old one no longer works.", "success")
+    return redirect(url_for("images.detail", image_id=image_id))
+
+
+@bp.post("/images/<image_id>/delete")
+@login_required
+def delete(image_id: str) -> BaseResponse:
+    svc = services()
+    doc = svc.images.get_owned(image_id, viewer())
+    svc.images.delete(doc)
+    flash(f"Deleted “{doc.get('title') or 'untitled image'}”.", "success")
+    return redirect(url_for("gallery.index"))
+
+
+@bp.get("/media/<image_id>/<variant>")
+def media(image_id: str, variant: str) -> BaseResponse:
+    """Image bytes: streamed with ETag/Cache-Control in proxy mode, else a redirect to a
+    presigned URL (useful for API clients and <img> tags alike)."""
+    if variant not in present.VARIANTS:
+        raise NotFound("No such image size.")
+    svc = services()
+    share = request.args.get("s") or None
+    doc = svc.images.get_visible(image_id, viewer(), share, projection=DETAIL_PROJECTION)
+    key = present.object_key(doc, variant)
+    if key is None:
+        raise NotFound("This image size is not available yet.")
+    download = request.args.get("download") == "1"
+    if not svc.settings.proxy_images:
+        url = svc.media.url(doc, variant, share, download=download)
+        return redirect(url or "", code=302)
+    etag = doc.get("sha256") if variant == "original" else f"{doc['_id']}-{variant}-{doc.get('updated_at', '')}"
+    etag = str(etag).replace('"', "")
+    private = doc.get("visibility") != "public"
+    cache = f"{'private' if private else 'public'}, max-age=3600"
+    if request.if_none_match.contains(etag):
+        return Response(status=304, headers={"ETag": f'"{etag}"', "Cache-Control": cache})
+    data = svc.store.get_bytes(key)
+    content_type = str(doc.get("content_type")) if variant == "original" else "image/webp"
+    response = Response(data, mimetype=content_type)
+    response.set_etag(etag)
+    response.headers["Cache-Control"] = cache
+    if private:
+        response.headers["Vary"] = "Cookie"
+    if download:
+        response.headers["Content-Disposition"] = f'attachment; filename="{present.download_name(doc)}"'
+    return response

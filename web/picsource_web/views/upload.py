@@ -1,0 +1,89 @@
+"""Upload page and endpoint.
+
+The page's script (static/upload.js) sends one file per request with its own title,
+description and tags and shows per-file progress; it asks for JSON. Without script
+the same form posts every file at once with shared fields and gets HTML back.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
+from werkzeug.datastructures import FileStorage
+from werkzeug.wrappers import Response
+
+from picsource_core.images import VISIBILITIES
+from picsource_web import metrics
+from picsource_web.auth import login_required, wants_json
+from picsource_web.context import services, viewer
+from picsource_web.services.errors import BadRequest, ServiceError
+from picsource_web.services.metadata import (
+    MAX_DESCRIPTION,
+    MAX_TITLE,
+    ImageMetadata,
+    parse_metadata,
+)
+from picsource_web.services.uploads import UploadResult
+from picsource_web.services.validation import accepted_formats
+
+bp = Blueprint("upload", __name__)
+
+
+def store_upload(file: FileStorage, meta: ImageMetadata) -> UploadResult:
+    """Upload one file for the current user; counts metrics (shared with the JSON API)."""
+    svc = services()
+    user = viewer().user
+    assert user is not None
+    data = file.stream.read(svc.settings.max_upload_bytes + 1)
+    result = svc.uploads.upload(user, data, file.filename, meta)
+    if result.duplicate:
+        metrics.UPLOAD_REJECTIONS.labels(reason="duplicate").inc()
+    else:
+        metrics.UPLOADS.inc()
+        metrics.UPLOAD_BYTES.inc(len(data))
+    return result
+
+
+def _page(**extra: object) -> str:
+    svc = services()
+    return render_template(
+        "upload/upload.html", visibilities=VISIBILITIES, formats=", ".join(accepted_formats()),
+        accept=",".join(accepted_formats().values()), max_bytes=svc.settings.max_upload_bytes,
+        max_title=MAX_TITLE, max_description=MAX_DESCRIPTION, **extra,
+    )
+
+
+@bp.route("/upload", methods=["GET", "POST"])
+@login_required
+def upload() -> Response | str | tuple[str, int]:
+    if request.method == "GET":
+        return _page()
+    files = [f for f in request.files.getlist("file") + request.files.getlist("files") if f.filename or f.content_length]
+    if not files:
+        raise BadRequest("no_file", "Choose at least one image to upload.")
+    meta = parse_metadata(request.form.get("title"), request.form.get("description"),
+                          request.form.get("tags"), request.form.get("visibility"))
+    if wants_json() or len(files) == 1:
+        result = store_upload(files[0], meta)
+        url = url_for("images.detail", image_id=str(result.image_id))
+        message = ("You already uploaded this image; nothing new was stored." if result.duplicate
+                   else "Uploaded. Analysis is running.")
+        if wants_json():
+            return jsonify(id=str(result.image_id), url=url, duplicate=result.duplicate,
+                           message=message), 200 if result.duplicate else 201
+        flash(message, "info" if result.duplicate else "success")
+        return redirect(url)
+    stored, failures = 0, []
+    for file in files:
+        try:
+            result = store_upload(file, meta)
+            stored += 0 if result.duplicate else 1
+        except ServiceError as err:
+            if 400 <= err.status < 500:
+                metrics.UPLOAD_REJECTIONS.labels(reason=err.reason).inc()
+            failures.append(f"{file.filename}: {err.message}")
+    if stored == 0 and failures:
+        return _page(errors=failures), 400
+    flash(f"Uploaded {stored} image{'s' if stored != 1 else ''}.", "success")
+    for failure in failures:
+        flash(failure, "error")
+    return redirect(url_for("gallery.index"))
