@@ -266,3 +266,10 @@ def test_schema_rejects_bad_values_readably(sets: list[str], message: str) -> No
     assert result.returncode != 0, f"{sets} was accepted"
     assert "values don't meet the specifications of the schema" in result.stderr
     assert message in result.stderr, result.stderr
+
+
+def test_chart_readme_lists_every_parameter() -> None:
+    documented = re.findall(r"^\s*## @param (\S+) \S", VALUES_FILE.read_text(), re.M)
+    readme = (CHART / "README.md").read_text()
+    missing = [p for p in documented if f"| `{p}` |" not in readme]
+    assert not missing, f"charts/picsource/README.md lacks {missing}"
