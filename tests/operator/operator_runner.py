@@ -1,0 +1,214 @@
+"""Running the real operator against the test control plane, plus Gallery helpers.
+
+The operator runs as a subprocess exactly as in a cluster (`python -m kopf run -m
+picsource_operator.main --namespace NS --standalone`), so a test can kill it with
+SIGKILL and start it again. Fixtures here are imported by the cluster test modules
+(no conftest.py: test-folder module names must stay unique across the repo).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import signal
+import sys
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.harness.cluster import Cluster
+from tests.harness.kubeapi import wait_until
+from tests.harness.procs import ManagedProcess, free_port, http_responds
+
+REPO = Path(__file__).resolve().parents[2]
+CRD = REPO / "charts/picsource/crds/galleries.picsource.io.yaml"
+EXAMPLES = REPO / "manifests/examples"
+GALLERIES = "/apis/picsource.io/v1alpha1/namespaces/{ns}/galleries"
+PYTHONPATH = os.pathsep.join(str(REPO / p) for p in ("core", "web", "worker", "operator", "."))
+
+
+class OperatorProcess:
+    """One operator watching one namespace; `metrics()` scrapes its /metrics."""
+
+    def __init__(self, cluster: Cluster, namespace: str, log_path: Path) -> None:
+        self.cluster = cluster
+        self.namespace = namespace
+        self.log_path = log_path
+        self.health_port = free_port()
+        self.metrics_port = free_port()
+        self.process: ManagedProcess | None = None
+
+    def start(self, timeout: float = 60) -> OperatorProcess:
+        env = dict(os.environ)
+        env.update(
+            KUBECONFIG=str(self.cluster.kubeconfig),
+            PYTHONPATH=PYTHONPATH,
+            PICSOURCE_OPERATOR_METRICS_PORT=str(self.metrics_port),
+            PICSOURCE_OPERATOR_BINDING_RECHECK_SECONDS="30",
+        )
+        argv = [sys.executable, "-m", "kopf", "run", "-m", "picsource_operator.main",
+                "--namespace", self.namespace, "--standalone",
+                f"--liveness=http://127.0.0.1:{self.health_port}/healthz"]
+        self.process = ManagedProcess("picsource-operator", argv, self.log_path, env=env, cwd=REPO)
+        self.process.start()
+        self.process.wait_ready(lambda: http_responds(f"http://127.0.0.1:{self.health_port}/healthz"),
+                                timeout, "live")
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL, as a crashing node or OOM would: no cleanup handlers run."""
+        assert self.process is not None and self.process.proc is not None
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.proc.wait(timeout=10)
+        self.process = None
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.stop(grace=5)
+            self.process = None
+
+    def metrics(self) -> str:
+        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 (loopback)
+            return str(response.read().decode())
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def metric_value(text: str, name: str, labels: dict[str, str] | None = None) -> float:
+    """The value of one sample in Prometheus text format (0 when absent)."""
+    want = ",".join(f'{k}="{v}"' for k, v in sorted((labels or {}).items()))
+    for line in text.splitlines():
+        if line.startswith("#"):
+            continue
+        series, _, value = line.rpartition(" ")
+        sname, _, rest = series.partition("{")
+        got = ",".join(sorted(p for p in rest.rstrip("}").split(",") if p))
+        if sname == name and got == want:
+            return float(value)
+    return 0.0
+
+
+# --- Gallery helpers ------------------------------------------------------------------
+def example(name: str) -> dict[str, Any]:
+    doc: dict[str, Any] = yaml.safe_load((EXAMPLES / f"{name}.yaml").read_text())
+    return doc
+
+
+class Env:
+    """A namespace wired to the session's MinIO and MongoDB: Secrets, unique names, cleanup."""
+
+    def __init__(self, cluster: Cluster, namespace: str, kubectl: Any, minio: Any, mongo: Any) -> None:
+        self.cluster, self.namespace, self.kubectl = cluster, namespace, kubectl
+        self.minio, self.mongo = minio, mongo
+        self.api = cluster.api()
+        self.buckets: list[str] = []
+        self.databases: list[str] = []
+
+    def secret(self, name: str, data: dict[str, str]) -> None:
+        body = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": self.namespace},
+                "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()}}
+        self.kubectl("apply", "-f", "-", stdin=json.dumps(body))
+
+    def gallery(self, name: str, base: str = "minimal", **spec: Any) -> dict[str, Any]:
+        """A Gallery from manifests/examples/<base>.yaml bound to this test's stores."""
+        doc = example(base)
+        suffix = uuid.uuid4().hex[:8]
+        bucket, database = f"op-{name}-{suffix}", f"op_{name}_{suffix}"
+        self.buckets.append(bucket)
+        self.databases.append(database)
+        self.secret(f"{name}-s3", {"accessKey": self.minio.access_key, "secretKey": self.minio.secret_key})
+        self.secret(f"{name}-mongo", {"uri": self.mongo.uri})
+        doc["metadata"] = {"name": name, "namespace": self.namespace}
+        doc["spec"]["storage"].update(endpoint=self.minio.url, bucket=bucket,
+                                      credentialsSecretRef={"name": f"{name}-s3"})
+        doc["spec"]["database"].update(name=database, uriSecretRef={"name": f"{name}-mongo"})
+        doc["spec"].update(spec)
+        return doc
+
+    def apply(self, doc: dict[str, Any], check: bool = True) -> Any:
+        return self.kubectl("apply", "-f", "-", stdin=json.dumps(doc), check=check)
+
+    def get(self, name: str) -> dict[str, Any] | None:
+        return self.api.get(f"{GALLERIES.format(ns=self.namespace)}/{name}")
+
+    def obj(self, path: str) -> dict[str, Any] | None:
+        return self.api.get(path.format(ns=self.namespace))
+
+    def condition(self, name: str, kind: str) -> dict[str, Any]:
+        for cond in ((self.get(name) or {}).get("status") or {}).get("conditions") or []:
+            if cond["type"] == kind:
+                return dict(cond)
+        return {}
+
+    def wait_condition(self, name: str, kind: str, status: str, timeout: float = 30,
+                       reason: str | None = None) -> dict[str, Any]:
+        def check() -> bool:
+            cond = self.condition(name, kind)
+            return cond.get("status") == status and (reason is None or cond.get("reason") == reason)
+
+        try:
+            wait_until(check, timeout, f"{kind}={status} {reason or ''} on Gallery {name}")
+        except TimeoutError as err:
+            raise AssertionError(f"{err}; status: {json.dumps((self.get(name) or {}).get('status'))}") from None
+        return self.condition(name, kind)
+
+    def events(self, name: str) -> list[dict[str, Any]]:
+        path = (f"/api/v1/namespaces/{self.namespace}/events"
+                f"?fieldSelector=involvedObject.name%3D{name},involvedObject.kind%3DGallery")
+        return list((self.api.get(path) or {}).get("items") or [])
+
+    def cleanup(self) -> None:
+        """Delete Galleries while the operator still runs, then the stores' leftovers."""
+        with contextlib.suppress(Exception):
+            self.kubectl("delete", "galleries", "--all", "-n", self.namespace, "--wait=true",
+                         "--timeout=30s", check=False)
+        client = self.minio.client()
+        from minio.deleteobjects import DeleteObject
+        for bucket in self.buckets:
+            with contextlib.suppress(Exception):
+                if client.bucket_exists(bucket):
+                    objs = client.list_objects(bucket, recursive=True)
+                    list(client.remove_objects(bucket, (DeleteObject(o.object_name) for o in objs)))
+                    client.remove_bucket(bucket)
+        import pymongo
+        mongo: Any = pymongo.MongoClient(self.mongo.uri, serverSelectionTimeoutMS=3000)
+        for database in self.databases:
+            with contextlib.suppress(Exception):
+                mongo.drop_database(database)
+        mongo.close()
+
+
+@pytest.fixture(scope="session")
+def gallery_crd(cluster: Cluster, kubectl: Any) -> None:
+    kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD))
+    kubectl("wait", "--for=condition=Established", "crd/galleries.picsource.io", "--timeout=60s")
+
+
+@pytest.fixture
+def gallery_env(cluster: Cluster, namespace: str, kubectl: Any, minio_server: Any, mongo_server: Any,
+                gallery_crd: None) -> Iterator[Env]:
+    e = Env(cluster, namespace, kubectl, minio_server, mongo_server)
+    yield e
+    e.cleanup()
+
+
+@pytest.fixture
+def running_operator(cluster: Cluster, namespace: str, gallery_env: Env,
+                     tmp_path: Path) -> Iterator[OperatorProcess]:
+    """The operator for this test's namespace; its log tail is shown when the test fails."""
+    proc = OperatorProcess(cluster, namespace, tmp_path / "operator.log").start()
+    yield proc
+    if proc.process is None:  # a test killed it: restart so finalizers can run
+        proc.start()
+    gallery_env.cleanup()  # galleries go first, while the operator can still run their finalizers
+    proc.stop()
+    print("--- operator log (tail) ---\n" + "\n".join(proc.log().splitlines()[-80:]))
