@@ -12,6 +12,7 @@ import base64
 import threading
 from dataclasses import dataclass
 
+from minio.error import S3Error
 from pymongo import MongoClient
 from pymongo.database import Database
 from pymongo.errors import ConfigurationError as MongoConfigurationError
@@ -73,6 +74,8 @@ def check_storage(kube: Kube, g: Gallery) -> Condition:
     except BindingError as err:
         return Condition(STORAGE_BOUND, FALSE, err.reason, err.message)
     except StorageError as err:
+        if err.reason == "BucketForbidden":
+            err = _refine_forbidden(store, err)
         message = str(err)
         if err.reason == "BucketMissing":
             message = f"bucket {g.storage.bucket!r} does not exist and createBucket is false"
@@ -82,6 +85,23 @@ def check_storage(kube: Kube, g: Gallery) -> Condition:
     verb = "created" if created else "found"
     return Condition(STORAGE_BOUND, TRUE, "BucketReady",
                      f"bucket {g.storage.bucket!r} {verb} at {g.storage.endpoint}")
+
+
+def _refine_forbidden(store: ObjectStore, err: StorageError) -> StorageError:
+    """Tell bad credentials from a missing permission.
+
+    A HEAD on the bucket answers a bare 403 either way; listing buckets returns an
+    error body whose code says whether the signature or key was wrong.
+    """
+    try:
+        store.client.list_buckets()
+    except S3Error as listing:
+        if listing.code in {"InvalidAccessKeyId", "SignatureDoesNotMatch"}:
+            return StorageError("InvalidCredentials",
+                                f"object storage rejected the credentials ({listing.code})")
+    except Exception:
+        pass
+    return err
 
 
 class MongoClients:
