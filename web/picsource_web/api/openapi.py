@@ -32,8 +32,9 @@ def _json(description: str, ref: str) -> dict[str, Any]:
 _ID = {"name": "image_id", "in": "path", "required": True,
        "schema": {"type": "string", "pattern": "^[0-9a-f]{24}$"}}
 _COMMON = {"401": _problem("Missing or invalid credentials."),
+           "429": _problem("rate_limited: too many invalid tokens from this client."),
            "503": _problem("MongoDB or object storage is unavailable.")}
-_SESSION_WRITE = {"403": _problem("CSRF check failed (session cookie without a valid X-CSRF-Token).")}
+_CSRF = "csrf_failed: a session-cookie request without a valid X-CSRF-Token header"
 _NOT_FOUND = {"404": _problem("No such image, or it is not visible to you.")}
 
 _LIST_PARAMS: list[dict[str, Any]] = [
@@ -101,6 +102,12 @@ _DOCUMENT: dict[str, Any] = {
     "servers": [{"url": "/"}],
     "security": [{"bearer": []}, {"session": []}, {}],
     "paths": {
+        f"{API_PREFIX}/": {
+            "get": {"operationId": "apiIndex", "summary": "Entry point with links",
+                    "security": [{}], "responses": {"200": {
+                        "description": "Name, version and links.",
+                        "content": {"application/json": {}}}}},
+        },
         f"{API_PREFIX}/images": {
             "get": {
                 "operationId": "listImages", "summary": "List or search images (cursor pagination)",
@@ -122,11 +129,12 @@ _DOCUMENT: dict[str, Any] = {
                 "responses": {
                     "201": _json("The created images (and any duplicates that were skipped).",
                                  "UploadResult"),
-                    "400": _problem("Empty file or invalid metadata."),
-                    "403": _problem("Quota exceeded or CSRF check failed."),
+                    "400": _problem(f"empty_file, validation_error (metadata); {_CSRF}."),
+                    "403": _problem("quota_exceeded: the image count or byte quota is used up."),
                     "409": _problem("Every file was already uploaded (duplicate)."),
                     "413": _problem("A file or the request is too large."),
-                    "415": _problem("Not an accepted image format."),
+                    "415": _problem("unsupported_media_type: not an accepted image format "
+                                    "(by content), or the body is not multipart/form-data."),
                     "422": _problem("Too many pixels, or the image cannot be decoded."),
                     **_COMMON,
                 },
@@ -141,14 +149,15 @@ _DOCUMENT: dict[str, Any] = {
                 "requestBody": {"required": True, "content": {"application/json": {"schema": {
                     "$ref": "#/components/schemas/ImagePatch"}}}},
                 "responses": {"200": _json("The updated image.", "Image"),
-                              "400": _problem("Invalid fields."), **_SESSION_WRITE,
+                              "400": _problem(f"validation_error: invalid fields; {_CSRF}."),
+                              "415": _problem("The body is not application/json."),
                               **_NOT_FOUND, **_COMMON},
             },
             "delete": {
                 "operationId": "deleteImage",
                 "summary": "Delete the image, its thumbnails, metadata and pending jobs",
-                "responses": {"204": {"description": "Deleted."}, **_SESSION_WRITE,
-                              **_NOT_FOUND, **_COMMON},
+                "responses": {"204": {"description": "Deleted."},
+                              "400": _problem(f"{_CSRF}."), **_NOT_FOUND, **_COMMON},
             },
         },
         f"{API_PREFIX}/images/{{image_id}}/analysis": {

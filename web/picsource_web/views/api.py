@@ -1,17 +1,148 @@
-"""JSON API under /api/v1 (stub: the routes are being written on top of services/).
+"""JSON API under /api/v1: list/search, upload, get, patch, delete, analysis status.
 
-Errors are application/problem+json with a stable ``code`` (see errors.py: any path
-under /api/ gets JSON). Authentication is a personal token (``Authorization: Bearer``)
-or the browser session (then the X-CSRF-Token header is required on writes).
+Thin handlers: visibility, validation, quotas, search parsing and storage all come from
+``picsource_web.services`` (the same code as the HTML pages); this module only reads
+the request, calls them and serialises. Errors are application/problem+json with a
+stable ``code`` (api/errors.py). Authentication: ``Authorization: Bearer <token>`` or
+the browser session; with the session, writes need ``X-CSRF-Token`` (security.py).
 """
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request, url_for
+
+from picsource_web import metrics
+from picsource_web.api import errors
+from picsource_web.api.auth import api_viewer, auth_method, require_user
+from picsource_web.api.openapi import document
+from picsource_web.api.params import LIST_PARAMS, check_known_params, patch_metadata
+from picsource_web.api.problems import Problem
+from picsource_web.api.serializers import (
+    DETAIL_PROJECTION,
+    LIST_PROJECTION,
+    Links,
+    analysis_json,
+    image_json,
+)
+from picsource_web.context import services
+from picsource_web.services.api_uploads import IncomingFile, upload_batch
+from picsource_web.services.metadata import parse_metadata
+from picsource_web.services.query import parse_query
 
 bp = Blueprint("api", __name__)
+errors.register(bp)
+
+
+def _links() -> Links:
+    return Links(
+        media=services().media,
+        page_url=lambda doc: url_for("images.detail", image_id=str(doc["_id"])),
+        api_url=lambda doc: url_for("api.get_image", image_id=str(doc["_id"])),
+        share_url=lambda doc: url_for("images.shared", token=doc["share_token"], _external=True),
+    )
 
 
 @bp.get("/")
 def root() -> Response:
-    return jsonify(name="picsource", version="v1")
+    return jsonify(name="picsource", version="v1", openapi=url_for("api.openapi"),
+                   images=url_for("api.list_images"))
+
+
+@bp.get("/openapi.json")
+def openapi() -> Response:
+    return jsonify(document())
+
+
+@bp.get("/me")
+def me() -> Response:
+    user = require_user()
+    return jsonify(id=str(user.id), username=user.username, is_admin=user.is_admin,
+                   auth=auth_method())
+
+
+@bp.get("/images")
+def list_images() -> Response:
+    who = api_viewer()
+    check_known_params(request.args, LIST_PARAMS)
+    query = parse_query(request.args, who)
+    page = services().images.list_page(query, who, projection=LIST_PROJECTION)
+    links = _links()
+    return jsonify(items=[image_json(doc, who.user_id, links) for doc in page.items],
+                   next_cursor=page.next_cursor)
+
+
+def _incoming_files() -> list[IncomingFile]:
+    limit = services().settings.max_upload_bytes
+    parts = request.files.getlist("file") + request.files.getlist("files")
+    return [IncomingFile(filename=part.filename or "", data=part.stream.read(limit + 1))
+            for part in parts]
+
+
+@bp.post("/images")
+def upload_image() -> tuple[Response, int, dict[str, str]] | Response:
+    user = require_user()
+    if request.mimetype != "multipart/form-data":
+        raise Problem("unsupported_media_type",
+                      "Send the images as multipart/form-data in a field named 'file'.")
+    files = _incoming_files()
+    form = request.form
+    meta = parse_metadata(form.get("title"), form.get("description"), form.get("tags"),
+                          form.get("visibility"))
+    results = upload_batch(services().uploads, user, files, meta)
+    created_ids = [r.image_id for _, r in results if not r.duplicate]
+    duplicates = [{"filename": item.filename, "existing_id": str(r.image_id),
+                   "url": url_for("api.get_image", image_id=str(r.image_id))}
+                  for item, r in results if r.duplicate]
+    for item, result in results:
+        if result.duplicate:
+            metrics.UPLOAD_REJECTIONS.labels(reason="duplicate").inc()
+        else:
+            metrics.UPLOADS.inc()
+            metrics.UPLOAD_BYTES.inc(len(item.data))
+    if not created_ids:
+        first = duplicates[0]
+        raise Problem("duplicate", "You already uploaded this image; nothing new was stored.",
+                      extra={"existing_id": first["existing_id"], "existing_url": first["url"],
+                             "duplicates": duplicates})
+    svc, links = services(), _links()
+    docs = {d["_id"]: d for d in svc.images.images.find({"_id": {"$in": created_ids}},
+                                                        DETAIL_PROJECTION)}
+    images = [image_json(docs[i], user.id, links) for i in created_ids if i in docs]
+    headers = {"Location": url_for("api.get_image", image_id=str(created_ids[0]))}
+    return jsonify(images=images, duplicates=duplicates), 201, headers
+
+
+@bp.get("/images/<image_id>")
+def get_image(image_id: str) -> Response:
+    who = api_viewer()
+    doc = services().images.get_visible(image_id, who, projection=DETAIL_PROJECTION)
+    return jsonify(image_json(doc, who.user_id, _links()))
+
+
+@bp.patch("/images/<image_id>")
+def update_image(image_id: str) -> Response:
+    user = require_user()
+    svc = services()
+    doc = svc.images.get_owned(image_id, api_viewer())
+    body: Any = request.get_json(silent=True) if request.is_json else None
+    if not request.is_json:
+        raise Problem("unsupported_media_type", "Send the changes as application/json.")
+    updated = svc.images.update_metadata(doc, patch_metadata(doc, body))
+    return jsonify(image_json(updated, user.id, _links()))
+
+
+@bp.delete("/images/<image_id>")
+def delete_image(image_id: str) -> Response:
+    require_user()
+    svc = services()
+    svc.images.delete(svc.images.get_owned(image_id, api_viewer()))
+    return Response(status=204)
+
+
+@bp.get("/images/<image_id>/analysis")
+def get_analysis(image_id: str) -> Response:
+    who = api_viewer()
+    doc = services().images.get_visible(image_id, who, projection=DETAIL_PROJECTION)
+    return jsonify(analysis_json(doc, who.user_id))

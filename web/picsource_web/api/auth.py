@@ -1,0 +1,52 @@
+"""API authentication on top of ``picsource_web.auth``: token or session, never silent.
+
+The HTML side treats a bad or missing credential as "anonymous" (public pages still
+render). An API client that sent a token wants to know it was refused, so a presented
+but unknown/revoked token is a 401 here, never a quiet downgrade to anonymous; and
+failed tokens are counted per client with the sign-in rate limiter (stored in
+MongoDB, so the limit holds across replicas).
+"""
+
+from __future__ import annotations
+
+from flask import g, request
+
+from picsource_web.api.problems import Problem
+from picsource_web.auth import bearer_token
+from picsource_web.context import services, viewer
+from picsource_web.services.users import User, Viewer
+
+
+def _client_key() -> str:
+    return f"api-token:{request.remote_addr or 'unknown'}"
+
+
+def api_viewer() -> Viewer:
+    """Who is calling; 401 for a malformed Authorization header or a refused token."""
+    header = request.headers.get("Authorization")
+    token = bearer_token()
+    if header is not None and token is None:
+        raise Problem("unauthorized",
+                      "Unsupported Authorization header: send 'Authorization: Bearer <token>'.")
+    who = viewer()
+    if token is not None and who.user is None:
+        limiter = services().limiter
+        keys = [_client_key()]
+        limiter.record_failure(keys)
+        limiter.check(keys)  # RateLimited (429) once this client failed too often
+        raise Problem("unauthorized", "The API token is not valid (unknown or revoked).")
+    return who
+
+
+def require_user() -> User:
+    """The calling user, or a 401 problem telling how to authenticate."""
+    user = api_viewer().user
+    if user is None:
+        raise Problem("unauthorized", "Authenticate with 'Authorization: Bearer <token>' "
+                      "(create a token under Settings) or a signed-in session.")
+    return user
+
+
+def auth_method() -> str | None:
+    """'token' or 'session' for an authenticated request (set by auth.load_viewer)."""
+    return g.get("auth_method") if viewer().user is not None else None
