@@ -10,6 +10,7 @@ their own.
 from __future__ import annotations
 
 import functools
+import secrets
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
@@ -61,6 +62,7 @@ def login_user(user: User) -> None:
     session.permanent = True
     session["uid"] = str(user.id)
     session["epoch"] = user.session_epoch
+    session["csrf"] = secrets.token_urlsafe(32)
     g.viewer = Viewer(user)
 
 

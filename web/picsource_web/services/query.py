@@ -67,11 +67,18 @@ class ImageQuery:
                     or self.has_text is not None)
 
 
+# Dates become ObjectId bounds, which hold seconds since 1970 in 32 bits (until 2106).
+MIN_DATE, MAX_DATE = date(1970, 1, 1), date(2105, 12, 31)
+
+
 def _date(name: str, value: str) -> date:
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
         raise BadRequest("invalid_date", f"{name} must be a date like 2024-05-31.") from None
+    if not MIN_DATE <= day <= MAX_DATE:
+        raise BadRequest("invalid_date", f"{name} must be between {MIN_DATE} and {MAX_DATE}.")
+    return day
 
 
 def parse_query(params: Mapping[str, str], viewer: Viewer, *, default_scope: str | None = None) -> ImageQuery:
