@@ -54,6 +54,7 @@ class PrometheusServer:
         exe = shutil.which("prometheus")
         assert exe, f"prometheus is not installed: run `{INSTALL_HINT}`"
         self.workdir = workdir
+        workdir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.url = f"http://{LOOPBACK}:{self.port}"
         config = workdir / "prometheus.yml"
