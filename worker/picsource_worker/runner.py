@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import io
 import logging
 import os
 import signal
@@ -22,6 +23,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from PIL import Image
 from pymongo.errors import PyMongoError
 
 from picsource_core import images
@@ -29,6 +31,7 @@ from picsource_core.mongo import connect
 from picsource_core.queue import Job, JobQueue
 from picsource_core.storage import ObjectStore
 from picsource_worker.job import JobContext, JobState, run_job, settle_failure
+from picsource_worker.pipeline.analyse import analyse
 from picsource_worker.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -65,12 +68,16 @@ def run_slot(slot: int, settings: Settings, shared: Shared) -> None:
     ctx = JobContext(
         db=db,
         store=store,
-        queue=JobQueue(db, max_attempts=settings.max_attempts),
+        queue=JobQueue(
+            db, max_attempts=settings.max_attempts, backoff_base=settings.retry_backoff_seconds
+        ),
         options=settings.analysis_options(),
         max_attempts=settings.max_attempts,
         observe=metrics.observe_steps,
     )
     worker_id = f"{settings.worker_id}-{slot}-{os.getpid()}"
+    shared.ticks[slot] = time.time()
+    _warm_up(ctx)
 
     def deadline() -> float | None:
         if local_stop:
@@ -160,6 +167,15 @@ def _give_back(ctx: JobContext, job: Job, state: JobState, reason: str, *, relea
             log.warning("gave job %s back (%s)", job.id, reason)
         except PyMongoError as exc:  # the lease will expire and another worker retries
             log.error("could not give job %s back: %s", job.id, exc)
+
+
+def _warm_up(ctx: JobContext) -> None:
+    """Load the models (ONNX sessions, scipy's FFT) before the first lease starts ticking."""
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 48), (120, 80, 40)).save(buf, "JPEG")
+    analysis = analyse(buf.getvalue(), ctx.options)
+    for step, error in analysis.step_errors.items():
+        log.error("warm-up: step %s failed: %s", step, error)
 
 
 def _die_with_parent(supervisor_pid: int) -> None:

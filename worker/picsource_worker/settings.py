@@ -36,6 +36,8 @@ class Settings:
     faces: bool = True
     labels: bool = True
     safety: bool = True
+    #: WORKER_RETRY_BACKOFF_SECONDS: first retry delay; doubles per attempt (capped at 300 s).
+    retry_backoff_seconds: float = 2.0
     #: WORKER_POLL_SECONDS: idle wait between claims when the queue is empty.
     poll_seconds: float = 1.0
     #: WORKER_MAX_PIXELS: uploads with more pixels are refused before decoding.
@@ -64,6 +66,9 @@ class Settings:
             lease_seconds=lease,
             grace_seconds=env.float("WORKER_GRACE_SECONDS", 25.0, minimum=0.0, maximum=3600.0),
             max_attempts=env.int("WORKER_MAX_ATTEMPTS", 5, minimum=1, maximum=100),
+            retry_backoff_seconds=env.float(
+                "WORKER_RETRY_BACKOFF_SECONDS", 2.0, minimum=0.0, maximum=3600.0
+            ),
             metrics_port=env.int("WORKER_METRICS_PORT", 9101, minimum=0, maximum=65535),
             ocr=env.bool("WORKER_OCR", True),
             faces=env.bool("WORKER_FACES", True),

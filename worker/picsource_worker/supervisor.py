@@ -14,7 +14,6 @@ import multiprocessing
 import signal
 import time
 from multiprocessing.context import SpawnProcess
-from typing import Any
 
 from prometheus_client import multiprocess
 from pymongo.errors import PyMongoError
@@ -46,6 +45,9 @@ class Supervisor:
             supervisor_pid=multiprocessing.current_process().pid or 0,
         )
         self.children: list[SpawnProcess | None] = [None] * k
+        self.started_at = [0.0] * k
+        self.crashes = [0] * k
+        self.restart_at = [0.0] * k
         self.heartbeat = Heartbeat(settings.health_seconds)
         self.snapshot = exposition.QueueSnapshot()
         self.signalled: list[int] = []
@@ -98,16 +100,25 @@ class Supervisor:
         )
         proc.start()
         self.children[slot] = proc
+        self.started_at[slot] = time.monotonic()
         log.info("started analysis process %d (pid %s)", slot, proc.pid)
 
     def _reap_and_restart(self) -> None:
+        """Restart exited children; back off (up to 30 s) when one keeps dying young."""
+        now = time.monotonic()
         for slot, proc in enumerate(self.children):
-            if proc is None or proc.is_alive():
-                continue
-            log.warning("analysis process %d (pid %s) exited with %s; restarting",
-                        slot, proc.pid, proc.exitcode)  # fmt: skip
-            self._forget(proc)
-            self._start(slot)
+            if proc is not None and not proc.is_alive():
+                log.warning("analysis process %d (pid %s) exited with %s",
+                            slot, proc.pid, proc.exitcode)  # fmt: skip
+                self._forget(proc)
+                self.children[slot] = None
+                young = now - self.started_at[slot] < 10
+                self.crashes[slot] = self.crashes[slot] + 1 if young else 0
+                self.restart_at[slot] = (
+                    now + min(30.0, 0.5 * 2 ** self.crashes[slot]) if young else now
+                )
+            if self.children[slot] is None and now >= self.restart_at[slot]:
+                self._start(slot)
 
     def _drain(self) -> None:
         grace = self.settings.grace_seconds
@@ -164,6 +175,3 @@ class Supervisor:
 
 def run(settings: Settings) -> int:
     return Supervisor(settings).run()
-
-
-__all__: list[Any] = ["Supervisor", "run"]
