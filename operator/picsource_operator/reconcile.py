@@ -55,14 +55,22 @@ def ensure_bindings(rt: Runtime, g: Gallery, st: GalleryState) -> None:
 
 
 def record_deployment(rt: Runtime, obj: dict[str, Any]) -> bool:
-    """Cache a Deployment's ready/desired replicas; True when they changed."""
+    """Cache a Deployment's ready/desired replicas; True when they changed.
+
+    Watch events can arrive after an apply response that already showed a newer
+    state, so an older resourceVersion never overwrites a newer one.
+    """
     meta = obj.get("metadata") or {}
     key = (meta.get("namespace", ""), meta.get("name", ""))
+    version = str(meta.get("resourceVersion") or "0")
     new = DeploymentState(ready=int((obj.get("status") or {}).get("readyReplicas") or 0),
-                          desired=int((obj.get("spec") or {}).get("replicas") or 0))
-    changed = rt.deployments.get(key) != new
+                          desired=int((obj.get("spec") or {}).get("replicas") or 0),
+                          resource_version=int(version) if version.isdigit() else 0)
+    old = rt.deployments.get(key)
+    if old is not None and new.resource_version and new.resource_version < old.resource_version:
+        return False
     rt.deployments[key] = new
-    return changed
+    return old is None or (old.ready, old.desired) != (new.ready, new.desired)
 
 
 def secret_key(rt: Runtime, g: Gallery, st: GalleryState) -> str:

@@ -29,6 +29,7 @@ Key = tuple[str, str]  # (namespace, name)
 class DeploymentState:
     ready: int
     desired: int
+    resource_version: int = 0  # to ignore a watch event older than an apply response
 
 
 @dataclass
