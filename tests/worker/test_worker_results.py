@@ -1,0 +1,40 @@
+"""The image-document fields built from an Analysis."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import numpy as np
+from worker_photos import exif_jpeg
+
+from picsource_core.search import image_search_tokens
+from picsource_worker.pipeline import AnalysisOptions, analyse
+from picsource_worker.results import analysis_fields, failure_fields
+
+
+def test_fields_for_a_successful_analysis() -> None:
+    result = analyse(
+        exif_jpeg(), AnalysisOptions(labels=False, faces=False, ocr=False, safety=False)
+    )
+    result.labels = [("Egyptian cat", 0.51234567)]
+    result.text = "GRAND OPENING"
+    result.embedding = np.arange(1280, dtype=np.float32)
+    keys = {256: "thumbnails/x/256.webp", 1280: "thumbnails/x/1280.webp"}
+    fields = analysis_fields(result, keys)
+    assert fields["thumbnails"]["256"]["key"] == keys[256]
+    assert fields["thumbnails"]["1280"]["width"] == 451
+    assert fields["analysis"]["labels"] == [{"label": "Egyptian cat", "score": 0.5123}]
+    assert fields["analysis"]["exif"]["camera_make"] == "Canon"
+    assert fields["taken_at"] == datetime(2023, 7, 14, 18, 30, 5)
+    assert fields["has_text"] is True and fields["analysis"]["ocr_text"] == "GRAND OPENING"
+    assert fields["colour_families"] == result.colour_families
+    assert abs(sum(v * v for v in fields["embedding"]) - 1) < 1e-4
+    tokens = image_search_tokens({"title": "", **fields})
+    assert {"egyptian", "cat", "grand", "opening"} <= set(tokens)
+
+
+def test_fields_for_a_failed_analysis() -> None:
+    result = analyse(b"nope", AnalysisOptions())
+    fields = failure_fields(result)
+    assert fields["analysis"]["step_errors"] == {"decode": "not a recognised image format"}
+    assert fields["thumbnails"] == {} and fields["embedding"] is None

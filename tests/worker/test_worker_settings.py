@@ -1,0 +1,65 @@
+"""Settings from the environment; a bad value stops the worker with one line and exit 2."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+from worker_services import PYTHONPATH, REPO
+
+from picsource_core.config import ConfigurationError
+from picsource_worker.settings import Settings
+
+BASE = {"S3_ACCESS_KEY": "k", "S3_SECRET_KEY": "s"}
+
+
+def test_defaults() -> None:
+    settings = Settings.from_env({**BASE, "HOSTNAME": "pod-1"})
+    assert settings.concurrency == (os.cpu_count() or 1)
+    assert settings.metrics_port == 9101 and settings.ocr and settings.faces
+    assert settings.worker_id == "pod-1"
+    options = settings.analysis_options()
+    assert options.ocr and options.labels and set(options.thumbnail_sizes) == {256, 1280}
+
+
+def test_values_are_read() -> None:
+    settings = Settings.from_env({
+        **BASE, "WORKER_CONCURRENCY": "3", "WORKER_LEASE_SECONDS": "5", "WORKER_OCR": "false",
+        "WORKER_FACES": "no", "WORKER_GRACE_SECONDS": "2.5", "WORKER_MAX_ATTEMPTS": "7",
+        "WORKER_METRICS_PORT": "9200", "WORKER_POLL_SECONDS": "0.5",
+    })  # fmt: skip
+    assert (settings.concurrency, settings.lease_seconds, settings.grace_seconds) == (3, 5.0, 2.5)
+    assert (settings.max_attempts, settings.metrics_port, settings.poll_seconds) == (7, 9200, 0.5)
+    assert not settings.ocr and not settings.faces
+    assert not settings.analysis_options().ocr
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("WORKER_CONCURRENCY", "many"), ("WORKER_CONCURRENCY", "0"), ("WORKER_OCR", "maybe"),
+        ("WORKER_LEASE_SECONDS", "-1"), ("WORKER_METRICS_PORT", "70000"),
+        ("WORKER_MAX_ATTEMPTS", "1.5"), ("S3_ENDPOINT", "not a url"),
+    ],
+)  # fmt: skip
+def test_bad_values_name_the_variable(name: str, value: str) -> None:
+    with pytest.raises(ConfigurationError, match=name):
+        Settings.from_env({**BASE, name: value})
+
+
+def test_missing_credentials_name_the_variable() -> None:
+    with pytest.raises(ConfigurationError, match="S3_ACCESS_KEY"):
+        Settings.from_env({})
+
+
+def test_bad_configuration_exits_2_with_one_line() -> None:
+    env = {**os.environ, **BASE, "PYTHONPATH": PYTHONPATH, "WORKER_CONCURRENCY": "lots"}
+    result = subprocess.run(
+        [sys.executable, "-m", "picsource_worker"], env=env, cwd=REPO,
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "WORKER_CONCURRENCY" in lines[0]
