@@ -182,6 +182,8 @@ def query_params(query: ImageQuery, **overrides: str | None) -> dict[str, str]:
         params["has_text"] = "yes" if query.has_text else "no"
     if query.sort != "newest":
         params["sort"] = query.sort
+    if query.limit != DEFAULT_PAGE_SIZE:
+        params["limit"] = str(query.limit)
     for key, value in overrides.items():
         if value is None:
             params.pop(key, None)
