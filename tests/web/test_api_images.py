@@ -5,54 +5,15 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 from bson import ObjectId
 from flask import Flask
-from flask.testing import FlaskClient
-from werkzeug.test import TestResponse
 
 from picsource_core.queue import JobQueue
 from tests.web import api_support as samples
+from tests.web.api_support import ApiClient, assert_problem, token_for
 from tests.web.conftest import WebClient, services_of
-
-PROBLEM_KEYS = {"type", "title", "status", "detail", "code"}
-
-
-class ApiClient:
-    """A script's view of the API: a bearer token on every request."""
-
-    def __init__(self, app: Flask, token: str | None) -> None:
-        self.client: FlaskClient = app.test_client()
-        self.headers = {"Authorization": f"Bearer {token}"} if token else {}
-
-    def get(self, url: str, **kw: Any) -> TestResponse:
-        return self.client.get(url, headers=self.headers, **kw)
-
-    def delete(self, url: str) -> TestResponse:
-        return self.client.delete(url, headers=self.headers)
-
-    def patch(self, url: str, body: Any) -> TestResponse:
-        return self.client.patch(url, json=body, headers=self.headers)
-
-    def upload(self, *files: tuple[bytes, str], **fields: str) -> TestResponse:
-        form: dict[str, Any] = {"file": [(io.BytesIO(data), name) for data, name in files], **fields}
-        return self.client.post("/api/v1/images", data=form, headers=self.headers,
-                                content_type="multipart/form-data")
-
-    def upload_one(self, data: bytes, name: str = "a.jpg", **fields: str) -> dict[str, Any]:
-        response = self.upload((data, name), **fields)
-        assert response.status_code == 201, response.get_data(as_text=True)
-        return response.get_json()["images"][0]  # type: ignore[no-any-return]
-
-
-def token_for(app: Flask, username: str) -> str:
-    svc = services_of(app)
-    user = svc.users.users.find_one({"username": username})
-    assert user is not None
-    plain, _ = svc.tokens.create(user["_id"], "tests")
-    return plain
 
 
 @pytest.fixture
@@ -63,16 +24,6 @@ def api(app: Flask, alice: WebClient) -> ApiClient:
 @pytest.fixture
 def api_bob(app: Flask, bob: WebClient) -> ApiClient:
     return ApiClient(app, token_for(app, "bob"))
-
-
-def assert_problem(response: TestResponse, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.get_data(as_text=True)
-    assert response.mimetype == "application/problem+json"
-    body = response.get_json()
-    assert PROBLEM_KEYS <= body.keys()
-    assert (body["status"], body["code"]) == (status, code), body
-    assert body["type"].endswith("/" + code) and body["detail"]
-    return body  # type: ignore[no-any-return]
 
 
 def test_upload_get_patch_delete_life_cycle(app: Flask, api: ApiClient) -> None:
