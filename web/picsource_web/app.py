@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import io
 import logging
-import os
-import sys
 import threading
 import time
 from datetime import timedelta
@@ -21,12 +19,11 @@ from typing import IO, Any
 from flask import Flask, Request, request, url_for
 from pymongo.errors import PyMongoError
 
-from picsource_core.config import ConfigurationError
 from picsource_core.mongo import ensure_indexes
 from picsource_web import auth, errors, logs, metrics, security
 from picsource_web.context import EXTENSION
 from picsource_web.services.container import Services, build_services
-from picsource_web.settings import Settings
+from picsource_web.settings import Settings, load_settings
 from picsource_web.views import register_blueprints
 
 log = logging.getLogger(__name__)
@@ -78,21 +75,6 @@ class Bootstrap:
             svc.users.ensure_account(svc.settings.admin, is_admin=True)
         if svc.settings.demo:
             svc.users.ensure_account(svc.settings.demo, is_admin=False)
-
-
-def load_settings() -> Settings:
-    """Settings from the environment (plus a .env file for local runs); one line and exit on error."""
-    try:
-        from dotenv import load_dotenv
-
-        load_dotenv(override=False)
-    except ImportError:  # pragma: no cover - python-dotenv is a dependency
-        pass
-    try:
-        return Settings.from_env(os.environ)
-    except ConfigurationError as err:
-        print(f"picsource-web: {err}", file=sys.stderr)
-        raise SystemExit(2) from None
 
 
 def create_app(settings: Settings | None = None, *, bootstrap: bool = True, **overrides: Any) -> Flask:

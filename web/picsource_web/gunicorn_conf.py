@@ -36,7 +36,7 @@ if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
 def on_starting(server: Any) -> None:
     """Check the configuration once in the master (one line naming the variable, then exit)
     and empty the multiprocess directory: stale files from a previous run would be summed."""
-    from picsource_web.app import load_settings
+    from picsource_web.settings import load_settings  # light: no clients, no metrics
 
     load_settings()  # raises SystemExit(2) after printing the problem
     path = os.environ["PROMETHEUS_MULTIPROC_DIR"]

@@ -8,7 +8,9 @@ with ``Settings.from_env({...})`` or ``dataclasses.replace``.
 
 from __future__ import annotations
 
+import os
 import re
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -124,3 +126,16 @@ class Settings:
             log_level=env.choice("LOG_LEVEL", _LOG_LEVELS, "info"),
             orphan_minutes=env.int("ORPHAN_SWEEP_MINUTES", 60, minimum=1),
         )
+
+
+def load_settings() -> Settings:
+    """Settings from the environment (plus a .env file for local runs); on a bad value,
+    print one line naming the variable and exit with status 2 (gunicorn: fail at boot)."""
+    from dotenv import load_dotenv
+
+    load_dotenv(override=False)
+    try:
+        return Settings.from_env(os.environ)
+    except ConfigurationError as err:
+        print(f"picsource-web: {err}", file=sys.stderr)
+        raise SystemExit(2) from None

@@ -6,6 +6,8 @@ scope; pagination is a "More" link carrying the opaque cursor, so it works witho
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
@@ -22,11 +24,11 @@ def render_grid(template_title: str, default_scope: str, *, search: bool) -> str
     query = parse_query(request.args, who, default_scope=default_scope)
     page = svc.images.list_page(query, who)
     tiles = [present.tile(doc, svc.media) for doc in page.items]
-    next_url = None
-    if page.next_cursor:
-        next_url = url_for(request.endpoint or "gallery.search",
-                           **query_params(query, cursor=page.next_cursor))
-    first_url = url_for(request.endpoint or "gallery.search", **query_params(query)) if query.cursor else None
+    endpoint = request.endpoint or "gallery.search"
+    next_params: dict[str, Any] = query_params(query, cursor=page.next_cursor)
+    first_params: dict[str, Any] = query_params(query)
+    next_url = url_for(endpoint, **next_params) if page.next_cursor else None
+    first_url = url_for(endpoint, **first_params) if query.cursor else None
     return render_template(
         "gallery/grid.html", title=template_title, tiles=tiles, query=query, next_url=next_url,
         first_url=first_url, search=search, colours=COLOUR_FAMILIES,

@@ -8,8 +8,8 @@ the same form posts every file at once with shared fields and gets HTML back.
 from __future__ import annotations
 
 from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from werkzeug.datastructures import FileStorage
-from werkzeug.wrappers import Response
 
 from picsource_core.images import VISIBILITIES
 from picsource_web import metrics
@@ -54,7 +54,7 @@ def _page(**extra: object) -> str:
 
 @bp.route("/upload", methods=["GET", "POST"])
 @login_required
-def upload() -> Response | str | tuple[str, int]:
+def upload() -> ResponseReturnValue:
     if request.method == "GET":
         return _page()
     files = [f for f in request.files.getlist("file") + request.files.getlist("files") if f.filename or f.content_length]

@@ -1,0 +1,281 @@
+"""Operations: health and readiness, metrics, logs with request ids, security headers,
+configuration errors, outages of MongoDB and storage (503, then recovery without restart),
+and the app under a real gunicorn."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import requests
+from flask import Flask
+from prometheus_client import REGISTRY
+
+from picsource_core.config import ConfigurationError
+from picsource_core.mongo import IMAGES
+from picsource_web.app import create_app
+from picsource_web.settings import Settings
+from tests.harness.procs import free_port
+from tests.harness.services import MinioServer, MongoServer
+from tests.web import api_support as samples
+from tests.web.conftest import SECRET, WebClient, base_env, services_of
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+# --- health, metrics, headers, logs ------------------------------------------------------
+def test_healthz_and_readyz(app: Flask) -> None:
+    client = app.test_client()
+    assert client.get("/healthz").get_json() == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200 and ready.get_json()["checks"] == {"mongo": "ok", "storage": "ok"}
+
+
+def test_readyz_names_the_service_that_is_down(web_settings: Settings) -> None:
+    closed = free_port()
+    no_mongo = create_app(replace(web_settings, mongo=replace(web_settings.mongo, uri=f"mongodb://127.0.0.1:{closed}",
+                                                              timeout_ms=500)), bootstrap=False)
+    response = no_mongo.test_client().get("/readyz")
+    assert response.status_code == 503
+    body = response.get_json()
+    assert body["checks"]["mongo"].startswith("unreachable") and body["checks"]["storage"] == "ok"
+    assert "mongo" in body["detail"]
+    no_storage = create_app(replace(web_settings, storage=replace(web_settings.storage,
+                                                                  endpoint=f"http://127.0.0.1:{closed}")))
+    response = no_storage.test_client().get("/readyz")
+    assert response.status_code == 503
+    assert response.get_json()["checks"]["mongo"] == "ok" and "storage" in response.get_json()["detail"]
+    assert no_storage.test_client().get("/healthz").status_code == 200  # alive, just not ready
+
+
+def test_metrics_by_route_template(app: Flask, alice: WebClient) -> None:
+    def sample(name: str, **labels: str) -> float:
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
+    route = {"route": "/images/<image_id>", "method": "GET", "status": "404"}
+    before = sample("picsource_web_requests_total", **route)
+    uploads, nbytes = sample("picsource_web_uploads_total"), sample("picsource_web_upload_bytes_total")
+    rejected = sample("picsource_web_upload_rejections_total", reason="unsupported_format")
+    alice.get("/images/000000000000000000000000")
+    alice.get("/images/not-an-id")
+    data = samples.jpeg()
+    alice.upload_id(data)
+    alice.upload(samples.SVG, "x.svg")
+    assert sample("picsource_web_requests_total", **route) == before + 2
+    assert sample("picsource_web_uploads_total") == uploads + 1
+    assert sample("picsource_web_upload_bytes_total") == nbytes + len(data)
+    assert sample("picsource_web_upload_rejections_total", reason="unsupported_format") == rejected + 1
+    assert (REGISTRY.get_sample_value("picsource_web_request_duration_seconds_count",
+                                      {"route": "/images/<image_id>"}) or 0) >= 2
+    text = app.test_client().get("/metrics").get_data(as_text=True)
+    assert 'route="/images/<image_id>"' in text and "not-an-id" not in text
+
+
+def test_security_headers_and_no_inline_script(app: Flask, alice: WebClient) -> None:
+    for url in ("/public", "/upload", "/settings/", "/images/nope"):
+        response = alice.get(url)
+        csp = response.headers["Content-Security-Policy"]
+        assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        assert response.headers["Referrer-Policy"] == "same-origin"
+        html = response.get_data(as_text=True)
+        assert "<script>" not in html and " onclick=" not in html and "style=\"" not in html
+
+
+def test_request_id_is_echoed_and_logged(app: Flask, caplog: pytest.LogCaptureFixture) -> None:
+    client = app.test_client()
+    with caplog.at_level(logging.INFO, logger="picsource_web.access"):
+        response = client.get("/public", headers={"X-Request-ID": "abc-123"})
+    assert response.headers["X-Request-ID"] == "abc-123"
+    generated = client.get("/public", headers={"X-Request-ID": "bad id with spaces <>"}).headers["X-Request-ID"]
+    assert len(generated) == 32 and " " not in generated
+    from picsource_web.logs import JsonFormatter
+
+    records = [r for r in caplog.records if r.name == "picsource_web.access"]
+    line = json.loads(JsonFormatter().format(records[0]))
+    assert line["route"] == "/public" and line["status"] == 200 and "duration_ms" in line
+
+
+def test_problem_json_for_api_clients(app: Flask) -> None:
+    response = app.test_client().get("/images/nope", headers={"Accept": "application/json"})
+    assert response.status_code == 404 and response.mimetype == "application/problem+json"
+    assert response.get_json()["code"] == "not_found"
+
+
+# --- configuration ------------------------------------------------------------------------
+@pytest.mark.parametrize(("change", "variable"), [
+    ({"SECRET_KEY": ""}, "SECRET_KEY"),
+    ({"SECRET_KEY": "short"}, "SECRET_KEY"),
+    ({"MAX_UPLOAD_BYTES": "lots"}, "MAX_UPLOAD_BYTES"),
+    ({"MAX_IMAGE_PIXELS": "-5"}, "MAX_IMAGE_PIXELS"),
+    ({"QUOTA_IMAGES": "five"}, "QUOTA_IMAGES"),
+    ({"PRESIGN_SECONDS": "5"}, "PRESIGN_SECONDS"),
+    ({"PROXY_IMAGES": "maybe"}, "PROXY_IMAGES"),
+    ({"SIGNUP": "sometimes"}, "SIGNUP"),
+    ({"ADMIN_USERNAME": "root"}, "ADMIN_PASSWORD"),
+    ({"ADMIN_USERNAME": "root", "ADMIN_PASSWORD": "short"}, "ADMIN_PASSWORD"),
+    ({"LOGIN_RATE_LIMIT": "ten"}, "LOGIN_RATE_LIMIT"),
+    ({"S3_PUBLIC_ENDPOINT": "ftp://x"}, "S3_PUBLIC_ENDPOINT"),
+    ({"MONGODB_URI": "http://db"}, "MONGODB_URI"),
+])
+def test_bad_configuration_names_the_variable(change: dict[str, str], variable: str) -> None:
+    env = {"SECRET_KEY": SECRET, "S3_ACCESS_KEY": "a", "S3_SECRET_KEY": "b", **change}
+    with pytest.raises(ConfigurationError) as info:
+        Settings.from_env(env)
+    assert info.value.name == variable and variable in str(info.value)
+
+
+def test_settings_defaults_and_units() -> None:
+    settings = Settings.from_env({"SECRET_KEY": SECRET, "S3_ACCESS_KEY": "a", "S3_SECRET_KEY": "b",
+                                  "MAX_UPLOAD_BYTES": "10MiB", "QUOTA_IMAGES": "5", "LOGIN_RATE_LIMIT": "3/1h"})
+    assert settings.max_upload_bytes == 10 * 1024 * 1024 and settings.quota_images == 5
+    assert settings.quota_bytes is None and settings.max_image_pixels == 50_000_000
+    assert settings.presign_seconds == 1800 and settings.proxy_images is False
+    assert settings.login_rate_limit.attempts == 3 and settings.login_rate_limit.window_seconds == 3600
+
+
+# --- outages and recovery -----------------------------------------------------------------
+@pytest.fixture
+def own_minio(tmp_path: Path) -> Iterator[MinioServer]:
+    server = MinioServer(tmp_path / "minio")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def own_mongo(tmp_path: Path) -> Iterator[MongoServer]:
+    server = MongoServer(tmp_path / "mongo")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.mark.slow
+def test_storage_outage_gives_503_then_recovers(mongo_server: MongoServer, mongo_db: object,
+                                                own_minio: MinioServer) -> None:
+    settings = Settings.from_env(base_env(mongo_server.uri, mongo_db.name, own_minio, "outage"))  # type: ignore[attr-defined]
+    app = create_app(settings)
+    client = WebClient(app)
+    client.signup("ursula")
+    client.upload_id(samples.noisy_jpeg(1))
+    assert own_minio.process is not None
+    own_minio.process.stop()
+    failed = client.upload(samples.noisy_jpeg(2))
+    assert failed.status_code == 503 and "storage is unavailable" in failed.get_json()["detail"].lower()
+    assert services_of(app).db[IMAGES].count_documents({}) == 1  # nothing half-written
+    assert client.get("/readyz").status_code == 503
+    own_minio.start()  # same port, same data
+    assert client.get("/readyz").status_code == 200
+    assert client.upload(samples.noisy_jpeg(2)).status_code == 201  # same app, no restart
+
+
+@pytest.mark.slow
+def test_mongo_outage_gives_503_pages_then_recovers(own_mongo: MongoServer, minio_server: MinioServer,
+                                                    bucket: str) -> None:
+    settings = Settings.from_env(base_env(own_mongo.uri, "outage", minio_server, bucket))
+    app = create_app(settings)
+    client = WebClient(app)
+    client.signup("victor")
+    image_id = client.upload_id(samples.jpeg())
+    assert own_mongo.process is not None
+    own_mongo.process.stop()
+    page = client.get(f"/images/{image_id}")
+    assert page.status_code == 503 and "MongoDB" in page.get_data(as_text=True)
+    assert page.headers["Retry-After"]
+    api = client.get("/public", headers={"Accept": "application/json"})
+    assert api.status_code == 503 and api.get_json()["code"] == "mongo_unavailable"
+    assert client.upload(samples.noisy_jpeg(5)).status_code == 503
+    own_mongo.start()
+    assert client.get(f"/images/{image_id}").status_code == 200  # the session and app survived
+    assert services_of(app).db[IMAGES].count_documents({}) == 1
+    assert len(list(services_of(app).store.list_keys(""))) == 1  # the failed upload left nothing
+
+
+@pytest.mark.slow
+def test_app_starts_while_mongo_is_down_and_bootstraps_later(tmp_path: Path, minio_server: MinioServer,
+                                                             bucket: str) -> None:
+    port = free_port()
+    env = base_env(f"mongodb://127.0.0.1:{port}/", "late", minio_server, bucket)
+    env.update(ADMIN_USERNAME="root", ADMIN_PASSWORD="admin passphrase 1", MONGODB_TIMEOUT_MS="300")
+    app = create_app(Settings.from_env(env))  # does not crash at boot
+    assert app.test_client().get("/public").status_code == 503
+    server = MongoServer(tmp_path / "late", port=port)
+    server.start()
+    try:
+        app.extensions["picsource.bootstrap"]._last_try = 0.0  # skip the 5 s retry pause
+        admin = WebClient(app)
+        assert admin.login("root", "admin passphrase 1").status_code == 302
+    finally:
+        server.stop()
+
+
+# --- gunicorn -----------------------------------------------------------------------------
+def _gunicorn(env: dict[str, str]) -> subprocess.Popen[str]:
+    full = {**os.environ, **env, "PYTHONPATH": os.pathsep.join(str(REPO / p) for p in
+                                                              ("core", "web", "worker", "operator", "."))}
+    return subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-c", str(REPO / "web/picsource_web/gunicorn_conf.py"),
+         "picsource_web.app:create_app()"],
+        env=full, cwd=str(REPO), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+
+
+@pytest.mark.slow
+def test_gunicorn_refuses_bad_configuration_with_one_line(web_env: dict[str, str], tmp_path: Path) -> None:
+    env = {**web_env, "MAX_UPLOAD_BYTES": "a lot", "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    proc = _gunicorn(env)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode != 0
+    lines = [line for line in stderr.splitlines() if "MAX_UPLOAD_BYTES" in line]
+    assert lines == ["picsource-web: configuration error: MAX_UPLOAD_BYTES must be a byte size like 25MB, got 'a lot'"]
+
+
+@pytest.mark.slow
+def test_under_gunicorn_with_multiprocess_metrics(web_env: dict[str, str], tmp_path: Path) -> None:
+    port = free_port()
+    env = {**web_env, "WEB_BIND": f"127.0.0.1:{port}", "WEB_WORKERS": "2",
+           "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prom")}
+    proc = _gunicorn(env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if requests.get(f"{base}/healthz", timeout=2).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            assert proc.poll() is None, proc.communicate()[1][-2000:]
+            assert time.monotonic() < deadline, "gunicorn did not come up"
+            time.sleep(0.2)
+        session = requests.Session()
+        for _ in range(20):  # spread over both workers by separate connections
+            assert requests.get(f"{base}/public", timeout=5).status_code == 200
+        assert session.get(f"{base}/readyz", timeout=5).status_code == 200
+        metrics = requests.get(f"{base}/metrics", timeout=5).text
+        line = next(m for m in metrics.splitlines()
+                    if m.startswith("picsource_web_requests_total{") and 'route="/public"' in m)
+        assert float(line.rsplit(" ", 1)[1]) == 20.0  # summed across worker processes
+        assert "picsource_web_request_duration_seconds_bucket" in metrics
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0
+
+
+def test_bootstrap_flag(app: Flask, make_app: Callable[..., Flask]) -> None:
+    assert app.extensions["picsource.bootstrap"].done is True
