@@ -1,0 +1,185 @@
+"""A real user in a real browser: Debian's Chromium driven by Playwright against the web
+tier running under gunicorn, on real SecantusDB and MinIO.
+
+Sign up, drag and drop two files onto the upload page and watch a progress bar per
+file, find both in the grid, search by tag, open one, delete it. Screenshots at phone
+(390x844) and desktop (1440x900) widths land in tests/artifacts/ (git-ignored) so a
+person can look at the pages.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from tests.harness.procs import ManagedProcess, free_port, http_responds
+from tests.harness.run import python_path, web_argv
+from tests.harness.tools import REPO
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARTIFACTS = REPO / "tests" / "artifacts"
+VIEWPORTS = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1440, "height": 900}}
+PASSWORD = "a long enough passphrase"
+
+
+@pytest.fixture
+def web_url(core_env: dict[str, str], tmp_path: Path) -> Iterator[str]:
+    """The web tier under gunicorn (2 workers) on a free port, as `make run` starts it."""
+    port = free_port()
+    env = dict(os.environ)
+    env.update(core_env)
+    env.update(
+        PYTHONPATH=python_path(), SECRET_KEY="e2e-" + "s" * 40, WEB_WORKERS="2",
+        PROMETHEUS_MULTIPROC_DIR=tempfile.mkdtemp(prefix="prom-", dir=tmp_path),
+        LOG_LEVEL="warning", PYTHONUNBUFFERED="1",
+    )
+    web = ManagedProcess("web", web_argv(port), tmp_path / "web.log", env=env, cwd=REPO).start()
+    try:
+        web.wait_ready(lambda: http_responds(f"http://127.0.0.1:{port}/readyz"), 60, "serving")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        web.stop()
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    assert CHROMIUM.exists(), "Debian's chromium is required: apt-get install chromium"
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+def photo(colour: tuple[int, int, int], size: tuple[int, int]) -> bytes:
+    img = Image.new("RGB", size, colour)
+    for x in range(0, size[0], 7):  # a little structure so the JPEG is not trivial
+        for y in range(0, size[1], 5):
+            img.putpixel((x, y), (255 - colour[0], 255 - colour[1], 255 - colour[2]))
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=92)
+    return buf.getvalue()
+
+
+def drop_files(page: Any, selector: str, files: list[tuple[str, bytes]]) -> None:
+    """Dispatch a real drop event whose DataTransfer carries File objects (what a user's
+    drag from the desktop produces), so the page's own drop handler runs."""
+    payload = [{"name": name, "b64": base64.b64encode(data).decode()} for name, data in files]
+    transfer = page.evaluate_handle(
+        """(files) => {
+            const dt = new DataTransfer();
+            for (const f of files) {
+                const bytes = Uint8Array.from(atob(f.b64), c => c.charCodeAt(0));
+                dt.items.add(new File([bytes], f.name, {type: "image/jpeg"}));
+            }
+            return dt;
+        }""",
+        payload,
+    )
+    page.dispatch_event(selector, "dragenter", {"dataTransfer": transfer})
+    page.dispatch_event(selector, "drop", {"dataTransfer": transfer})
+
+
+def shoot(page: Any, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.evaluate("window.scrollTo(0, 0)")  # else the sticky navbar is drawn mid-page
+    page.wait_for_timeout(400)  # let progress-bar and layout transitions finish
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+@pytest.mark.timeout(300)
+def test_sign_up_upload_browse_search_open_delete(web_url: str, browser: Any) -> None:
+    context = browser.new_context(viewport=VIEWPORTS["desktop"])
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.set_default_timeout(20_000)
+
+    # Sign up.
+    page.goto(f"{web_url}/signup")
+    page.fill("input[name=username]", "e2euser")
+    page.fill("input[name=password]", PASSWORD)
+    page.fill("input[name=password2]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(lambda url: "/signup" not in url)
+    assert "e2euser" in page.content()
+
+    # Drag and drop two files; each gets its own card with a progress bar.
+    page.goto(f"{web_url}/upload")
+    drop_files(page, "[data-dropzone]", [("red-car.jpg", photo((200, 30, 30), (640, 480))),
+                                         ("blue-sea.jpg", photo((30, 60, 200), (800, 600)))])
+    cards = page.locator("[data-file-card]")
+    assert cards.count() == 2
+    bars = page.locator("[data-progress]")
+    assert [bars.nth(i).get_attribute("value") for i in range(2)] == ["0", "0"]
+    for i in range(2):
+        cards.nth(i).locator('[data-field="tags"]').fill("roadtrip" if i == 0 else "ocean")
+    for width in ("phone", "desktop"):
+        page.set_viewport_size(VIEWPORTS[width])
+        shoot(page, f"upload-queued-{width}")
+    page.click("[data-upload-button]")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('[data-file-card]')]"
+        ".every(c => c.getAttribute('data-state') === 'success')")
+    assert [bars.nth(i).evaluate("b => b.value") for i in range(2)] == [100, 100]
+    assert all(bars.nth(i).is_visible() for i in range(2))
+    assert page.locator("[data-result] a").count() == 2
+    for width in ("phone", "desktop"):
+        page.set_viewport_size(VIEWPORTS[width])
+        shoot(page, f"upload-done-{width}")
+
+    # Both are in the grid, newest first.
+    page.goto(f"{web_url}/")
+    tiles = page.locator("[data-image-id]")
+    assert tiles.count() == 2
+    assert page.locator("text=blue sea").count() >= 1 and page.locator("text=red car").count() >= 1
+    for width in ("phone", "desktop"):
+        page.set_viewport_size(VIEWPORTS[width])
+        shoot(page, f"grid-{width}")
+
+    # Search by tag through the filter form.
+    page.goto(f"{web_url}/search")
+    page.fill("input[name=tag]", "ocean")
+    page.click("form[role=search] button[type=submit]")
+    page.wait_for_url(lambda url: "tag=ocean" in url)
+    results = page.locator("[data-image-id]")
+    assert results.count() == 1
+    assert "blue sea" in results.first.inner_text()
+    shoot(page, "search-desktop")
+
+    # Open it, then delete it (the page asks for confirmation first).
+    results.first.click()
+    page.wait_for_url(lambda url: "/images/" in url)
+    assert page.locator("h1").inner_text().strip() == "blue sea"
+    for width in ("phone", "desktop"):
+        page.set_viewport_size(VIEWPORTS[width])
+        shoot(page, f"detail-{width}")
+    image_url = page.url
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.locator("form[data-confirm] button[type=submit]").click()
+    page.wait_for_url(lambda url: "/images/" not in url)
+    assert page.locator("[data-image-id]").count() == 1
+    assert errors == [], f"browser console errors: {errors}"
+    assert page.goto(image_url).status == 404
+    context.close()
+
+
+if __name__ == "__main__":  # pragma: no cover - convenience: python tests/e2e/test_e2e_browser.py
+    sys.exit(pytest.main([__file__, "-q"]))
