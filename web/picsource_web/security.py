@@ -50,7 +50,7 @@ def check_csrf() -> None:
 
 
 def content_security_policy(settings: Settings) -> str:
-    img_src = ["'self'", "data:"]
+    img_src = ["'self'", "data:", "blob:"]  # blob: upload previews (static/upload.js)
     if not settings.proxy_images:
         endpoint = settings.public_endpoint or settings.storage.endpoint
         parts = urlsplit(endpoint)
