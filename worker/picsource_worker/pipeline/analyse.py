@@ -92,26 +92,31 @@ def analyse(data: bytes, options: AnalysisOptions | None = None) -> Analysis:
         runner.run("thumbnails", lambda: thumbnails.make_thumbnails(image, opts.thumbnail_sizes))
         or []
     )
-    palette = runner.run("colours", lambda: colours.dominant_colours(image))
+    small = _smallest(result, image)
+    palette = runner.run("colours", lambda: colours.dominant_colours(small))
     if palette:
         result.palette = palette
         result.colour_families = colours.palette_families(palette)
-    hashed = runner.run("hashes", lambda: hashes.perceptual_hashes(_smallest(result, image)))
+    hashed = runner.run("hashes", lambda: hashes.perceptual_hashes(small))
     if hashed:
         result.phash, result.dhash = hashed.phash, hashed.dhash
 
+    # The classifier, face detector and safety model shrink their input to 224-1024 px;
+    # the largest thumbnail's pixels are already decoded and cheaper to shrink. OCR keeps
+    # the full working image: small text needs every pixel.
+    medium = _largest(result, image)
     if opts.labels:
-        classification = runner.run("labels", lambda: _classify(image, opts))
+        classification = runner.run("labels", lambda: _classify(medium, opts))
         if classification is not None:
             result.labels = [(str(name), float(score)) for name, score in classification.labels]
             result.embedding = np.asarray(classification.embedding, dtype=np.float32)
     if opts.faces:
-        result.faces = runner.run("faces", lambda: int(_model("faces").count_faces(image)))
+        result.faces = runner.run("faces", lambda: int(_model("faces").count_faces(medium)))
     if opts.ocr:
         text = runner.run("ocr", lambda: str(_model("ocr").read_text(image) or ""))
         result.text = " ".join(text.split()) if text is not None else None
     if opts.safety:
-        result.safety = runner.run("safety", lambda: float(_model("safety").safety_score(image)))
+        result.safety = runner.run("safety", lambda: float(_model("safety").safety_score(medium)))
     result.caption = runner.run(
         "caption",
         lambda: caption.make_caption(
@@ -146,11 +151,18 @@ def describe_error(exc: BaseException) -> str:
 
 
 def _smallest(result: Analysis, image: Image.Image) -> Image.Image:
-    """The smallest thumbnail re-opened, else the working image: hashing wants few pixels."""
+    """The smallest thumbnail's pixels, else the working image: colours and hashes want few."""
     if result.thumbnails:
         smallest = min(result.thumbnails, key=lambda t: t.size)
+        if smallest.image is not None:
+            return smallest.image
         return Image.open(io.BytesIO(smallest.data))
     return image
+
+
+def _largest(result: Analysis, image: Image.Image) -> Image.Image:
+    images = [t.image for t in sorted(result.thumbnails, key=lambda t: -t.size) if t.image]
+    return images[0] if images else image
 
 
 def _classify(image: Image.Image, opts: AnalysisOptions) -> Any:

@@ -39,7 +39,8 @@ def dominant_colours(image: Image.Image, k: int = 5) -> list[PaletteColour]:
     small.thumbnail((SAMPLE_EDGE, SAMPLE_EDGE), Image.Resampling.BOX)
     rgb = np.asarray(small, dtype=np.float64).reshape(-1, 3)
     lab = rgb_to_lab(rgb)
-    labels, count = _kmeans(lab, k)
+    packed = rgb.astype(np.int64) @ np.array([65536, 256, 1], dtype=np.int64)
+    labels, count = _kmeans(lab, min(k, len(np.unique(packed))))
     palette = []
     for cluster in range(count):
         members = labels == cluster
@@ -87,30 +88,35 @@ def rgb_to_lab(rgb: np.ndarray) -> np.ndarray:
 
 
 def _kmeans(points: np.ndarray, k: int) -> tuple[np.ndarray, int]:
-    """Lloyd's k-means with deterministic k-means++ seeding; returns labels and k used."""
-    unique = np.unique(np.round(points, 3), axis=0)
-    k = max(1, min(k, len(unique)))
+    """Lloyd's k-means with deterministic k-means++ seeding; returns labels and k used.
+
+    `k` must not exceed the number of distinct points (the caller counts them).
+    """
+    k = max(1, k)
     rng = np.random.default_rng(SEED)
     centres = [points[0]]
+    nearest = ((points - points[0]) ** 2).sum(axis=1)
     for _ in range(1, k):
-        d2 = np.min(((points[:, None, :] - np.array(centres)[None]) ** 2).sum(-1), axis=1)
-        total = d2.sum()
+        total = nearest.sum()
         if total <= 0:
             break
-        centres.append(points[rng.choice(len(points), p=d2 / total)])
+        centres.append(points[rng.choice(len(points), p=nearest / total)])
+        nearest = np.minimum(nearest, ((points - centres[-1]) ** 2).sum(axis=1))
     c = np.array(centres)
-    labels = np.zeros(len(points), dtype=int)
+    count = len(c)
+    squared = (points**2).sum(axis=1)[:, None]
+    labels = np.full(len(points), -1)
     for _ in range(ITERATIONS):
-        distances = ((points[:, None, :] - c[None]) ** 2).sum(-1)
+        distances = squared - 2 * points @ c.T + (c**2).sum(axis=1)[None, :]
         new_labels = distances.argmin(axis=1)
-        for j in range(len(c)):
-            members = points[new_labels == j]
-            if len(members):
-                c[j] = members.mean(axis=0)
         if np.array_equal(new_labels, labels):
             break
         labels = new_labels
-    return labels, len(c)
+        sizes = np.bincount(labels, minlength=count)
+        sums = np.stack([np.bincount(labels, points[:, d], minlength=count) for d in range(3)], 1)
+        filled = sizes > 0
+        c[filled] = sums[filled] / sizes[filled, None]
+    return labels, count
 
 
 @lru_cache(maxsize=1)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from PIL import Image
 
@@ -28,6 +28,8 @@ class Thumbnail:
     width: int
     height: int
     data: bytes
+    #: The pixels before encoding, so later steps (colours, hashes) need not resize again.
+    image: Image.Image | None = field(default=None, compare=False, repr=False)
 
     content_type = "image/webp"
 
@@ -42,7 +44,8 @@ def make_thumbnails(
         if size < 1:
             raise ValueError(f"thumbnail size must be positive, got {size}")
         source = fit(source, size)
-        out.append(Thumbnail(size, source.width, source.height, encode_webp(source, quality)))
+        data = encode_webp(source, quality)
+        out.append(Thumbnail(size, source.width, source.height, data, source))
     return out
 
 
@@ -53,7 +56,7 @@ def fit(image: Image.Image, size: int) -> Image.Image:
         return image
     scale = size / max(w, h)
     target = (max(1, round(w * scale)), max(1, round(h * scale)))
-    return image.resize(target, Image.Resampling.BICUBIC, reducing_gap=3.0)
+    return image.resize(target, Image.Resampling.BILINEAR)
 
 
 def encode_webp(image: Image.Image, quality: int = QUALITY) -> bytes:

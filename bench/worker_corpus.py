@@ -1,0 +1,44 @@
+"""A cached corpus of 12-megapixel JPEGs for the worker benchmarks.
+
+Camera-like files: scikit-image's sample photos upscaled to 4000x3000 (or 3000x4000)
+with per-pixel noise, so the JPEGs carry real high-frequency content (a plain upscale
+would compress and decode unrealistically fast). Generated once into bench/out/corpus/.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from skimage import data
+
+OUT = Path(__file__).resolve().parent / "out"
+CORPUS = OUT / "corpus"
+PHOTOS = ("coffee", "chelsea", "astronaut", "rocket", "cat", "immunohistochemistry")
+
+
+def corpus(count: int = 24) -> list[Path]:
+    """Paths of `count` 12-MP JPEGs, generating the missing ones."""
+    CORPUS.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(count):
+        path = CORPUS / f"photo-{i:03d}.jpg"
+        if not path.exists():
+            path.write_bytes(_make(i))
+        paths.append(path)
+    return paths
+
+
+def _make(i: int) -> bytes:
+    name = PHOTOS[i % len(PHOTOS)]
+    base = Image.fromarray(getattr(data, name)()).convert("RGB")
+    size = (3000, 4000) if i % 5 == 4 else (4000, 3000)
+    big = base.resize(size, Image.Resampling.BICUBIC)
+    rng = np.random.default_rng(i)
+    noise = rng.normal(0, 5, (size[1], size[0], 3))
+    pixels = np.clip(np.asarray(big, dtype=np.float32) + noise, 0, 255).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, "JPEG", quality=90)
+    return buf.getvalue()
