@@ -28,6 +28,7 @@
       if (note) { note.remove(); }
     }, { once: true });
     img.alt = data.alt || img.alt;
+    img.loading = "eager";  // a lazy image that is still display:none would never load
     img.src = data.thumb_url;
     box.removeAttribute("data-status-url");
   }
