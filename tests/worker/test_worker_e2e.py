@@ -234,3 +234,20 @@ def test_sigterm_with_a_short_grace_releases_the_job_and_exits_zero(
     assert job["state"] == "pending" and job["attempts"] == 0 and job["lease_owner"] is None
     assert mongo_db[IMAGES].find_one({"_id": image})["status"] == "pending"
     assert "gave job" in worker.log()
+
+
+def test_a_job_that_outlives_the_timeout_is_failed_and_the_process_replaced(
+    mongo_db: Any, object_store: ObjectStore, core_env: dict[str, str], tmp_path: Path
+) -> None:
+    image = seed_image(mongo_db, object_store, large_jpeg("astronaut", (4000, 4000)))
+    hung = {"WORKER_JOB_TIMEOUT_SECONDS": "1", "WORKER_MAX_ATTEMPTS": "1", "WORKER_OCR": "true",
+            "WORKER_FACES": "true", "WORKER_LABELS": "false", "WORKER_SAFETY": "false"}  # fmt: skip
+    with WorkerProcess(core_env, tmp_path, **hung) as worker:
+        wait_for(lambda: _job(mongo_db, image).get("state") == "failed", 60, worker.log())
+        wait_for(lambda: worker.log().count("started analysis process 0") == 2, 30, worker.log())
+        assert worker.get("/healthz")[0] == 200
+        assert worker.sample("picsource_worker_jobs_total", result="failed") == 1
+    assert "timed out after 1s" in _job(mongo_db, image)["last_error"]
+    doc = mongo_db[IMAGES].find_one({"_id": image})
+    assert doc["status"] == "failed" and "timed out" in doc["analysis_error"]
+    assert "exited with 1" in worker.log()

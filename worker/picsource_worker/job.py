@@ -99,13 +99,13 @@ def _process(ctx: JobContext, job: Job, state: JobState) -> str:
         if state.lost.is_set():
             return "lost"
         updated = images.apply_analysis(db, image_id, fields, status=images.READY)
-        if updated is None:  # deleted mid-job: do not leave orphaned thumbnails behind
-            ctx.store.delete_prefix(f"thumbnails/{image_id}/")
-        else:
+        if updated is not None:
             duplicates.link_near_duplicates(db, image_id, near)
+        else:  # deleted mid-job: do not leave orphaned thumbnails behind
+            ctx.store.delete_prefix(f"thumbnails/{image_id}/")
         ctx.queue.complete(job)
         state.finished = True
-    return "done"
+    return "done" if updated is not None else "skipped"
 
 
 def _read_original(store: ObjectStore, key: str) -> bytes:

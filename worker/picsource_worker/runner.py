@@ -101,6 +101,9 @@ def run_slot(slot: int, settings: Settings, shared: Shared) -> None:
         shared.busy[slot] = 1
         try:
             outcome = _run_with_lease(ctx, job, settings, shared, slot, deadline)
+        except Exception:  # noqa: BLE001 - e.g. MongoDB down while settling: the lease expires
+            log.exception("job %s could not be settled; its lease will expire", job.id)
+            outcome = "lost"
         finally:
             shared.busy[slot] = 0
         metrics.JOBS.labels(outcome).inc()
@@ -158,13 +161,17 @@ def _give_back(ctx: JobContext, job: Job, state: JobState, reason: str, *, relea
         if state.finished or state.lost.is_set():
             return
         state.lost.set()  # the job thread must not write anything after this
+        from picsource_worker import metrics  # already imported by run_slot
+
         try:
             if release:
-                if ctx.queue.release(job):
+                outcome = "released" if ctx.queue.release(job) else "lost"
+                if outcome == "released":
                     images.mark_pending(ctx.db, job.image_id)
             else:
-                settle_failure(ctx, job, reason)
-            log.warning("gave job %s back (%s)", job.id, reason)
+                outcome = settle_failure(ctx, job, reason)
+            metrics.JOBS.labels(outcome).inc()
+            log.warning("gave job %s back (%s): %s", job.id, reason, outcome)
         except PyMongoError as exc:  # the lease will expire and another worker retries
             log.error("could not give job %s back: %s", job.id, exc)
 
