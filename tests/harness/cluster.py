@@ -198,6 +198,16 @@ class Cluster:
             "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
             f"--service-account-key-file={p.sa_pub}",
             f"--service-account-signing-key-file={p.sa_key}",
+            f"--requestheader-client-ca-file={p.front_proxy_ca_crt}",
+            "--requestheader-allowed-names=front-proxy-client",
+            "--requestheader-username-headers=X-Remote-User",
+            "--requestheader-group-headers=X-Remote-Group",
+            "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+            f"--proxy-client-cert-file={p.front_proxy_client_crt}",
+            f"--proxy-client-key-file={p.front_proxy_client_key}",
+            # The kubernetes Service's endpoint would be 127.0.0.1, which Endpoints
+            # validation rejects; nothing in the tests routes through it.
+            "--endpoint-reconciler-type=none",
             "--authorization-mode=Node,RBAC",
             f"--service-cluster-ip-range={pki_mod.SERVICE_CLUSTER_IP_RANGE}",
             "--allow-privileged=true",

@@ -17,6 +17,10 @@ from pathlib import Path
 SERVICE_CLUSTER_IP_RANGE = "10.0.0.0/24"
 KUBERNETES_SERVICE_IP = "10.0.0.1"
 DAYS = "3650"
+_CLIENT = (
+    "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n"
+    "extendedKeyUsage=clientAuth\n"
+)
 _EC = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
 
 
@@ -43,6 +47,18 @@ class Pki:
         return self.directory / "apiserver.key"
 
     @property
+    def front_proxy_ca_crt(self) -> Path:
+        return self.directory / "front-proxy-ca.crt"
+
+    @property
+    def front_proxy_client_crt(self) -> Path:
+        return self.directory / "front-proxy-client.crt"
+
+    @property
+    def front_proxy_client_key(self) -> Path:
+        return self.directory / "front-proxy-client.key"
+
+    @property
     def sa_key(self) -> Path:
         return self.directory / "sa.key"
 
@@ -59,7 +75,8 @@ class Pki:
         return self.directory / "admin.key"
 
     def complete(self) -> bool:
-        files = (self.ca_crt, self.apiserver_crt, self.sa_key, self.sa_pub, self.admin_crt)
+        files = (self.ca_crt, self.apiserver_crt, self.sa_key, self.sa_pub, self.admin_crt,
+                 self.front_proxy_client_crt)  # fmt: skip
         return all(p.exists() for p in files)
 
 
@@ -71,13 +88,21 @@ def _openssl(*args: str | Path, cwd: Path) -> None:
         raise RuntimeError(f"openssl {' '.join(map(str, args[:2]))} failed: {result.stderr}")
 
 
-def _sign(pki: Pki, name: str, subject: str, extensions: str) -> None:
-    """Key + CSR for `name`, signed by the CA with the given v3 extensions."""
+def _ca(directory: Path, name: str, common_name: str) -> None:
+    _openssl("req", "-x509", "-new", *_EC, "-keyout", f"{name}.key", "-out", f"{name}.crt",
+             "-days", DAYS, "-subj", f"/CN={common_name}",
+             "-addext", "basicConstraints=critical,CA:TRUE",
+             "-addext", "keyUsage=critical,keyCertSign,cRLSign,digitalSignature",
+             cwd=directory)  # fmt: skip
+
+
+def _sign(pki: Pki, name: str, subject: str, extensions: str, ca: str = "ca") -> None:
+    """Key + CSR for `name`, signed by CA `ca` with the given v3 extensions."""
     d = pki.directory
     _openssl("req", "-new", *_EC, "-keyout", f"{name}.key", "-out", f"{name}.csr",
              "-subj", subject, cwd=d)  # fmt: skip
     (d / f"{name}.ext").write_text(extensions)
-    _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", pki.ca_crt, "-CAkey", pki.ca_key,
+    _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.crt", "-CAkey", f"{ca}.key",
              "-CAcreateserial", "-days", DAYS, "-sha256", "-extfile", f"{name}.ext",
              "-out", f"{name}.crt", cwd=d)  # fmt: skip
     (d / f"{name}.csr").unlink()
@@ -90,11 +115,10 @@ def generate(directory: Path) -> Pki:
     pki = Pki(directory)
     if pki.complete():
         return pki
-    _openssl("req", "-x509", "-new", *_EC, "-keyout", "ca.key", "-out", "ca.crt",
-             "-days", DAYS, "-subj", "/CN=picsource-test-ca",
-             "-addext", "basicConstraints=critical,CA:TRUE",
-             "-addext", "keyUsage=critical,keyCertSign,cRLSign,digitalSignature",
-             cwd=directory)  # fmt: skip
+    _ca(directory, "ca", "picsource-test-ca")
+    # A separate CA for the aggregation layer's request-header authentication, as
+    # kubeadm does; without it controller-manager and scheduler log errors forever.
+    _ca(directory, "front-proxy-ca", "picsource-test-front-proxy-ca")
     names = [
         "DNS:localhost",
         "DNS:kubernetes",
@@ -107,9 +131,8 @@ def generate(directory: Path) -> Pki:
     _sign(pki, "apiserver", "/CN=kube-apiserver",
           "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n"
           f"extendedKeyUsage=serverAuth\nsubjectAltName={','.join(names)}\n")  # fmt: skip
-    _sign(pki, "admin", "/O=system:masters/CN=picsource-admin",
-          "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n"
-          "extendedKeyUsage=clientAuth\n")  # fmt: skip
+    _sign(pki, "admin", "/O=system:masters/CN=picsource-admin", _CLIENT)
+    _sign(pki, "front-proxy-client", "/CN=front-proxy-client", _CLIENT, ca="front-proxy-ca")
     _openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
              "-out", "sa.key", cwd=directory)  # fmt: skip
     _openssl("pkey", "-in", "sa.key", "-pubout", "-out", "sa.pub", cwd=directory)
