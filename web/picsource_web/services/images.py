@@ -180,6 +180,7 @@ class ImageRepository:
         """
         self.images.delete_one({"_id": doc["_id"], "owner_id": doc["owner_id"]})
         self.queue.cancel_for_image(doc["_id"])
+        self.images.update_many({"near_duplicates": doc["_id"]}, {"$pull": {"near_duplicates": doc["_id"]}})
         for prefix in image_prefixes(doc["owner_id"], doc["_id"]):
             try:
                 self.store.delete_prefix(prefix)
