@@ -5,19 +5,20 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from worker_services import PYTHONPATH, REPO
 
 from picsource_core.config import ConfigurationError
-from picsource_worker.settings import Settings
+from picsource_worker.settings import Settings, available_cpus
 
 BASE = {"S3_ACCESS_KEY": "k", "S3_SECRET_KEY": "s"}
 
 
 def test_defaults() -> None:
     settings = Settings.from_env({**BASE, "HOSTNAME": "pod-1"})
-    assert settings.concurrency == (os.cpu_count() or 1)
+    assert settings.concurrency == available_cpus()
     assert settings.metrics_port == 9101 and settings.ocr and settings.faces
     assert settings.worker_id == "pod-1"
     options = settings.analysis_options()
@@ -63,3 +64,19 @@ def test_bad_configuration_exits_2_with_one_line() -> None:
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "WORKER_CONCURRENCY" in lines[0]
+
+
+def test_available_cpus_respects_a_cgroup_quota(tmp_path: Path) -> None:
+    cores = os.cpu_count() or 1
+    assert available_cpus(tmp_path) == cores  # no cgroup files: the CPU count
+    (tmp_path / "cpu.max").write_text("max 100000\n")
+    assert available_cpus(tmp_path) == cores
+    (tmp_path / "cpu.max").write_text("50000 100000\n")  # half a CPU still gets one process
+    assert available_cpus(tmp_path) == 1
+    (tmp_path / "cpu.max").write_text(f"{cores * 300000} 100000\n")  # more than the node has
+    assert available_cpus(tmp_path) == cores
+    v1 = tmp_path / "v1"
+    (v1 / "cpu").mkdir(parents=True)
+    (v1 / "cpu" / "cpu.cfs_quota_us").write_text("100000\n")
+    (v1 / "cpu" / "cpu.cfs_period_us").write_text("100000\n")
+    assert available_cpus(v1) == 1
