@@ -80,3 +80,10 @@ def test_available_cpus_respects_a_cgroup_quota(tmp_path: Path) -> None:
     (v1 / "cpu" / "cpu.cfs_quota_us").write_text("100000\n")
     (v1 / "cpu" / "cpu.cfs_period_us").write_text("100000\n")
     assert available_cpus(v1) == 1
+
+
+def test_pixel_budget_follows_the_web_tier_unless_set_for_the_worker() -> None:
+    assert Settings.from_env(BASE).max_pixels == 50_000_000
+    assert Settings.from_env({**BASE, "MAX_IMAGE_PIXELS": "80000000"}).max_pixels == 80_000_000
+    both = {**BASE, "MAX_IMAGE_PIXELS": "80000000", "WORKER_MAX_PIXELS": "1000"}
+    assert Settings.from_env(both).analysis_options().max_pixels == 1000

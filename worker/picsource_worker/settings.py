@@ -43,7 +43,8 @@ class Settings:
     retry_backoff_seconds: float = 2.0
     #: WORKER_POLL_SECONDS: idle wait between claims when the queue is empty.
     poll_seconds: float = 1.0
-    #: WORKER_MAX_PIXELS: uploads with more pixels are refused before decoding.
+    #: WORKER_MAX_PIXELS (else the web tier's MAX_IMAGE_PIXELS): larger images are refused
+    #: before decoding.
     max_pixels: int = DEFAULT_MAX_PIXELS
     #: WORKER_HEALTH_SECONDS: /healthz fails when a loop has not ticked for this long.
     health_seconds: float = 120.0
@@ -78,7 +79,11 @@ class Settings:
             labels=env.bool("WORKER_LABELS", True),
             safety=env.bool("WORKER_SAFETY", True),
             poll_seconds=poll,
-            max_pixels=env.int("WORKER_MAX_PIXELS", DEFAULT_MAX_PIXELS, minimum=1),
+            max_pixels=env.int(
+                "WORKER_MAX_PIXELS",
+                env.int("MAX_IMAGE_PIXELS", DEFAULT_MAX_PIXELS, minimum=1),
+                minimum=1,
+            ),
             health_seconds=health,
             job_timeout_seconds=env.float(
                 "WORKER_JOB_TIMEOUT_SECONDS", 300.0, minimum=1.0, maximum=86400.0

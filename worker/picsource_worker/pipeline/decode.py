@@ -21,8 +21,9 @@ from PIL import Image, UnidentifiedImageError
 WORKING_EDGE = 1280
 #: Images whose working copy would exceed this long edge are reduced to it.
 MAX_WORKING_EDGE = 2048
-#: Default pixel budget; anything larger is refused before its pixels are decoded.
-DEFAULT_MAX_PIXELS = 100_000_000
+#: Default pixel budget (the web tier's default upload limit too); anything larger is
+#: refused before its pixels are decoded: a 50 MP PNG alone needs 150 MB decoded.
+DEFAULT_MAX_PIXELS = 50_000_000
 
 
 class DecodeError(Exception):
