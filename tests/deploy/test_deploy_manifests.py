@@ -2,12 +2,15 @@
 
 The generated files must match what the chart renders today (manifests/generate.py
 --check), kustomize must build both directories, and the real API server must accept
-the base and every example Gallery (server-side dry-run; the CRD is applied for real
-first, since a Gallery cannot be validated without it).
+them: the base is applied for real into a test namespace (the operator Deployment becomes
+Available on kwok's simulated Node), the observability ConfigMaps and every example
+Gallery pass a server-side dry-run (the CRD is applied first: a Gallery cannot be
+validated without it).
 """
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -87,18 +90,48 @@ def test_there_are_examples_to_apply() -> None:
     assert EXAMPLES, "manifests/examples/ holds no example Gallery"
 
 
+def _into_namespace(objects: list[dict[str, Any]], namespace: str) -> list[dict[str, Any]]:
+    """The base as an overlay with `namespace: <namespace>` would make it, minus the CRD and
+    Namespace (shared/created by fixtures), with cluster-scoped RBAC names made unique."""
+    moved = []
+    for o in objects:
+        if o["kind"] in ("CustomResourceDefinition", "Namespace"):
+            continue
+        o = json.loads(json.dumps(o))
+        if o["kind"] in ("ClusterRole", "ClusterRoleBinding"):
+            o["metadata"]["name"] += f"-{namespace}"
+        else:
+            o["metadata"]["namespace"] = namespace
+        if o["kind"] == "ClusterRoleBinding":
+            o["roleRef"]["name"] += f"-{namespace}"
+            for subject in o["subjects"]:
+                subject["namespace"] = namespace
+        moved.append(o)
+    return moved
+
+
 @pytest.mark.cluster
-def test_base_and_examples_are_accepted_by_the_api_server(
+def test_base_runs_the_operator_and_examples_are_accepted(
     namespace: str, kubectl: KubectlRunner
 ) -> None:
     kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD_FILE))
     kubectl("wait", "--for=condition=Established", "crd/galleries.picsource.io", "--timeout=60s")
     base = kustomize(MANIFESTS / "base")
     result = kubectl("apply", "--dry-run=server", "--server-side", "-f", "-",
-                     stdin=yaml.safe_dump_all(base))  # fmt: skip
-    assert result.stdout.count("(server dry run)") == len(base), result.stdout
+                     stdin=yaml.safe_dump_all([o for o in base if o["kind"] != "Deployment"
+                                               and o["metadata"].get("namespace") is None]))  # fmt: skip
+    assert "namespace/picsource serverside-applied (server dry run)" in result.stdout
+    # For real, in the test namespace: the operator Deployment becomes Available on kwok.
+    objects = _into_namespace(base, namespace)
+    stdin = yaml.safe_dump_all(objects)
+    try:
+        result = kubectl("apply", "--server-side", "-f", "-", stdin=stdin)
+        assert result.stdout.count("serverside-applied") == len(objects), result.stdout
+        kubectl("-n", namespace, "rollout", "status", "deployment/picsource-operator",
+                "--timeout=90s", timeout=120)  # fmt: skip
+    finally:
+        kubectl("delete", "--ignore-not-found", "-f", "-", stdin=stdin, timeout=120)
     observability = kustomize(MANIFESTS / "observability")
-    # The base's Namespace does not exist (dry run), so validate these in the test namespace.
     for o in observability:
         o["metadata"]["namespace"] = namespace
     result = kubectl("apply", "--dry-run=server", "--server-side", "-f", "-",
