@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from typing import Any
 
 import pymongo
@@ -75,6 +76,29 @@ def test_stopped_server_leaves_no_process(tmp_path: Any) -> None:
     assert pid is not None
     server.stop()
     assert not _alive(pid)
+
+
+def test_servers_die_with_a_killed_parent(tmp_path: Any) -> None:
+    """Even a SIGKILLed test session (no finalizers) must not orphan its servers."""
+    code = (
+        "import sys, time\n"
+        "from pathlib import Path\n"
+        "from tests.harness.services import MinioServer\n"
+        "s = MinioServer(Path(sys.argv[1])).start()\n"
+        "print(s.pid, flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)],
+                              stdout=subprocess.PIPE, text=True)  # fmt: skip
+    assert parent.stdout is not None
+    server_pid = int(parent.stdout.readline())
+    assert _alive(server_pid)
+    parent.kill()
+    parent.wait()
+    deadline = time.monotonic() + 15
+    while _alive(server_pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(server_pid)
 
 
 def _alive(pid: int) -> bool:

@@ -45,7 +45,10 @@ COMPONENTS = ["etcd", "kube-apiserver", "kube-controller-manager", "kube-schedul
 class Cluster:
     """One control plane whose whole state (PKI, etcd data, logs, pids) is state_dir."""
 
-    def __init__(self, state_dir: Path, kubeconfig: Path | None = None) -> None:
+    def __init__(
+        self, state_dir: Path, kubeconfig: Path | None = None, detach: bool = False
+    ) -> None:
+        self.detach = detach  # True: processes outlive this Python process (the CLI)
         self.state_dir = Path(state_dir).resolve()
         self.kubeconfig = kubeconfig or self.state_dir / "kubeconfig"
         self.pki = pki_mod.Pki(self.state_dir / "pki")
@@ -128,7 +131,9 @@ class Cluster:
         wait_until(settled, _left(deadline), "the kwok node Ready and the default ServiceAccount")
 
     def _launch(self, name: str, argv: list[str]) -> ManagedProcess:
-        proc = ManagedProcess(name, argv, self.log_dir / f"{name}.log", cwd=self.state_dir)
+        proc = ManagedProcess(
+            name, argv, self.log_dir / f"{name}.log", cwd=self.state_dir, detach=self.detach
+        )
         proc.start()
         self.processes[name] = proc
         self._write_state()
@@ -298,7 +303,7 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     command = args.command
     kubeconfig = args.state_dir.resolve().parent / "kubeconfig"
-    cluster = Cluster(args.state_dir, kubeconfig)
+    cluster = Cluster(args.state_dir, kubeconfig, detach=True)
     if command == "up":
         if cluster.is_running() and cluster.api().readyz():
             print(f"cluster already up at {cluster.server}; kubeconfig {kubeconfig}")

@@ -8,10 +8,12 @@ stopping it terminates its whole tree: SIGTERM first, SIGKILL after a grace peri
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -105,8 +107,31 @@ def _group_alive(pgid: int) -> bool:
     return True
 
 
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with(parent_pid: int) -> Callable[[], None]:
+    """preexec_fn: the kernel sends SIGTERM to the child when its parent dies.
+
+    This covers the case no finalizer can: pytest (or `make run`) killed with SIGKILL,
+    e.g. by an outer CI timeout, would otherwise orphan every server it started.
+    """
+
+    def preexec() -> None:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent_pid:  # the parent died before prctl took effect
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return preexec
+
+
 class ManagedProcess:
-    """A long-running child with a log file; `stop()` leaves nothing behind."""
+    """A long-running child with a log file; `stop()` leaves nothing behind.
+
+    With detach=False (the default) the child also dies when this process dies;
+    detach=True is for daemons that must outlive their launcher (`make cluster-up`).
+    """
 
     def __init__(
         self,
@@ -115,8 +140,10 @@ class ManagedProcess:
         log_path: Path,
         env: Mapping[str, str] | None = None,
         cwd: Path | None = None,
+        detach: bool = False,
     ) -> None:
         self.name = name
+        self.detach = detach
         self.argv = [str(a) for a in argv]
         self.log_path = log_path
         self.env = dict(env) if env is not None else None
@@ -140,6 +167,9 @@ class ManagedProcess:
                 env=self.env,
                 cwd=self.cwd,
                 start_new_session=True,
+                preexec_fn=None
+                if self.detach or sys.platform != "linux"
+                else _die_with(os.getpid()),
             )
         return self
 
