@@ -70,23 +70,48 @@ def log_tail(path: Path | None, lines: int = 30) -> str:
     return "\n".join(text[-lines:])
 
 
+def _stat_fields(pid: int | str) -> list[str] | None:
+    """Fields of /proc/<pid>/stat after the command name: [state, ppid, pgrp, ...]."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()
+
+
 def pid_alive(pid: int) -> bool:
+    """True while pid runs; a zombie (exited, not yet reaped) counts as gone."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    # A zombie still answers kill(0); treat it as gone.
-    with contextlib.suppress(OSError):
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        if stat.rsplit(")", 1)[1].split()[0] == "Z":
-            return False
-    return True
+    fields = _stat_fields(pid)
+    return fields is not None and fields[0] != "Z"
+
+
+def group_alive(pgid: int) -> bool:
+    """True while any non-zombie process belongs to process group pgid."""
+    try:
+        os.killpg(pgid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            fields = _stat_fields(entry)
+            if fields is not None and fields[2] == str(pgid) and fields[0] != "Z":
+                return True
+    return False
 
 
 def kill_group(pid: int, grace: float = 10.0) -> None:
-    """Terminate the process group led by pid, escalating to SIGKILL after grace."""
+    """Terminate the process group led by pid, escalating to SIGKILL after grace.
+
+    Daemons started by `make cluster-up` are no longer our children, and whoever
+    reaps orphans may leave them as zombies for a while, so "gone" means "no
+    non-zombie process left in the group".
+    """
     for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, sig)
@@ -94,17 +119,9 @@ def kill_group(pid: int, grace: float = 10.0) -> None:
         while time.monotonic() < deadline:
             with contextlib.suppress(ChildProcessError, OSError):
                 os.waitpid(pid, os.WNOHANG)  # reap it if it is our child
-            if not pid_alive(pid) and not _group_alive(pid):
+            if not group_alive(pid):
                 return
             time.sleep(0.05)
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except (ProcessLookupError, PermissionError):
-        return False
-    return True
 
 
 _PR_SET_PDEATHSIG = 1
