@@ -86,6 +86,8 @@ def main() -> int:
     count = int(os.environ.get("BENCH_IMAGES", "24"))
     paths = corpus(count)
     print(f"corpus: {count} JPEGs of 12 MP; {PROCESSES} processes (spawned, models loaded once)")
+    print(f"load average before the run: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs "
+          "(figures are only meaningful on an otherwise idle machine)")  # fmt: skip
     for ocr in (False, True):
         result = run(paths, ocr)
         label = "with OCR" if ocr else "without OCR"

@@ -88,6 +88,8 @@ def main() -> int:
     paths = corpus(count)
     print(f"corpus: {count} JPEGs of 12 MP in {paths[0].parent}")
     print(f"parallelism: {PROCESSES} processes each; sizes {SIZES} WebP q80; best of {rounds}")
+    print(f"load average before the run: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs "
+          "(figures are only meaningful on an otherwise idle machine)")  # fmt: skip
     bench_vips(paths, (256,))  # warm the page cache
     runs: dict[str, list[tuple[float, float]]] = {"ours": [], "vips": [], "vips1280": []}
     for _ in range(rounds):  # interleaved, so load from other processes hits all sides
