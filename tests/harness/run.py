@@ -140,7 +140,12 @@ class Stack:
         env = app_env(self.mongo, self.minio)
         print("starting the web tier (gunicorn) and one worker ...")
         web = ManagedProcess("web", web_argv(WEB_PORT), LOG_DIR / "web.log", env=env, cwd=REPO)
-        worker = ManagedProcess("worker", worker_argv(), LOG_DIR / "worker.log", env=env, cwd=REPO)
+        # Only gunicorn's workers share a multiprocess metrics dir; the worker serves
+        # its own registry (given the dir it would also export the web tier's files).
+        worker_env = {k: v for k, v in env.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+        worker = ManagedProcess(
+            "worker", worker_argv(), LOG_DIR / "worker.log", env=worker_env, cwd=REPO
+        )
         self.apps = [web.start(), worker.start()]
         web.wait_ready(lambda: http_responds(f"http://127.0.0.1:{WEB_PORT}/"), 90, "serving :5000")
         return env
