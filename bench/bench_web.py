@@ -1,0 +1,299 @@
+"""Web-tier benchmark: the gallery grid (48 images) and a keyword search with 100,000
+image documents, under gunicorn, loaded with wrk; /healthz of the same app is the ceiling.
+
+Goals (issue "Web tier"): grid and search each p99 <= 50 ms and >= 300 requests/s on a
+2-core machine. Everything is real: SecantusDB and MinIO started by the test harness,
+the web tier started exactly as `make run` starts it (tests/harness/run.py web_argv).
+
+Run:  .venv/bin/python bench/bench_web.py [--images 100000] [--duration 15] [--connections 16]
+      [--workers N] [--explain]
+Prints one line per endpoint: p50, p99 and requests/s (and writes bench/out/bench_web.json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO / p) for p in ("core", "web")] + [str(REPO)]
+
+from bson import ObjectId  # noqa: E402
+from pymongo import ASCENDING, DESCENDING, IndexModel  # noqa: E402
+
+from picsource_core.config import MongoSettings  # noqa: E402
+from picsource_core.images import new_image_doc  # noqa: E402
+from picsource_core.mongo import IMAGES, connect, ensure_indexes  # noqa: E402
+from picsource_core.search import COLOUR_FAMILIES, image_search_tokens  # noqa: E402
+from picsource_core.storage import original_key, thumbnail_key  # noqa: E402
+from tests.harness.procs import ManagedProcess, free_port, http_responds  # noqa: E402
+from tests.harness.run import python_path, web_argv  # noqa: E402
+from tests.harness.services import MinioServer, MongoServer  # noqa: E402
+
+OUT = REPO / "bench" / "out"
+BUCKET = "bench"
+DATABASE = "bench"
+USERNAME, PASSWORD = "bencher", "a long bench passphrase"
+KEYWORD = "beach"
+SEED_VERSION = 1  # bump when seed() changes, so a cached database is rebuilt
+WORDS = ("beach sunset mountain forest city street portrait dog cat car boat bridge river "
+         "lake snow desert garden flower market night concert museum train harbour castle "
+         "tree sky cloud road bicycle coffee food kitchen window door wall painting").split()
+LABELS = ("seashore", "lakeside", "alp", "valley", "sandbar", "golden retriever", "tabby",
+          "sports car", "speedboat", "suspension bridge", "volcano", "daisy", "street sign")
+_UNIT = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
+
+
+# --- seeding ---------------------------------------------------------------------------
+def fake_image(rng: random.Random, owner: ObjectId, when: datetime, public: bool) -> dict[str, Any]:
+    image_id = ObjectId.from_datetime(when)
+    # from_datetime zeroes the random part; make ids unique while keeping time order.
+    image_id = ObjectId(image_id.binary[:4] + rng.randbytes(8))
+    words = rng.sample(WORDS, 3)
+    tags = rng.sample(WORDS, rng.randint(0, 3))
+    labels = [{"label": lbl, "score": round(rng.random(), 4)} for lbl in rng.sample(LABELS, 3)]
+    families = rng.sample(COLOUR_FAMILIES, 2)
+    palette = [{"hex": f"#{rng.randrange(1 << 24):06x}", "share": 0.2, "name": "colour",
+                "family": fam} for fam in families]
+    doc = new_image_doc(
+        image_id=image_id, owner_id=owner, title=" ".join(words).capitalize(),
+        description=f"A photo of a {words[0]} near the {words[1]}.", tags=tags,
+        visibility="public" if public else rng.choice(("private", "unlisted")),
+        share_token=rng.randbytes(18).hex(), sha256=rng.randbytes(32).hex(),
+        size=rng.randint(200_000, 6_000_000), width=4000, height=3000, image_format="JPEG",
+        content_type="image/jpeg", original_key=original_key(owner, image_id),
+        filename=f"IMG_{rng.randint(1000, 9999)}.jpg", now=when,
+    )
+    has_text = rng.random() < 0.15
+    doc.update(
+        status="ready", colour_families=families, has_text=has_text, analysed_at=when,
+        thumbnails={str(s): {"key": thumbnail_key(image_id, s), "width": s, "height": s * 3 // 4,
+                             "bytes": 20_000} for s in (256, 1280)},
+        analysis={"format": "JPEG", "width": 4000, "height": 3000, "palette": palette,
+                  "labels": labels, "caption": f"a {labels[0]['label']} with a {words[2]}",
+                  "ocr_text": "OPEN 9-5" if has_text else "", "phash": rng.randbytes(8).hex(),
+                  "dhash": rng.randbytes(8).hex(), "faces": rng.randint(0, 3), "exif": {
+                      "camera_make": "Canon", "camera_model": "EOS R6", "f_number": 2.8}},
+    )
+    doc["search_tokens"] = image_search_tokens(doc)
+    return doc
+
+
+def seed(db: Any, bench_user: ObjectId, total: int, batch: int = 1000) -> float:
+    """`total` images: 40% owned by the bench user, the rest by 50 others; ~30% public;
+    ~5% carry the keyword. Returns seconds taken."""
+    rng = random.Random(42)
+    others = [ObjectId() for _ in range(50)]
+    start = datetime.now(UTC) - timedelta(days=3 * 365)
+    step = timedelta(days=3 * 365) / total
+    began = time.perf_counter()
+    docs: list[dict[str, Any]] = []
+    for i in range(total):
+        owner = bench_user if rng.random() < 0.4 else rng.choice(others)
+        doc = fake_image(rng, owner, start + step * i, public=rng.random() < 0.3)
+        if rng.random() < 0.05 and KEYWORD not in doc["search_tokens"]:
+            doc["tags"].append(KEYWORD)
+            doc["search_tokens"] = image_search_tokens(doc)
+        docs.append(doc)
+        if len(docs) == batch:
+            db[IMAGES].insert_many(docs, ordered=False)
+            docs = []
+            if (i + 1) % 20_000 == 0:
+                print(f"  seeded {i + 1:,} images ({time.perf_counter() - began:.0f}s)", flush=True)
+    if docs:
+        db[IMAGES].insert_many(docs, ordered=False)
+    return time.perf_counter() - began
+
+
+# --- load ------------------------------------------------------------------------------
+def sign_in(base: str) -> str:
+    """A session cookie for the bench user, obtained through the real login form."""
+    import requests
+
+    session = requests.Session()
+    page = session.get(f"{base}/login", timeout=10)
+    match = re.search(r'name="csrf-token" content="([^"]+)"', page.text)
+    assert match, "no CSRF token on /login"
+    response = session.post(f"{base}/login", data={"username": USERNAME, "password": PASSWORD,
+                                                   "csrf_token": match.group(1)},
+                            allow_redirects=False, timeout=10)
+    assert response.status_code == 302, f"sign-in failed: {response.status_code}"
+    return "; ".join(f"{c.name}={c.value}" for c in session.cookies)
+
+
+def _ms(text: str) -> float:
+    match = re.fullmatch(r"([\d.]+)(us|ms|s)", text.strip())
+    assert match, text
+    return float(match.group(1)) * _UNIT[match.group(2)]
+
+
+def run_wrk(url: str, cookie: str | None, duration: int, connections: int) -> dict[str, float]:
+    argv = ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", "--timeout", "10s"]
+    if cookie:
+        argv += ["-H", f"Cookie: {cookie}"]
+    out = subprocess.run(argv + [url], capture_output=True, text=True, check=True).stdout
+    latency = dict(re.findall(r"^\s+(50|75|90|99)%\s+(\S+)$", out, re.M))
+    if "99" not in latency:  # no request completed (all timed out)
+        print(out, file=sys.stderr)
+        nan = float("nan")
+        return {"p50_ms": nan, "p90_ms": nan, "p99_ms": nan, "rps": 0.0, "non_2xx": 0.0,
+                "socket_errors": 1.0}
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = re.search(r"Socket errors: (.*)$", out, re.M)
+    return {
+        "p50_ms": _ms(latency["50"]), "p90_ms": _ms(latency["90"]), "p99_ms": _ms(latency["99"]),
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
+        "non_2xx": float(non2xx.group(1)) if non2xx else 0.0,
+        "socket_errors": 0.0 if errors is None else 1.0,
+    }
+
+
+def _stages(node: Any) -> list[str]:
+    if not isinstance(node, dict):
+        return []
+    label = str(node.get("stage", "?")) + (f"({node['indexName']})" if node.get("indexName") else "")
+    children = [node.get("inputStage")] + list(node.get("inputStages") or [])
+    return [label] + [s for child in children for s in _stages(child)]
+
+
+def explain(db: Any, user_id: ObjectId) -> None:
+    """Which index each page's query uses: the plain query and the first windowed one
+    (services/windowed.py), with the documents each examines."""
+    from picsource_web.services.query import build_filter, parse_query
+    from picsource_web.services.users import User, Viewer
+    from picsource_web.services.windowed import FIRST_WINDOW
+
+    viewer = Viewer(User(id=user_id, username=USERNAME, is_admin=False, created_at=datetime.now(UTC)))
+    recent = ObjectId.from_datetime(datetime.now(UTC) - FIRST_WINDOW)
+    for name, params in (("grid", {}), ("search", {"q": KEYWORD}), ("public", {"scope": "public"}),
+                         ("tag", {"tag": KEYWORD})):
+        flt = build_filter(parse_query(params, viewer), viewer)
+        for variant, query in (("plain", flt), ("window", {**flt, "_id": {"$gte": recent}})):
+            started = time.perf_counter()
+            plan = db[IMAGES].find(query).sort("_id", -1).limit(49).explain()
+            took = (time.perf_counter() - started) * 1000
+            stages = _stages(plan.get("queryPlanner", {}).get("winningPlan", {}))
+            stats = plan.get("executionStats", {})
+            print(f"  explain {name:6s} {variant:6s}: {' <- '.join(stages)}; docs examined "
+                  f"{stats.get('totalDocsExamined')}, {took:.0f} ms", flush=True)
+
+
+# Compound indexes a planner needs when it only uses an index whose prefix is exactly the
+# filter's equality fields (SecantusDB 0.7): keyword and tag search within one owner's
+# images or within the public ones. Proposed for core's INDEXES; off unless asked for.
+PROPOSED_INDEXES = [
+    IndexModel([(scope, ASCENDING), (field, ASCENDING), ("_id", DESCENDING)],
+               name=f"proposed_{scope}_{field}")
+    for scope in ("owner_id", "visibility") for field in ("search_tokens", "tags")
+]
+
+
+def set_proposed_indexes(db: Any, wanted: bool) -> None:
+    existing = {ix["name"] for ix in db[IMAGES].list_indexes()}
+    for model in PROPOSED_INDEXES:
+        name = model.document["name"]
+        if wanted and name not in existing:
+            db[IMAGES].create_indexes([model])
+        elif not wanted and name in existing:
+            db[IMAGES].drop_index(name)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=100_000)
+    parser.add_argument("--duration", type=int, default=15)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=2 * (os.cpu_count() or 1))
+    parser.add_argument("--explain", action="store_true")
+    parser.add_argument("--proposed-indexes", action="store_true",
+                        help="also create the compound search indexes proposed for core")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        print("wrk is required: apt-get install wrk", file=sys.stderr)
+        return 2
+    workdir = Path(tempfile.mkdtemp(prefix="bench-web-"))
+    # The seeded database is kept between runs (seeding 100k documents takes minutes).
+    db_dir = OUT / f"web-db-{args.images}-v{SEED_VERSION}"
+    seeded = (db_dir / "seeded").exists()
+    if not seeded:
+        shutil.rmtree(db_dir, ignore_errors=True)
+    mongo, minio, web = MongoServer(db_dir), MinioServer(workdir / "minio"), None
+    try:
+        print("starting SecantusDB and MinIO ...", flush=True)
+        mongo.start()
+        minio.start()
+        minio.client().make_bucket(BUCKET)
+        db = connect(MongoSettings(uri=mongo.uri, database=DATABASE))
+        ensure_indexes(db)
+        from picsource_web.services.users import UserService
+
+        if seeded:
+            user = UserService(db).authenticate(USERNAME, PASSWORD)
+            assert user is not None, f"{db_dir} has no bench user; delete it to reseed"
+            print(f"reusing {db[IMAGES].estimated_document_count():,} documents in {db_dir}")
+        else:
+            user = UserService(db).create(USERNAME, PASSWORD)
+            print(f"seeding {args.images:,} image documents ...", flush=True)
+            seconds = seed(db, user.id, args.images)
+            (db_dir / "seeded").write_text(f"{seconds:.0f}s\n")
+            print(f"  {args.images:,} documents in {seconds:.0f}s", flush=True)
+        set_proposed_indexes(db, args.proposed_indexes)
+        if args.explain:
+            explain(db, user.id)
+
+        port = free_port()
+        env = dict(os.environ)
+        env.update(
+            PYTHONPATH=python_path(), MONGODB_URI=mongo.uri, MONGODB_DATABASE=DATABASE,
+            S3_ENDPOINT=minio.url, S3_ACCESS_KEY=minio.access_key, S3_SECRET_KEY=minio.secret_key,
+            S3_BUCKET=BUCKET, S3_REGION=minio.region, SECRET_KEY="bench-" + "k" * 40,
+            WEB_WORKERS=str(args.workers), LOG_LEVEL="warning",
+            PROMETHEUS_MULTIPROC_DIR=str(workdir / "prom"),
+        )
+        (workdir / "prom").mkdir()
+        web = ManagedProcess("web", web_argv(port), workdir / "web.log", env=env, cwd=REPO).start()
+        base = f"http://127.0.0.1:{port}"
+        web.wait_ready(lambda: http_responds(f"{base}/readyz"), 90, "serving")
+        cookie = sign_in(base)
+        targets = [("healthz (ceiling)", f"{base}/healthz", None),
+                   ("grid / (48 images, signed in)", f"{base}/", cookie),
+                   (f"search ?q={KEYWORD} (signed in)", f"{base}/search?q={KEYWORD}", cookie),
+                   ("public grid (anonymous)", f"{base}/public", None)]
+        for _, url, jar in targets:  # warm every worker's connections and caches
+            run_wrk(url, jar, 3, args.connections)
+        results: dict[str, dict[str, float]] = {}
+        print(f"\nwrk -t2 -c{args.connections} -d{args.duration}s, gunicorn workers={args.workers}, "
+              f"{args.images:,} images, cpus={os.cpu_count()}, proposed indexes: "
+              f"{'yes' if args.proposed_indexes else 'no'}, load average {os.getloadavg()[0]:.1f}")
+        for name, url, jar in targets:
+            results[name] = stats = run_wrk(url, jar, args.duration, args.connections)
+            flag = " NON-2xx!" if stats["non_2xx"] else ""
+            print(f"  {name:34s} p50 {stats['p50_ms']:7.2f} ms  p99 {stats['p99_ms']:7.2f} ms  "
+                  f"{stats['rps']:8.1f} req/s{flag}", flush=True)
+        OUT.mkdir(parents=True, exist_ok=True)
+        (OUT / "bench_web.json").write_text(json.dumps(
+            {"images": args.images, "workers": args.workers, "connections": args.connections,
+             "proposed_indexes": args.proposed_indexes,
+             "duration_s": args.duration, "results": results}, indent=2))
+        return 0
+    finally:
+        if web is not None:
+            web.stop()
+        minio.stop()
+        mongo.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
