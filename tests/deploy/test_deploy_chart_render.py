@@ -26,6 +26,9 @@ def test_chart_version_matches_the_project() -> None:
     assert version is not None
     assert chart["apiVersion"] == "v2"
     assert chart["appVersion"] == version.group(1) == "0.1.0"
+    # The operator's default web/worker images carry the same version as the chart's.
+    constants = (CHART.parents[1] / "operator" / "picsource_operator" / "constants.py").read_text()
+    assert f'APP_VERSION: Final = "{chart["appVersion"]}"' in constants
 
 
 @pytest.mark.parametrize("values_file", [None, *CI_VALUES],
