@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 import time
@@ -11,7 +12,7 @@ import pymongo
 import pytest
 from pymongo.errors import DuplicateKeyError
 
-from tests.harness.services import MongoServer
+from tests.harness.services import MinioServer, MongoServer
 
 
 def test_mongo_insert_find_and_unique_index(mongo_db: Any) -> None:
@@ -76,6 +77,23 @@ def test_stopped_server_leaves_no_process(tmp_path: Any) -> None:
     assert pid is not None
     server.stop()
     assert not _alive(pid)
+
+
+def test_a_port_taken_before_the_bind_is_retried_on_another(tmp_path: Any) -> None:
+    """free_port() cannot reserve a port; losing that race must not fail a session."""
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        taken = squatter.getsockname()[1]
+        server = MinioServer(tmp_path)
+        server.port = taken  # as if another process bound it after free_port() chose it
+        server.start()
+        try:
+            assert server.port != taken
+            assert "already in use" in server.log_path.read_text()
+            assert server.client().bucket_exists("absent-bucket") is False
+        finally:
+            server.stop()
 
 
 def test_servers_die_with_a_killed_parent(tmp_path: Any) -> None:

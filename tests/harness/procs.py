@@ -49,6 +49,11 @@ def port_is_free(port: int, host: str = LOOPBACK) -> bool:
         return True
 
 
+def port_taken(error: BaseException) -> bool:
+    """Whether a start-up failure says its port was taken (a free-port race)."""
+    return "already in use" in str(error).lower()
+
+
 def port_accepts(port: int, host: str = LOOPBACK, timeout: float = 0.5) -> bool:
     """True when something accepts TCP connections on host:port."""
     try:

@@ -13,7 +13,14 @@ import tempfile
 import urllib.request
 from pathlib import Path
 
-from tests.harness.procs import LOOPBACK, ManagedProcess, free_port, port_accepts
+from tests.harness.procs import (
+    LOOPBACK,
+    ManagedProcess,
+    StartupError,
+    free_port,
+    port_accepts,
+    port_taken,
+)
 from tests.harness.tools import binary
 
 
@@ -31,6 +38,7 @@ class _Service:
             self._own_tmp = tempfile.TemporaryDirectory(prefix=f"picsource-{self.name}-")
             data_dir = Path(self._own_tmp.name)
         self.base_dir = Path(data_dir)
+        self._picked_ports = port is None
         self.port = port or free_port()
         self.host = LOOPBACK
         self.log_path = log_path or self.base_dir / f"{self.name}.log"
@@ -46,16 +54,30 @@ class _Service:
         raise NotImplementedError
 
     def start(self) -> _Service:
-        self.base_dir.mkdir(parents=True, exist_ok=True)
-        self.process = ManagedProcess(
-            self.name, self.argv(), self.log_path, env=self.env(), cwd=self.base_dir
-        ).start()
-        try:
-            self.process.wait_ready(self.is_ready, self.ready_timeout)
-        except BaseException:
-            self.stop()
-            raise
-        return self
+        for attempt in (1, 2):
+            self.base_dir.mkdir(parents=True, exist_ok=True)
+            self.process = ManagedProcess(
+                self.name, self.argv(), self.log_path, env=self.env(), cwd=self.base_dir
+            ).start()
+            try:
+                self.process.wait_ready(self.is_ready, self.ready_timeout)
+                return self
+            except StartupError as exc:
+                self.process.stop()
+                self.process = None
+                # Another process may take a free port between our probe and the bind.
+                if attempt == 1 and self._picked_ports and port_taken(exc):
+                    self._pick_ports()
+                    continue
+                self.stop()
+                raise
+            except BaseException:
+                self.stop()
+                raise
+        raise AssertionError("unreachable")
+
+    def _pick_ports(self) -> None:
+        self.port = free_port()
 
     def stop(self) -> None:
         if self.process is not None:
@@ -136,6 +158,10 @@ class MinioServer(_Service):
         self.access_key = access_key
         self.secret_key = secret_key or secrets.token_urlsafe(18)
         self.region = region
+        self.console_port = free_port()
+
+    def _pick_ports(self) -> None:
+        super()._pick_ports()
         self.console_port = free_port()
 
     @property
