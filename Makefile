@@ -9,7 +9,7 @@ export PATH := $(VENV)/bin:$(PATH)
 export PICSOURCE_TOOLS ?= $(HOME)/.cache/picsource/tools
 PYTEST_ARGS ?=
 
-.PHONY: help tools python frontend models setup run test test-fast lint cluster-up cluster-down bench images kind-up clean
+.PHONY: help tools python frontend models setup run test lint manifests cluster-up cluster-down bench images kind-up clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -39,6 +39,10 @@ lint: python ## ruff, mypy, hadolint
 	@$(VENV)/bin/ruff check core web worker operator tests bench
 	@$(VENV)/bin/mypy core/picsource_core web/picsource_web worker/picsource_worker operator/picsource_operator
 	@$(VENV)/bin/hadolint web/Dockerfile worker/Dockerfile operator/Dockerfile
+	@$(PY) manifests/generate.py --check
+
+manifests: python ## regenerate manifests/ (CRD, RBAC, operator, dashboard, rules) from the chart
+	@$(PY) manifests/generate.py
 
 cluster-up: tools ## start etcd, kube-apiserver, controller-manager, scheduler, kwok; kubeconfig in .run/
 	@$(PY) -m tests.harness.cluster up
