@@ -69,7 +69,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     except _STARTUP_ERRORS as exc:
         pytest.fail(f"test control plane could not start: {exc}", pytrace=False)
     yield control_plane
-    control_plane.down()
+    # Stop everything but keep logs and PKI in pytest's tmp dir (kept for the last
+    # few sessions) for post-mortems.
+    control_plane.stop_processes()
 
 
 @pytest.fixture(scope="session")
