@@ -32,15 +32,22 @@ def _unique(prefix: str) -> str:
     return f"{prefix}{uuid.uuid4().hex[:10]}"
 
 
+def _start_or_fail(what: str, start: Callable[[], object]) -> None:
+    """Run start(); a missing binary or failed start FAILS the test (never skips)."""
+    try:
+        start()
+        return
+    except _STARTUP_ERRORS as exc:
+        problem = f"{what} could not start: {exc}"
+    pytest.fail(problem, pytrace=False)  # outside `except`: no chained traceback noise
+
+
 # --- servers (session) ------------------------------------------------------------------
 @pytest.fixture(scope="session")
 def mongo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MongoServer]:
     """SecantusDB on a free loopback port; `.uri` is a plain mongodb:// URI."""
     server = MongoServer(tmp_path_factory.mktemp("mongo"))
-    try:
-        server.start()
-    except _STARTUP_ERRORS as exc:
-        pytest.fail(f"MongoDB-wire server could not start: {exc}", pytrace=False)
+    _start_or_fail("MongoDB-wire server", server.start)
     yield server
     server.stop()
 
@@ -49,10 +56,7 @@ def mongo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MongoServ
 def minio_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MinioServer]:
     """MinIO on a free loopback port: `.url`, `.endpoint`, `.access_key`, `.secret_key`."""
     server = MinioServer(tmp_path_factory.mktemp("minio"))
-    try:
-        server.start()
-    except _STARTUP_ERRORS as exc:
-        pytest.fail(f"MinIO could not start: {exc}", pytrace=False)
+    _start_or_fail("MinIO", server.start)
     yield server
     server.stop()
 
@@ -64,10 +68,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     `.kubeconfig` is an admin kubeconfig path, `.server` the https URL.
     """
     control_plane = Cluster(tmp_path_factory.mktemp("cluster"))
-    try:
-        control_plane.up()
-    except _STARTUP_ERRORS as exc:
-        pytest.fail(f"test control plane could not start: {exc}", pytrace=False)
+    _start_or_fail("test control plane", control_plane.up)
     yield control_plane
     # Stop everything but keep logs and PKI in pytest's tmp dir (kept for the last
     # few sessions) for post-mortems.
@@ -81,10 +82,8 @@ def kubectl(cluster: Cluster) -> KubectlRunner:
     Returns the CompletedProcess (text mode); with check=True a non-zero exit fails
     the test showing stdout and stderr.
     """
-    try:
-        exe = str(binary("kubectl"))
-    except MissingToolError as exc:
-        pytest.fail(str(exc), pytrace=False)
+    _start_or_fail("kubectl", lambda: binary("kubectl"))
+    exe = str(binary("kubectl"))
 
     def run(
         *args: str, stdin: str | None = None, check: bool = True, timeout: float = 60

@@ -36,7 +36,7 @@ from tests.harness.procs import (
     pid_alive,
     port_taken,
 )
-from tests.harness.tools import REPO, MissingToolError, binary, missing
+from tests.harness.tools import REPO, MissingToolError, binary, missing, tools_dir
 
 NODE_NAME = "kwok-node-0"
 COMPONENTS = ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"]
@@ -82,7 +82,7 @@ class Cluster:
         if absent:
             raise MissingToolError(
                 f"missing {', '.join(absent)} for the test control plane; install with "
-                "`make tools` (builds etcd, Kubernetes, kwok into ~/.cache/picsource/tools)"
+                f"`make tools` (builds etcd, Kubernetes and kwok into {tools_dir()})"
             )
         if self.is_running() and self.api().readyz():
             return self
@@ -150,7 +150,12 @@ class Cluster:
             sa = api.get("/api/v1/namespaces/default/serviceaccounts/default")
             return sa is not None and node_ready(api.get(f"/api/v1/nodes/{NODE_NAME}"))
 
-        wait_until(settled, _left(deadline), "the kwok node Ready and the default ServiceAccount")
+        try:
+            wait_until(
+                settled, _left(deadline), "the kwok Node Ready and the default ServiceAccount"
+            )
+        except TimeoutError as exc:
+            raise TimeoutError(f"{exc}; component logs in {self.log_dir}") from None
 
     def _launch(self, name: str, argv: list[str]) -> ManagedProcess:
         proc = ManagedProcess(
