@@ -7,11 +7,12 @@ container runtime is available. kwok plays the kubelet: Pods scheduled onto its 
 Node are reported Running and Ready, so Deployments become available.
 
     Cluster(state_dir).up()   # ready in well under a minute once binaries are cached
-    Cluster(state_dir).down() # stops every process recorded in state.json
+    Cluster(state_dir).down() # stops every process recorded in state.json, removes state
 
 CLI (used by `make cluster-up` / `make cluster-down`):
-    python -m tests.harness.cluster up|down|status
-with its state under .run/cluster and the admin kubeconfig at .run/kubeconfig.
+    python -m tests.harness.cluster up|down|status [--state-dir DIR]
+with its state under .run/cluster and the admin kubeconfig at .run/kubeconfig (next to
+the state dir). The daemons outlive `up`; `down` stops them by their recorded pids.
 """
 
 from __future__ import annotations
@@ -99,6 +100,7 @@ class Cluster:
                 # Another process may take a free port between our probe and the bind.
                 if attempt == 2 or not port_taken(exc):
                     raise
+                shutil.rmtree(self.state_dir / "etcd", ignore_errors=True)  # new ports
             except BaseException:
                 self.stop_processes()
                 raise
