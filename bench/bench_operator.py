@@ -82,9 +82,15 @@ def main() -> int:
         mongo.start()
         print(f"control plane, MinIO and MongoDB up in {time.monotonic() - t0:.1f}s")
         kubectl = [str(binary("kubectl")), f"--kubeconfig={cluster.kubeconfig}"]
-        subprocess.run([*kubectl, "apply", "--server-side", "-f", str(CRD)], check=True, capture_output=True)
-        subprocess.run([*kubectl, "wait", "--for=condition=Established", "crd/galleries.picsource.io"],
-                       check=True, capture_output=True)
+        for attempt in range(30):  # a fresh API server may still be initialising its storage
+            done = subprocess.run([*kubectl, "apply", "--server-side", "-f", str(CRD)], capture_output=True, text=True)
+            if done.returncode == 0:
+                break
+            time.sleep(1)
+        else:
+            raise RuntimeError(f"could not install the CRD: {done.stderr}")
+        subprocess.run([*kubectl, "wait", "--for=condition=Established", "--timeout=60s",
+                        "crd/galleries.picsource.io"], check=True, capture_output=True)
         api = cluster.api()
         api.create("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})
         for name, data in (("s3", {"accessKey": minio.access_key, "secretKey": minio.secret_key}),
@@ -150,6 +156,7 @@ def main() -> int:
     finally:
         if operator is not None:
             operator.stop()
+            print(f"operator log: {operator.log_path}")
         mongo.stop()
         minio.stop()
         cluster.down()

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import time
@@ -66,6 +67,7 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
 @kopf.on.cleanup()
 def shutdown(memo: kopf.Memo, **_: Any) -> None:
     memo.runtime.mongo.close()
+    memo.runtime.apply_pool.shutdown(wait=False)
     if memo.get("metrics_server") is not None:
         memo.metrics_server.shutdown()
 
@@ -138,29 +140,35 @@ def _report_reclaim_failure(rt: Runtime, body: kopf.Body, err: BindingError) -> 
 
 
 def _child_handler(kind: str) -> Any:
-    def on_child_event(event: dict[str, Any], body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """An async handler: most child events are our own applies and need no thread at all."""
+
+    async def on_child_event(event: dict[str, Any], body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
         rt: Runtime = memo.runtime
         obj = _plain(body)
         gallery = drift.owning_gallery(obj)
         namespace, name = body.metadata.namespace or "", body.metadata.name or ""
         if gallery is None:
             return
-        try:
-            if event.get("type") == "DELETED":
-                if kind == "Deployment":
-                    rt.deployments.pop((namespace, name), None)
-                if reconcile.reapply(rt, namespace, gallery, kind, name):
-                    log.info("restored deleted %s %s/%s", kind, namespace, name)
-                return
-            if kind == "Deployment" and reconcile.record_deployment(rt, obj):
-                reconcile.refresh(rt, namespace, gallery)
-            if drift.foreign_managers(obj) and reconcile.reapply(rt, namespace, gallery, kind, name):
-                log.info("reverted hand edit of %s %s/%s", kind, namespace, name)
-        except (KubeError, SpecError, BindingError) as err:
-            log.warning("drift handling of %s %s/%s failed: %s", kind, namespace, name, err)
+        if event.get("type") == "DELETED":
+            if kind == "Deployment":
+                rt.deployments.pop((namespace, name), None)
+            await asyncio.to_thread(_restore, rt, namespace, gallery, kind, name, "deleted")
+            return
+        if kind == "Deployment" and reconcile.record_deployment(rt, obj):
+            await asyncio.to_thread(reconcile.refresh, rt, namespace, gallery)
+        if drift.foreign_managers(obj):
+            await asyncio.to_thread(_restore, rt, namespace, gallery, kind, name, "hand-edited")
 
     on_child_event.__name__ = f"on_{kind.lower()}_event"
     return on_child_event
+
+
+def _restore(rt: Runtime, namespace: str, gallery: str, kind: str, name: str, what: str) -> None:
+    try:
+        if reconcile.reapply(rt, namespace, gallery, kind, name):
+            log.info("restored %s %s %s/%s", what, kind, namespace, name)
+    except (KubeError, SpecError, BindingError) as err:
+        log.warning("could not restore %s %s/%s: %s", kind, namespace, name, err)
 
 
 for _kind, (_group, _version, _plural) in CHILDREN.items():

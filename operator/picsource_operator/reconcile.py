@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 FAILING_RECHECK_SECONDS = 5.0
 RESYNC_SECONDS = 60.0
+FIXED_BACKLOG_SECONDS = 15.0  # the Backlog column of galleries that do not autoscale
 
 
 def parse(rt: Runtime, body: dict[str, Any]) -> Gallery:
@@ -86,24 +87,30 @@ def secret_key(rt: Runtime, g: Gallery, st: GalleryState) -> str:
     return key
 
 
-def apply_children(rt: Runtime, g: Gallery, st: GalleryState, only: tuple[str, str] | None = None) -> int:
+def apply_children(rt: Runtime, g: Gallery, st: GalleryState, only: tuple[str, str] | None = None,
+                   body_status: dict[str, Any] | None = None) -> int:
     """Server-side apply every child (or only one); returns how many were applied."""
     objects = build_all(g, secret_key=secret_key(rt, g, st), worker_replicas=desired_workers(g, st),
                         mongo_ports=st.mongo_ports)
-    applied = 0
-    for obj in objects:
-        if only is not None and (obj["kind"], obj["metadata"]["name"]) != only:
-            continue
-        result = rt.kube.apply(obj)
-        applied += 1
-        if obj["kind"] == "Deployment":
+    if only is not None:
+        objects = [o for o in objects if (o["kind"], o["metadata"]["name"]) == only]
+    for result in rt.apply_pool.map(rt.kube.apply, objects):
+        if result.get("kind") == "Deployment":
             record_deployment(rt, result)
     if only is None:
-        if g.web.ingress is None and st.ingress_may_exist:
+        if g.web.ingress is None and _ingress_may_exist(st, body_status):
             rt.kube.delete("Ingress", g.namespace, g.name)
         st.ingress_may_exist = g.web.ingress is not None
         st.applied_at, st.applied_generation = time.monotonic(), g.generation
-    return applied
+    return len(objects)
+
+
+def _ingress_may_exist(st: GalleryState, body_status: dict[str, Any] | None) -> bool:
+    """Whether a removed host may have left an Ingress behind (saves a DELETE per create)."""
+    if st.ingress_may_exist is not None:
+        return st.ingress_may_exist
+    url = str((body_status or {}).get("url") or "")
+    return bool(url) and not url.endswith(".svc")
 
 
 def _initial_workers(g: Gallery, st: GalleryState, body: dict[str, Any]) -> None:
@@ -120,11 +127,16 @@ def _initial_workers(g: Gallery, st: GalleryState, body: dict[str, Any]) -> None
         st.history = ((time.monotonic(), st.desired_workers),)
 
 
-def _refresh_backlog(st: GalleryState) -> None:
+def _refresh_backlog(g: Gallery, st: GalleryState, *, force: bool = False) -> None:
+    """Query the queue: every tick when autoscaling, otherwise every FIXED_BACKLOG_SECONDS."""
     if st.db is None or not bindings_ok(st):
+        return
+    now = time.monotonic()
+    if not force and g.worker.autoscaling is None and now - st.backlog_at < FIXED_BACKLOG_SECONDS:
         return
     try:
         st.backlog = bindings.backlog(st.db)
+        st.backlog_at = now
     except Exception as err:  # a flaky database must not stop the reconcile
         log.warning("backlog query failed: %s", err)
 
@@ -138,11 +150,17 @@ def reconcile(rt: Runtime, body: dict[str, Any]) -> bool:
         if g.paused:
             publish(rt, g, st, body.get("status"), paused=True)
             return True
+        t0 = time.perf_counter()
         ensure_bindings(rt, g, st)
+        t1 = time.perf_counter()
         _initial_workers(g, st, body)
-        apply_children(rt, g, st)
-        _refresh_backlog(st)
+        apply_children(rt, g, st, body_status=body.get("status"))
+        t2 = time.perf_counter()
+        _refresh_backlog(g, st, force=True)
         publish(rt, g, st, body.get("status"))
+        t3 = time.perf_counter()
+        log.debug("reconciled %s/%s: bindings %.3fs, apply %.3fs, status %.3fs",
+                  g.namespace, g.name, t1 - t0, t2 - t1, t3 - t2)
         return bindings_ok(st)
 
 
@@ -159,10 +177,10 @@ def tick(rt: Runtime, body: dict[str, Any]) -> None:
             return  # not reconciled by this process yet: the resume handler goes first
         ensure_bindings(rt, g, st)
         _initial_workers(g, st, body)
-        _refresh_backlog(st)
+        _refresh_backlog(g, st)
         extra = _autoscale(rt, g, st)
         if time.monotonic() - st.applied_at >= RESYNC_SECONDS:
-            apply_children(rt, g, st)
+            apply_children(rt, g, st, body_status=body.get("status"))
         publish(rt, g, st, body.get("status"), extra=extra)
 
 

@@ -9,6 +9,7 @@ status (which is where `desiredWorkers` survives a restart).
 from __future__ import annotations
 
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,9 +48,10 @@ class GalleryState:
     history: History = ()
     desired_workers: int | None = None
     backlog: int | None = None
+    backlog_at: float = 0.0  # monotonic time of the last queue query
     last_status: dict[str, Any] | None = None
     phase: str = "Pending"
-    ingress_may_exist: bool = True
+    ingress_may_exist: bool | None = None  # None: unknown (decided from the Gallery's status)
     mongo_ports: tuple[int, ...] = (27017,)
     secret_key: str = ""  # the app Secret's key, kept so a deleted Secret comes back unchanged
 
@@ -62,6 +64,9 @@ class Runtime:
     galleries: dict[Key, GalleryState] = field(default_factory=dict)
     deployments: dict[Key, DeploymentState] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # Applies of one gallery's children run side by side: latency is API round trips.
+    apply_pool: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(8, thread_name_prefix="apply"))
 
     def gallery(self, namespace: str, name: str, uid: str = "") -> GalleryState:
         with self.lock:

@@ -106,13 +106,25 @@ def publish(rt: Runtime, g: Gallery, st: GalleryState, body_status: dict[str, An
                 return status  # the Gallery is gone
             raise
         for cond, previous in c.transitions(existing.get("conditions"), conds):
-            if previous is None and cond.status == c.UNKNOWN:
-                continue
-            post_event(g, "Normal" if cond.ok else "Warning", f"{cond.type}{cond.status}",
-                       f"{cond.type} is {cond.status} ({cond.reason}): {cond.message}")
+            if worth_an_event(cond, previous):
+                post_event(g, "Normal" if cond.ok else "Warning", f"{cond.type}{cond.status}",
+                           f"{cond.type} is {cond.status} ({cond.reason}): {cond.message}")
     st.last_status = status
     metrics.set_phases(rt.phases())
     return status
+
+
+def worth_an_event(cond: c.Condition, previous: str | None) -> bool:
+    """Events for what a person should notice, not for every step of a normal rollout.
+
+    Ready and the bindings report every transition; web and workers only when they
+    stop being available after having been (a fresh gallery starts unavailable).
+    """
+    if cond.status == c.UNKNOWN:
+        return False
+    if cond.type in (c.READY, c.STORAGE_BOUND, c.DATABASE_BOUND):
+        return True
+    return previous == c.TRUE and not cond.ok
 
 
 def _same(status: dict[str, Any], body_status: dict[str, Any] | None) -> bool:
