@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from bson import ObjectId
 from PIL import Image
-from worker_photos import encode, jpeg, large_jpeg, photo
+from worker_photos import encode, jpeg, large_jpeg, photo, sign
 from worker_services import NO_MODELS, WorkerProcess, seed_image, wait_for
 
 from picsource_core.mongo import IMAGES, JOBS
@@ -37,11 +37,12 @@ def test_full_pipeline_with_models_writes_thumbnails_document_and_metrics(
 ) -> None:
     coffee = seed_image(mongo_db, object_store, large_jpeg("coffee", (4000, 3000)), title="morning")
     astronaut = seed_image(mongo_db, object_store, jpeg("astronaut"))
+    shop = seed_image(mongo_db, object_store, encode(sign("GRAND OPENING"), "PNG"))
     with WorkerProcess(core_env, tmp_path, WORKER_OCR="true") as worker:
-        wait_for(lambda: _done(mongo_db, [coffee, astronaut]), 180, f"both jobs\n{worker.log()}")
+        wait_for(lambda: _done(mongo_db, [coffee, astronaut, shop]), 180, f"jobs\n{worker.log()}")
         status, health = worker.get("/healthz")
         text = worker.metrics()
-        assert worker.sample("picsource_worker_jobs_total", result="done") == 2
+        assert worker.sample("picsource_worker_jobs_total", result="done") == 3
 
     assert status == 200 and health.strip() == "ok"
     assert check_metrics(text) == []
@@ -75,8 +76,13 @@ def test_full_pipeline_with_models_writes_thumbnails_document_and_metrics(
     person = mongo_db[IMAGES].find_one({"_id": astronaut})
     assert person["status"] == "ready" and person["analysis"]["faces"] == 1
     assert "one person" in person["analysis"]["caption"]
+    board = mongo_db[IMAGES].find_one({"_id": shop})
+    assert "GRAND OPENING" in board["analysis"]["ocr_text"] and board["has_text"] is True
+    assert 'with the text "GRAND OPENING' in board["analysis"]["caption"]
+    assert {"grand", "opening"} <= set(board["search_tokens"])
+    assert "yellow" in board["colour_families"]
     assert sorted(object_store.list_keys("thumbnails/")) == sorted(
-        thumbnail_key(i, s) for i in (coffee, astronaut) for s in (256, 1280)
+        thumbnail_key(i, s) for i in (coffee, astronaut, shop) for s in (256, 1280)
     )
 
 

@@ -8,7 +8,7 @@ import zlib
 from typing import Any
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 from skimage import data
 
 
@@ -84,3 +84,11 @@ def exif_jpeg(image: Image.Image | None = None, **tags: Any) -> bytes:
     if "huge_comment" in tags:
         exif[0x010E] = tags["huge_comment"]  # ImageDescription
     return encode(image, "JPEG", quality=90, exif=exif)
+
+
+def sign(text: str = "GRAND OPENING", size: tuple[int, int] = (900, 300)) -> Image.Image:
+    """A shop sign: dark bold letters on a pale yellow board (Pillow's bundled font)."""
+    board = Image.new("RGB", size, (250, 240, 170))
+    draw = ImageDraw.Draw(board)
+    draw.text((50, 100), text, font=ImageFont.load_default(size=80), fill=(25, 25, 35))
+    return board
