@@ -30,7 +30,6 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / p) for p in ("core", "web")] + [str(REPO)]
 
 from bson import ObjectId  # noqa: E402
-from pymongo import ASCENDING, DESCENDING, IndexModel  # noqa: E402
 
 from picsource_core.config import MongoSettings  # noqa: E402
 from picsource_core.images import new_image_doc  # noqa: E402
@@ -148,15 +147,34 @@ def run_wrk(url: str, cookie: str | None, duration: int, connections: int) -> di
         print(out, file=sys.stderr)
         nan = float("nan")
         return {"p50_ms": nan, "p90_ms": nan, "p99_ms": nan, "rps": 0.0, "non_2xx": 0.0,
-                "socket_errors": 1.0}
+                "timeouts": float("nan"), "requests": 0.0}
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    errors = re.search(r"Socket errors: (.*)$", out, re.M)
+    timeouts = re.search(r"Socket errors: .*timeout (\d+)", out)
+    requests = re.search(r"(\d+) requests in", out)
     return {
         "p50_ms": _ms(latency["50"]), "p90_ms": _ms(latency["90"]), "p99_ms": _ms(latency["99"]),
         "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
         "non_2xx": float(non2xx.group(1)) if non2xx else 0.0,
-        "socket_errors": 0.0 if errors is None else 1.0,
+        "timeouts": float(timeouts.group(1)) if timeouts else 0.0,
+        "requests": float(requests.group(1)) if requests else 0.0,
     }
+
+
+def wait_idle(base: str, limit: float = 180.0) -> None:
+    """Wait until /healthz answers quickly again: requests wrk gave up on are still being
+    served by the workers, and they must not be billed to the next endpoint."""
+    import requests
+
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        started = time.perf_counter()
+        try:
+            requests.get(f"{base}/healthz", timeout=5)
+            if time.perf_counter() - started < 0.05:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(1)
 
 
 def _stages(node: Any) -> list[str]:
@@ -168,18 +186,24 @@ def _stages(node: Any) -> list[str]:
 
 
 def explain(db: Any, user_id: ObjectId) -> None:
-    """Which index each page's query uses: the plain query and the first windowed one
-    (services/windowed.py), with the documents each examines."""
+    """Which index each page's query uses: the plain query build_filter makes, and the
+    one-day window services/scan.py sends instead (driver equality + _id range)."""
     from picsource_web.services.query import build_filter, parse_query
     from picsource_web.services.users import User, Viewer
-    from picsource_web.services.windowed import FIRST_WINDOW
 
     viewer = Viewer(User(id=user_id, username=USERNAME, is_admin=False, created_at=datetime.now(UTC)))
-    recent = ObjectId.from_datetime(datetime.now(UTC) - FIRST_WINDOW)
-    for name, params in (("grid", {}), ("search", {"q": KEYWORD}), ("public", {"scope": "public"}),
-                         ("tag", {"tag": KEYWORD})):
+    recent = ObjectId.from_datetime(datetime.now(UTC) - timedelta(days=1))
+    for name, params in (("grid", {}), ("search", {"q": KEYWORD}), ("public", {"scope": "public"})):
         flt = build_filter(parse_query(params, viewer), viewer)
-        for variant, query in (("plain", flt), ("window", {**flt, "_id": {"$gte": recent}})):
+        window: dict[str, Any] = {"_id": {"$gte": recent}}
+        try:
+            from picsource_web.services.scan import split_filter
+
+            field, value, _rest, _lo, _hi = split_filter(flt)
+            window[field] = value
+        except ImportError:  # an older tree without the windowed scanner
+            window.update({k: v for k, v in flt.items() if k != "_id"})
+        for variant, query in (("plain", flt), ("window", window)):
             started = time.perf_counter()
             plan = db[IMAGES].find(query).sort("_id", -1).limit(49).explain()
             took = (time.perf_counter() - started) * 1000
@@ -189,26 +213,6 @@ def explain(db: Any, user_id: ObjectId) -> None:
                   f"{stats.get('totalDocsExamined')}, {took:.0f} ms", flush=True)
 
 
-# Compound indexes a planner needs when it only uses an index whose prefix is exactly the
-# filter's equality fields (SecantusDB 0.7): keyword and tag search within one owner's
-# images or within the public ones. Proposed for core's INDEXES; off unless asked for.
-PROPOSED_INDEXES = [
-    IndexModel([(scope, ASCENDING), (field, ASCENDING), ("_id", DESCENDING)],
-               name=f"proposed_{scope}_{field}")
-    for scope in ("owner_id", "visibility") for field in ("search_tokens", "tags")
-]
-
-
-def set_proposed_indexes(db: Any, wanted: bool) -> None:
-    existing = {ix["name"] for ix in db[IMAGES].list_indexes()}
-    for model in PROPOSED_INDEXES:
-        name = model.document["name"]
-        if wanted and name not in existing:
-            db[IMAGES].create_indexes([model])
-        elif not wanted and name in existing:
-            db[IMAGES].drop_index(name)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=100_000)
@@ -216,8 +220,6 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--workers", type=int, default=2 * (os.cpu_count() or 1))
     parser.add_argument("--explain", action="store_true")
-    parser.add_argument("--proposed-indexes", action="store_true",
-                        help="also create the compound search indexes proposed for core")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         print("wrk is required: apt-get install wrk", file=sys.stderr)
@@ -248,7 +250,6 @@ def main() -> int:
             seconds = seed(db, user.id, args.images)
             (db_dir / "seeded").write_text(f"{seconds:.0f}s\n")
             print(f"  {args.images:,} documents in {seconds:.0f}s", flush=True)
-        set_proposed_indexes(db, args.proposed_indexes)
         if args.explain:
             explain(db, user.id)
 
@@ -270,21 +271,21 @@ def main() -> int:
                    ("grid / (48 images, signed in)", f"{base}/", cookie),
                    (f"search ?q={KEYWORD} (signed in)", f"{base}/search?q={KEYWORD}", cookie),
                    ("public grid (anonymous)", f"{base}/public", None)]
-        for _, url, jar in targets:  # warm every worker's connections and caches
-            run_wrk(url, jar, 3, args.connections)
         results: dict[str, dict[str, float]] = {}
         print(f"\nwrk -t2 -c{args.connections} -d{args.duration}s, gunicorn workers={args.workers}, "
-              f"{args.images:,} images, cpus={os.cpu_count()}, proposed indexes: "
-              f"{'yes' if args.proposed_indexes else 'no'}, load average {os.getloadavg()[0]:.1f}")
+              f"{args.images:,} images, cpus={os.cpu_count()}, load average {os.getloadavg()[0]:.1f}")
         for name, url, jar in targets:
+            wait_idle(base)
+            run_wrk(url, jar, 2, args.connections)  # warm-up: connections, caches, imports
+            wait_idle(base)
             results[name] = stats = run_wrk(url, jar, args.duration, args.connections)
             flag = " NON-2xx!" if stats["non_2xx"] else ""
+            flag += f" ({stats['timeouts']:.0f} timed out)" if stats["timeouts"] else ""
             print(f"  {name:34s} p50 {stats['p50_ms']:7.2f} ms  p99 {stats['p99_ms']:7.2f} ms  "
-                  f"{stats['rps']:8.1f} req/s{flag}", flush=True)
+                  f"{stats['rps']:8.1f} req/s  ({stats['requests']:.0f} requests){flag}", flush=True)
         OUT.mkdir(parents=True, exist_ok=True)
         (OUT / "bench_web.json").write_text(json.dumps(
             {"images": args.images, "workers": args.workers, "connections": args.connections,
-             "proposed_indexes": args.proposed_indexes,
              "duration_s": args.duration, "results": results}, indent=2))
         return 0
     finally:
