@@ -23,6 +23,7 @@ from picsource_core.storage import ObjectStore, image_prefixes
 from picsource_web.services.errors import NotFound
 from picsource_web.services.metadata import ImageMetadata
 from picsource_web.services.query import ImageQuery, build_filter, encode_cursor, sort_spec
+from picsource_web.services.scan import WindowedScanner
 from picsource_web.services.users import Viewer, parse_object_id
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,7 @@ class ImageRepository:
         self.db = db
         self.store = store
         self.queue = queue
+        self.scanner = WindowedScanner()
 
     # --- reads ------------------------------------------------------------------
     def get_visible(self, image_id: object, viewer: Viewer, share_token: str | None = None,
@@ -97,8 +99,12 @@ class ImageRepository:
     def list_page(self, query: ImageQuery, viewer: Viewer,
                   projection: dict[str, int] | None = None) -> Page:
         """One page of images; fetch one extra to know whether a next page exists."""
-        cursor = self.images.find(build_filter(query, viewer), projection or TILE_FIELDS)
-        docs = list(cursor.sort(sort_spec(query)).limit(query.limit + 1))
+        flt = build_filter(query, viewer)
+        if query.sort == "newest":
+            docs = self.scanner.newest(self.images, flt, query.limit + 1, projection or TILE_FIELDS)
+        else:
+            cursor = self.images.find(flt, projection or TILE_FIELDS)
+            docs = list(cursor.sort(sort_spec(query)).limit(query.limit + 1))
         more = len(docs) > query.limit
         docs = docs[: query.limit]
         return Page(items=docs, next_cursor=encode_cursor(docs[-1]["_id"]) if more and docs else None)

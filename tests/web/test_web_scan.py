@@ -1,0 +1,116 @@
+"""The windowed newest-first scan returns exactly what a plain sorted query returns."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from bson import ObjectId
+
+from picsource_core.mongo import IMAGES, ensure_indexes
+from picsource_web.services.scan import (
+    DEFAULT_WINDOW,
+    WindowedScanner,
+    residual_match,
+    split_filter,
+)
+
+
+def test_split_filter_picks_the_most_selective_driver() -> None:
+    owner, cursor = ObjectId(), ObjectId()
+    field, value, residual, lower, upper = split_filter(
+        {"owner_id": owner, "search_tokens": {"$all": ["cat", "sunset"]}, "has_text": True,
+         "_id": {"$lt": cursor}})
+    assert (field, value) == ("search_tokens", "sunset")
+    assert residual == {"owner_id": owner, "search_tokens": {"$all": ["cat"]}, "has_text": True}
+    assert lower == 0 and upper == int.from_bytes(cursor.binary, "big")
+    assert split_filter({"visibility": "public", "_id": {"$gt": cursor}})[3] == upper + 1
+
+
+def test_residual_match() -> None:
+    doc = {"owner_id": 1, "tags": ["a", "b"], "search_tokens": ["x", "y"], "has_text": False}
+    assert residual_match(doc, {"owner_id": 1, "tags": "a", "search_tokens": {"$all": ["x", "y"]}})
+    assert not residual_match(doc, {"tags": "c"})
+    assert not residual_match(doc, {"search_tokens": {"$all": ["x", "z"]}})
+    assert not residual_match(doc, {"has_text": True})
+
+
+@pytest.fixture(scope="module")
+def scan_db(_mongo_client: Any) -> Iterator[Any]:
+    """One database for the whole module: the seeded documents are only read."""
+    name = f"scan_{ObjectId()}"
+    yield _mongo_client[name]
+    _mongo_client.drop_database(name)
+
+
+@pytest.fixture(scope="module")
+def seeded(scan_db: Any) -> list[dict[str, Any]]:
+    """600 images of two owners over two years, plus a burst of 100 in one second."""
+    mongo_db = scan_db
+    ensure_indexes(mongo_db)
+    rng = random.Random(7)
+    now = datetime.now(UTC)
+    owners = [ObjectId(), ObjectId()]
+    docs = []
+    for i in range(600):
+        when = now - timedelta(seconds=rng.randrange(2 * 365 * 86400))
+        oid = ObjectId(ObjectId.from_datetime(when).binary[:4] + rng.randbytes(8))
+        docs.append({"_id": oid, "owner_id": owners[i % 2], "visibility": rng.choice(["public", "private"]),
+                     "tags": [rng.choice(["sea", "sky", "city"])], "colour_families": [rng.choice(["red", "blue"])],
+                     "has_text": rng.random() < 0.3,
+                     "search_tokens": rng.sample(["cat", "dog", "sunset", "beach", "car"], 2),
+                     "share_token": str(oid), "sha256": str(oid)})
+    burst = ObjectId.from_datetime(now - timedelta(minutes=5)).binary[:4]
+    for i in range(100):
+        docs.append({"_id": ObjectId(burst + i.to_bytes(8, "big")), "owner_id": owners[0], "visibility": "public",
+                     "tags": ["burst"], "colour_families": ["red"], "has_text": False, "search_tokens": ["cat"],
+                     "share_token": f"b{i}", "sha256": f"b{i}"})
+    mongo_db[IMAGES].insert_many(docs)
+    return docs
+
+
+FILTERS = [
+    lambda o: {"owner_id": o},
+    lambda o: {"visibility": "public"},
+    lambda o: {"owner_id": o, "search_tokens": "cat"},
+    lambda o: {"visibility": "public", "search_tokens": {"$all": ["cat", "sunset"]}, "has_text": False},
+    lambda o: {"owner_id": o, "tags": "sea", "colour_families": "blue"},
+    lambda o: {"owner_id": o, "tags": "nothing-has-this"},
+    lambda o: {"visibility": "public",
+               "_id": {"$gte": ObjectId.from_datetime(datetime(2025, 1, 1, tzinfo=UTC)),
+                       "$lt": ObjectId.from_datetime(datetime.now(UTC) - timedelta(days=30))}},
+]
+
+
+@pytest.mark.parametrize("make_filter", FILTERS)
+@pytest.mark.parametrize("need", [7, 49])
+def test_windowed_pages_equal_a_plain_sorted_query(scan_db: Any, seeded: list[dict[str, Any]],
+                                                   make_filter: Any, need: int) -> None:
+    mongo_db = scan_db
+    owner = seeded[0]["owner_id"]
+    scanner = WindowedScanner()
+    flt = make_filter(owner)
+    expected = [d["_id"] for d in mongo_db[IMAGES].find(flt, {"_id": 1}).sort("_id", -1)]
+    for _ in range(2):  # a cold and a warm (learnt window) walk through every page
+        seen: list[ObjectId] = []
+        bounds = dict(flt.get("_id", {}))
+        while True:
+            page_filter = {**flt, "_id": bounds} if bounds else dict(flt)
+            page = scanner.newest(mongo_db[IMAGES], page_filter, need, {"_id": 1})
+            seen += [d["_id"] for d in page]
+            if len(page) < need:
+                break
+            bounds = {**bounds, "$lt": page[-1]["_id"]}
+        assert seen == expected
+
+
+def test_the_window_is_learnt(scan_db: Any, seeded: list[dict[str, Any]]) -> None:
+    mongo_db = scan_db
+    scanner = WindowedScanner()
+    owner = seeded[0]["owner_id"]
+    scanner.newest(mongo_db[IMAGES], {"owner_id": owner}, 49, {"_id": 1})
+    learnt = scanner._windows[("owner_id", str(owner))]
+    assert learnt < DEFAULT_WINDOW  # the burst of 100 in one second: a tiny window suffices

@@ -1,0 +1,142 @@
+"""Newest-first listing in ``_id`` windows, so each query touches about one page of documents.
+
+Why: a MongoDB-wire server is free to materialise every candidate an index yields before
+applying sort and limit (SecantusDB does: ``find({owner_id}).sort(_id).limit(49)`` reads
+all of the owner's documents, ~2 s at 30,000). A query bounded to an ``_id`` range (ids
+are time-ordered) with a compound ``(field, _id)`` index reads only that range, ~10 ms.
+So a page is fetched as a few windows walking back in time, and each query names just
+one indexed equality (the "driver") plus the ``_id`` range; any other predicates are
+applied here by ``residual_match`` so the server never falls back to a wider index. The
+window size is learnt per driver value (an in-process hint only: a cold replica simply
+takes one or two extra windows). On real MongoDB the same queries are equally correct.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from bson import ObjectId
+from pymongo.collection import Collection
+
+from picsource_core.mongo import Document
+
+SECOND = 1 << 64  # ObjectId as a 96-bit integer: the top 32 bits are Unix seconds
+DEFAULT_WINDOW = 86_400 * SECOND
+MIN_WINDOW = SECOND >> 14
+MAX_WINDOWS = 6  # the last window is unbounded, so a scan never misses documents
+# Drivers in order of preference: the most selective indexed equality wins.
+DRIVERS = ("search_tokens", "tags", "colour_families", "owner_id", "visibility")
+
+
+def oid_int(oid: ObjectId) -> int:
+    return int.from_bytes(oid.binary, "big")
+
+
+def int_oid(value: int) -> ObjectId:
+    return ObjectId(max(0, min(value, (1 << 96) - 1)).to_bytes(12, "big"))
+
+
+def split_filter(flt: Mapping[str, Any]) -> tuple[str, Any, dict[str, Any], int, int | None]:
+    """(driver field, driver value, residual predicates, lower bound incl., upper bound excl.)."""
+    rest = {k: v for k, v in flt.items() if k != "_id"}
+    bounds = flt.get("_id") or {}
+    lower = 0
+    if "$gte" in bounds:
+        lower = oid_int(bounds["$gte"])
+    if "$gt" in bounds:
+        lower = max(lower, oid_int(bounds["$gt"]) + 1)
+    upper = oid_int(bounds["$lt"]) if "$lt" in bounds else None
+    for field in DRIVERS:
+        if field in rest:
+            value = rest.pop(field)
+            if isinstance(value, dict) and "$all" in value:
+                tokens = sorted(value["$all"], key=len, reverse=True)  # longest: likely rarest
+                if len(tokens) > 1:
+                    rest[field] = {"$all": tokens[1:]}
+                value = tokens[0]
+            return field, value, rest, lower, upper
+    raise ValueError(f"no indexed equality in filter {sorted(flt)}")
+
+
+def residual_match(doc: Mapping[str, Any], residual: Mapping[str, Any]) -> bool:
+    """The few predicate forms build_filter produces: equality (membership for arrays) and $all."""
+    for field, want in residual.items():
+        have = doc.get(field)
+        if isinstance(want, dict) and "$all" in want:
+            if not isinstance(have, list) or not all(v in have for v in want["$all"]):
+                return False
+        elif isinstance(have, list):
+            if want not in have:
+                return False
+        elif have != want:
+            return False
+    return True
+
+
+class WindowedScanner:
+    def __init__(self, clock: Callable[[], float] = time.time, memory: int = 4096) -> None:
+        self.clock = clock
+        self.memory = memory
+        self._windows: OrderedDict[tuple[str, str], int] = OrderedDict()
+
+    def _estimate(self, key: tuple[str, str]) -> int:
+        window = self._windows.get(key, DEFAULT_WINDOW)
+        self._windows[key] = window
+        self._windows.move_to_end(key)
+        while len(self._windows) > self.memory:
+            self._windows.popitem(last=False)
+        return window
+
+    def newest(self, coll: Collection[Document], flt: Mapping[str, Any], need: int,
+               projection: Mapping[str, Any] | None) -> list[Document]:
+        """Up to ``need`` documents matching ``flt``, newest first."""
+        field, value, residual, lower, upper = split_filter(flt)
+        key = (field, str(value))
+        window = self._estimate(key)
+        proj = None if projection is None else {**projection, **{f: 1 for f in residual}}
+        start = upper if upper is not None else oid_int(ObjectId.from_datetime(
+            datetime.fromtimestamp(self.clock(), UTC))) + 60 * SECOND
+        hi: int | None = upper
+        top = start
+        out: list[Document] = []
+        windows = 0
+        batch_size = max(need * 2, 20)
+        while len(out) < need:
+            windows += 1
+            lo = lower if windows >= MAX_WINDOWS else max(lower, top - window)
+            while True:  # page through this window (residual predicates may drop some)
+                bounds: dict[str, ObjectId] = {}
+                if lo > 0:
+                    bounds["$gte"] = int_oid(lo)
+                if hi is not None:
+                    bounds["$lt"] = int_oid(hi)
+                query: dict[str, Any] = {field: value}
+                if bounds:
+                    query["_id"] = bounds
+                batch = list(coll.find(query, proj).sort("_id", -1).limit(batch_size))
+                out.extend(d for d in batch if residual_match(d, residual))
+                if len(batch) < batch_size or len(out) >= need:
+                    break
+                hi = oid_int(batch[-1]["_id"])
+            if len(out) >= need or lo <= lower:
+                break
+            hi = top = lo
+            window *= 4
+        self._learn(key, windows, start, top, out[:need], need)
+        return out[:need]
+
+    def _learn(self, key: tuple[str, str], windows: int, start: int, reached: int,
+               found: list[Document], need: int) -> None:
+        current = self._windows.get(key, DEFAULT_WINDOW)
+        if windows <= 1 and len(found) >= need:
+            span = start - oid_int(found[-1]["_id"])
+            learnt = max(MIN_WINDOW, min(current, span * 5 // 4))
+        elif len(found) >= need:
+            learnt = max(MIN_WINDOW, (start - oid_int(found[-1]["_id"])) * 5 // 4)
+        else:
+            learnt = max(current, start - reached)
+        self._windows[key] = learnt
