@@ -92,7 +92,7 @@ build_kubernetes() {
     echo "go 1.26.0"
     echo "require k8s.io/kubernetes $v"
     curl -fsS "${GOPROXY_URL:-https://proxy.golang.org}/k8s.io/kubernetes/@v/$v.mod" \
-      | awk '/^\tk8s.io\/[^ ]+ v0\.0\.0/ {print "replace " $1 " => " $1 " '"$staging"'"}'
+      | awk '/^\tk8s.io\/[^ ]+ v0\.0\.0$/ {print "replace " $1 " => " $1 " '"$staging"'"}'
   } > "$work/go.mod"
   cat > "$work/main.go" <<'GO'
 package main
