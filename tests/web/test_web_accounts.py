@@ -169,3 +169,21 @@ def _jpeg() -> bytes:
     from tests.web.api_support import jpeg
 
     return jpeg()
+
+
+def test_client_address_limit_is_looser_and_honours_trusted_proxies(make_app: Callable[..., Flask]) -> None:
+    app = make_app(proxy_hops=1)
+    WebClient(app).signup("hank")
+    WebClient(app).signup("ivan")
+    attacker = WebClient(app)
+    headers = {"X-Forwarded-For": "203.0.113.7"}
+    for name in ("hank", "ivan"):  # two users' allowances from one address: still allowed
+        for _ in range(5):
+            response = attacker.post("/login", {"username": name, "password": "wrong password!!"}, headers=headers)
+            assert response.status_code == 401
+    keys = {d["key"].split("@")[0] for d in services_of(app).db[LOGIN_ATTEMPTS].find({})}
+    assert "ip:203.0.113.7" in keys  # the forwarded client address, not the proxy's
+    neighbour = WebClient(app)  # someone else behind the same address
+    assert neighbour.post("/login", {"username": "ivan", "password": PASSWORD}, headers=headers).status_code == 429
+    WebClient(app).signup("judy")
+    assert neighbour.post("/login", {"username": "judy", "password": PASSWORD}, headers=headers).status_code == 302

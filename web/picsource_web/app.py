@@ -18,6 +18,7 @@ from typing import IO, Any
 
 from flask import Flask, Request, request, url_for
 from pymongo.errors import PyMongoError
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from picsource_core.mongo import ensure_indexes
 from picsource_web import auth, errors, logs, metrics, security
@@ -82,6 +83,9 @@ def create_app(settings: Settings | None = None, *, bootstrap: bool = True, **ov
     logs.configure(settings.log_level)
     app = Flask(__name__)
     app.request_class = InMemoryRequest
+    if settings.proxy_hops:
+        hops = settings.proxy_hops
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
     app.config.update(
         SECRET_KEY=settings.secret_key,
         SESSION_COOKIE_NAME="picsource_session",

@@ -92,6 +92,9 @@ class Settings:
     demo: Account | None = None
     login_rate_limit: RateLimit = RateLimit(attempts=10, window_seconds=900)
     log_level: str = "info"
+    # Number of reverse proxies in front (ingress): their X-Forwarded-For/-Proto are trusted
+    # so sign-in rate limits see the real client address. 0 = none (direct Service).
+    proxy_hops: int = 0
     # Objects without a metadata document older than this are swept as orphans.
     orphan_minutes: int = 60
 
@@ -124,6 +127,7 @@ class Settings:
                 "LOGIN_RATE_LIMIT", env.str("LOGIN_RATE_LIMIT", "10/15m")
             ),
             log_level=env.choice("LOG_LEVEL", _LOG_LEVELS, "info"),
+            proxy_hops=env.int("TRUSTED_PROXY_HOPS", 0, minimum=0, maximum=5),
             orphan_minutes=env.int("ORPHAN_SWEEP_MINUTES", 60, minimum=1),
         )
 

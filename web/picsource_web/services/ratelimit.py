@@ -3,6 +3,9 @@
 Fixed windows: one counter document per (key, window) incremented atomically with an
 upsert; a TTL index on ``expires_at`` removes old windows. Keys are the username and the
 client address, so one attacker cannot try many names and many clients cannot hammer one.
+A client address gets ``IP_FACTOR`` times the per-user allowance: many people may share
+one address (NAT, an office), and locking all of them out on one person's typos is worse
+than the small extra guessing room.
 """
 
 from __future__ import annotations
@@ -17,6 +20,9 @@ from pymongo.errors import DuplicateKeyError
 from picsource_core.mongo import LOGIN_ATTEMPTS, Document
 from picsource_web.services.errors import ServiceError
 from picsource_web.settings import RateLimit
+
+
+IP_FACTOR = 5
 
 
 class RateLimited(ServiceError):
@@ -47,8 +53,9 @@ class LoginRateLimiter:
         """Raise RateLimited when any key has used up its failures in this window."""
         index, remaining = self._window()
         ids = [f"{key}@{index}" for key in keys]
-        for doc in self.attempts.find({"key": {"$in": ids}}, {"count": 1}):
-            if int(doc.get("count", 0)) >= self.limit.attempts:
+        for doc in self.attempts.find({"key": {"$in": ids}}, {"count": 1, "key": 1}):
+            allowed = self.limit.attempts * (IP_FACTOR if str(doc["key"]).startswith("ip:") else 1)
+            if int(doc.get("count", 0)) >= allowed:
                 raise RateLimited(remaining)
 
     def record_failure(self, keys: Iterable[str]) -> None:
