@@ -21,7 +21,6 @@ from picsource_core.mongo import LOGIN_ATTEMPTS, Document
 from picsource_web.services.errors import ServiceError
 from picsource_web.settings import RateLimit
 
-
 IP_FACTOR = 5
 
 
