@@ -182,7 +182,8 @@ def test_bad_patch_bodies_change_nothing(small_app: Flask, api: ApiClient, body:
     assert_problem(raw, 400, "validation_error")
     form = api.client.patch(f"/api/v1/images/{image_id}", data={"title": "x"}, headers=api.headers)
     assert_problem(form, 415, "unsupported_media_type")
-    assert services_of(small_app).db.images.find_one({})["title"] == "kept"
+    stored = services_of(small_app).db.images.find_one({})
+    assert stored is not None and stored["title"] == "kept"
 
 
 def test_unknown_route_and_method_are_problems(api: ApiClient) -> None:
