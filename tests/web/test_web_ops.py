@@ -182,8 +182,8 @@ def test_storage_outage_gives_503_then_recovers(mongo_server: MongoServer, mongo
 @pytest.mark.slow
 def test_mongo_outage_gives_503_pages_then_recovers(own_mongo: MongoServer, minio_server: MinioServer,
                                                     bucket: str) -> None:
-    settings = Settings.from_env(base_env(own_mongo.uri, "outage", minio_server, bucket))
-    app = create_app(settings)
+    env = {**base_env(own_mongo.uri, "outage", minio_server, bucket), "MONGODB_TIMEOUT_MS": "500"}
+    app = create_app(Settings.from_env(env))
     client = WebClient(app)
     client.signup("victor")
     image_id = client.upload_id(samples.jpeg())
