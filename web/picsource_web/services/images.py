@@ -19,6 +19,7 @@ from pymongo.database import Database
 from picsource_core.images import PUBLIC, UNLISTED, refresh_search_tokens
 from picsource_core.mongo import IMAGES, Document
 from picsource_core.queue import JobQueue, utcnow
+from picsource_core.search import query_tokens
 from picsource_core.storage import ObjectStore, image_prefixes
 from picsource_web.services.errors import NotFound
 from picsource_web.services.metadata import ImageMetadata
@@ -128,19 +129,16 @@ class ImageRepository:
         if near_ids:
             for item in self.images.find({"_id": {"$in": near_ids[:limit]}, **scope}, TILE_FIELDS):
                 found[item["_id"]] = item
-        labels = [lbl.get("label") for lbl in (doc.get("analysis") or {}).get("labels") or []
+        labels = [str(lbl["label"]) for lbl in (doc.get("analysis") or {}).get("labels") or []
                   if isinstance(lbl, dict) and lbl.get("label")][:3]
-        tokens = [t for lbl in labels for t in str(lbl).lower().split()][:3]
-        queries: list[dict[str, Any]] = []
-        if tokens:
-            queries.append({"search_tokens": {"$in": tokens}})
-        if doc.get("colour_families"):
-            queries.append({"colour_families": doc["colour_families"][0]})
-        for extra in queries:
-            if len(found) >= limit:
+        queries: list[dict[str, Any]] = [
+            {**scope, "search_tokens": token} for token in query_tokens(" ".join(labels))[:2]
+        ]
+        queries += [{**scope, "colour_families": fam} for fam in (doc.get("colour_families") or [])[:1]]
+        for extra in queries:  # windowed: cheap even when thousands share a label
+            if len(found) > limit:
                 break
-            flt = {**scope, **extra, "_id": {"$ne": doc["_id"]}}
-            for item in self.images.find(flt, TILE_FIELDS).sort("_id", -1).limit(limit):
+            for item in self.scanner.newest(self.images, extra, limit + 1, TILE_FIELDS):
                 found.setdefault(item["_id"], item)
         found.pop(doc["_id"], None)
         return list(found.values())[:limit]
