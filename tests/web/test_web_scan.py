@@ -87,23 +87,25 @@ FILTERS = [
 
 @pytest.mark.parametrize("make_filter", FILTERS)
 @pytest.mark.parametrize("need", [7, 49])
+@pytest.mark.parametrize("newest", [True, False], ids=["newest", "oldest"])
 def test_windowed_pages_equal_a_plain_sorted_query(scan_db: Any, seeded: list[dict[str, Any]],
-                                                   make_filter: Any, need: int) -> None:
+                                                   make_filter: Any, need: int, newest: bool) -> None:
     mongo_db = scan_db
     owner = seeded[0]["owner_id"]
     scanner = WindowedScanner()
+    scan = scanner.newest if newest else scanner.oldest
     flt = make_filter(owner)
-    expected = [d["_id"] for d in mongo_db[IMAGES].find(flt, {"_id": 1}).sort("_id", -1)]
+    expected = [d["_id"] for d in mongo_db[IMAGES].find(flt, {"_id": 1}).sort("_id", -1 if newest else 1)]
     for _ in range(2):  # a cold and a warm (learnt window) walk through every page
         seen: list[ObjectId] = []
         bounds = dict(flt.get("_id", {}))
         while True:
             page_filter = {**flt, "_id": bounds} if bounds else dict(flt)
-            page = scanner.newest(mongo_db[IMAGES], page_filter, need, {"_id": 1})
+            page = scan(mongo_db[IMAGES], page_filter, need, {"_id": 1})
             seen += [d["_id"] for d in page]
             if len(page) < need:
                 break
-            bounds = {**bounds, "$lt": page[-1]["_id"]}
+            bounds = {**bounds, ("$lt" if newest else "$gt"): page[-1]["_id"]}
         assert seen == expected
 
 

@@ -23,7 +23,7 @@ from picsource_core.search import query_tokens
 from picsource_core.storage import ObjectStore, image_prefixes
 from picsource_web.services.errors import NotFound
 from picsource_web.services.metadata import ImageMetadata
-from picsource_web.services.query import ImageQuery, build_filter, encode_cursor, sort_spec
+from picsource_web.services.query import ImageQuery, build_filter, encode_cursor
 from picsource_web.services.scan import WindowedScanner
 from picsource_web.services.users import Viewer, parse_object_id
 
@@ -101,11 +101,8 @@ class ImageRepository:
                   projection: dict[str, int] | None = None) -> Page:
         """One page of images; fetch one extra to know whether a next page exists."""
         flt = build_filter(query, viewer)
-        if query.sort == "newest":
-            docs = self.scanner.newest(self.images, flt, query.limit + 1, projection or TILE_FIELDS)
-        else:
-            cursor = self.images.find(flt, projection or TILE_FIELDS)
-            docs = list(cursor.sort(sort_spec(query)).limit(query.limit + 1))
+        scan = self.scanner.newest if query.sort == "newest" else self.scanner.oldest
+        docs = scan(self.images, flt, query.limit + 1, projection or TILE_FIELDS)
         more = len(docs) > query.limit
         docs = docs[: query.limit]
         return Page(items=docs, next_cursor=encode_cursor(docs[-1]["_id"]) if more and docs else None)

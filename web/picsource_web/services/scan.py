@@ -17,7 +17,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from bson import ObjectId
 from pymongo.collection import Collection
@@ -29,6 +29,8 @@ DEFAULT_WINDOW = 86_400 * SECOND
 MIN_WINDOW = SECOND >> 14
 MAX_WINDOWS = 6  # the last window is unbounded, so a scan never misses documents
 # Drivers in order of preference: the most selective indexed equality wins.
+# Oldest-first walks start here unless told otherwise: no image id predates PicSource.
+EPOCH = int.from_bytes(ObjectId.from_datetime(datetime(2020, 1, 1, tzinfo=UTC)).binary, "big")
 DRIVERS = ("search_tokens", "tags", "colour_families", "owner_id", "visibility")
 
 
@@ -82,6 +84,7 @@ class WindowedScanner:
         self.clock = clock
         self.memory = memory
         self._windows: OrderedDict[tuple[str, str], int] = OrderedDict()
+        self._first_seen: dict[tuple[str, str], int] = {}
 
     def _estimate(self, key: tuple[str, str]) -> int:
         window = self._windows.get(key, DEFAULT_WINDOW)
@@ -127,6 +130,45 @@ class WindowedScanner:
             hi = top = lo
             window *= 4
         self._learn(key, windows, start, top, out[:need], need)
+        return out[:need]
+
+    def oldest(self, coll: Collection[Document], flt: Mapping[str, Any], need: int,
+               projection: Mapping[str, Any] | None) -> list[Document]:
+        """Up to ``need`` documents matching ``flt``, oldest first: windows walk forward from
+        the lower bound (or the oldest id this process has seen for the driver, or 2020)."""
+        field, value, residual, lower, upper = split_filter(flt)
+        key = ("oldest:" + field, str(value))
+        window = self._estimate(key)
+        proj = None if projection is None else {**projection, **{f: 1 for f in residual}}
+        now = oid_int(ObjectId.from_datetime(datetime.fromtimestamp(self.clock(), UTC))) + 60 * SECOND
+        start = lower or self._first_seen.get(key, EPOCH)
+        lo, out = start, cast(list[Document], [])
+        batch_size = max(need * 2, 20)
+        while len(out) < need:
+            hi: int | None = lo + window
+            if upper is not None and hi >= upper:  # type: ignore[operator]
+                hi = upper
+            elif upper is None and hi >= now:  # type: ignore[operator]
+                hi = None  # the last window is open-ended: nothing newer is missed
+            cursor_lo = lo
+            while True:
+                bounds: dict[str, ObjectId] = {}
+                if cursor_lo > 0:
+                    bounds["$gte"] = int_oid(cursor_lo)
+                if hi is not None:
+                    bounds["$lt"] = int_oid(hi)
+                query: dict[str, Any] = {field: value, "_id": bounds} if bounds else {field: value}
+                batch = list(coll.find(query, proj).sort("_id", 1).limit(batch_size))
+                out.extend(d for d in batch if residual_match(d, residual))
+                if len(batch) < batch_size or len(out) >= need:
+                    break
+                cursor_lo = oid_int(batch[-1]["_id"]) + 1
+            if len(out) >= need or hi is None or hi == upper:
+                break
+            lo = hi
+            window *= 4
+        if not lower and out and start == EPOCH:
+            self._first_seen[key] = oid_int(out[0]["_id"])
         return out[:need]
 
     def _learn(self, key: tuple[str, str], windows: int, start: int, reached: int,
