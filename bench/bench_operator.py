@@ -82,7 +82,7 @@ def main() -> int:
         mongo.start()
         print(f"control plane, MinIO and MongoDB up in {time.monotonic() - t0:.1f}s")
         kubectl = [str(binary("kubectl")), f"--kubeconfig={cluster.kubeconfig}"]
-        for attempt in range(30):  # a fresh API server may still be initialising its storage
+        for _attempt in range(30):  # a fresh API server may still be initialising its storage
             done = subprocess.run([*kubectl, "apply", "--server-side", "-f", str(CRD)], capture_output=True, text=True)
             if done.returncode == 0:
                 break

@@ -89,9 +89,13 @@ def reconcile_gallery(body: kopf.Body, retry: int, memo: kopf.Memo, **_: Any) ->
         result = "success" if ok else "temporary_error"
     except SpecError as err:
         result = "permanent_error"
-        kopf.warn(body, reason="InvalidSpec", message=str(err))
+        _invalid(rt, body, str(err))
         raise kopf.PermanentError(f"invalid Gallery spec: {err}") from err
     except KubeError as err:
+        if err.status == 422:  # a child the spec produces is rejected: fix the spec
+            result = "permanent_error"
+            _invalid(rt, body, f"the API server rejected a child object: {err.message}")
+            raise kopf.PermanentError(f"invalid Gallery spec: {err.message}") from err
         result = "temporary_error"
         raise kopf.TemporaryError(f"API server refused: {err}", delay=backoff(retry)) from err
     finally:
@@ -126,6 +130,14 @@ def delete_gallery(body: kopf.Body, retry: int, memo: kopf.Memo, **_: Any) -> No
         _report_reclaim_failure(rt, body, err)
         raise kopf.TemporaryError(f"reclaim failed: {err.message}", delay=backoff(retry)) from err
     kopf.info(body, reason="Finalized", message=message)
+
+
+def _invalid(rt: Runtime, body: kopf.Body, message: str) -> None:
+    kopf.warn(body, reason="InvalidSpec", message=message)
+    try:
+        reconcile.report_invalid(rt, _plain(body), message)
+    except KubeError as err:
+        log.warning("could not report an invalid spec: %s", err)
 
 
 def _report_reclaim_failure(rt: Runtime, body: kopf.Body, err: BindingError) -> None:

@@ -20,6 +20,7 @@ from picsource_operator.builders.common import app_secret_name
 from picsource_operator.builders.config import generate_secret_key
 from picsource_operator.builders.network import mongo_ports
 from picsource_operator.builders.worker import build_worker_deployment
+from picsource_operator.conditions import FALSE, READY, Condition, merge
 from picsource_operator.spec import Gallery, parse_gallery
 from picsource_operator.state import DeploymentState, GalleryState, Runtime
 from picsource_operator.status import desired_workers, now_iso, post_event, publish
@@ -218,6 +219,18 @@ def reapply(rt: Runtime, namespace: str, gallery: str, kind: str, name: str) -> 
         metrics.DRIFT_CORRECTIONS.labels(kind).inc()
         post_event(g, "Normal", "DriftCorrected", f"restored {kind} {name}")
     return applied
+
+
+def report_invalid(rt: Runtime, body: dict[str, Any], message: str) -> None:
+    """Ready=False/InvalidSpec on a Gallery whose spec can never work (it may not even parse)."""
+    meta = body.get("metadata") or {}
+    generation = int(meta.get("generation") or 0)
+    existing = [cond for cond in (body.get("status") or {}).get("conditions") or []
+                if cond.get("type") != READY]
+    ready = merge((body.get("status") or {}).get("conditions"),
+                  [Condition(READY, FALSE, "InvalidSpec", message[:1000])], generation, now_iso())
+    rt.kube.patch_gallery_status(meta.get("namespace", ""), meta.get("name", ""), {
+        "phase": "Degraded", "observedGeneration": generation, "conditions": [*ready, *existing]})
 
 
 def refresh(rt: Runtime, namespace: str, gallery: str) -> None:
