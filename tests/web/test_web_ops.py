@@ -260,9 +260,9 @@ def test_under_gunicorn_with_multiprocess_metrics(web_env: dict[str, str], tmp_p
             time.sleep(0.2)
         session = requests.Session()
         for _ in range(20):  # spread over both workers by separate connections
-            assert requests.get(f"{base}/public", timeout=5).status_code == 200
-        assert session.get(f"{base}/readyz", timeout=5).status_code == 200
-        metrics = requests.get(f"{base}/metrics", timeout=5).text
+            assert requests.get(f"{base}/public", timeout=30).status_code == 200
+        assert session.get(f"{base}/readyz", timeout=30).status_code == 200
+        metrics = requests.get(f"{base}/metrics", timeout=30).text
         line = next(m for m in metrics.splitlines()
                     if m.startswith("picsource_web_requests_total{") and 'route="/public"' in m)
         assert float(line.rsplit(" ", 1)[1]) == 20.0  # summed across worker processes
