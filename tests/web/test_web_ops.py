@@ -279,3 +279,15 @@ def test_under_gunicorn_with_multiprocess_metrics(web_env: dict[str, str], tmp_p
 
 def test_bootstrap_flag(app: Flask, make_app: Callable[..., Flask]) -> None:
     assert app.extensions["picsource.bootstrap"].done is True
+
+
+def test_static_assets_are_versioned_and_long_cached(app: Flask) -> None:
+    client = app.test_client()
+    html = client.get("/public").get_data(as_text=True)
+    import re
+
+    css = re.search(r'href="(/static/app\.css\?v=[0-9a-f]{12})"', html)
+    assert css, "app.css link with a content version"
+    response = client.get(css.group(1))
+    assert response.status_code == 200 and "max-age=31536000" in response.headers["Cache-Control"]
+    assert b"tailwindcss" in response.data and b"--color-base-100" in response.data  # DaisyUI theme

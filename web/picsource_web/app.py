@@ -9,11 +9,13 @@ by itself when MongoDB or storage come back.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
 import threading
 import time
 from datetime import timedelta
+from pathlib import Path
 from typing import IO, Any
 
 from flask import Flask, Request, request, url_for
@@ -78,6 +80,18 @@ class Bootstrap:
             svc.users.ensure_account(svc.settings.demo, is_admin=False)
 
 
+def static_version(folder: Path) -> str:
+    """A short hash of the static files, appended to their URLs so browsers may cache them
+    for a year and still get a new app.css or script right after a deployment."""
+    digest = hashlib.sha256()
+    for path in sorted(folder.glob("*")):
+        if path.is_file():
+            digest.update(path.name.encode() + path.read_bytes())
+    if not (folder / "app.css").exists():
+        log.warning("static/app.css is missing: run `make frontend` (pages work, unstyled)")
+    return digest.hexdigest()[:12]
+
+
 def create_app(settings: Settings | None = None, *, bootstrap: bool = True, **overrides: Any) -> Flask:
     settings = settings or load_settings()
     logs.configure(settings.log_level)
@@ -108,6 +122,10 @@ def create_app(settings: Settings | None = None, *, bootstrap: bool = True, **ov
     boot = Bootstrap(services)
     app.extensions[EXTENSION] = services
     app.extensions[EXTENSION + ".bootstrap"] = boot
+
+    version = static_version(Path(app.static_folder or ""))
+    app.config["SEND_FILE_MAX_AGE_DEFAULT"] = 365 * 86400  # URLs carry the content version
+    app.jinja_env.globals["asset"] = lambda name: url_for("static", filename=name, v=version)
 
     logs.init_app(app)
     metrics.init_app(app)
