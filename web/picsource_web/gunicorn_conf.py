@@ -8,14 +8,32 @@ shared by the workers, emptied at start and told when a worker dies.
 
 from __future__ import annotations
 
+import math
 import multiprocessing
 import os
 import shutil
 import tempfile
 from typing import Any
 
+
+def available_cpus() -> int:
+    """CPUs this container may use: the affinity mask capped by a cgroup v2 CPU quota,
+    so a pod limited to 1 CPU on a 64-core node does not start 128 workers."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        cpus = multiprocessing.cpu_count()
+    try:
+        quota, period = open("/sys/fs/cgroup/cpu.max").read().split()[:2]
+        if quota != "max":
+            cpus = min(cpus, max(1, math.ceil(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass
+    return cpus
+
+
 bind = os.environ.get("WEB_BIND", "127.0.0.1:5000")
-workers = int(os.environ.get("WEB_WORKERS", str(2 * multiprocessing.cpu_count())))
+workers = int(os.environ.get("WEB_WORKERS", str(2 * available_cpus())))
 threads = int(os.environ.get("WEB_THREADS", "1"))
 worker_class = "gthread" if threads > 1 else "sync"
 timeout = int(os.environ.get("WEB_TIMEOUT", "60"))
