@@ -237,3 +237,40 @@ def test_upload_requires_sign_in(app: Flask, web_client: Callable[[], WebClient]
     assert anonymous.get("/upload").status_code == 302
     assert anonymous.upload(samples.jpeg()).status_code == 401
     assert services_of(app).db[IMAGES].count_documents({}) == 0
+
+
+def test_quota_holds_when_two_uploads_race(make_app: Callable[..., Flask]) -> None:
+    """A competing upload lands between this upload's quota check and its insert (injected
+    through the share-token hook, which runs exactly there): the later one is rolled back."""
+    from datetime import UTC, datetime
+
+    from bson import ObjectId
+
+    from picsource_core.images import new_image_doc
+
+    app_holder: list[Flask] = []
+    raced: list[bool] = []
+
+    def token_with_competitor() -> str:
+        svc = services_of(app_holder[0])
+        owner = svc.db["users"].find_one({"username_key": "rita"})
+        if owner is not None and not raced:
+            raced.append(True)
+            # the competing request started first, so its id sorts before this upload's
+            competitor = ObjectId.from_datetime(datetime.now(UTC) - timedelta(seconds=5))
+            svc.db[IMAGES].insert_one(new_image_doc(
+                image_id=competitor, owner_id=owner["_id"], title="competitor", description="", tags=[],
+                visibility="private", share_token=f"competitor-{competitor}", sha256=str(competitor), size=10,
+                width=1, height=1, image_format="JPEG", content_type="image/jpeg",
+                original_key=original_key(owner["_id"], competitor)))
+        return str(ObjectId())
+
+    app = make_app(quota_images=1, share_token_factory=token_with_competitor)
+    app_holder.append(app)
+    client = WebClient(app)
+    client.signup("rita")
+    refused = client.upload(samples.jpeg())
+    assert raced and refused.status_code == 403 and refused.get_json()["code"] == "quota_images"
+    svc = services_of(app)
+    assert [d["title"] for d in svc.db[IMAGES].find({})] == ["competitor"]
+    assert stored_objects(app) == [] and svc.db[JOBS].count_documents({}) == 0

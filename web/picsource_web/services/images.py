@@ -140,10 +140,13 @@ class ImageRepository:
         found.pop(doc["_id"], None)
         return list(found.values())[:limit]
 
-    def usage(self, owner_id: ObjectId) -> tuple[int, int]:
-        """(image count, total bytes) of one owner."""
+    def usage(self, owner_id: ObjectId, up_to: ObjectId | None = None) -> tuple[int, int]:
+        """(image count, total bytes) of one owner (only images up to ``up_to`` if given)."""
+        match: dict[str, Any] = {"owner_id": owner_id}
+        if up_to is not None:
+            match["_id"] = {"$lte": up_to}
         rows = list(self.images.aggregate([
-            {"$match": {"owner_id": owner_id}},
+            {"$match": match},
             {"$group": {"_id": None, "n": {"$sum": 1}, "bytes": {"$sum": "$bytes"}}},
         ]))
         return (int(rows[0]["n"]), int(rows[0]["bytes"])) if rows else (0, 0)

@@ -104,6 +104,8 @@ class UploadService:
             raise Unavailable("mongo", "The database is unavailable; the image was not saved. "
                               "Please try again in a moment.") from err
 
+        if self.settings.quota_images is not None or self.settings.quota_bytes is not None:
+            self._recheck_quota(owner, image_id, key, info.size_bytes)
         try:
             self.repo.queue.enqueue(image_id)
         except PyMongoError as err:
@@ -112,6 +114,18 @@ class UploadService:
             raise Unavailable("mongo", "The database is unavailable; the image was not saved. "
                               "Please try again in a moment.") from err
         return UploadResult(image_id=image_id, duplicate=False, info=info)
+
+    def _recheck_quota(self, owner: User, image_id: ObjectId, key: str, size: int) -> None:
+        """Close the race between two uploads that both passed the first check (the upload
+        page sends files in parallel): count only images up to this one, so the earlier
+        upload keeps its place and the later one is rolled back."""
+        count, used = self.repo.usage(owner.id, up_to=image_id)
+        try:
+            check_quota(self.settings, (count - 1, used - size), size)
+        except QuotaExceeded:
+            self._remove_document(image_id)
+            self._remove_object(key)
+            raise
 
     def _remove_object(self, key: str) -> None:
         try:
