@@ -13,6 +13,7 @@ takes one or two extra windows). On real MongoDB the same queries are equally co
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -85,14 +86,16 @@ class WindowedScanner:
         self.memory = memory
         self._windows: OrderedDict[tuple[str, str], int] = OrderedDict()
         self._first_seen: dict[tuple[str, str], int] = {}
+        self._lock = threading.Lock()
 
     def _estimate(self, key: tuple[str, str]) -> int:
-        window = self._windows.get(key, DEFAULT_WINDOW)
-        self._windows[key] = window
-        self._windows.move_to_end(key)
-        while len(self._windows) > self.memory:
-            self._windows.popitem(last=False)
-        return window
+        with self._lock:  # gthread workers share the memo
+            window = self._windows.get(key, DEFAULT_WINDOW)
+            self._windows[key] = window
+            self._windows.move_to_end(key)
+            while len(self._windows) > self.memory:
+                self._windows.popitem(last=False)
+            return window
 
     def newest(self, coll: Collection[Document], flt: Mapping[str, Any], need: int,
                projection: Mapping[str, Any] | None) -> list[Document]:
@@ -168,6 +171,8 @@ class WindowedScanner:
             lo = hi
             window *= 4
         if not lower and out and start == EPOCH:
+            if len(self._first_seen) >= self.memory:
+                self._first_seen.clear()  # a hint only: forgetting costs a few empty windows
             self._first_seen[key] = oid_int(out[0]["_id"])
         return out[:need]
 
