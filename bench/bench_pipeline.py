@@ -38,14 +38,16 @@ def _worker(ocr: bool, tasks: Any, results: Any, ready: Any, go: Any) -> None:
     steps: dict[str, float] = {}
     errors: dict[str, str] = {}
     count = 0
+    cpu = time.process_time()
     while (path := tasks.get()) is not None:
         result = analyse(Path(path).read_bytes(), options)
         count += 1
         errors.update(result.step_errors)
         for step, seconds in result.durations.items():
             steps[step] = steps.get(step, 0.0) + seconds
+    cpu = time.process_time() - cpu
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    results.put((os.getpid(), count, rss_mb, steps, errors))
+    results.put((os.getpid(), count, rss_mb, steps, errors, cpu))
 
 
 def run(paths: list[Path], ocr: bool) -> dict[str, Any]:
@@ -76,6 +78,7 @@ def run(paths: list[Path], ocr: bool) -> dict[str, Any]:
     errors = {k: v for report in reports for k, v in report[4].items()}
     return {
         "images_per_s": len(paths) / wall,
+        "cpu_ms": sum(report[5] for report in reports) / len(paths) * 1000,
         "rss": [report[2] for report in reports],
         "steps_ms": {s: t / len(paths) * 1000 for s, t in steps.items()},
         "errors": errors,
@@ -94,6 +97,9 @@ def main() -> int:
         rss = ", ".join(f"{r:.0f}" for r in result["rss"])
         goal = "  (goal >= 8)" if not ocr else ""
         print(f"\nfull pipeline {label}: {result['images_per_s']:.2f} images/s{goal}")
+        projected = PROCESSES * 1000 / result["cpu_ms"]
+        print(f"  CPU per image: {result['cpu_ms']:.0f} ms -> {projected:.2f} images/s "
+              f"on {PROCESSES} otherwise idle cores")  # fmt: skip
         print(f"  max RSS per process: {rss} MB  (goal <= 400)")
         steps = ", ".join(f"{s} {ms:.0f}" for s, ms in result["steps_ms"].items())
         print(f"  mean ms per image by step: {steps}")
