@@ -26,10 +26,11 @@ PART_OF: Final = "picsource"
 # Annotation on pod templates: a change of configuration rolls the pods.
 CONFIG_HASH_ANNOTATION: Final = f"{GROUP}/config-hash"
 
-# Container ports (named `http` and `metrics` in every pod spec).
+# Container ports (named `http` and `metrics` in the pod specs). The web pods' gunicorn
+# listens on both (two binds), so scrapes have a port of their own to be allowed on.
 WEB_HTTP_PORT: Final = 5000
 WEB_METRICS_PORT: Final = 9101
-WORKER_METRICS_PORT: Final = 9100
+WORKER_METRICS_PORT: Final = 9101
 SERVICE_HTTP_PORT: Final = 80
 OPERATOR_METRICS_PORT: Final = 9102
 

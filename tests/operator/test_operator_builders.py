@@ -67,6 +67,7 @@ def test_web_deployment_is_hardened_probed_and_rolls_without_downtime():
     assert env["S3_ACCESS_KEY"]["valueFrom"]["secretKeyRef"] == {"name": "photos-s3", "key": "accessKey"}
     assert env["S3_SECRET_KEY"]["valueFrom"]["secretKeyRef"] == {"name": "photos-s3", "key": "secretKey"}
     assert env["SECRET_KEY"]["valueFrom"]["secretKeyRef"] == {"name": "photos-app", "key": "secret-key"}
+    assert env["WEB_BIND"]["value"] == "0.0.0.0:5000"  # gunicorn binds loopback by default
     annotations = spec["template"]["metadata"]["annotations"]
     assert annotations[constants.CONFIG_HASH_ANNOTATION] == config_hash(parse_gallery(gallery_body()))
     assert spec["selector"]["matchLabels"].items() <= spec["template"]["metadata"]["labels"].items()
@@ -143,6 +144,8 @@ def test_worker_deployment_uses_given_replicas_and_only_metrics_port():
     assert dep["spec"]["replicas"] == 3
     (c,) = dep["spec"]["template"]["spec"]["containers"]
     assert [p["name"] for p in c["ports"]] == ["metrics"]
+    env = {e["name"]: e.get("value") for e in c["env"]}
+    assert env["WORKER_METRICS_PORT"] == str(c["ports"][0]["containerPort"])
     assert c["image"] == constants.DEFAULT_WORKER_IMAGE
     assert c["securityContext"]["readOnlyRootFilesystem"]
 

@@ -40,6 +40,7 @@ def config_data(g: Gallery) -> dict[str, str]:
         "SESSION_COOKIE_SECURE": "true" if tls else "false",
         "WORKER_OCR": "true" if g.worker.analysis.ocr else "false",
         "WORKER_FACES": "true" if g.worker.analysis.faces else "false",
+        "WORKER_SAFETY": "true",
         "WORKER_SAFETY_THRESHOLD": repr(float(g.worker.analysis.safety_threshold)),
     }
 

@@ -33,8 +33,11 @@ def build_web_deployment(g: Gallery, config_hash: str) -> Obj:
         "envFrom": pods.env_from(g),
         "env": [
             *pods.env(g),
-            {"name": "PORT", "value": str(constants.WEB_HTTP_PORT)},
-            {"name": "METRICS_PORT", "value": str(constants.WEB_METRICS_PORT)},
+            {"name": "WEB_BIND", "value": f"0.0.0.0:{constants.WEB_HTTP_PORT}"},
+            # Gunicorn takes command-line settings from this variable (over its config
+            # file): a second bind gives /metrics the named `metrics` port.
+            {"name": "GUNICORN_CMD_ARGS", "value": f"--bind=0.0.0.0:{constants.WEB_HTTP_PORT} "
+                                                   f"--bind=0.0.0.0:{constants.WEB_METRICS_PORT}"},
             {"name": "PROMETHEUS_MULTIPROC_DIR", "value": "/tmp/prometheus"},
         ],
         "resources": g.web.resources.as_dict(),

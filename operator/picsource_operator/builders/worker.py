@@ -32,7 +32,7 @@ def build_worker_deployment(g: Gallery, config_hash: str, replicas: int) -> Obj:
         "envFrom": pods.env_from(g),
         "env": [
             *pods.env(g),
-            {"name": "METRICS_PORT", "value": str(constants.WORKER_METRICS_PORT)},
+            {"name": "WORKER_METRICS_PORT", "value": str(constants.WORKER_METRICS_PORT)},
             {"name": "WORKER_ID", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
         ],
         "resources": g.worker.resources.as_dict(),
