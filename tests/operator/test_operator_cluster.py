@@ -212,8 +212,22 @@ def test_missing_bucket_secret_and_unreachable_endpoints(gallery_env: Env,
     assert "does-not-exist" in cond["message"]
     doc = env.gallery("nostore")
     doc["spec"]["storage"]["endpoint"] = "http://127.0.0.1:9"
+    doc["spec"]["database"]["uriSecretRef"] = {"name": "nodb-mongo"}
+    env.secret("nodb-mongo", {"uri": "mongodb://127.0.0.1:9/?directConnection=true"})
     env.apply(doc)
     env.wait_condition("nostore", "StorageBound", "False", reason="EndpointUnreachable", timeout=40)
+    env.wait_condition("nostore", "DatabaseBound", "False", reason="DatabaseUnreachable", timeout=40)
+    # Valid credentials of a MinIO user without any policy: the bucket is forbidden.
+    from minio import MinioAdmin
+    from minio.credentials import StaticProvider
+
+    admin = MinioAdmin(endpoint=env.minio.endpoint, secure=False,
+                       credentials=StaticProvider(env.minio.access_key, env.minio.secret_key))
+    admin.user_add("picsource-nobody", "nobody-secret-123")
+    doc = env.gallery("forbidden")
+    env.secret("forbidden-s3", {"accessKey": "picsource-nobody", "secretKey": "nobody-secret-123"})
+    env.apply(doc)
+    env.wait_condition("forbidden", "StorageBound", "False", reason="BucketForbidden", timeout=40)
 
 
 def _no_create(env: Env) -> dict[str, Any]:
