@@ -59,9 +59,21 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     settings.peering.standalone = True  # one replica (Recreate); no KopfPeering CRD needed
     settings.execution.max_workers = ops.max_workers
     settings.posting.level = logging.INFO
+    logging.getLogger("kopf.objects").addFilter(_quiet_routine_success)
     memo.runtime = Runtime(settings=ops, kube=Kube.from_environment())
     if ops.metrics_port:
         memo.metrics_server = serve_metrics(ops.metrics_port)
+
+
+def _quiet_routine_success(record: logging.LogRecord) -> bool:
+    """Drop kopf's per-event "succeeded" lines for child events and the 5 s timer.
+
+    With 100 galleries they are thousands of lines a minute that say nothing; failures,
+    reconciles, drift corrections and scaling decisions are still logged.
+    """
+    message = record.getMessage()
+    return not (message.endswith("succeeded.")
+                and (message.startswith("Handler 'child-") or message.startswith("Timer 'periodic'")))
 
 
 @kopf.on.cleanup()
