@@ -110,10 +110,18 @@ def test_minimal_gallery_becomes_ready_with_every_object_owned(gallery_env: Env,
 
     def rolled() -> bool:
         dep = env.obj(dep_path) or {}
+        st = dep.get("status") or {}
         annotations = dep["spec"]["template"]["metadata"]["annotations"]
-        return bool(annotations["picsource.io/config-hash"] != old_hash)
+        return bool(annotations["picsource.io/config-hash"] != old_hash
+                    and dep["metadata"]["generation"] == st.get("observedGeneration")
+                    and st.get("updatedReplicas") == 2 and st.get("replicas") == 2
+                    and st.get("readyReplicas") == 2)
 
-    wait_until(rolled, 20, "the web Deployment to roll to the new configuration")
+    wait_until(rolled, 30, "the web Deployment to roll to the new configuration")
+    # No downtime: the live strategy never removes a ready pod before its replacement is
+    # ready (kwok readies pods too fast for sampling readyReplicas to prove it).
+    live = env.obj(dep_path) or {}
+    assert live["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
     cm = env.obj("/api/v1/namespaces/{ns}/configmaps/photos-config") or {}
     assert cm["data"]["MAX_UPLOAD_BYTES"] == "1048576"
     assert secret_key(env) == key
