@@ -37,8 +37,10 @@ PYTHONPATH = os.pathsep.join(str(REPO / p) for p in ("core", "web", "worker", "o
 class OperatorProcess:
     """One operator watching one namespace; `metrics()` scrapes its /metrics."""
 
-    def __init__(self, cluster: Cluster, namespace: str, log_path: Path) -> None:
+    def __init__(self, cluster: Cluster, namespace: str, log_path: Path,
+                 kubeconfig: Path | None = None) -> None:
         self.cluster = cluster
+        self.kubeconfig = kubeconfig or cluster.kubeconfig
         self.namespace = namespace
         self.log_path = log_path
         self.health_port = free_port()
@@ -48,7 +50,7 @@ class OperatorProcess:
     def start(self, timeout: float = 60) -> OperatorProcess:
         env = dict(os.environ)
         env.update(
-            KUBECONFIG=str(self.cluster.kubeconfig),
+            KUBECONFIG=str(self.kubeconfig),
             PYTHONPATH=PYTHONPATH,
             PICSOURCE_OPERATOR_METRICS_PORT=str(self.metrics_port),
             PICSOURCE_OPERATOR_BINDING_RECHECK_SECONDS="30",
