@@ -136,6 +136,7 @@ def delete_gallery(body: kopf.Body, retry: int, memo: kopf.Memo, **_: Any) -> No
     try:
         message = reconcile.finalize(rt, _plain(body))
     except SpecError:
+        metrics.forget_gallery(body.metadata.namespace or "", body.metadata.name or "")
         return  # nothing was ever bound: let it go
     except BindingError as err:
         kopf.warn(body, reason=err.reason, message=err.message)

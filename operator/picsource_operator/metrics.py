@@ -6,7 +6,8 @@ Served on PICSOURCE_OPERATOR_METRICS_PORT (default 9102) by picsource_core.metri
 from __future__ import annotations
 
 from collections import Counter as Tally
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
 
@@ -25,6 +26,23 @@ DRIFT_CORRECTIONS = Counter(
 AUTOSCALER_DECISIONS = Counter(
     "picsource_operator_autoscaler_decisions", "Worker autoscaler changes by direction.", ["direction"],
 )
+# Per-gallery series, labelled like the Gallery itself: the dashboard's worker panel and
+# the "Gallery not Ready for 10 minutes" alert read these. Removed when the Gallery goes,
+# so a deleted Gallery never keeps an alert firing.
+GALLERY_LABELS = ["namespace", "name"]
+GALLERY_READY = Gauge(
+    "picsource_operator_gallery_ready",
+    "1 when the Gallery's Ready condition is True, else 0.", GALLERY_LABELS,
+)
+WORKERS_DESIRED = Gauge(
+    "picsource_operator_workers_desired",
+    "Worker replicas the operator wants for the Gallery (fixed or autoscaled).", GALLERY_LABELS,
+)
+WORKERS_READY = Gauge(
+    "picsource_operator_workers_ready", "Ready replicas of the Gallery's worker Deployment.",
+    GALLERY_LABELS,
+)
+PER_GALLERY = (GALLERY_READY, WORKERS_DESIRED, WORKERS_READY)
 
 PHASES = ("Pending", "Progressing", "Ready", "Degraded", "Paused", "Deleting")
 for _phase in PHASES:
@@ -40,3 +58,37 @@ def set_phases(phases: Iterable[str]) -> None:
     counts = Tally(phases)
     for phase in {*PHASES, *counts}:
         GALLERIES.labels(phase).set(counts.get(phase, 0))
+
+
+def gallery_readings(status: Mapping[str, Any]) -> tuple[float, float, float]:
+    """(ready, workers desired, workers ready) from a Gallery status as the operator writes it.
+
+    Ready is 1 only when the Ready condition says True; a status without one (never
+    reconciled, or an invalid spec) counts as not ready.
+    """
+    ready = any(cond.get("type") == "Ready" and cond.get("status") == "True"
+                for cond in status.get("conditions") or [])
+    return (1.0 if ready else 0.0, float(status.get("desiredWorkers") or 0),
+            float(status.get("workerReadyReplicas") or 0))
+
+
+def record_gallery(namespace: str, name: str, status: Mapping[str, Any]) -> None:
+    """Set the per-gallery gauges from the status just computed for it."""
+    ready, desired, workers = gallery_readings(status)
+    GALLERY_READY.labels(namespace, name).set(ready)
+    WORKERS_DESIRED.labels(namespace, name).set(desired)
+    WORKERS_READY.labels(namespace, name).set(workers)
+
+
+def record_not_ready(namespace: str, name: str) -> None:
+    """Ready=0 for a Gallery whose status was written outside `record_gallery` (invalid spec)."""
+    GALLERY_READY.labels(namespace, name).set(0)
+
+
+def forget_gallery(namespace: str, name: str) -> None:
+    """Drop a deleted Gallery's series (a no-op for series that were never set)."""
+    for gauge in PER_GALLERY:
+        try:
+            gauge.remove(namespace, name)
+        except KeyError:
+            pass

@@ -231,6 +231,7 @@ def report_invalid(rt: Runtime, body: dict[str, Any], message: str) -> None:
                   [Condition(READY, FALSE, "InvalidSpec", message[:1000])], generation, now_iso())
     rt.kube.patch_gallery_status(meta.get("namespace", ""), meta.get("name", ""), {
         "phase": "Degraded", "observedGeneration": generation, "conditions": [*ready, *existing]})
+    metrics.record_not_ready(meta.get("namespace", ""), meta.get("name", ""))
 
 
 def refresh(rt: Runtime, namespace: str, gallery: str) -> None:
@@ -255,5 +256,6 @@ def finalize(rt: Runtime, body: dict[str, Any]) -> str:
         else:
             message = f"kept bucket {g.storage.bucket!r} and database {g.database.name!r} (Retain)"
     rt.forget(g.namespace, g.name)
+    metrics.forget_gallery(g.namespace, g.name)
     metrics.set_phases(rt.phases())
     return message

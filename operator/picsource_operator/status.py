@@ -96,6 +96,7 @@ def publish(rt: Runtime, g: Gallery, st: GalleryState, body_status: dict[str, An
     if extra:
         status.update(extra)
     st.phase = status["phase"]
+    metrics.record_gallery(g.namespace, g.name, status)
     if status == st.last_status:
         return status
     if not (st.last_status is None and _same(status, body_status)):
@@ -103,6 +104,7 @@ def publish(rt: Runtime, g: Gallery, st: GalleryState, body_status: dict[str, An
             rt.kube.patch_gallery_status(g.namespace, g.name, status)
         except KubeError as err:
             if err.status == 404:
+                metrics.forget_gallery(g.namespace, g.name)
                 return status  # the Gallery is gone
             raise
         for cond, previous in c.transitions(existing.get("conditions"), conds):
