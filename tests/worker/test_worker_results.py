@@ -9,7 +9,7 @@ from worker_photos import exif_jpeg
 
 from picsource_core.search import image_search_tokens
 from picsource_worker.pipeline import AnalysisOptions, analyse
-from picsource_worker.results import analysis_fields, failure_fields
+from picsource_worker.results import above_safety_threshold, analysis_fields, failure_fields
 
 
 def test_fields_for_a_successful_analysis() -> None:
@@ -38,3 +38,17 @@ def test_fields_for_a_failed_analysis() -> None:
     fields = failure_fields(result)
     assert fields["analysis"]["step_errors"] == {"decode": "not a recognised image format"}
     assert fields["thumbnails"] == {} and fields["embedding"] is None
+    assert fields["hidden_from_public"] is False
+
+
+def test_safety_threshold_decides_hidden_from_public() -> None:
+    assert above_safety_threshold(0.8, 0.8) and above_safety_threshold(0.95, 0.8)
+    assert not above_safety_threshold(0.79, 0.8) and not above_safety_threshold(None, 0.0)
+    assert above_safety_threshold(0.0, 0.0) and not above_safety_threshold(0.99, 1.0 + 1e-9)
+    result = analyse(exif_jpeg(), AnalysisOptions(labels=False, faces=False, ocr=False, safety=False))
+    assert analysis_fields(result, {})["hidden_from_public"] is False  # safety did not run
+    result.safety = 0.61234
+    assert analysis_fields(result, {}, 0.6)["hidden_from_public"] is True
+    assert analysis_fields(result, {}, 0.7)["hidden_from_public"] is False
+    assert analysis_fields(result, {})["analysis"]["safety"] == 0.6123  # default threshold 0.8
+    assert analysis_fields(result, {})["hidden_from_public"] is False

@@ -23,6 +23,7 @@ def test_defaults() -> None:
     assert settings.worker_id == "pod-1"
     options = settings.analysis_options()
     assert options.ocr and options.labels and set(options.thumbnail_sizes) == {256, 1280}
+    assert settings.safety_threshold == options.safety_threshold == 0.8  # the CRD's default
 
 
 def test_values_are_read() -> None:
@@ -30,11 +31,13 @@ def test_values_are_read() -> None:
         **BASE, "WORKER_CONCURRENCY": "3", "WORKER_LEASE_SECONDS": "5", "WORKER_OCR": "false",
         "WORKER_FACES": "no", "WORKER_GRACE_SECONDS": "2.5", "WORKER_MAX_ATTEMPTS": "7",
         "WORKER_METRICS_PORT": "9200", "WORKER_POLL_SECONDS": "0.5",
+        "WORKER_SAFETY_THRESHOLD": "0.35",
     })  # fmt: skip
     assert (settings.concurrency, settings.lease_seconds, settings.grace_seconds) == (3, 5.0, 2.5)
     assert (settings.max_attempts, settings.metrics_port, settings.poll_seconds) == (7, 9200, 0.5)
     assert not settings.ocr and not settings.faces
     assert not settings.analysis_options().ocr
+    assert settings.analysis_options().safety_threshold == 0.35
 
 
 @pytest.mark.parametrize(
@@ -43,6 +46,8 @@ def test_values_are_read() -> None:
         ("WORKER_CONCURRENCY", "many"), ("WORKER_CONCURRENCY", "0"), ("WORKER_OCR", "maybe"),
         ("WORKER_LEASE_SECONDS", "-1"), ("WORKER_METRICS_PORT", "70000"),
         ("WORKER_MAX_ATTEMPTS", "1.5"), ("S3_ENDPOINT", "not a url"),
+        ("WORKER_SAFETY_THRESHOLD", "1.5"), ("WORKER_SAFETY_THRESHOLD", "-0.1"),
+        ("WORKER_SAFETY_THRESHOLD", "high"), ("WORKER_SAFETY_THRESHOLD", "nan"),
     ],
 )  # fmt: skip
 def test_bad_values_name_the_variable(name: str, value: str) -> None:

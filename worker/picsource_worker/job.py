@@ -89,7 +89,7 @@ def _process(ctx: JobContext, job: Job, state: JobState) -> str:
     for thumb in analysis.thumbnails:
         keys[thumb.size] = thumbnail_key(image_id, thumb.size)
         ctx.store.put_bytes(keys[thumb.size], thumb.data, thumb.content_type)
-    fields = analysis_fields(analysis, keys)
+    fields = analysis_fields(analysis, keys, ctx.options.safety_threshold)
     near: list[Any] = []
     if analysis.phash:
         near = duplicates.find_near_duplicates(db, doc.get("owner_id"), image_id, analysis.phash)

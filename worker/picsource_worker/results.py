@@ -10,6 +10,9 @@ The document shape, shared with the web tier:
 * ``thumbnails``: {"256": {key, width, height, bytes}, "1280": {...}}.
 * ``colour_families``, ``has_text``, ``taken_at``: top level, because the web tier
   filters and sorts on them.
+* ``hidden_from_public``: top level, True when ``safety`` is at or above the gallery's
+  threshold (WORKER_SAFETY_THRESHOLD); the web tier leaves such images out of public
+  listings (their owner still sees them). False when safety did not run.
 * ``embedding``: the classifier's 1280-d L2-normalised feature vector, top level so
   gallery listings can project it out; None when labels did not run.
 Every field is set whole, so running the same job twice yields the same document.
@@ -24,9 +27,16 @@ import numpy as np
 from picsource_worker.pipeline.analyse import Analysis
 
 EMBEDDING_DIGITS = 6
+DEFAULT_SAFETY_THRESHOLD = 0.8  # the CRD's spec.worker.analysis.safetyThreshold default
 
 
-def analysis_fields(analysis: Analysis, thumbnail_keys: dict[int, str]) -> dict[str, Any]:
+def above_safety_threshold(safety: float | None, threshold: float) -> bool:
+    """Whether a safety score hides the image from public listings (no score: never)."""
+    return safety is not None and safety >= threshold
+
+
+def analysis_fields(analysis: Analysis, thumbnail_keys: dict[int, str],
+                    safety_threshold: float = DEFAULT_SAFETY_THRESHOLD) -> dict[str, Any]:
     """Top-level document fields for `analysis`; `thumbnail_keys` maps size -> object key."""
     sub: dict[str, Any] = {
         "format": analysis.format,
@@ -63,6 +73,7 @@ def analysis_fields(analysis: Analysis, thumbnail_keys: dict[int, str]) -> dict[
         "colour_families": list(analysis.colour_families),
         "has_text": bool(analysis.text),
         "taken_at": analysis.exif.taken_at if analysis.exif else None,
+        "hidden_from_public": above_safety_threshold(analysis.safety, safety_threshold),
         "embedding": _embedding(analysis.embedding),
     }
 
@@ -78,6 +89,7 @@ def failure_fields(analysis: Analysis) -> dict[str, Any]:
         "colour_families": [],
         "has_text": False,
         "taken_at": None,
+        "hidden_from_public": False,
         "embedding": None,
     }
 

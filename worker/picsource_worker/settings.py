@@ -39,6 +39,9 @@ class Settings:
     faces: bool = True
     labels: bool = True
     safety: bool = True
+    #: WORKER_SAFETY_THRESHOLD: NSFW score (0..1) at or above which an image is flagged
+    #: ``hidden_from_public`` (the Gallery's spec.worker.analysis.safetyThreshold, default 0.8).
+    safety_threshold: float = 0.8
     #: WORKER_RETRY_BACKOFF_SECONDS: first retry delay; doubles per attempt (capped at 300 s).
     retry_backoff_seconds: float = 2.0
     #: WORKER_POLL_SECONDS: idle wait between claims when the queue is empty.
@@ -59,6 +62,9 @@ class Settings:
         lease = env.float("WORKER_LEASE_SECONDS", 60.0, minimum=1.0, maximum=3600.0)
         poll = env.float("WORKER_POLL_SECONDS", 1.0, minimum=0.05, maximum=60.0)
         health = env.float("WORKER_HEALTH_SECONDS", 120.0, minimum=1.0, maximum=3600.0)
+        threshold = env.float("WORKER_SAFETY_THRESHOLD", 0.8, minimum=0.0, maximum=1.0)
+        if math.isnan(threshold):  # NaN slips through range checks and would flag nothing
+            raise ConfigurationError("WORKER_SAFETY_THRESHOLD", "must be a number from 0 to 1")
         if health <= poll:
             raise ConfigurationError(
                 "WORKER_HEALTH_SECONDS", f"must be longer than WORKER_POLL_SECONDS ({poll})"
@@ -78,6 +84,7 @@ class Settings:
             faces=env.bool("WORKER_FACES", True),
             labels=env.bool("WORKER_LABELS", True),
             safety=env.bool("WORKER_SAFETY", True),
+            safety_threshold=threshold,
             poll_seconds=poll,
             max_pixels=env.int(
                 "WORKER_MAX_PIXELS",
@@ -97,6 +104,7 @@ class Settings:
             faces=self.faces,
             ocr=self.ocr,
             safety=self.safety,
+            safety_threshold=self.safety_threshold,
             max_pixels=self.max_pixels,
             thumbnail_sizes=tuple(THUMBNAIL_SIZES),
         )

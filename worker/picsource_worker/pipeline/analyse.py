@@ -38,6 +38,8 @@ class AnalysisOptions:
     faces: bool = True
     ocr: bool = True
     safety: bool = True
+    #: NSFW score at or above which an image is hidden from public listings (CRD default).
+    safety_threshold: float = 0.8
     max_pixels: int = decode.DEFAULT_MAX_PIXELS
     thumbnail_sizes: tuple[int, ...] = thumbnails.SIZES
     label_top_k: int = 5
