@@ -36,6 +36,11 @@ def test_residual_match() -> None:
     assert not residual_match(doc, {"tags": "c"})
     assert not residual_match(doc, {"search_tokens": {"$all": ["x", "z"]}})
     assert not residual_match(doc, {"has_text": True})
+    hidden = {"$ne": True}
+    assert residual_match(doc, {"hidden_from_public": hidden})  # missing field: matches
+    assert residual_match({**doc, "hidden_from_public": False}, {"hidden_from_public": hidden})
+    assert not residual_match({**doc, "hidden_from_public": True}, {"hidden_from_public": hidden})
+    assert not residual_match(doc, {"tags": {"$ne": "a"}}) and residual_match(doc, {"tags": {"$ne": "c"}})
 
 
 @pytest.fixture(scope="module")
@@ -63,6 +68,8 @@ def seeded(scan_db: Any) -> list[dict[str, Any]]:
                      "has_text": rng.random() < 0.3,
                      "search_tokens": rng.sample(["cat", "dog", "sunset", "beach", "car"], 2),
                      "share_token": str(oid), "sha256": str(oid)})
+        if i % 3:  # some flagged by the safety check, some cleared, a third never analysed
+            docs[-1]["hidden_from_public"] = i % 3 == 1
     burst = ObjectId.from_datetime(now - timedelta(minutes=5)).binary[:4]
     for i in range(100):
         docs.append({"_id": ObjectId(burst + i.to_bytes(8, "big")), "owner_id": owners[0], "visibility": "public",
@@ -75,6 +82,7 @@ def seeded(scan_db: Any) -> list[dict[str, Any]]:
 FILTERS = [
     lambda o: {"owner_id": o},
     lambda o: {"visibility": "public"},
+    lambda o: {"visibility": "public", "hidden_from_public": {"$ne": True}},
     lambda o: {"owner_id": o, "search_tokens": "cat"},
     lambda o: {"visibility": "public", "search_tokens": {"$all": ["cat", "sunset"]}, "has_text": False},
     lambda o: {"owner_id": o, "tags": "sea", "colour_families": "blue"},

@@ -23,7 +23,7 @@ from picsource_core.search import query_tokens
 from picsource_core.storage import ObjectStore, image_prefixes
 from picsource_web.services.errors import NotFound
 from picsource_web.services.metadata import ImageMetadata
-from picsource_web.services.query import ImageQuery, build_filter, encode_cursor
+from picsource_web.services.query import ImageQuery, build_filter, encode_cursor, public_listing
 from picsource_web.services.scan import WindowedScanner
 from picsource_web.services.users import Viewer, parse_object_id
 
@@ -118,7 +118,7 @@ class ImageRepository:
         """
         scope: dict[str, Any] = (
             {"owner_id": viewer.user_id} if viewer.user_id is not None and viewer.user_id == doc["owner_id"]
-            else {"visibility": PUBLIC}
+            else public_listing()
         )
         found: dict[ObjectId, Document] = {}
         near = [d.get("image_id") if isinstance(d, dict) else d for d in doc.get("near_duplicates") or []]

@@ -28,6 +28,8 @@ DEFAULT_PAGE_SIZE = 48
 MAX_PAGE_SIZE = 100
 SORTS = ("newest", "oldest")
 SCOPES = ("mine", "public")
+#: Set by the worker when an image's safety score reaches the gallery's threshold.
+HIDDEN_FROM_PUBLIC = "hidden_from_public"
 _YES = {"1", "true", "yes", "on"}
 _NO = {"0", "false", "no", "off"}
 
@@ -127,13 +129,20 @@ def _day_start(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=UTC)
 
 
+def public_listing() -> dict[str, Any]:
+    """What every listing of other people's images requires: public, and not flagged by
+    the safety check (``$ne`` so documents analysed before the flag existed still match).
+    The owner's own listings and the image page do not apply the flag."""
+    return {"visibility": PUBLIC, HIDDEN_FROM_PUBLIC: {"$ne": True}}
+
+
 def build_filter(query: ImageQuery, viewer: Viewer) -> dict[str, Any]:
     """The MongoDB filter for a query as seen by ``viewer`` (visibility is part of it)."""
     flt: dict[str, Any] = {}
     if query.scope == "mine" and viewer.user_id is not None:
         flt["owner_id"] = viewer.user_id
     else:
-        flt["visibility"] = PUBLIC
+        flt.update(public_listing())
     if len(query.tokens) == 1:
         flt["search_tokens"] = query.tokens[0]
     elif query.tokens:

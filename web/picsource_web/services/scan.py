@@ -33,6 +33,11 @@ MAX_WINDOWS = 6  # the last window is unbounded, so a scan never misses document
 # Oldest-first walks start here unless told otherwise: no image id predates PicSource.
 EPOCH = int.from_bytes(ObjectId.from_datetime(datetime(2020, 1, 1, tzinfo=UTC)).binary, "big")
 DRIVERS = ("search_tokens", "tags", "colour_families", "owner_id", "visibility")
+# A keyword/tag/colour driver is paired with the listing's scope (owner or visibility)
+# when both are plain equalities: core's compound (scope, field, _id) indexes then
+# answer the query exactly, so no other owner's images are read and filtered here.
+SCOPE_FIELDS = ("owner_id", "visibility")
+COMPOUND_FIELDS = ("search_tokens", "tags", "colour_families")
 
 
 def oid_int(oid: ObjectId) -> int:
@@ -65,11 +70,32 @@ def split_filter(flt: Mapping[str, Any]) -> tuple[str, Any, dict[str, Any], int,
     raise ValueError(f"no indexed equality in filter {sorted(flt)}")
 
 
+def split_compound(flt: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any], int, int | None]:
+    """Like split_filter, but the driver is a dict of one or two indexed equalities."""
+    field, value, residual, lower, upper = split_filter(flt)
+    driver = {field: value}
+    if field in COMPOUND_FIELDS:
+        for scope in SCOPE_FIELDS:
+            if scope in residual and not isinstance(residual[scope], dict):
+                driver = {scope: residual.pop(scope), field: value}
+                break
+    return driver, residual, lower, upper
+
+
+def driver_key(prefix: str, driver: Mapping[str, Any]) -> tuple[str, str]:
+    """The window memo's key; a single-field driver keeps the plain (field, value) form."""
+    return prefix + "+".join(driver), "|".join(str(v) for v in driver.values())
+
+
 def residual_match(doc: Mapping[str, Any], residual: Mapping[str, Any]) -> bool:
-    """The few predicate forms build_filter produces: equality (membership for arrays) and $all."""
+    """The few predicate forms build_filter produces: equality (membership for arrays), $all
+    and $ne (MongoDB's meaning: a missing field matches, an array must not contain it)."""
     for field, want in residual.items():
         have = doc.get(field)
-        if isinstance(want, dict) and "$all" in want:
+        if isinstance(want, dict) and "$ne" in want:
+            if have == want["$ne"] or (isinstance(have, list) and want["$ne"] in have):
+                return False
+        elif isinstance(want, dict) and "$all" in want:
             if not isinstance(have, list) or not all(v in have for v in want["$all"]):
                 return False
         elif isinstance(have, list):
@@ -100,8 +126,8 @@ class WindowedScanner:
     def newest(self, coll: Collection[Document], flt: Mapping[str, Any], need: int,
                projection: Mapping[str, Any] | None) -> list[Document]:
         """Up to ``need`` documents matching ``flt``, newest first."""
-        field, value, residual, lower, upper = split_filter(flt)
-        key = (field, str(value))
+        driver, residual, lower, upper = split_compound(flt)
+        key = driver_key("", driver)
         window = self._estimate(key)
         proj = None if projection is None else {**projection, **{f: 1 for f in residual}}
         start = upper if upper is not None else oid_int(ObjectId.from_datetime(
@@ -120,7 +146,7 @@ class WindowedScanner:
                     bounds["$gte"] = int_oid(lo)
                 if hi is not None:
                     bounds["$lt"] = int_oid(hi)
-                query: dict[str, Any] = {field: value}
+                query: dict[str, Any] = dict(driver)
                 if bounds:
                     query["_id"] = bounds
                 batch = list(coll.find(query, proj).sort("_id", -1).limit(batch_size))
@@ -139,8 +165,8 @@ class WindowedScanner:
                projection: Mapping[str, Any] | None) -> list[Document]:
         """Up to ``need`` documents matching ``flt``, oldest first: windows walk forward from
         the lower bound (or the oldest id this process has seen for the driver, or 2020)."""
-        field, value, residual, lower, upper = split_filter(flt)
-        key = ("oldest:" + field, str(value))
+        driver, residual, lower, upper = split_compound(flt)
+        key = driver_key("oldest:", driver)
         window = self._estimate(key)
         proj = None if projection is None else {**projection, **{f: 1 for f in residual}}
         now = oid_int(ObjectId.from_datetime(datetime.fromtimestamp(self.clock(), UTC))) + 60 * SECOND
@@ -160,7 +186,7 @@ class WindowedScanner:
                     bounds["$gte"] = int_oid(cursor_lo)
                 if hi is not None:
                     bounds["$lt"] = int_oid(hi)
-                query: dict[str, Any] = {field: value, "_id": bounds} if bounds else {field: value}
+                query: dict[str, Any] = {**driver, "_id": bounds} if bounds else dict(driver)
                 batch = list(coll.find(query, proj).sort("_id", 1).limit(batch_size))
                 out.extend(d for d in batch if residual_match(d, residual))
                 if len(batch) < batch_size or len(out) >= need:
