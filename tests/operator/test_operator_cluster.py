@@ -129,6 +129,12 @@ def test_minimal_gallery_becomes_ready_with_every_object_owned(gallery_env: Env,
     assert metric_value(running_operator.metrics(), "picsource_operator_reconciles_total",
                         {"result": "success"}) >= 2
     assert metric_value(running_operator.metrics(), "picsource_operator_galleries", {"phase": "Ready"}) == 1
+    ours = {"namespace": env.namespace, "name": "photos"}
+    text = running_operator.metrics()  # what the dashboard and the GalleryNotReady alert read
+    assert metric_value(text, "picsource_operator_gallery_ready", ours) == 1
+    desired = env.get("photos")["status"]["desiredWorkers"]
+    assert metric_value(text, "picsource_operator_workers_desired", ours) == desired >= 1
+    assert metric_value(text, "picsource_operator_workers_ready", ours) == desired
 
 
 @pytest.mark.parametrize(("spec", "message"), [
@@ -347,7 +353,10 @@ def test_delete_retains_or_removes_bucket_and_database(gallery_env: Env, running
     for doc in (keep, drop):
         mongo[doc["spec"]["database"]["name"]]["images"].insert_one({"x": 1})
 
+    assert gallery_series(running_operator, env.namespace, "keep")
     kubectl("delete", "gallery", "keep", "-n", env.namespace, "--timeout=30s")
+    wait_until(lambda: not gallery_series(running_operator, env.namespace, "keep"), 10,
+               "the deleted Gallery's per-gallery series to be removed")
     assert client.bucket_exists(keep["spec"]["storage"]["bucket"])
     assert mongo[keep["spec"]["database"]["name"]]["images"].count_documents({}) == 1
 
@@ -358,11 +367,24 @@ def test_delete_retains_or_removes_bucket_and_database(gallery_env: Env, running
                            for e in env.events("drop")), 20, "a Warning event about the failed reclaim")
     assert env.get("drop") is not None  # still there, held by the finalizer
     assert env.condition("drop", "Ready")["reason"] == "SecretMissing"
+    assert metric_value(running_operator.metrics(), "picsource_operator_gallery_ready",
+                        {"namespace": env.namespace, "name": "drop"}) == 0
+    assert gallery_series(running_operator, env.namespace, "drop")
     env.secret("drop-s3", {"accessKey": env.minio.access_key, "secretKey": env.minio.secret_key})
     wait_until(lambda: env.get("drop") is None, 60, "the Delete gallery to be finalized")
     assert not client.bucket_exists(drop["spec"]["storage"]["bucket"])
     assert drop["spec"]["database"]["name"] not in mongo.list_database_names()
+    wait_until(lambda: not gallery_series(running_operator, env.namespace, "drop"), 10,
+               "the finalized Gallery's per-gallery series to be removed")
     mongo.close()
+
+
+def gallery_series(operator: OperatorProcess, namespace: str, name: str) -> list[str]:
+    """The per-gallery samples the operator exports for one Gallery."""
+    labels = {f'namespace="{namespace}"', f'name="{name}"'}
+    return [line for line in operator.metrics().splitlines()
+            if line.startswith(("picsource_operator_gallery_ready{", "picsource_operator_workers_"))
+            and labels <= set(line.partition("{")[2].partition("}")[0].split(","))]
 
 
 def test_operator_killed_mid_reconcile_converges_after_restart(gallery_env: Env,
