@@ -12,9 +12,20 @@ import onnxruntime as ort
 from PIL import Image
 
 
-def new_session(model: str | Path | bytes) -> ort.InferenceSession:
-    """A single-threaded CPU session for an ONNX file path or serialised model."""
+def new_session(
+    model: str | Path | bytes, *, variable_shapes: bool = False
+) -> ort.InferenceSession:
+    """A single-threaded CPU session for an ONNX file path or serialised model.
+
+    ``variable_shapes``: the input size changes from call to call (MTCNN's pyramid and
+    candidate batches). onnxruntime's CPU arena and memory-pattern planner then keep a
+    block for every size seen, so a worker's RSS creeps up by tens of MB over its first
+    images; plain malloc/free per run costs a little speed and returns the memory.
+    """
     options = ort.SessionOptions()
+    if variable_shapes:
+        options.enable_cpu_mem_arena = False
+        options.enable_mem_pattern = False
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
