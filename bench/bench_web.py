@@ -197,10 +197,10 @@ def explain(db: Any, user_id: ObjectId) -> None:
         flt = build_filter(parse_query(params, viewer), viewer)
         window: dict[str, Any] = {"_id": {"$gte": recent}}
         try:
-            from picsource_web.services.scan import split_filter
+            from picsource_web.services.scan import split_compound
 
-            field, value, _rest, _lo, _hi = split_filter(flt)
-            window[field] = value
+            driver, _rest, _lo, _hi = split_compound(flt)
+            window.update(driver)
         except ImportError:  # an older tree without the windowed scanner
             window.update({k: v for k, v in flt.items() if k != "_id"})
         for variant, query in (("plain", flt), ("window", window)):
@@ -236,8 +236,12 @@ def main() -> int:
         mongo.start()
         minio.start()
         minio.client().make_bucket(BUCKET)
-        db = connect(MongoSettings(uri=mongo.uri, database=DATABASE))
+        # A long socket timeout: new indexes on a reused 100k-document database take minutes.
+        db = connect(MongoSettings(uri=mongo.uri, database=DATABASE, timeout_ms=120_000))
+        started = time.perf_counter()
         ensure_indexes(db)
+        if time.perf_counter() - started > 5:
+            print(f"  built new indexes in {time.perf_counter() - started:.0f}s", flush=True)
         from picsource_web.services.users import UserService
 
         if seeded:

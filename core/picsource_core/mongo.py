@@ -54,6 +54,12 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("search_tokens", ASCENDING), ("_id", DESCENDING)], name="search_tokens"),
         IndexModel([("tags", ASCENDING), ("_id", DESCENDING)], name="tags"),
         IndexModel([("colour_families", ASCENDING), ("_id", DESCENDING)], name="colour_families"),
+        # The same within one listing scope: a signed-in search ("mine") or a public one
+        # reads only matching documents in scope, never other owners' images.
+        *[IndexModel([(scope, ASCENDING), (field, ASCENDING), ("_id", DESCENDING)],
+                     name=f"{scope}_{field}")
+          for scope in ("owner_id", "visibility")
+          for field in ("search_tokens", "tags", "colour_families")],
         IndexModel([("owner_id", ASCENDING), ("analysis.phash", ASCENDING)], name="owner_phash"),
         IndexModel([("original_key", ASCENDING)], name="original_key"),
     ],

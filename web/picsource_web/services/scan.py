@@ -5,8 +5,10 @@ applying sort and limit (SecantusDB does: ``find({owner_id}).sort(_id).limit(49)
 all of the owner's documents, ~2 s at 30,000). A query bounded to an ``_id`` range (ids
 are time-ordered) with a compound ``(field, _id)`` index reads only that range, ~10 ms.
 So a page is fetched as a few windows walking back in time, and each query names just
-one indexed equality (the "driver") plus the ``_id`` range; any other predicates are
-applied here by ``residual_match`` so the server never falls back to a wider index. The
+one indexed equality (the "driver"; a keyword, tag or colour is paired with the owner
+or visibility scope, matching core's compound indexes) plus the ``_id`` range; any
+other predicates are applied here by ``residual_match`` so the server never falls back
+to a wider index. The
 window size is learnt per driver value (an in-process hint only: a cold replica simply
 takes one or two extra windows). On real MongoDB the same queries are equally correct.
 """
