@@ -42,8 +42,7 @@ def test_full_pipeline_with_models_writes_thumbnails_document_and_metrics(
         wait_for(lambda: _done(mongo_db, [coffee, astronaut, shop]), 180, f"jobs\n{worker.log()}")
         status, health = worker.get("/healthz")
         text = worker.metrics()
-        assert worker.sample("picsource_worker_jobs_total", result="done") == 3
-
+        wait_for(lambda: worker.sample("picsource_worker_jobs_total", result="done") == 3, 15, worker.log())
     assert status == 200 and health.strip() == "ok"
     assert check_metrics(text) == []
     for name in (
@@ -153,8 +152,8 @@ def test_sigkilled_worker_job_is_completed_by_another_after_lease_expiry(
 
     with WorkerProcess(core_env, tmp_path, "rescuer", **lease) as rescuer:
         wait_for(lambda: _done(mongo_db, [image]), 120, f"the rescue\n{rescuer.log()}")
-        assert rescuer.sample("picsource_worker_leases_expired_total") == 1
-        assert rescuer.sample("picsource_worker_jobs_total", result="done") == 1
+        wait_for(lambda: rescuer.sample("picsource_worker_leases_expired_total") == 1, 15, rescuer.log())
+        wait_for(lambda: rescuer.sample("picsource_worker_jobs_total", result="done") == 1, 15, rescuer.log())
     job = _job(mongo_db, image)
     assert job["attempts"] == 2 and job["finished_at"] >= held["lease_expires"]
     assert mongo_db[IMAGES].find_one({"_id": image})["status"] == "ready"
@@ -168,8 +167,8 @@ def test_failures_retry_with_backoff_then_dead_letter_and_admin_retry_succeeds(
     retries = {"WORKER_MAX_ATTEMPTS": "3", "WORKER_RETRY_BACKOFF_SECONDS": "0.3", **NO_MODELS}
     with WorkerProcess(broken, tmp_path, "broken", **retries) as worker:
         wait_for(lambda: _job(mongo_db, image).get("state") == "failed", 60, worker.log())
-        assert worker.sample("picsource_worker_jobs_total", result="retry") == 2
-        assert worker.sample("picsource_worker_jobs_total", result="failed") == 1
+        wait_for(lambda: worker.sample("picsource_worker_jobs_total", result="retry") == 2, 15, worker.log())
+        wait_for(lambda: worker.sample("picsource_worker_jobs_total", result="failed") == 1, 15, worker.log())
     job = _job(mongo_db, image)
     assert job["attempts"] == 3 and "NoSuchBucket" in job["last_error"]
     doc = mongo_db[IMAGES].find_one({"_id": image})
@@ -252,7 +251,7 @@ def test_a_job_that_outlives_the_timeout_is_failed_and_the_process_replaced(
         wait_for(lambda: _job(mongo_db, image).get("state") == "failed", 60, worker.log())
         wait_for(lambda: worker.log().count("started analysis process 0") == 2, 30, worker.log())
         assert worker.get("/healthz")[0] == 200
-        assert worker.sample("picsource_worker_jobs_total", result="failed") == 1
+        wait_for(lambda: worker.sample("picsource_worker_jobs_total", result="failed") == 1, 15, worker.log())
     assert "timed out after 1s" in _job(mongo_db, image)["last_error"]
     doc = mongo_db[IMAGES].find_one({"_id": image})
     assert doc["status"] == "failed" and "timed out" in doc["analysis_error"]
