@@ -138,7 +138,9 @@ class WindowedScanner:
         top = start
         out: list[Document] = []
         windows = 0
-        batch_size = max(need * 2, 20)
+        # Without residual predicates every returned document counts, so ask for no more
+        # than needed: the server then encodes and sends only a page, not the whole window.
+        batch_size = need if not residual else max(need * 2, 20)
         while len(out) < need:
             windows += 1
             lo = lower if windows >= MAX_WINDOWS else max(lower, top - window)
@@ -174,7 +176,9 @@ class WindowedScanner:
         now = oid_int(ObjectId.from_datetime(datetime.fromtimestamp(self.clock(), UTC))) + 60 * SECOND
         start = lower or self._first_seen.get(key, EPOCH)
         lo, out = start, cast(list[Document], [])
-        batch_size = max(need * 2, 20)
+        # Without residual predicates every returned document counts, so ask for no more
+        # than needed: the server then encodes and sends only a page, not the whole window.
+        batch_size = need if not residual else max(need * 2, 20)
         while len(out) < need:
             hi: int | None = lo + window
             if upper is not None and hi >= upper:  # type: ignore[operator]
@@ -209,9 +213,9 @@ class WindowedScanner:
         current = self._windows.get(key, DEFAULT_WINDOW)
         if windows <= 1 and len(found) >= need:
             span = start - oid_int(found[-1]["_id"])
-            learnt = max(MIN_WINDOW, min(current, span * 5 // 4))
+            learnt = max(MIN_WINDOW, min(current, span * 9 // 8))
         elif len(found) >= need:
-            learnt = max(MIN_WINDOW, (start - oid_int(found[-1]["_id"])) * 5 // 4)
+            learnt = max(MIN_WINDOW, (start - oid_int(found[-1]["_id"])) * 9 // 8)
         else:
             learnt = max(current, start - reached)
         self._windows[key] = learnt

@@ -24,6 +24,10 @@ def render_grid(template_title: str, default_scope: str, *, search: bool) -> str
     query = parse_query(request.args, who, default_scope=default_scope)
     page = svc.images.list_page(query, who)
     tiles = [present.tile(doc, svc.media) for doc in page.items]
+    # One url_for for the page instead of one per tile (routing builds cost ~20 us each).
+    href = url_for("images.detail", image_id="IMAGE_ID")
+    for t in tiles:
+        t["href"] = href.replace("IMAGE_ID", t["id"])
     endpoint = request.endpoint or "gallery.search"
     next_params: dict[str, Any] = query_params(query, cursor=page.next_cursor)
     first_params: dict[str, Any] = query_params(query)
