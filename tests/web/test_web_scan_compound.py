@@ -62,13 +62,13 @@ class Recording:
 def test_a_search_reads_only_the_viewers_matches(mongo_db: Any) -> None:
     ensure_indexes(mongo_db)
     mine, other = ObjectId(), ObjectId()
-    docs = [{"_id": ObjectId(), "owner_id": mine if i % 5 == 0 else other, "visibility": "private",
+    docs: list[dict[str, Any]] = [{"_id": ObjectId(), "owner_id": mine if i % 5 == 0 else other, "visibility": "private",
              "search_tokens": ["beach"], "share_token": f"t{i}", "sha256": f"s{i}"} for i in range(200)]
     mongo_db[IMAGES].insert_many(docs)
     recording = Recording(mongo_db[IMAGES])
     page = WindowedScanner().newest(recording, {"owner_id": mine, "search_tokens": "beach"},  # type: ignore[arg-type]
                                     49, {"_id": 1})
-    expected = sorted((d["_id"] for d in docs if d["owner_id"] == mine), reverse=True)
+    expected: list[ObjectId] = sorted((d["_id"] for d in docs if d["owner_id"] == mine), reverse=True)
     assert [d["_id"] for d in page] == expected
     assert len(page) == 40
     assert recording.returned == 40  # none of the other owner's 160 images came back
