@@ -29,9 +29,9 @@ from picsource_worker.models.runtime import as_rgb, new_session, shrink, single_
 
 #: Analyse at most this resolution. P-Net's cost grows with the pixel count of the whole
 #: pyramid, so 640 px (the 1280 thumbnail halved) costs ~2.5x less than 1024 px; the price
-#: is that faces narrower than ~3% of the long side (MIN_FACE / MAX_SIDE) are not counted.
+#: is that faces narrower than ~4% of the long side (MIN_FACE / MAX_SIDE) are not counted.
 MAX_SIDE = 640
-MIN_FACE = 20  # pixels, at the analysed resolution
+MIN_FACE = 24  # pixels, at the analysed resolution
 SCALE_FACTOR = 0.709
 THRESHOLDS = (0.6, 0.7, 0.7)
 MAX_CANDIDATES = 2000  # bounds the work on pathological images
