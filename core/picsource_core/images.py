@@ -30,6 +30,10 @@ UNLISTED = "unlisted"
 PUBLIC = "public"
 VISIBILITIES = (PRIVATE, UNLISTED, PUBLIC)
 
+#: Top-level flag the worker sets when the safety score reaches the gallery's threshold;
+#: public listings leave such images out (their owner still sees them).
+HIDDEN_FROM_PUBLIC = "hidden_from_public"
+
 
 def new_image_doc(
     *, image_id: ObjectId, owner_id: ObjectId, title: str, description: str, tags: list[str],
@@ -46,7 +50,7 @@ def new_image_doc(
         "content_type": content_type, "original_key": original_key, "filename": filename,
         "created_at": created, "updated_at": created, "status": PENDING, "analysis_error": None,
         "analysis": {}, "thumbnails": {}, "colour_families": [], "has_text": False,
-        "taken_at": None, "near_duplicates": [],
+        "taken_at": None, "near_duplicates": [], HIDDEN_FROM_PUBLIC: False,
     }
     doc["search_tokens"] = image_search_tokens(doc)
     return doc

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from picsource_core.images import HIDDEN_FROM_PUBLIC
 from picsource_worker.pipeline.analyse import Analysis
 
 EMBEDDING_DIGITS = 6
@@ -73,7 +74,7 @@ def analysis_fields(analysis: Analysis, thumbnail_keys: dict[int, str],
         "colour_families": list(analysis.colour_families),
         "has_text": bool(analysis.text),
         "taken_at": analysis.exif.taken_at if analysis.exif else None,
-        "hidden_from_public": above_safety_threshold(analysis.safety, safety_threshold),
+        HIDDEN_FROM_PUBLIC: above_safety_threshold(analysis.safety, safety_threshold),
         "embedding": _embedding(analysis.embedding),
     }
 
@@ -89,7 +90,7 @@ def failure_fields(analysis: Analysis) -> dict[str, Any]:
         "colour_families": [],
         "has_text": False,
         "taken_at": None,
-        "hidden_from_public": False,
+        HIDDEN_FROM_PUBLIC: False,
         "embedding": None,
     }
 

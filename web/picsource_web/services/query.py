@@ -17,7 +17,7 @@ from typing import Any
 
 from bson import ObjectId
 
-from picsource_core.images import PUBLIC
+from picsource_core.images import HIDDEN_FROM_PUBLIC, PUBLIC
 from picsource_core.search import COLOUR_FAMILIES, normalise_tag, query_tokens
 from picsource_web.services.errors import BadRequest
 from picsource_web.services.users import Viewer
@@ -29,7 +29,6 @@ MAX_PAGE_SIZE = 100
 SORTS = ("newest", "oldest")
 SCOPES = ("mine", "public")
 #: Set by the worker when an image's safety score reaches the gallery's threshold.
-HIDDEN_FROM_PUBLIC = "hidden_from_public"
 _YES = {"1", "true", "yes", "on"}
 _NO = {"0", "false", "no", "off"}
 
