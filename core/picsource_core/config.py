@@ -67,31 +67,27 @@ class Env:
         self, name: builtins.str, default: object = _MISSING, *, minimum: builtins.int | None = None,
         maximum: builtins.int | None = None,
     ) -> builtins.int:
-        value = self.raw(name)
-        if value is None:
-            if default is _MISSING:
-                raise ConfigurationError(name, "is required but not set")
-            return int(default)  # type: ignore[call-overload]
-        try:
-            number = int(value)
-        except ValueError:
-            raise ConfigurationError(name, f"must be an integer, got {value!r}") from None
-        _check_range(name, number, minimum, maximum)
-        return number
+        return builtins.int(self._number(name, default, builtins.int, "an integer", minimum, maximum))
 
     def float(
         self, name: builtins.str, default: object = _MISSING, *, minimum: builtins.float | None = None,
         maximum: builtins.float | None = None,
     ) -> builtins.float:
+        return builtins.float(self._number(name, default, builtins.float, "a number", minimum, maximum))
+
+    def _number(
+        self, name: builtins.str, default: object, parse: type[builtins.int] | type[builtins.float],
+        kind: builtins.str, minimum: builtins.float | None, maximum: builtins.float | None,
+    ) -> builtins.float:
         value = self.raw(name)
         if value is None:
             if default is _MISSING:
                 raise ConfigurationError(name, "is required but not set")
-            return float(default)  # type: ignore[arg-type]
+            return parse(default)  # type: ignore[arg-type,call-overload]
         try:
-            number = float(value)
+            number = parse(value)
         except ValueError:
-            raise ConfigurationError(name, f"must be a number, got {value!r}") from None
+            raise ConfigurationError(name, f"must be {kind}, got {value!r}") from None
         _check_range(name, number, minimum, maximum)
         return number
 

@@ -118,13 +118,6 @@ class JobQueue:
         )
         return result.modified_count == 1
 
-    def requeue_image(self, image_id: ObjectId, kind: str = ANALYSE) -> bool:
-        """Make an image's job pending again (creating it if needed)."""
-        if self.enqueue(image_id, kind):
-            return True
-        job = self.jobs.find_one({"image_id": image_id, "kind": kind}, {"_id": 1})
-        return bool(job) and self.retry(job["_id"])  # type: ignore[index]
-
     def cancel_for_image(self, image_id: ObjectId) -> int:
         """Remove every job of a deleted image (running ones lose their lease too)."""
         return self.jobs.delete_many({"image_id": image_id}).deleted_count

@@ -8,7 +8,6 @@ overwrite derived objects idempotently.
 from __future__ import annotations
 
 import io
-import json
 from collections.abc import Iterator
 from datetime import timedelta
 from urllib.parse import urlsplit
@@ -195,7 +194,3 @@ def _classify(err: S3Error) -> StorageError:
         return StorageError("BucketMissing", "the bucket does not exist")
     return StorageError("StorageError", f"object storage error {code}: {err.message}")
 
-
-def describe(err: Exception) -> str:
-    """A short JSON-safe description for logs and conditions."""
-    return json.dumps(str(err))[1:-1][:500]
