@@ -15,6 +15,7 @@ from bson import ObjectId
 from pymongo import ReturnDocument
 from pymongo.database import Database
 
+from picsource_core import stamps
 from picsource_core.mongo import IMAGES, Document
 from picsource_core.queue import utcnow
 from picsource_core.search import image_search_tokens
@@ -56,25 +57,29 @@ def new_image_doc(
     return doc
 
 
-def mark_processing(db: Database[Document], image_id: ObjectId) -> bool:
-    result = db[IMAGES].update_one(
-        {"_id": image_id}, {"$set": {"status": PROCESSING, "updated_at": utcnow()}}
+#: What a status write needs back to know which listings it changed.
+_SCOPE_FIELDS = {"owner_id": 1, "visibility": 1}
+
+
+def _set_status(db: Database[Document], image_id: ObjectId, fields: dict[str, Any]) -> bool:
+    doc = db[IMAGES].find_one_and_update(
+        {"_id": image_id}, {"$set": {**fields, "updated_at": utcnow()}}, projection=_SCOPE_FIELDS
     )
-    return result.matched_count == 1
+    stamps.touch_image(db, doc)
+    return doc is not None
+
+
+def mark_processing(db: Database[Document], image_id: ObjectId) -> bool:
+    """False when the image is gone (deleted while its job waited)."""
+    return _set_status(db, image_id, {"status": PROCESSING})
 
 
 def mark_failed(db: Database[Document], image_id: ObjectId, error: str) -> None:
-    db[IMAGES].update_one(
-        {"_id": image_id},
-        {"$set": {"status": FAILED, "analysis_error": error[:2000], "updated_at": utcnow()}},
-    )
+    _set_status(db, image_id, {"status": FAILED, "analysis_error": error[:2000]})
 
 
 def mark_pending(db: Database[Document], image_id: ObjectId) -> None:
-    db[IMAGES].update_one(
-        {"_id": image_id},
-        {"$set": {"status": PENDING, "analysis_error": None, "updated_at": utcnow()}},
-    )
+    _set_status(db, image_id, {"status": PENDING, "analysis_error": None})
 
 
 def apply_analysis(db: Database[Document], image_id: ObjectId, fields: dict[str, Any],
@@ -95,11 +100,13 @@ def apply_analysis(db: Database[Document], image_id: ObjectId, fields: dict[str,
     tokens = image_search_tokens(doc)
     db[IMAGES].update_one({"_id": image_id}, {"$set": {"search_tokens": tokens}})
     doc["search_tokens"] = tokens
+    stamps.touch_image(db, doc)
     return doc
 
 
 def refresh_search_tokens(db: Database[Document], image_id: ObjectId) -> None:
-    """Recompute tokens after a user edit of title, description or tags."""
+    """Recompute tokens after a user edit of title, description or tags (the caller, which
+    knows the visibility before the edit, touches the listing stamps afterwards)."""
     doc = db[IMAGES].find_one({"_id": image_id})
     if doc is not None:
         db[IMAGES].update_one({"_id": image_id}, {"$set": {"search_tokens": image_search_tokens(doc)}})

@@ -20,6 +20,8 @@ JOBS = "jobs"
 USERS = "users"
 TOKENS = "api_tokens"
 LOGIN_ATTEMPTS = "login_attempts"
+#: One small document per listing scope; see picsource_core.stamps.
+STAMPS = "listing_stamps"
 
 Document = dict[str, Any]
 

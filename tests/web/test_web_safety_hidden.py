@@ -9,7 +9,7 @@ from collections.abc import Callable
 from bson import ObjectId
 from flask import Flask
 
-from picsource_core.mongo import IMAGES
+from picsource_core.images import HIDDEN_FROM_PUBLIC, apply_analysis
 from tests.web import api_support as samples
 from tests.web.conftest import WebClient, services_of
 from tests.web.web_support import finish_analysis
@@ -28,9 +28,9 @@ def test_flagged_public_image_is_hidden_from_others_but_not_from_its_owner(
     flagged = alice.upload_id(samples.noisy_jpeg(2), title="flagged lake", visibility="public", tags="trip")
     for image_id in (shown, flagged):
         finish_analysis(svc, image_id, labels=[("lakeside", 0.9)])
-    # What the worker writes for a score at or above WORKER_SAFETY_THRESHOLD.
-    svc.db[IMAGES].update_one({"_id": ObjectId(flagged)},
-                              {"$set": {"analysis.safety": 0.97, "hidden_from_public": True}})
+    # What the worker writes for a score at or above WORKER_SAFETY_THRESHOLD, through the
+    # same core write (which also retires cached public listings).
+    apply_analysis(svc.db, ObjectId(flagged), {"analysis.safety": 0.97, HIDDEN_FROM_PUBLIC: True})
 
     for name, client in {"bob": bob, "anonymous": web_client()}.items():
         for url in ("/public", "/search?tag=trip&scope=public", "/search?q=lake&scope=public"):
@@ -46,5 +46,5 @@ def test_flagged_public_image_is_hidden_from_others_but_not_from_its_owner(
     assert page.status_code == 200 and "flagged lake" in page.get_data(as_text=True)
 
     # Images analysed before the flag existed (no field) and cleared ones stay public.
-    svc.db[IMAGES].update_one({"_id": ObjectId(flagged)}, {"$set": {"hidden_from_public": False}})
+    apply_analysis(svc.db, ObjectId(flagged), {HIDDEN_FROM_PUBLIC: False})
     assert sorted(tile_ids(bob.get("/public").get_data(as_text=True))) == sorted([shown, flagged])

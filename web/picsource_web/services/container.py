@@ -10,12 +10,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from markupsafe import Markup
 from pymongo.database import Database
 
 from picsource_core.mongo import Document, connect
 from picsource_core.queue import JobQueue
 from picsource_core.storage import ObjectStore
 from picsource_web.services.images import ImageRepository, new_share_token
+from picsource_web.services.listing_cache import ListingCache
 from picsource_web.services.present import MediaUrls, ProxyUrl
 from picsource_web.services.ratelimit import LoginRateLimiter
 from picsource_web.services.tokens import TokenService
@@ -36,6 +38,8 @@ class Services:
     images: ImageRepository
     uploads: UploadService
     media: MediaUrls
+    # Rendered grid tiles keyed by (Page.version, signing window): no session data inside.
+    fragments: ListingCache[Markup]
 
 
 def build_services(settings: Settings, proxy_url: ProxyUrl,
@@ -49,7 +53,8 @@ def build_services(settings: Settings, proxy_url: ProxyUrl,
     if settings.public_endpoint and settings.public_endpoint != settings.storage.endpoint:
         presigner = ObjectStore(replace(settings.storage, endpoint=settings.public_endpoint))
     queue = JobQueue(db)
-    images = ImageRepository(db, store, queue)
+    images = ImageRepository(db, store, queue, ListingCache(
+        settings.listing_cache_entries, settings.listing_cache_seconds))
     return Services(
         settings=settings, db=db, store=store, queue=queue,
         users=UserService(db), tokens=TokenService(db),
@@ -58,4 +63,5 @@ def build_services(settings: Settings, proxy_url: ProxyUrl,
         uploads=UploadService(settings, images, share_token_factory),
         media=MediaUrls(presigner=presigner, presign_seconds=settings.presign_seconds,
                         proxy=settings.proxy_images, proxy_url=proxy_url),
+        fragments=ListingCache(settings.listing_cache_entries, settings.listing_cache_seconds),
     )

@@ -16,12 +16,14 @@ from typing import Any
 from bson import ObjectId
 from pymongo.database import Database
 
+from picsource_core import stamps
 from picsource_core.images import PUBLIC, UNLISTED, refresh_search_tokens
 from picsource_core.mongo import IMAGES, Document
 from picsource_core.queue import JobQueue, utcnow
 from picsource_core.search import query_tokens
 from picsource_core.storage import ObjectStore, image_prefixes
 from picsource_web.services.errors import NotFound
+from picsource_web.services.listing_cache import ListingCache
 from picsource_web.services.metadata import ImageMetadata
 from picsource_web.services.query import ImageQuery, build_filter, encode_cursor, public_listing
 from picsource_web.services.scan import WindowedScanner
@@ -58,17 +60,28 @@ def can_edit(doc: Document, viewer: Viewer) -> bool:
 
 @dataclass(frozen=True)
 class Page:
+    """One page of a listing. ``version`` names its content (the query and the listing
+    stamp it was read under), so views can cache what they derive from it."""
+
     items: list[Document]
     next_cursor: str | None
+    version: str = ""
+
+
+def listing_scope(flt: dict[str, Any]) -> str:
+    """The stamp scope a listing filter depends on (build_filter always sets one of these)."""
+    return stamps.owner_scope(flt["owner_id"]) if "owner_id" in flt else stamps.PUBLIC_SCOPE
 
 
 class ImageRepository:
-    def __init__(self, db: Database[Document], store: ObjectStore, queue: JobQueue) -> None:
+    def __init__(self, db: Database[Document], store: ObjectStore, queue: JobQueue,
+                 cache: ListingCache[Page] | None = None) -> None:
         self.images = db[IMAGES]
         self.db = db
         self.store = store
         self.queue = queue
         self.scanner = WindowedScanner()
+        self.cache: ListingCache[Page] = cache if cache is not None else ListingCache(0, 0)
 
     # --- reads ------------------------------------------------------------------
     def get_visible(self, image_id: object, viewer: Viewer, share_token: str | None = None,
@@ -99,13 +112,28 @@ class ImageRepository:
 
     def list_page(self, query: ImageQuery, viewer: Viewer,
                   projection: dict[str, int] | None = None) -> Page:
-        """One page of images; fetch one extra to know whether a next page exists."""
+        """One page of images; fetch one extra to know whether a next page exists.
+
+        Served from the listing cache while the scope's stamp is unchanged; the stamp is
+        read before the query, so a write that lands meanwhile retires the new entry too.
+        """
         flt = build_filter(query, viewer)
+        fields = projection or TILE_FIELDS
+        if not self.cache.enabled:
+            return self._query_page(flt, query, fields, "")
+        scope = listing_scope(flt)
+        (stamp,) = stamps.read(self.db, [scope])
+        version = f"{scope}@{stamp}|{query.sort}|{query.limit}|{sorted(fields)}|{flt!r}"
+        return self.cache.get_or_build(version, lambda: self._query_page(flt, query, fields, version))
+
+    def _query_page(self, flt: dict[str, Any], query: ImageQuery, fields: dict[str, int],
+                    version: str) -> Page:
         scan = self.scanner.newest if query.sort == "newest" else self.scanner.oldest
-        docs = scan(self.images, flt, query.limit + 1, projection or TILE_FIELDS)
+        docs = scan(self.images, flt, query.limit + 1, fields)
         more = len(docs) > query.limit
         docs = docs[: query.limit]
-        return Page(items=docs, next_cursor=encode_cursor(docs[-1]["_id"]) if more and docs else None)
+        return Page(items=docs, next_cursor=encode_cursor(docs[-1]["_id"]) if more and docs else None,
+                    version=version)
 
     def find_duplicate(self, owner_id: ObjectId, sha256: str) -> Document | None:
         return self.images.find_one({"owner_id": owner_id, "sha256": sha256}, {"_id": 1})
@@ -167,13 +195,16 @@ class ImageRepository:
         }
         self.images.update_one({"_id": doc["_id"], "owner_id": doc["owner_id"]}, {"$set": changes})
         refresh_search_tokens(self.db, doc["_id"])
-        return {**doc, **changes}
+        updated = {**doc, **changes}
+        stamps.touch_image(self.db, updated, doc.get("visibility"))
+        return updated
 
     def rotate_share_token(self, doc: Document) -> str:
         """A new share link; the old one stops working at once."""
         token = new_share_token()
         self.images.update_one({"_id": doc["_id"], "owner_id": doc["owner_id"]},
                                {"$set": {"share_token": token, "updated_at": utcnow()}})
+        stamps.touch_image(self.db, doc)
         return token
 
     def delete(self, doc: Document) -> None:
@@ -183,6 +214,7 @@ class ImageRepository:
         orphan sweep removes them; nothing visible is left half-deleted.
         """
         self.images.delete_one({"_id": doc["_id"], "owner_id": doc["owner_id"]})
+        stamps.touch_image(self.db, doc)
         self.queue.cancel_for_image(doc["_id"])
         self.images.update_many({"near_duplicates": doc["_id"]}, {"$pull": {"near_duplicates": doc["_id"]}})
         for prefix in image_prefixes(doc["owner_id"], doc["_id"]):

@@ -76,11 +76,19 @@ class MediaUrls:
             request_date=datetime.fromtimestamp(window_start, UTC),
         )
 
+    def signing_window(self) -> int:
+        """The start of the current signing window: URLs built now stay the same all of it."""
+        length = max(60, self.presign_seconds // 2)
+        return int(self.clock()) // length * length
+
+    def window(self) -> int:
+        """What HTML built from these URLs depends on: the signing window (0 in proxy
+        mode, where URLs never change). Views key cached fragments by it."""
+        return 0 if self.proxy else self.signing_window()
+
     def presigned(self, key: str, headers: dict[str, str] | None = None) -> str:
-        window = max(60, self.presign_seconds // 2)
-        start = int(self.clock()) // window * window
         signed: Callable[..., str] = self._signed  # type: ignore[attr-defined]
-        return signed(key, start, tuple(sorted((headers or {}).items())))
+        return signed(key, self.signing_window(), tuple(sorted((headers or {}).items())))
 
     def url(self, doc: Document, variant: str, share_token: str | None = None,
             download: bool = False) -> str | None:

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from bson import ObjectId
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
+from picsource_core import stamps
 from picsource_core.images import new_image_doc
 from picsource_core.queue import utcnow
 from picsource_core.storage import original_key
@@ -113,6 +114,7 @@ class UploadService:
             self._remove_object(key)
             raise Unavailable("mongo", "The database is unavailable; the image was not saved. "
                               "Please try again in a moment.") from err
+        stamps.touch_image(self.repo.db, doc)  # listings cached before the insert are old now
         return UploadResult(image_id=image_id, duplicate=False, info=info)
 
     def _recheck_quota(self, owner: User, image_id: ObjectId, key: str, size: int) -> None:
@@ -134,8 +136,10 @@ class UploadService:
             log.warning("could not remove %s after a failed upload; left for the orphan sweep", key)
 
     def _remove_document(self, image_id: ObjectId) -> None:
+        """Roll back an inserted document; a listing may have been cached with it meanwhile."""
         try:
-            self.repo.images.delete_one({"_id": image_id})
+            gone = self.repo.images.find_one_and_delete({"_id": image_id}, {"owner_id": 1, "visibility": 1})
+            stamps.touch_image(self.repo.db, gone)
         except PyMongoError:
             log.warning("could not remove image document %s after a failed enqueue", image_id)
 

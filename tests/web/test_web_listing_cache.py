@@ -1,0 +1,199 @@
+"""The listing cache: pages are reused while nothing changed, and every kind of write,
+on any replica or by the worker, shows on the very next request.
+
+The LRU/time-limit tests are pure; the rest run two real apps (two "replicas", each with
+its own in-process cache) against one SecantusDB and MinIO.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import replace
+
+import pytest
+from bson import ObjectId
+from flask import Flask
+
+from picsource_core.images import HIDDEN_FROM_PUBLIC, apply_analysis, mark_failed, mark_pending
+from picsource_core.mongo import IMAGES, STAMPS
+from picsource_web.services.listing_cache import ListingCache
+from picsource_web.settings import Settings
+from tests.web import api_support as samples
+from tests.web.conftest import WebClient, services_of
+from tests.web.test_web_browse import tile_ids
+from tests.web.web_support import finish_analysis
+
+_THUMB = re.compile(r'<img class="relative w-full h-full object-cover" src="([^"]+)"')
+
+
+# --- the cache itself (pure) -----------------------------------------------------------
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_cache_evicts_least_recently_used() -> None:
+    cache: ListingCache[str] = ListingCache(entries=2, seconds=60)
+    cache.put("a", "A")
+    cache.put("b", "B")
+    assert cache.get("a") == "A"  # "a" is now the most recent
+    cache.put("c", "C")
+    assert cache.get("b") is None and cache.get("a") == "A" and cache.get("c") == "C"
+    assert len(cache) == 2
+
+
+def test_cache_entries_expire_after_their_time_limit() -> None:
+    clock = FakeClock()
+    cache: ListingCache[str] = ListingCache(entries=8, seconds=30, clock=clock)
+    cache.put("k", "v")
+    clock.now += 29.9
+    assert cache.get("k") == "v"
+    clock.now += 0.2
+    assert cache.get("k") is None and len(cache) == 0
+
+
+@pytest.mark.parametrize(("entries", "seconds"), [(0, 60), (512, 0)])
+def test_cache_can_be_turned_off(entries: int, seconds: int) -> None:
+    cache: ListingCache[str] = ListingCache(entries=entries, seconds=seconds)
+    built: list[int] = []
+    for _ in range(3):
+        assert cache.get_or_build("k", lambda: str(built.append(1) or len(built))) == str(len(built))
+    assert built == [1, 1, 1] and not cache.enabled
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("LISTING_CACHE_SECONDS", "-1"), ("LISTING_CACHE_SECONDS", "soon"),
+    ("LISTING_CACHE_ENTRIES", "many"), ("LISTING_CACHE_ENTRIES", "1000001"),
+])
+def test_bad_cache_settings_name_the_variable(web_env: dict[str, str], name: str, value: str) -> None:
+    from picsource_core.config import ConfigurationError
+
+    with pytest.raises(ConfigurationError) as err:
+        Settings.from_env({**web_env, name: value})
+    assert err.value.name == name
+
+
+# --- against real servers --------------------------------------------------------------
+@pytest.fixture
+def replica(make_app: Callable[..., Flask]) -> Flask:
+    """A second app on the same database and bucket: another web replica."""
+    return make_app()
+
+
+def signed_in(app: Flask, username: str) -> WebClient:
+    client = WebClient(app)
+    assert client.login(username).status_code == 302
+    return client
+
+
+def test_repeated_grid_is_served_from_cache(app: Flask, alice: WebClient) -> None:
+    first = alice.upload_id(samples.noisy_jpeg(1))
+    cache = services_of(app).images.cache
+    assert tile_ids(alice.get("/").get_data(as_text=True)) == [first]
+    hits = cache.hits
+    assert tile_ids(alice.get("/").get_data(as_text=True)) == [first]
+    assert cache.hits == hits + 1
+    second = alice.upload_id(samples.noisy_jpeg(2))  # the upload renews alice's stamp
+    assert tile_ids(alice.get("/").get_data(as_text=True)) == [second, first]
+
+
+def test_write_on_one_replica_shows_on_the_other_at_once(app: Flask, replica: Flask, alice: WebClient,
+                                                         web_client: Callable[[], WebClient]) -> None:
+    image_id = alice.upload_id(samples.noisy_jpeg(1), title="Harbour at dawn", visibility="public")
+    other = signed_in(replica, "alice")
+    anonymous = WebClient(replica)
+    assert tile_ids(other.get("/").get_data(as_text=True)) == [image_id]  # cached on the replica
+    assert tile_ids(anonymous.get("/public").get_data(as_text=True)) == [image_id]
+    assert tile_ids(other.get("/search?q=harbour").get_data(as_text=True)) == [image_id]
+
+    edit = alice.post(f"/images/{image_id}/edit", {"title": "Quay at dusk", "visibility": "private"})
+    assert edit.status_code == 302
+    assert tile_ids(other.get("/search?q=harbour").get_data(as_text=True)) == []
+    assert tile_ids(other.get("/search?q=quay").get_data(as_text=True)) == [image_id]
+    assert tile_ids(anonymous.get("/public").get_data(as_text=True)) == []  # no longer public
+    assert "Quay at dusk" in other.get("/").get_data(as_text=True)
+
+    assert alice.post(f"/images/{image_id}/delete").status_code == 302
+    assert tile_ids(other.get("/").get_data(as_text=True)) == []
+
+
+def test_worker_writes_show_at_once(app: Flask, replica: Flask, alice: WebClient) -> None:
+    """Status changes and analysis results come from the worker through core's writes."""
+    svc = services_of(app)
+    image_id = alice.upload_id(samples.jpeg(), visibility="public")
+    other = signed_in(replica, "alice")
+    assert "Analysing" in other.get("/").get_data(as_text=True)
+    finish_analysis(svc, image_id, caption="A red square", families=["red"])
+    html = other.get("/").get_data(as_text=True)
+    assert 'alt="A red square"' in html and "Analysing" not in html
+    assert tile_ids(other.get("/search?colour=red").get_data(as_text=True)) == [image_id]
+
+    mark_failed(svc.db, ObjectId(image_id), "decoder exploded")
+    assert "analysis failed" in other.get("/").get_data(as_text=True)
+    mark_pending(svc.db, ObjectId(image_id))
+    assert "analysis failed" not in other.get("/").get_data(as_text=True)
+
+    anonymous = WebClient(replica)
+    assert tile_ids(anonymous.get("/public").get_data(as_text=True)) == [image_id]
+    apply_analysis(svc.db, ObjectId(image_id), {HIDDEN_FROM_PUBLIC: True})  # the safety flag
+    assert tile_ids(anonymous.get("/public").get_data(as_text=True)) == []
+    assert tile_ids(other.get("/").get_data(as_text=True)) == [image_id]  # the owner still sees it
+
+
+def test_cached_pages_never_cross_users(app: Flask, alice: WebClient, bob: WebClient) -> None:
+    mine = alice.upload_id(samples.noisy_jpeg(1), tags="shared")
+    theirs = bob.upload_id(samples.noisy_jpeg(2), tags="shared")
+    for _ in range(2):  # the second round is served from the cache
+        assert tile_ids(alice.get("/").get_data(as_text=True)) == [mine]
+        assert tile_ids(bob.get("/").get_data(as_text=True)) == [theirs]
+        assert tile_ids(alice.get("/search?tag=shared").get_data(as_text=True)) == [mine]
+        assert tile_ids(bob.get("/search?tag=shared").get_data(as_text=True)) == [theirs]
+        assert tile_ids(alice.get("/public").get_data(as_text=True)) == []
+
+
+def test_rolled_back_upload_retires_a_page_cached_meanwhile(make_app: Callable[..., Flask]) -> None:
+    """Between an upload's insert and its rollback (quota race, failed enqueue) another
+    request may cache a page showing the image; the rollback renews the stamp again."""
+    app = make_app()
+    client = WebClient(app)
+    assert client.signup("carol").status_code == 302
+    image_id = client.upload_id(samples.noisy_jpeg(1))
+    assert tile_ids(client.get("/").get_data(as_text=True)) == [image_id]  # cached with it
+    svc = services_of(app)
+    doc = svc.db[IMAGES].find_one({"_id": ObjectId(image_id)})
+    assert doc is not None
+    scope = f"owner:{doc['owner_id']}"
+    before = svc.db[STAMPS].find_one({"_id": scope})
+    svc.uploads._remove_document(ObjectId(image_id))  # noqa: SLF001 - the rollback path itself
+    after = svc.db[STAMPS].find_one({"_id": scope})
+    assert before is not None and after is not None and after["v"] != before["v"]
+    assert tile_ids(client.get("/").get_data(as_text=True)) == []
+
+
+def test_tile_urls_follow_the_signing_window(app: Flask, alice: WebClient) -> None:
+    """Cached tiles carry presigned URLs, so the cache is keyed by the signing window."""
+    svc = services_of(app)
+    image_id = alice.upload_id(samples.jpeg())
+    finish_analysis(svc, image_id)
+    clock = FakeClock()
+    clock.now = 1_800_000_000.0
+    svc.media = replace(svc.media, clock=clock)
+    first = _THUMB.findall(alice.get("/").get_data(as_text=True))
+    assert first == _THUMB.findall(alice.get("/").get_data(as_text=True))
+    clock.now += svc.settings.presign_seconds  # two windows later
+    later = _THUMB.findall(alice.get("/").get_data(as_text=True))
+    assert len(first) == len(later) == 1 and first != later
+    assert "X-Amz-Date=20270115T" in first[0]  # signed at the window start, from the clock
+
+
+def test_cache_off_still_lists_correctly(make_app: Callable[..., Flask]) -> None:
+    app = make_app(listing_cache_seconds=0)
+    client = WebClient(app)
+    assert client.signup("dave").status_code == 302
+    image_id = client.upload_id(samples.noisy_jpeg(1))
+    assert tile_ids(client.get("/").get_data(as_text=True)) == [image_id]
+    assert services_of(app).images.cache.hits == 0 and len(services_of(app).images.cache) == 0

@@ -1,0 +1,77 @@
+"""A small in-process cache for listing pages, trusted only under a current listing stamp.
+
+Why in process and not shared: a hit must cost less than the query it saves, and a
+shared cache would be one more round trip plus decoding 48 documents. Correctness does
+not depend on the process: every entry is keyed by the stamps it was built under
+(picsource_core.stamps), which every replica reads from MongoDB before using it, so a
+write on any replica or by any worker retires the entry everywhere at once.
+
+The time limit is only a backstop for a stamp renewal that failed because the database
+went away between a write and its renewal. Entries are immutable values (tuples,
+strings, frozen objects) shared between threads; the lock covers only the dict.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from typing import Generic, TypeVar
+
+V = TypeVar("V")
+
+
+class ListingCache(Generic[V]):
+    """LRU with a time limit; ``entries=0`` or ``seconds=0`` turns it off."""
+
+    def __init__(self, entries: int, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.entries = entries
+        self.seconds = seconds
+        self.clock = clock
+        self.hits = 0
+        self.misses = 0
+        self._data: OrderedDict[Hashable, tuple[float, V]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @property
+    def enabled(self) -> bool:
+        return self.entries > 0 and self.seconds > 0
+
+    def get(self, key: Hashable) -> V | None:
+        if not self.enabled:
+            return None
+        now = self.clock()
+        with self._lock:
+            found = self._data.get(key)
+            if found is None or found[0] <= now:
+                if found is not None:
+                    del self._data[key]
+                self.misses += 1
+                return None
+            self._data.move_to_end(key)
+            self.hits += 1
+            return found[1]
+
+    def put(self, key: Hashable, value: V) -> None:
+        if not self.enabled:
+            return
+        expires = self.clock() + self.seconds
+        with self._lock:
+            self._data[key] = (expires, value)
+            self._data.move_to_end(key)
+            while len(self._data) > self.entries:
+                self._data.popitem(last=False)
+
+    def get_or_build(self, key: Hashable, build: Callable[[], V]) -> V:
+        """The cached value, or ``build()`` stored under ``key`` (built outside the lock:
+        two threads may both build on a miss; the values are equal and the last one stays)."""
+        value = self.get(key)
+        if value is None:
+            value = build()
+            self.put(key, value)
+        return value
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._data)
