@@ -5,8 +5,14 @@ Goals (issue "Web tier"): grid and search each p99 <= 50 ms and >= 300 requests/
 2-core machine. Everything is real: SecantusDB and MinIO started by the test harness,
 the web tier started exactly as `make run` starts it (tests/harness/run.py web_argv).
 
+Pages are served from the listing cache while nothing changed (services/listing_cache.py);
+the "while editing" rows keep an editor changing one of the bench user's images
+``--edits`` times a second through the real edit form, so each edit retires the cached
+pages on every worker and the figures include the rebuilds. ``--cache off`` measures
+every request against the database (LISTING_CACHE_SECONDS=0).
+
 Run:  .venv/bin/python bench/bench_web.py [--images 100000] [--duration 15] [--connections 16]
-      [--workers N] [--explain]
+      [--workers N] [--cache on|off] [--edits 1] [--explain]
 Prints one line per endpoint: p50, p99 and requests/s (and writes bench/out/bench_web.json).
 """
 
@@ -21,6 +27,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -131,6 +138,36 @@ def sign_in(base: str) -> str:
     return "; ".join(f"{c.name}={c.value}" for c in session.cookies)
 
 
+class Editor(threading.Thread):
+    """Edits one of the bench user's images ``rate`` times a second through the edit form
+    (title alternates), as a user tidying their gallery while others browse."""
+
+    def __init__(self, base: str, cookie: str, image_ids: list[str], rate: float) -> None:
+        super().__init__(daemon=True)
+        self.base, self.cookie, self.image_ids, self.rate = base, cookie, image_ids, rate
+        self.done = threading.Event()
+        self.edits = 0
+        self.failures = 0
+
+    def run(self) -> None:
+        import requests
+
+        session = requests.Session()
+        session.headers["Cookie"] = self.cookie
+        page = session.get(f"{self.base}/upload", timeout=10).text
+        match = re.search(r'name="csrf-token" content="([^"]+)"', page)
+        assert match, "no CSRF token on /upload"
+        rng = random.Random(7)
+        while not self.done.wait(1 / self.rate):
+            image_id = rng.choice(self.image_ids)
+            response = session.post(f"{self.base}/images/{image_id}/edit", allow_redirects=False, data={
+                "csrf_token": match.group(1), "title": f"Edited {self.edits} {KEYWORD}",
+                "description": "edited while the benchmark runs", "tags": KEYWORD,
+                "visibility": "public"}, timeout=30)
+            self.edits += 1
+            self.failures += response.status_code != 302
+
+
 def _ms(text: str) -> float:
     match = re.fullmatch(r"([\d.]+)(us|ms|s)", text.strip())
     assert match, text
@@ -219,6 +256,9 @@ def main() -> int:
     parser.add_argument("--duration", type=int, default=15)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--workers", type=int, default=2 * (os.cpu_count() or 1))
+    parser.add_argument("--cache", choices=("on", "off"), default="on")
+    parser.add_argument("--edits", type=float, default=1.0,
+                        help="edits per second during the 'while editing' rows (0: skip them)")
     parser.add_argument("--explain", action="store_true")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
@@ -266,30 +306,46 @@ def main() -> int:
             WEB_WORKERS=str(args.workers), LOG_LEVEL="warning",
             PROMETHEUS_MULTIPROC_DIR=str(workdir / "prom"),
         )
+        if args.cache == "off":
+            env["LISTING_CACHE_SECONDS"] = "0"
         (workdir / "prom").mkdir()
         web = ManagedProcess("web", web_argv(port), workdir / "web.log", env=env, cwd=REPO).start()
         base = f"http://127.0.0.1:{port}"
         web.wait_ready(lambda: http_responds(f"{base}/readyz"), 90, "serving")
         cookie = sign_in(base)
-        targets = [("healthz (ceiling)", f"{base}/healthz", None),
-                   ("grid / (48 images, signed in)", f"{base}/", cookie),
-                   (f"search ?q={KEYWORD} (signed in)", f"{base}/search?q={KEYWORD}", cookie),
-                   ("public grid (anonymous)", f"{base}/public", None)]
+        targets = [("healthz (ceiling)", f"{base}/healthz", None, False),
+                   ("grid / (48 images, signed in)", f"{base}/", cookie, False),
+                   (f"search ?q={KEYWORD} (signed in)", f"{base}/search?q={KEYWORD}", cookie, False),
+                   ("public grid (anonymous)", f"{base}/public", None, False)]
+        if args.edits > 0 and args.cache == "on":
+            targets += [(f"grid while {args.edits:g} edit/s", f"{base}/", cookie, True),
+                        (f"search while {args.edits:g} edit/s", f"{base}/search?q={KEYWORD}", cookie, True)]
+            mine = [str(d["_id"]) for d in db[IMAGES].find({"owner_id": user.id}, {"_id": 1}).limit(200)]
         results: dict[str, dict[str, float]] = {}
         print(f"\nwrk -t2 -c{args.connections} -d{args.duration}s, gunicorn workers={args.workers}, "
-              f"{args.images:,} images, cpus={os.cpu_count()}, load average {os.getloadavg()[0]:.1f}")
-        for name, url, jar in targets:
+              f"{args.images:,} images, listing cache {args.cache}, cpus={os.cpu_count()}, "
+              f"load average {os.getloadavg()[0]:.1f}")
+        for name, url, jar, editing in targets:
             wait_idle(base)
             run_wrk(url, jar, 2, args.connections)  # warm-up: connections, caches, imports
             wait_idle(base)
+            editor = Editor(base, cookie, mine, args.edits) if editing else None
+            if editor is not None:
+                editor.start()
             results[name] = stats = run_wrk(url, jar, args.duration, args.connections)
             flag = " NON-2xx!" if stats["non_2xx"] else ""
             flag += f" ({stats['timeouts']:.0f} timed out)" if stats["timeouts"] else ""
+            if editor is not None:
+                editor.done.set()
+                editor.join(60)
+                stats["edits"] = float(editor.edits)
+                flag += f" ({editor.edits} edits" + (f", {editor.failures} failed)" if editor.failures else ")")
             print(f"  {name:34s} p50 {stats['p50_ms']:7.2f} ms  p99 {stats['p99_ms']:7.2f} ms  "
                   f"{stats['rps']:8.1f} req/s  ({stats['requests']:.0f} requests){flag}", flush=True)
         OUT.mkdir(parents=True, exist_ok=True)
-        (OUT / "bench_web.json").write_text(json.dumps(
+        (OUT / f"bench_web{'' if args.cache == 'on' else '-nocache'}.json").write_text(json.dumps(
             {"images": args.images, "workers": args.workers, "connections": args.connections,
+             "cache": args.cache, "edits_per_second": args.edits,
              "duration_s": args.duration, "results": results}, indent=2))
         return 0
     finally:

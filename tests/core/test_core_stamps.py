@@ -15,27 +15,36 @@ from picsource_core.images import (
     mark_processing,
     new_image_doc,
 )
-from picsource_core.mongo import IMAGES
+from picsource_core.mongo import IMAGES, STAMPS, USERS
 
 OWNER = ObjectId("65f000000000000000000001")
 
 
-def test_scopes_for_private_and_public_images() -> None:
-    assert stamps.scopes_for(OWNER, ["private"]) == [f"owner:{OWNER}"]
-    assert stamps.scopes_for(OWNER, ["unlisted", "private"]) == [f"owner:{OWNER}"]
-    assert stamps.scopes_for(OWNER, ["private", "public"]) == [f"owner:{OWNER}", "public"]
-    assert stamps.scopes_for(OWNER, [None]) == [f"owner:{OWNER}", "public"]  # unknown: both
+def test_public_listings_are_affected_by_public_or_unknown_visibility() -> None:
+    assert not stamps.affects_public(["private"])
+    assert not stamps.affects_public(["unlisted", "private"])
+    assert stamps.affects_public(["private", "public"])  # made private: it leaves the public page
+    assert stamps.affects_public([None])  # unknown: renew to be safe
 
 
-def test_touch_gives_a_new_value_every_time(mongo_db: Any) -> None:
-    assert stamps.read(mongo_db, ["public", "owner:x"]) == (stamps.UNSET, stamps.UNSET)
-    stamps.touch(mongo_db, ["public", "public"])
-    first = stamps.read(mongo_db, ["public", "owner:x"])
-    assert first[0] != stamps.UNSET and first[1] == stamps.UNSET
-    stamps.touch(mongo_db, ["public"])
-    assert stamps.read(mongo_db, ["public"])[0] not in (first[0], stamps.UNSET)
+def _stamps(db: Any) -> tuple[str, str]:
+    user = db[USERS].find_one({"_id": OWNER}) or {}
+    return stamps.owner_stamp(user), stamps.read_public(db)
+
+
+def test_touch_gives_new_values_every_time(mongo_db: Any) -> None:
+    mongo_db[USERS].insert_one({"_id": OWNER, "username": "owner"})
+    assert _stamps(mongo_db) == (stamps.UNSET, stamps.UNSET)
+    stamps.touch(mongo_db, OWNER, public=False)
+    owner_first, public_first = _stamps(mongo_db)
+    assert owner_first != stamps.UNSET and public_first == stamps.UNSET
+    stamps.touch(mongo_db, OWNER, public=True)
+    owner_second, public_second = _stamps(mongo_db)
+    assert owner_second not in (owner_first, stamps.UNSET) and public_second != stamps.UNSET
     stamps.touch_image(mongo_db, None)  # nothing written: nothing renewed
-    assert stamps.read(mongo_db, ["owner:x"]) == (stamps.UNSET,)
+    assert _stamps(mongo_db) == (owner_second, public_second)
+    stamps.touch(mongo_db, ObjectId(), public=False)  # a user that does not exist is not created
+    assert mongo_db[USERS].count_documents({}) == 1
 
 
 def _image(db: Any, visibility: str) -> ObjectId:
@@ -49,7 +58,7 @@ def _image(db: Any, visibility: str) -> ObjectId:
 
 
 def test_worker_writes_renew_owner_and_public_stamps(mongo_db: Any) -> None:
-    scopes = [stamps.owner_scope(OWNER), stamps.PUBLIC_SCOPE]
+    mongo_db[USERS].insert_one({"_id": OWNER, "username": "owner"})
     public, private = _image(mongo_db, "public"), _image(mongo_db, "private")
     writes = [
         lambda i: mark_processing(mongo_db, i),
@@ -58,13 +67,13 @@ def test_worker_writes_renew_owner_and_public_stamps(mongo_db: Any) -> None:
         lambda i: mark_pending(mongo_db, i),
     ]
     for write in writes:
-        before = stamps.read(mongo_db, scopes)
+        before = _stamps(mongo_db)
         write(public)
-        owner_after, public_after = stamps.read(mongo_db, scopes)
+        owner_after, public_after = _stamps(mongo_db)
         assert owner_after != before[0] and public_after != before[1]
-        before = stamps.read(mongo_db, scopes)
+        before = _stamps(mongo_db)
         write(private)
-        owner_after, public_after = stamps.read(mongo_db, scopes)
+        owner_after, public_after = _stamps(mongo_db)
         assert owner_after != before[0] and public_after == before[1]  # public list unaffected
 
 
@@ -72,4 +81,4 @@ def test_writes_to_a_missing_image_renew_nothing(mongo_db: Any) -> None:
     gone = ObjectId()
     assert mark_processing(mongo_db, gone) is False
     assert apply_analysis(mongo_db, gone, {"has_text": True}) is None
-    assert mongo_db["listing_stamps"].count_documents({}) == 0
+    assert mongo_db[STAMPS].count_documents({}) == 0

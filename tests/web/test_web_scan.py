@@ -14,6 +14,7 @@ from picsource_core.mongo import IMAGES, ensure_indexes
 from picsource_web.services.scan import (
     DEFAULT_WINDOW,
     WindowedScanner,
+    oid_int,
     residual_match,
     split_filter,
 )
@@ -124,3 +125,41 @@ def test_the_window_is_learnt(scan_db: Any, seeded: list[dict[str, Any]]) -> Non
     scanner.newest(mongo_db[IMAGES], {"owner_id": owner}, 49, {"_id": 1})
     learnt = scanner._windows[("owner_id", str(owner))]
     assert learnt < DEFAULT_WINDOW  # the burst of 100 in one second: a tiny window suffices
+
+
+class RecordingCollection:
+    """Passes ``find`` through to a real collection and keeps each query it was given."""
+
+    def __init__(self, coll: Any) -> None:
+        self.coll = coll
+        self.queries: list[dict[str, Any]] = []
+
+    def find(self, query: dict[str, Any], *args: Any) -> Any:
+        self.queries.append(query)
+        return self.coll.find(query, *args)
+
+
+def test_a_first_page_above_a_gap_starts_at_the_learnt_floor(scan_db: Any) -> None:
+    """Newest image a month old, above a dense burst: the second first-page scan's window
+    starts just below the page, so it reads about one page, not the whole burst."""
+    owner = ObjectId()
+    start = int(ObjectId.from_datetime(datetime.now(UTC) - timedelta(days=30)).binary[:4].hex(), 16)
+    docs = [{"_id": ObjectId((start - i).to_bytes(4, "big") + owner.binary[4:9] + i.to_bytes(3, "big")),
+             "owner_id": owner, "share_token": f"g{owner}{i}", "sha256": f"g{owner}{i}"} for i in range(400)]
+    scan_db[IMAGES].insert_many(docs)
+    scanner = WindowedScanner()
+    expected = [d["_id"] for d in docs[:49]]
+    assert [d["_id"] for d in scanner.newest(scan_db[IMAGES], {"owner_id": owner}, 49, {"_id": 1})] == expected
+    floor = scanner._floors[("owner_id", str(owner))]
+    assert oid_int(docs[60]["_id"]) < floor <= oid_int(docs[48]["_id"])  # about one page, not 400
+    recorder = RecordingCollection(scan_db[IMAGES])
+    assert [d["_id"] for d in scanner.newest(recorder, {"owner_id": owner}, 49, {"_id": 1})] == expected
+    assert len(recorder.queries) == 1  # one window, holding about one page: what the server reads
+    assert 49 <= scan_db[IMAGES].count_documents(recorder.queries[0]) <= 60
+    newer = ObjectId()  # a new upload lands above the floor and is still found
+    scan_db[IMAGES].insert_one({"_id": newer, "owner_id": owner, "share_token": f"n{owner}", "sha256": f"n{owner}"})
+    page = scanner.newest(scan_db[IMAGES], {"owner_id": owner}, 49, {"_id": 1})
+    assert [d["_id"] for d in page] == [newer, *expected[:48]]
+    scan_db[IMAGES].delete_many({"owner_id": owner, "_id": {"$gte": docs[40]["_id"]}})  # fewer above it
+    page = scanner.newest(scan_db[IMAGES], {"owner_id": owner}, 49, {"_id": 1})
+    assert [d["_id"] for d in page] == [d["_id"] for d in docs[41:90]]  # later windows fill the page

@@ -68,9 +68,14 @@ class Page:
     version: str = ""
 
 
-def listing_scope(flt: dict[str, Any]) -> str:
-    """The stamp scope a listing filter depends on (build_filter always sets one of these)."""
-    return stamps.owner_scope(flt["owner_id"]) if "owner_id" in flt else stamps.PUBLIC_SCOPE
+def listing_stamp(db: Database[Document], flt: dict[str, Any], viewer: Viewer) -> str:
+    """The stamp a listing filter depends on: the viewer's own (loaded with the request:
+    build_filter scopes "mine" to the viewer) or the public one (one small read)."""
+    if "owner_id" in flt:
+        if viewer.user is None or viewer.user.id != flt["owner_id"]:
+            raise ValueError("an owner listing for someone other than the viewer")
+        return f"owner:{viewer.user.id}@{viewer.user.listing_stamp}"
+    return f"public@{stamps.read_public(db)}"
 
 
 class ImageRepository:
@@ -115,15 +120,15 @@ class ImageRepository:
         """One page of images; fetch one extra to know whether a next page exists.
 
         Served from the listing cache while the scope's stamp is unchanged; the stamp is
-        read before the query, so a write that lands meanwhile retires the new entry too.
+        read before the query (the viewer's own with the request), so a write that lands
+        meanwhile retires the new entry too.
         """
         flt = build_filter(query, viewer)
         fields = projection or TILE_FIELDS
         if not self.cache.enabled:
             return self._query_page(flt, query, fields, "")
-        scope = listing_scope(flt)
-        (stamp,) = stamps.read(self.db, [scope])
-        version = f"{scope}@{stamp}|{query.sort}|{query.limit}|{sorted(fields)}|{flt!r}"
+        stamp = listing_stamp(self.db, flt, viewer)
+        version = f"{stamp}|{query.sort}|{query.limit}|{sorted(fields)}|{flt!r}"
         return self.cache.get_or_build(version, lambda: self._query_page(flt, query, fields, version))
 
     def _query_page(self, flt: dict[str, Any], query: ImageQuery, fields: dict[str, int],

@@ -10,7 +10,10 @@ or visibility scope, matching core's compound indexes) plus the ``_id`` range; a
 other predicates are applied here by ``residual_match`` so the server never falls back
 to a wider index. The
 window size is learnt per driver value (an in-process hint only: a cold replica simply
-takes one or two extra windows). On real MongoDB the same queries are equally correct.
+takes one or two extra windows). A first page also remembers where its last document
+was (the "floor"), so the next first page starts its window there: a gallery whose newest
+image is weeks old, above a burst of thousands, then reads about one page, not the burst.
+On real MongoDB the same queries are equally correct.
 """
 
 from __future__ import annotations
@@ -114,6 +117,7 @@ class WindowedScanner:
         self.memory = memory
         self._windows: OrderedDict[tuple[str, str], int] = OrderedDict()
         self._first_seen: dict[tuple[str, str], int] = {}
+        self._floors: dict[tuple[str, str], int] = {}
         self._lock = threading.Lock()
 
     def _estimate(self, key: tuple[str, str]) -> int:
@@ -141,9 +145,12 @@ class WindowedScanner:
         # Without residual predicates every returned document counts, so ask for no more
         # than needed: the server then encodes and sends only a page, not the whole window.
         batch_size = need if not residual else max(need * 2, 20)
+        floor = self._floors.get(key) if upper is None else None
         while len(out) < need:
             windows += 1
             lo = lower if windows >= MAX_WINDOWS else max(lower, top - window)
+            if windows == 1 and floor is not None and floor < top:
+                lo = max(lower, floor)
             while True:  # page through this window (residual predicates may drop some)
                 bounds: dict[str, ObjectId] = {}
                 if lo > 0:
@@ -163,6 +170,8 @@ class WindowedScanner:
             hi = top = lo
             window *= 4
         self._learn(key, windows, start, top, out[:need], need)
+        if upper is None:
+            self._learn_floor(key, out[:need], need)
         return out[:need]
 
     def oldest(self, coll: Collection[Document], flt: Mapping[str, Any], need: int,
@@ -207,6 +216,18 @@ class WindowedScanner:
                 self._first_seen.clear()  # a hint only: forgetting costs a few empty windows
             self._first_seen[key] = oid_int(out[0]["_id"])
         return out[:need]
+
+    def _learn_floor(self, key: tuple[str, str], found: list[Document], need: int) -> None:
+        """Remember just below a full first page's last id (an eighth of the page's span
+        as headroom for new images); forget it when the page was not full."""
+        with self._lock:
+            if len(found) < need:
+                self._floors.pop(key, None)
+                return
+            newest, last = oid_int(found[0]["_id"]), oid_int(found[-1]["_id"])
+            if len(self._floors) >= self.memory:
+                self._floors.clear()  # a hint only: forgetting costs one wider first window
+            self._floors[key] = max(0, last - (newest - last) // 8 - SECOND)
 
     def _learn(self, key: tuple[str, str], windows: int, start: int, reached: int,
                found: list[Document], need: int) -> None:

@@ -17,6 +17,7 @@ from bson.errors import InvalidId
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
+from picsource_core import stamps
 from picsource_core.mongo import USERS, Document
 from picsource_core.queue import utcnow
 from picsource_web.services.errors import BadRequest, Conflict
@@ -39,12 +40,16 @@ class User:
     is_admin: bool
     created_at: datetime
     session_epoch: int = 0
+    # This user's listing stamp as loaded with the request (picsource_core.stamps): cached
+    # "mine" pages are keyed by it, so they need no extra round trip to validate.
+    listing_stamp: str = stamps.UNSET
 
     @classmethod
     def from_doc(cls, doc: Document) -> User:
         return cls(
             id=doc["_id"], username=doc["username"], is_admin=bool(doc.get("is_admin")),
             created_at=doc.get("created_at") or utcnow(), session_epoch=int(doc.get("session_epoch", 0)),
+            listing_stamp=stamps.owner_stamp(doc),
         )
 
 
