@@ -271,6 +271,11 @@ def main() -> int:
     if not seeded:
         shutil.rmtree(db_dir, ignore_errors=True)
     mongo, minio, web = MongoServer(db_dir), MinioServer(workdir / "minio"), None
+    # SecantusDB's defaults (1 GB WiredTiger cache, oplog pruned past 100,000 entries)
+    # stall seeding near 60,000 documents: the cache fills and every 1,000 inserts prune
+    # the oplog by walking its deleted entries. A production MongoDB is sized the same way.
+    mongo.config_toml = '[storage]\ncache_size = "4G"\n[oplog]\nmax_entries = 5000000\n'
+
     try:
         print("starting SecantusDB and MinIO ...", flush=True)
         mongo.start()
