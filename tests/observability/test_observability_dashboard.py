@@ -27,6 +27,7 @@ KNOWN_METRICS = {
     "picsource_web_uploads_total",
     "picsource_web_upload_bytes_total",
     "picsource_web_upload_rejections_total",
+    "picsource_web_listing_pages_total",
     "picsource_worker_jobs_total",
     "picsource_worker_step_duration_seconds_bucket",
     "picsource_queue_pending_jobs",
@@ -62,7 +63,7 @@ REQUIRED_PANELS = {
 PROMQL_WORDS = {
     "sum", "max", "by", "rate", "increase", "histogram_quantile", "le", "route", "step",
     "namespace", "name", "reason", "result", "status", "phase", "deriv", "absent", "and",
-    "or", "without", "job", "instance",
+    "or", "without", "job", "instance", "source",
 }  # fmt: skip
 
 

@@ -14,6 +14,7 @@ from dataclasses import replace
 import pytest
 from bson import ObjectId
 from flask import Flask
+from prometheus_client import REGISTRY
 
 from picsource_core import stamps
 from picsource_core.images import HIDDEN_FROM_PUBLIC, apply_analysis, mark_failed, mark_pending
@@ -92,12 +93,19 @@ def signed_in(app: Flask, username: str) -> WebClient:
 
 
 def test_repeated_grid_is_served_from_cache(app: Flask, alice: WebClient) -> None:
+    def listed(source: str) -> float:
+        return REGISTRY.get_sample_value("picsource_web_listing_pages_total", {"source": source}) or 0.0
+
     first = alice.upload_id(samples.noisy_jpeg(1))
     cache = services_of(app).images.cache
+    queried = listed("database")
     assert tile_ids(alice.get("/").get_data(as_text=True)) == [first]
-    hits = cache.hits
+    hits, cached = cache.hits, listed("cache")
     assert tile_ids(alice.get("/").get_data(as_text=True)) == [first]
-    assert cache.hits == hits + 1
+    assert cache.hits == hits + 1 and listed("cache") == cached + 1 and listed("database") == queried + 1
+    assert alice.get("/api/v1/images").get_json()["items"][0]["id"] == first  # its own entry
+    assert alice.get("/api/v1/images").get_json()["items"][0]["id"] == first
+    assert listed("cache") == cached + 2 and listed("database") == queried + 2
     second = alice.upload_id(samples.noisy_jpeg(2))  # the upload renews alice's stamp
     assert tile_ids(alice.get("/").get_data(as_text=True)) == [second, first]
 

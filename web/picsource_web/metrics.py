@@ -36,6 +36,11 @@ UPLOAD_BYTES = Counter("picsource_web_upload_bytes_total", "Bytes of images stor
 UPLOAD_REJECTIONS = Counter(
     "picsource_web_upload_rejections_total", "Uploads refused, by reason.", ["reason"],
 )
+LISTINGS = Counter(
+    "picsource_web_listing_pages_total",
+    "Listing pages (grid, search, API list) by where they came from: the per-process "
+    "cache or a database query.", ["source"],
+)
 
 
 def registry() -> CollectorRegistry:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from bson import ObjectId
@@ -66,6 +66,7 @@ class Page:
     items: list[Document]
     next_cursor: str | None
     version: str = ""
+    cached: bool = False
 
 
 def listing_stamp(db: Database[Document], flt: dict[str, Any], viewer: Viewer) -> str:
@@ -129,7 +130,12 @@ class ImageRepository:
             return self._query_page(flt, query, fields, "")
         stamp = listing_stamp(self.db, flt, viewer)
         version = f"{stamp}|{query.sort}|{query.limit}|{sorted(fields)}|{flt!r}"
-        return self.cache.get_or_build(version, lambda: self._query_page(flt, query, fields, version))
+        page = self.cache.get(version)
+        if page is not None:
+            return replace(page, cached=True)
+        page = self._query_page(flt, query, fields, version)
+        self.cache.put(version, page)
+        return page
 
     def _query_page(self, flt: dict[str, Any], query: ImageQuery, fields: dict[str, int],
                     version: str) -> Page:

@@ -68,6 +68,7 @@ def list_images() -> Response:
     check_known_params(request.args, LIST_PARAMS)
     query = parse_query(request.args, who)
     page = services().images.list_page(query, who, projection=LIST_PROJECTION)
+    metrics.LISTINGS.labels(source="cache" if page.cached else "database").inc()
     links = _links()
     return jsonify(items=[image_json(doc, who.user_id, links) for doc in page.items],
                    next_cursor=page.next_cursor)

@@ -14,6 +14,7 @@ from markupsafe import Markup
 from werkzeug.wrappers import Response
 
 from picsource_core.search import COLOUR_FAMILIES
+from picsource_web import metrics
 from picsource_web.context import services, viewer
 from picsource_web.services import present
 from picsource_web.services.images import Page
@@ -38,6 +39,7 @@ def render_grid(template_title: str, default_scope: str, *, search: bool) -> str
     svc, who = services(), viewer()
     query = parse_query(request.args, who, default_scope=default_scope)
     page = svc.images.list_page(query, who)
+    metrics.LISTINGS.labels(source="cache" if page.cached else "database").inc()
     build = functools.partial(tiles_html, page, svc.media)
     html = svc.fragments.get_or_build((page.version, svc.media.window()), build) if page.version else build()
     endpoint = request.endpoint or "gallery.search"
