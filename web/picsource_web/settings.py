@@ -98,9 +98,11 @@ class Settings:
     # Objects without a metadata document older than this are swept as orphans.
     orphan_minutes: int = 60
     # Listing pages kept per worker process, and how long at most (0 turns the cache off).
+    # An entry holds ~250-300 KiB of documents plus ~60 KiB of rendered tiles, so the
+    # default costs up to ~45 MB per gunicorn worker.
     # Entries are retired at once by any write (see picsource_core.stamps); the time
     # limit only bounds staleness if the database fails between a write and its stamp.
-    listing_cache_entries: int = 512
+    listing_cache_entries: int = 128
     listing_cache_seconds: int = 60
 
     @classmethod
@@ -134,7 +136,7 @@ class Settings:
             log_level=env.choice("LOG_LEVEL", _LOG_LEVELS, "info"),
             proxy_hops=env.int("TRUSTED_PROXY_HOPS", 0, minimum=0, maximum=5),
             orphan_minutes=env.int("ORPHAN_SWEEP_MINUTES", 60, minimum=1),
-            listing_cache_entries=env.int("LISTING_CACHE_ENTRIES", 512, minimum=0, maximum=100_000),
+            listing_cache_entries=env.int("LISTING_CACHE_ENTRIES", 128, minimum=0, maximum=100_000),
             listing_cache_seconds=env.int("LISTING_CACHE_SECONDS", 60, minimum=0, maximum=3600),
         )
 
