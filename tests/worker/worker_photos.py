@@ -86,6 +86,19 @@ def exif_jpeg(image: Image.Image | None = None, **tags: Any) -> bytes:
     return encode(image, "JPEG", quality=90, exif=exif)
 
 
+def text_page(lines: int = 90, size: tuple[int, int] = (3000, 6000)) -> Image.Image:
+    """A page densely covered in printed lines: OCR reads every one, which takes seconds
+    (4.4 s for 60 lines on the 2-core development machine), so a job on it reliably
+    outlives a 1-second job timeout."""
+    page = Image.new("RGB", size, (250, 250, 245))
+    draw = ImageDraw.Draw(page)
+    font = ImageFont.load_default(size=44)
+    for i in range(lines):
+        draw.text((80, 60 + i * 64), f"Line {i:02d}: the quick brown fox jumps over the lazy dog {i * 7}",
+                  font=font, fill=(20, 20, 20))
+    return page
+
+
 def sign(text: str = "GRAND OPENING", size: tuple[int, int] = (900, 300)) -> Image.Image:
     """A shop sign: dark bold letters on a pale yellow board (Pillow's bundled font)."""
     board = Image.new("RGB", size, (250, 240, 170))
