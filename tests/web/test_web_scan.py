@@ -150,7 +150,7 @@ def test_a_first_page_above_a_gap_starts_at_the_learnt_floor(scan_db: Any) -> No
     scanner = WindowedScanner()
     expected = [d["_id"] for d in docs[:49]]
     assert [d["_id"] for d in scanner.newest(scan_db[IMAGES], {"owner_id": owner}, 49, {"_id": 1})] == expected
-    floor = scanner._floors[("owner_id", str(owner))]
+    floor = scanner._floors[("owner_id", str(owner), "{}")]
     assert oid_int(docs[60]["_id"]) < floor <= oid_int(docs[48]["_id"])  # about one page, not 400
     recorder = RecordingCollection(scan_db[IMAGES])
     assert [d["_id"] for d in scanner.newest(recorder, {"owner_id": owner}, 49, {"_id": 1})] == expected

@@ -117,7 +117,8 @@ class WindowedScanner:
         self.memory = memory
         self._windows: OrderedDict[tuple[str, str], int] = OrderedDict()
         self._first_seen: dict[tuple[str, str], int] = {}
-        self._floors: dict[tuple[str, str], int] = {}
+        # Keyed by driver and residual predicates: a filtered listing's page reaches further back.
+        self._floors: dict[tuple[str, str, str], int] = {}
         self._lock = threading.Lock()
 
     def _estimate(self, key: tuple[str, str]) -> int:
@@ -145,7 +146,8 @@ class WindowedScanner:
         # Without residual predicates every returned document counts, so ask for no more
         # than needed: the server then encodes and sends only a page, not the whole window.
         batch_size = need if not residual else max(need * 2, 20)
-        floor = self._floors.get(key) if upper is None else None
+        floor_key = (*key, repr(residual))
+        floor = self._floors.get(floor_key) if upper is None else None
         while len(out) < need:
             windows += 1
             lo = lower if windows >= MAX_WINDOWS else max(lower, top - window)
@@ -171,7 +173,7 @@ class WindowedScanner:
             window *= 4
         self._learn(key, windows, start, top, out[:need], need)
         if upper is None:
-            self._learn_floor(key, out[:need], need)
+            self._learn_floor(floor_key, out[:need], need)
         return out[:need]
 
     def oldest(self, coll: Collection[Document], flt: Mapping[str, Any], need: int,
@@ -217,7 +219,7 @@ class WindowedScanner:
             self._first_seen[key] = oid_int(out[0]["_id"])
         return out[:need]
 
-    def _learn_floor(self, key: tuple[str, str], found: list[Document], need: int) -> None:
+    def _learn_floor(self, key: tuple[str, str, str], found: list[Document], need: int) -> None:
         """Remember just below a full first page's last id (an eighth of the page's span
         as headroom for new images); forget it when the page was not full."""
         with self._lock:
