@@ -130,6 +130,17 @@ def test_write_on_one_replica_shows_on_the_other_at_once(app: Flask, replica: Fl
     assert tile_ids(other.get("/").get_data(as_text=True)) == []
 
 
+def test_rotated_share_link_shows_in_the_cached_api_list(app: Flask, replica: Flask, alice: WebClient) -> None:
+    """The API list shows the owner each image's share link; rotating it retires the page."""
+    alice.upload_id(samples.noisy_jpeg(1), visibility="unlisted")
+    other = signed_in(replica, "alice")
+    before = other.get("/api/v1/images").get_json()["items"][0]
+    assert other.get("/api/v1/images").get_json()["items"][0]["share_url"] == before["share_url"]  # cached
+    assert alice.post(f"/images/{before['id']}/share-link").status_code == 302
+    after = other.get("/api/v1/images").get_json()["items"][0]
+    assert after["share_url"] and after["share_url"] != before["share_url"]
+
+
 def test_worker_writes_show_at_once(app: Flask, replica: Flask, alice: WebClient) -> None:
     """Status changes and analysis results come from the worker through core's writes."""
     svc = services_of(app)
