@@ -401,9 +401,15 @@ def test_operator_killed_mid_reconcile_converges_after_restart(gallery_env: Env,
     kubectl("patch", "gallery", "photos", "-n", env.namespace, "--type=merge",
             "-p", json.dumps({"spec": {"web": {"replicas": 1}}}))
     running_operator.start()
+    # Ready may still be True from before the kill (the first run can finish before it):
+    # wait until the restarted operator has reconciled the patched generation.
+    def reconciled() -> bool:
+        gallery = env.get("photos") or {}
+        status = gallery.get("status") or {}
+        return status.get("observedGeneration") == gallery["metadata"]["generation"]
+
+    wait_until(reconciled, 60, "the patched generation reconciled")
     env.wait_condition("photos", "Ready", "True", timeout=60)
     for path in CHILDREN:
         assert env.obj(path) is not None, path
     assert env.obj("/apis/apps/v1/namespaces/{ns}/deployments/photos-web")["spec"]["replicas"] == 1
-    gallery = env.get("photos")
-    assert gallery["status"]["observedGeneration"] == gallery["metadata"]["generation"]
