@@ -14,14 +14,9 @@ from picsource_core.images import new_image_doc
 from picsource_core.mongo import IMAGES
 from tests.web import api_support as samples
 from tests.web.conftest import WebClient, services_of
-from tests.web.web_support import finish_analysis
+from tests.web.web_support import finish_analysis, tile_ids
 
-_TILE = re.compile(r'data-image-id="([0-9a-f]{24})"')
 _NEXT = re.compile(r'href="([^"]+)" rel="next"')
-
-
-def tile_ids(html: str) -> list[str]:
-    return _TILE.findall(html)
 
 
 def test_grid_is_newest_first_with_cursor_pages(alice: WebClient) -> None:

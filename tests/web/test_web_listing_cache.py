@@ -23,8 +23,7 @@ from picsource_web.services.listing_cache import ListingCache
 from picsource_web.settings import Settings
 from tests.web import api_support as samples
 from tests.web.conftest import WebClient, services_of
-from tests.web.test_web_browse import tile_ids
-from tests.web.web_support import finish_analysis
+from tests.web.web_support import finish_analysis, tile_ids
 
 _THUMB = re.compile(r'<img class="relative w-full h-full object-cover" src="([^"]+)"')
 

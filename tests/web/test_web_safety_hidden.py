@@ -3,7 +3,6 @@ gallery's threshold) is left out of every public listing; its owner still sees i
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 
 from bson import ObjectId
@@ -12,13 +11,7 @@ from flask import Flask
 from picsource_core.images import HIDDEN_FROM_PUBLIC, apply_analysis
 from tests.web import api_support as samples
 from tests.web.conftest import WebClient, services_of
-from tests.web.web_support import finish_analysis
-
-_TILE = re.compile(r'data-image-id="([0-9a-f]{24})"')
-
-
-def tile_ids(html: str) -> list[str]:
-    return _TILE.findall(html)
+from tests.web.web_support import finish_analysis, tile_ids
 
 
 def test_flagged_public_image_is_hidden_from_others_but_not_from_its_owner(

@@ -9,6 +9,7 @@ against the real data contract without running the models.
 from __future__ import annotations
 
 import io
+import re
 from typing import Any
 
 from bson import ObjectId
@@ -18,6 +19,13 @@ from picsource_core.images import apply_analysis
 from picsource_core.mongo import IMAGES
 from picsource_core.storage import thumbnail_key
 from picsource_web.services.container import Services
+
+_TILE = re.compile(r'data-image-id="([0-9a-f]{24})"')
+
+
+def tile_ids(html: str) -> list[str]:
+    """The image ids of a grid page's tiles, in page order."""
+    return _TILE.findall(html)
 
 
 def finish_analysis(svc: Services, image_id: str | ObjectId, *, labels: list[tuple[str, float]] | None = None,
