@@ -9,7 +9,7 @@ export PATH := $(VENV)/bin:$(PATH)
 export PICSOURCE_TOOLS ?= $(HOME)/.cache/picsource/tools
 PYTEST_ARGS ?=
 
-.PHONY: help tools python frontend models setup run test lint manifests cluster-up cluster-down bench images kind-up clean
+.PHONY: help tools python lock frontend models setup run test lint manifests cluster-up cluster-down bench images kind-up clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -17,8 +17,11 @@ help: ## list the targets
 tools: ## build/install every pinned component into ~/.cache/picsource/tools (skips what is cached)
 	@bash .ci/tools.sh
 
-python: ## only the Python environment
+python: ## only the Python environment (exactly .ci/requirements/dev.txt)
 	@bash .ci/tools.sh python
+
+lock: python ## re-resolve pyproject.toml into the hashed locks .ci/requirements/*.txt (UPGRADE=1: newest allowed)
+	@bash .ci/lock.sh
 
 frontend: python ## build Tailwind/DaisyUI CSS from npm packages
 	@bash .ci/frontend.sh
@@ -35,7 +38,8 @@ run: setup ## start MongoDB-wire server, MinIO, web (gunicorn :5000) and one wor
 test: setup ## set up and run the whole suite against real services and a real control plane
 	@$(PY) -m pytest $(PYTEST_ARGS)
 
-lint: python ## ruff, mypy, hadolint
+lint: python ## ruff, mypy, hadolint, the locks against pyproject.toml, manifests
+	@$(PY) -m tests.harness.lockfile --check
 	@$(VENV)/bin/ruff check core web worker operator tests bench
 	@$(VENV)/bin/mypy core/picsource_core web/picsource_web worker/picsource_worker operator/picsource_operator
 	@$(VENV)/bin/hadolint web/Dockerfile worker/Dockerfile operator/Dockerfile
@@ -53,7 +57,7 @@ cluster-down: ## stop the local control plane and remove its state
 bench: setup ## run every benchmark under bench/ and print figures
 	@for b in bench/bench_*.py; do echo "==> $$b"; $(PY) $$b || exit 1; done
 
-images: ## build the container images (needs a Docker engine)
+images: ## build every container image with buildah, no Docker daemon or registry (archives in ~/.cache/picsource/images)
 	@bash .ci/images.sh build
 
 kind-up: ## create a kind cluster, load images, helm install, apply an example Gallery (needs Docker + kind)

@@ -20,12 +20,10 @@ fi
 
 command -v npm >/dev/null || { echo "frontend: npm not found (install Node.js >= 20)" >&2; exit 1; }
 cd "$web"
-if [ -f package-lock.json ]; then
-  echo "==> frontend: npm ci"
-  npm ci --no-audit --no-fund --loglevel=error
-else
-  echo "==> frontend: npm install (no lock file yet)"
-  npm install --no-audit --no-fund --loglevel=error
-fi
+# Only ever `npm ci`: exactly package-lock.json (versions and integrity hashes), never a
+# re-resolution. `npm install` is for changing package.json, by hand, then committing the lock.
+[ -f package-lock.json ] || { echo "frontend: web/package-lock.json is missing" >&2; exit 1; }
+echo "==> frontend: npm ci"
+npm ci --no-audit --no-fund --loglevel=error
 echo "==> frontend: tailwindcss -> picsource_web/static/app.css"
 npx --no-install tailwindcss -i frontend/app.css -o picsource_web/static/app.css --minify

