@@ -47,13 +47,13 @@ install_apt() {
 # The lock (.ci/requirements/dev.txt, written by `make lock`) is the only input: every
 # package, transitive ones included, pinned with its hashes. Its files are downloaded
 # once into a wheelhouse in the cache (hash-checked), then installed from there with no
-# index, so the virtualenv holds exactly the lock. The venv is keyed by the lock's and
-# versions.env's hash, so a fresh clone reuses it; the project's own packages come from
+# index, so the virtualenv holds exactly the lock. The venv is keyed by the hash of the
+# lock and the interpreter's version (nothing else), so a fresh clone reuses it; the project's own packages come from
 # PYTHONPATH (Makefile), never an editable install that would pin one clone's path.
 LOCK="$here/requirements/dev.txt"
 WHEELHOUSE="$CACHE/../wheels"
 venv_dir() {
-  local key; key=$(cat "$LOCK" "$here/versions.env" | sha256sum | cut -c1-12)
+  local key; key=$( (cat "$LOCK"; python3 -VV) | sha256sum | cut -c1-12)
   echo "$CACHE/../venv-$key"
 }
 pip_quiet=(-q --disable-pip-version-check --require-hashes --no-deps)
