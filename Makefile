@@ -48,8 +48,8 @@ lint: python ## ruff, mypy, hadolint, the locks against pyproject.toml, manifest
 manifests: python ## regenerate manifests/ (CRD, RBAC, operator, dashboard, rules) from the chart
 	@$(PY) manifests/generate.py
 
-cluster-up: tools ## start etcd, kube-apiserver, controller-manager, scheduler, kwok; kubeconfig in .run/
-	@$(PY) -m tests.harness.cluster up
+cluster-up: tools ## start etcd, kube-apiserver, controller-manager, scheduler, kwok (NODE=real: containerd, kubelet, kube-proxy, CoreDNS in a network namespace); kubeconfig in .run/
+	@$(PY) -m tests.harness.cluster up --node=$(or $(NODE),kwok)
 
 cluster-down: ## stop the local control plane and remove its state
 	@$(PY) -m tests.harness.cluster down

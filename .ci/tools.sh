@@ -32,6 +32,14 @@ install_apt() {
   [ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
   command -v vipsthumbnail >/dev/null || missing+=(libvips-tools)
   command -v wrk >/dev/null || missing+=(wrk)
+  # The real node (tests/harness/realnode.py); policy-rc.d below keeps containerd's
+  # system service from starting: the node runs its own containerd in a namespace.
+  command -v containerd >/dev/null || missing+=(containerd)
+  command -v runc >/dev/null || missing+=(runc)
+  [ -x /usr/lib/cni/bridge ] || missing+=(containernetworking-plugins)
+  command -v iptables >/dev/null || missing+=(iptables)
+  command -v ip >/dev/null || missing+=(iproute2)
+  [ -x /bin/busybox ] || missing+=(busybox-static)
   if [ ${#missing[@]} -eq 0 ]; then echo "==> tools: apt packages present"; return; fi
   say "apt-get install ${missing[*]}"
   local sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
@@ -118,6 +126,35 @@ GO
   rm -rf "$work" "$dest"; mv "$dest.tmp" "$dest"
 }
 
+# kubelet and kube-proxy for the real node, in their own cached dir so adding them does
+# not invalidate the control-plane build above. Same module trick and version stamps.
+build_kubernetes_node() {
+  local v=$KUBERNETES_VERSION dest="$CACHE/kubernetes-node-$KUBERNETES_VERSION"
+  if [ -x "$dest/kubelet" ] && [ -x "$dest/kube-proxy" ]; then
+    echo "==> tools: kubelet, kube-proxy $v cached"; return
+  fi
+  say "build kubelet, kube-proxy $v (about a minute with a warm Go cache, 10+ cold)"
+  local minor=${v#v1.}; minor=${minor%%.*}
+  local staging="v0.${v#v1.}"
+  local work; work=$(mktemp -d)
+  {
+    echo "module picsource.local/kubenodebuild"
+    echo "go 1.26.0"
+    echo "require k8s.io/kubernetes $v"
+    curl -fsS "${GOPROXY_URL:-https://proxy.golang.org}/k8s.io/kubernetes/@v/$v.mod" \
+      | awk '/^\tk8s.io\/[^ ]+ v0\.0\.0$/ {print "replace " $1 " => " $1 " '"$staging"'"}'
+  } > "$work/go.mod"
+  printf 'package main\n\nfunc main() {}\n' > "$work/main.go"
+  local ld="-s -w"
+  for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    ld="$ld -X $p.gitVersion=$v -X $p.gitMajor=1 -X $p.gitMinor=$minor -X $p.gitTreeState=clean -X $p.buildDate=1970-01-01T00:00:00Z"
+  done
+  rm -rf "$dest.tmp"; mkdir -p "$dest.tmp"
+  (cd "$work" && go build -trimpath -ldflags "$ld" -o "$dest.tmp/" \
+      k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-proxy)
+  rm -rf "$work" "$dest"; mv "$dest.tmp" "$dest"
+}
+
 build_etcd() {
   local v=$ETCD_VERSION dest="$CACHE/etcd-$ETCD_VERSION"
   if [ -x "$dest/etcd" ]; then echo "==> tools: etcd $v cached"; return; fi
@@ -166,4 +203,7 @@ want kwok && go_install kwok "$KWOK_VERSION" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VE
 want etcd && build_etcd
 want helm && build_helm
 want kubernetes && build_kubernetes
+want kubernetes-node && build_kubernetes_node
+# pause, CoreDNS and busybox image archives for the real node (.ci/node-images.sh)
+want node-images && bash "$here/node-images.sh"
 echo "==> tools: all components ready in $CACHE (${SECONDS}s)"

@@ -237,8 +237,21 @@ def main(argv: list[str]) -> int:
         help="where PKI, etcd data, logs and pids live (default .run/cluster); "
         "the kubeconfig is written next to it",
     )
+    parser.add_argument(
+        "--node",
+        choices=["kwok", "real"],
+        default="kwok",
+        help="kwok: simulated Node (default); real: containerd + kubelet in a network "
+        "namespace (tests/harness/realnode.py, state in .run/realnode)",
+    )
     args = parser.parse_args(argv)
     command = args.command
+    if args.node == "real" or command == "down":
+        from tests.harness import realnode_cli  # only the real node needs its modules
+
+        code = realnode_cli.main(command)
+        if args.node == "real":
+            return code
     kubeconfig = args.state_dir.resolve().parent / "kubeconfig"
     cluster = Cluster(args.state_dir, kubeconfig, detach=True)
     if command == "up":

@@ -109,8 +109,12 @@ def _sign(pki: Pki, name: str, subject: str, extensions: str, ca: str = "ca") ->
     (d / f"{name}.ext").unlink()
 
 
-def generate(directory: Path) -> Pki:
-    """Create (or reuse, when complete) the cluster's keys and certificates."""
+def generate(directory: Path, extra_ips: tuple[str, ...] = ()) -> Pki:
+    """Create (or reuse, when complete) the cluster's keys and certificates.
+
+    extra_ips: more addresses for the API server's certificate (the real node's
+    apiserver is reached by pods at an address inside its network namespace).
+    """
     directory.mkdir(parents=True, exist_ok=True)
     pki = Pki(directory)
     if pki.complete():
@@ -127,6 +131,7 @@ def generate(directory: Path) -> Pki:
         "DNS:kubernetes.default.svc.cluster.local",
         "IP:127.0.0.1",
         f"IP:{KUBERNETES_SERVICE_IP}",
+        *(f"IP:{ip}" for ip in extra_ips),
     ]
     _sign(pki, "apiserver", "/CN=kube-apiserver",
           "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n"
@@ -139,6 +144,15 @@ def generate(directory: Path) -> Pki:
     for key in directory.glob("*.key"):
         key.chmod(0o600)
     return pki
+
+
+def client_cert(pki: Pki, name: str, subject: str) -> tuple[Path, Path]:
+    """A client certificate signed by the cluster CA (e.g. a kubelet's system:node identity)."""
+    crt, key = pki.directory / f"{name}.crt", pki.directory / f"{name}.key"
+    if not (crt.exists() and key.exists()):
+        _sign(pki, name, subject, _CLIENT)
+        key.chmod(0o600)
+    return crt, key
 
 
 def kubeconfig_text(server: str, pki: Pki, name: str = "picsource-test") -> str:

