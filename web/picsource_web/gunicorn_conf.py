@@ -4,35 +4,36 @@ Run: ``gunicorn -c web/picsource_web/gunicorn_conf.py 'picsource_web.app:create_
 No ``preload_app``: each worker imports the app and creates its MongoClient after the
 fork (MongoClient is not fork-safe). Prometheus multiprocess mode needs a directory
 shared by the workers, emptied at start and told when a worker dies.
+
+Workers default to two per CPU the container may use (its cgroup CPU limit, not the
+node's cores). Everything gunicorn writes goes to the temporary directory, the one
+writable place under the chart's read-only root filesystem (an emptyDir on /tmp): the
+control socket (gunicorn 25.1+ puts it in $XDG_RUNTIME_DIR or ~/.gunicorn otherwise, and
+the image's user has no home) and the workers' heartbeat files.
 """
 
 from __future__ import annotations
 
-import math
-import multiprocessing
 import os
 import shutil
 import tempfile
+from collections.abc import Mapping
 from typing import Any
 
-
-def available_cpus() -> int:
-    """CPUs this container may use: the affinity mask capped by a cgroup v2 CPU quota,
-    so a pod limited to 1 CPU on a 64-core node does not start 128 workers."""
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        cpus = multiprocessing.cpu_count()
-    try:
-        quota, period = open("/sys/fs/cgroup/cpu.max").read().split()[:2]
-        if quota != "max":
-            cpus = min(cpus, max(1, math.ceil(int(quota) / int(period))))
-    except (OSError, ValueError):
-        pass
-    return cpus
+from picsource_core.cpus import available_cpus
 
 
-bind = os.environ.get("WEB_BIND", "127.0.0.1:5000")
+def binds(environ: Mapping[str, str]) -> list[str]:
+    """WEB_BIND, plus the same host on WEB_INTERNAL_PORT (/metrics, /readyz) when set."""
+    public = environ.get("WEB_BIND") or "127.0.0.1:5000"
+    internal = (environ.get("WEB_INTERNAL_PORT") or "").strip()
+    if not internal or internal == "0":
+        return [public]
+    host = public.rsplit(":", 1)[0] if ":" in public else public
+    return [public, f"{host}:{internal}"]
+
+
+bind = binds(os.environ)
 workers = int(os.environ.get("WEB_WORKERS", str(2 * available_cpus())))
 threads = int(os.environ.get("WEB_THREADS", "1"))
 worker_class = "gthread" if threads > 1 else "sync"
@@ -45,7 +46,10 @@ errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 # Only trust X-Forwarded-* from these addresses (the ingress / Service proxy).
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
-worker_tmp_dir = os.environ.get("WEB_WORKER_TMP_DIR") or None
+worker_tmp_dir = os.environ.get("WEB_WORKER_TMP_DIR") or tempfile.gettempdir()
+# gunicornc -s <this path> talks to it.
+control_socket = os.environ.get("WEB_CONTROL_SOCKET") or os.path.join(tempfile.gettempdir(),
+                                                                      "picsource-web-gunicorn.ctl")
 
 if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="picsource-prom-")

@@ -95,6 +95,10 @@ class Settings:
     # Number of reverse proxies in front (ingress): their X-Forwarded-For/-Proto are trusted
     # so sign-in rate limits see the real client address. 0 = none (direct Service).
     proxy_hops: int = 0
+    # The port that alone answers /metrics and /readyz (gunicorn binds it next to
+    # WEB_BIND). In a cluster the Ingress routes only the public port, so neither is
+    # reachable from outside. None: every port answers them (local runs, tests).
+    internal_port: int | None = None
     # Objects without a metadata document older than this are swept as orphans.
     orphan_minutes: int = 60
     # Listing pages kept per worker process, and how long at most (0 turns the cache off).
@@ -135,6 +139,7 @@ class Settings:
             ),
             log_level=env.choice("LOG_LEVEL", _LOG_LEVELS, "info"),
             proxy_hops=env.int("TRUSTED_PROXY_HOPS", 0, minimum=0, maximum=5),
+            internal_port=env.int("WEB_INTERNAL_PORT", 0, minimum=0, maximum=65535) or None,
             orphan_minutes=env.int("ORPHAN_SWEEP_MINUTES", 60, minimum=1),
             listing_cache_entries=env.int("LISTING_CACHE_ENTRIES", 128, minimum=0, maximum=100_000),
             listing_cache_seconds=env.int("LISTING_CACHE_SECONDS", 60, minimum=0, maximum=3600),

@@ -7,13 +7,12 @@ instead of a traceback minutes later inside a job.
 from __future__ import annotations
 
 import math
-import os
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 from picsource_core.config import ConfigurationError, Env, MongoSettings, StorageSettings
+from picsource_core.cpus import available_cpus
 from picsource_core.storage import THUMBNAIL_SIZES
 from picsource_worker.pipeline.analyse import AnalysisOptions
 from picsource_worker.pipeline.decode import DEFAULT_MAX_PIXELS
@@ -108,28 +107,3 @@ class Settings:
             max_pixels=self.max_pixels,
             thumbnail_sizes=tuple(THUMBNAIL_SIZES),
         )
-
-
-def available_cpus(cgroup_root: Path = Path("/sys/fs/cgroup")) -> int:
-    """CPUs this process may use: os.cpu_count() capped by a cgroup CPU quota.
-
-    In a container os.cpu_count() reports the node's cores; a pod limited to 2 CPUs on a
-    32-core node would otherwise start 32 analysis processes and run out of memory.
-    """
-    count = os.cpu_count() or 1
-    quota = _cgroup_quota(cgroup_root)
-    return max(1, min(count, math.ceil(quota))) if quota else count
-
-
-def _cgroup_quota(root: Path) -> float | None:
-    try:  # cgroup v2: "max 100000" or "200000 100000"
-        limit, period = (root / "cpu.max").read_text().split()[:2]
-        return None if limit == "max" else int(limit) / int(period)
-    except (OSError, ValueError):
-        pass
-    try:  # cgroup v1
-        limit_us = int((root / "cpu" / "cpu.cfs_quota_us").read_text())
-        period_us = int((root / "cpu" / "cpu.cfs_period_us").read_text())
-        return None if limit_us <= 0 else limit_us / period_us
-    except (OSError, ValueError):
-        return None

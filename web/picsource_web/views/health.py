@@ -1,9 +1,15 @@
-"""Liveness, readiness and metrics: no session, no database access for /healthz."""
+"""Liveness, readiness and metrics: no session, no database access for /healthz.
+
+With WEB_INTERNAL_PORT set, /readyz and /metrics answer only on that port and are a
+plain 404 on the public one, so an Ingress routing "/" to the public port exposes
+neither the dependency report nor the metrics. The port is the listening socket's
+(gunicorn and werkzeug fill SERVER_PORT from it for TCP binds, not from the Host header).
+"""
 
 from __future__ import annotations
 
 import pymongo
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response, abort, jsonify, request
 
 from picsource_core.mongo import ping
 from picsource_web.context import services
@@ -38,8 +44,16 @@ def check_dependencies() -> dict[str, str]:
     return result
 
 
+def internal_only() -> None:
+    """404 unless the request came in on the internal port (when one is configured)."""
+    port = services().settings.internal_port
+    if port is not None and request.environ.get("SERVER_PORT") != str(port):
+        abort(404)
+
+
 @bp.get("/readyz")
 def readyz() -> Response:
+    internal_only()
     checks = check_dependencies()
     down = [name for name, state in checks.items() if state != "ok"]
     response = jsonify(status="ok" if not down else "unavailable", checks=checks,
@@ -50,4 +64,5 @@ def readyz() -> Response:
 
 @bp.get("/metrics")
 def metrics() -> Response:
+    internal_only()
     return metrics_response()
