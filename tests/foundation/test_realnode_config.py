@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.harness import realnode_config as cfg
+from tests.harness.dnsquery import DnsError, build_query, parse_a_records
 from tests.harness.image_archive import ImageSpec, archive, layer_tar
 from tests.harness.pki import SERVICE_CLUSTER_IP_RANGE
 from tests.harness.realnode_manifests import coredns_objects, object_path
@@ -161,3 +162,21 @@ def test_archive_is_a_docker_save_with_matching_digests() -> None:
 def test_archive_needs_a_tag() -> None:
     with pytest.raises(ValueError, match="explicit :tag"):
         archive(ImageSpec(name="localhost:5000/tiny", files={}))
+
+
+def test_dns_query_roundtrip_is_well_formed() -> None:
+    query = build_query("web.ns.svc.cluster.local", 7)
+    assert query[12:16] == b"\x03web"
+    answer = (
+        query[:2]
+        + b"\x81\x80"
+        + b"\x00\x01\x00\x01\x00\x00\x00\x00"
+        + query[12:]
+        + b"\xc0\x0c\x00\x01\x00\x01\x00\x00\x00\x05\x00\x04\x0a\x00\x00\x2a"
+    )
+    assert parse_a_records(answer, 7) == ["10.0.0.42"]
+    with pytest.raises(DnsError, match="does not match"):
+        parse_a_records(answer, 8)
+    nxdomain = answer[:2] + b"\x81\x83" + answer[4:]
+    with pytest.raises(DnsError, match="NXDOMAIN"):
+        parse_a_records(nxdomain, 7)

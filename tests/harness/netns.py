@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from tests.harness.pki import SERVICE_CLUSTER_IP_RANGE
-from tests.harness.procs import kill_group, pid_alive
+from tests.harness.procs import StartupError, kill_group, pid_alive
 from tests.harness.realnode_config import KUBELET_SYSCTLS, NODE_DEVICE, NODE_IP
 
 CGROUP_FS = Path("/sys/fs/cgroup")
@@ -33,7 +33,7 @@ NETNS_SYSCTLS = {  # per-namespace on this kernel; never written on the host
 }
 
 
-class NamespaceError(RuntimeError):
+class NamespaceError(StartupError):
     """A namespace or cgroup operation failed; the message has the command's stderr."""
 
 

@@ -21,7 +21,6 @@ import json
 import os
 import secrets
 import shutil
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -35,7 +34,7 @@ from tests.harness.kubeapi import KubeApi, node_ready, wait_until
 from tests.harness.netns_relay import in_netns
 from tests.harness.procs import LOOPBACK, ManagedProcess, StartupError, free_port, log_tail
 from tests.harness.realnode_manifests import coredns_objects, object_path
-from tests.harness.realnode_tools import check_prerequisites, images_dir
+from tests.harness.realnode_tools import check_prerequisites, import_images
 from tests.harness.tools import binary
 
 T = TypeVar("T")
@@ -100,7 +99,7 @@ class RealCluster:
         node_crt, node_key = pki_mod.client_cert(
             self.pki, "kubelet", f"/O=system:nodes/CN=system:node:{cfg.NODE_NAME}"
         )
-        anchor = self._launch("anchor", netns.anchor_argv(), enter=False)
+        anchor = self._launch("anchor", netns.anchor_argv(), enter=False, exe="sleep")
         wait_until(lambda: netns.anchor_ready(anchor.pid), 10, "the node's mount namespace")
         self.anchor_pid = anchor.pid
         self.netns_inode = os.readlink(self.netns_path)
@@ -109,19 +108,9 @@ class RealCluster:
         netns.create_cgroup_root(self.cgroup_root)
         relay_port = free_port()
         self.server = f"https://{LOOPBACK}:{relay_port}"
-        self._launch(
-            "relay",
-            [
-                sys.executable,
-                "-m",
-                "tests.harness.netns_relay",
-                str(self.netns_path),
-                str(relay_port),
-                cfg.NODE_IP,
-                str(cfg.APISERVER_PORT),
-            ],
-            enter=False,
-        )
+        relay = [sys.executable, "-m", "tests.harness.netns_relay", str(self.netns_path)]
+        relay += [str(relay_port), cfg.NODE_IP, str(cfg.APISERVER_PORT)]
+        self._launch("relay", relay, enter=False)
         self._write_state()
         started = time.monotonic()
         self._start_control_plane(deadline)
@@ -182,23 +171,7 @@ class RealCluster:
         )
         containerd = self._launch("containerd", ["/usr/bin/containerd", f"--config={config}"])
         containerd.wait_ready(self.socket.exists, _left(deadline), "listening")
-        started = time.monotonic()
-        for archive in sorted(images_dir().glob("*.tar")):
-            self._ctr("images", "import", str(archive))
-        self.timings["image_import"] = time.monotonic() - started
-
-    def _ctr(self, *args: str) -> str:
-        argv = ["/usr/bin/ctr", f"--address={self.socket}", "--namespace=k8s.io", *args]
-        result = subprocess.run(
-            netns.enter_argv(self.anchor_pid, argv),
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-        if result.returncode != 0:
-            raise StartupError(f"ctr {' '.join(args)} failed: {result.stderr.strip()}")
-        return result.stdout
+        self.timings["image_import"] = import_images(self.anchor_pid, self.socket)
 
     def _start_node(self, node_crt: Path, node_key: Path, deadline: float) -> None:
         started = time.monotonic()
@@ -262,14 +235,17 @@ class RealCluster:
     def _inside_server(self) -> str:
         return f"https://{cfg.NODE_IP}:{cfg.APISERVER_PORT}"
 
-    def _launch(self, name: str, argv: list[str], enter: bool = True) -> ManagedProcess:
+    def _launch(
+        self, name: str, argv: list[str], enter: bool = True, exe: str = ""
+    ) -> ManagedProcess:
+        """Start argv (inside the node's namespaces when enter); exe: its final argv[0]."""
         full = netns.enter_argv(self.anchor_pid, argv) if enter else argv
         proc = ManagedProcess(
             name, full, self.log_dir / f"{name}.log", cwd=self.state_dir, detach=self.detach
         )
         proc.start()
         self.processes[name] = proc
-        self._write_state(exe={name: argv[0]})
+        self._write_state(exe={name: exe or argv[0]})
         return proc
 
     def _check_alive(self) -> None:

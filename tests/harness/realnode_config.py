@@ -165,7 +165,6 @@ def kubelet_config(
         },
         "serializeImagePulls": False,
         "resolvConf": "",  # pods get only the cluster DNS, never the host's resolvers
-        "containerRuntimeEndpoint": "",  # set on the command line with the socket path
         "registerNode": True,
         "rotateCertificates": False,
         "serverTLSBootstrap": False,
