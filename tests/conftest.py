@@ -18,9 +18,11 @@ from typing import Any
 
 import pytest
 
+from tests.harness import hostcheck
 from tests.harness.cluster import Cluster
 from tests.harness.kubeapi import wait_until
 from tests.harness.procs import StartupError
+from tests.harness.realnode import RealCluster
 from tests.harness.services import MinioServer, MongoServer
 from tests.harness.tools import MissingToolError, binary
 
@@ -73,6 +75,23 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     # Stop everything but keep logs and PKI in pytest's tmp dir (kept for the last
     # few sessions) for post-mortems.
     control_plane.stop_processes()
+
+
+@pytest.fixture(scope="session")
+def real_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealCluster]:
+    """A real node: containerd, kubelet, kube-proxy, CoreDNS in a network namespace.
+
+    `.kubeconfig`/`.api()` reach its API server through a 127.0.0.1 relay; clients of
+    pods and Services run inside the namespace (`.call(fn)`, `.exec_argv(argv)`). The
+    teardown fails the session if anything is left on the host (hostcheck.py).
+    """
+    node = RealCluster(tmp_path_factory.mktemp("realnode"))
+    before = hostcheck.snapshot()
+    _start_or_fail("real node", node.up)
+    yield node
+    node.stop()
+    left = hostcheck.leftovers(before, hostcheck.snapshot(), node.state_dir, node.name)
+    assert not left, "the real node left things on the host:\n" + "\n".join(left)
 
 
 @pytest.fixture(scope="session")

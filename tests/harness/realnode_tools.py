@@ -66,7 +66,7 @@ def import_images(anchor_pid: int, socket: Path) -> float:
     started = time.monotonic()
     for archive in sorted(images_dir().glob("*.tar")):
         argv = ["/usr/bin/ctr", f"--address={socket}", "--namespace=k8s.io"]
-        argv += ["images", "import", str(archive)]
+        argv += ["images", "import", "--no-unpack", str(archive)]
         result = subprocess.run(
             enter_argv(anchor_pid, argv), capture_output=True, text=True, timeout=600, check=False
         )
