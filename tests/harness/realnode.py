@@ -27,14 +27,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from tests.harness import components, netns, realnode_teardown
+from tests.harness import components, netns, realnode_images, realnode_teardown
 from tests.harness import pki as pki_mod
 from tests.harness import realnode_config as cfg
 from tests.harness.kubeapi import KubeApi, node_ready, wait_until
 from tests.harness.netns_relay import in_netns
 from tests.harness.procs import LOOPBACK, ManagedProcess, StartupError, free_port, log_tail
 from tests.harness.realnode_manifests import coredns_objects, object_path
-from tests.harness.realnode_tools import check_prerequisites, import_images
+from tests.harness.realnode_tools import check_prerequisites
 from tests.harness.tools import binary
 
 T = TypeVar("T")
@@ -169,9 +169,11 @@ class RealCluster:
         config.write_text(
             cfg.containerd_config(root / "root", root / "state", self.socket, cni_conf)
         )
+        self.timings["image_import"] = realnode_images.populate(
+            root / "root", self.anchor_pid, root
+        )
         containerd = self._launch("containerd", ["/usr/bin/containerd", f"--config={config}"])
         containerd.wait_ready(self.socket.exists, _left(deadline), "listening")
-        self.timings["image_import"] = import_images(self.anchor_pid, self.socket)
 
     def _start_node(self, node_crt: Path, node_key: Path, deadline: float) -> None:
         started = time.monotonic()

@@ -28,7 +28,6 @@ COREFILE = f""".:53 {{
         ttl 5
     }}
     cache 5
-    loop
     loadbalance
 }}
 """

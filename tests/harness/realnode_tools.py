@@ -7,13 +7,9 @@ that finds one missing must fail with the exact command that installs it, never 
 
 from __future__ import annotations
 
-import subprocess
-import time
 from pathlib import Path
 
 from tests.harness import realnode_config as cfg
-from tests.harness.netns import enter_argv
-from tests.harness.procs import StartupError
 from tests.harness.tools import MissingToolError, missing, tools_dir
 
 CONTROL_PLANE = ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"]
@@ -59,17 +55,3 @@ def check_prerequisites() -> None:
             problems.append(f"image archive {archive} (`bash .ci/tools.sh node-images`)")
     if problems:
         raise MissingToolError("the real node needs: " + "; ".join(problems))
-
-
-def import_images(anchor_pid: int, socket: Path) -> float:
-    """`ctr -n k8s.io images import` every archive in images_dir(); returns the seconds."""
-    started = time.monotonic()
-    for archive in sorted(images_dir().glob("*.tar")):
-        argv = ["/usr/bin/ctr", f"--address={socket}", "--namespace=k8s.io"]
-        argv += ["images", "import", "--no-unpack", str(archive)]
-        result = subprocess.run(
-            enter_argv(anchor_pid, argv), capture_output=True, text=True, timeout=600, check=False
-        )
-        if result.returncode != 0:
-            raise StartupError(f"ctr images import {archive} failed: {result.stderr.strip()}")
-    return time.monotonic() - started
