@@ -3,16 +3,16 @@
 Why: kwok's simulated pods cannot show what real pods show (a missing passwd entry, a
 presigned URL pointing at an in-cluster address). This node runs our images in real
 containers: etcd, kube-apiserver, controller-manager, scheduler, containerd + runc,
-kubelet, kube-proxy (iptables) and CoreDNS, all inside `picsource-<id>` (see netns.py
-for the isolation). From the host only the API server is reachable, through a relay on
+kubelet, kube-proxy (iptables) and CoreDNS, all inside one network and mount namespace
+held by an anchor process (netns.py), pod cgroups under `/picsource-<id>`. From the host only the API server is reachable, through a relay on
 127.0.0.1 (netns_relay.py), so pytest, kubectl and helm work unchanged; clients that talk
 to pods or Services run inside the namespace (`exec_argv`, `call`).
 
     RealCluster(state_dir).up()    # node Ready and CoreDNS available
     RealCluster(state_dir).down()  # every pid stopped, mounts, cgroups, netns removed
 
-Every image archive in ~/.cache/picsource/images is imported into containerd's k8s.io
-namespace; pods use `imagePullPolicy: Never` (or IfNotPresent) with those tags.
+Every image archive in ~/.cache/picsource/images is in containerd's k8s.io namespace
+(realnode_images.py); pods use `imagePullPolicy: Never` (or IfNotPresent) with its tags.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import secrets
 import shutil
 import sys
 import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -291,8 +292,6 @@ class RealCluster:
 
 
 def _etcd_ok() -> bool:
-    import urllib.request
-
     with urllib.request.urlopen(f"http://{LOOPBACK}:{ETCD_PORT}/health", timeout=2) as resp:  # noqa: S310
         return bool(json.loads(resp.read()).get("health") == "true")
 
