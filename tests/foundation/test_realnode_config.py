@@ -80,12 +80,13 @@ def test_apiserver_moves_to_the_node_address() -> None:
         "--endpoint-reconciler-type=none",
         "--v=0",
     ]
-    args = cfg.apiserver_args(base)
+    args = cfg.apiserver_args(base, Path("/c.crt"), Path("/c.key"))
     assert f"--advertise-address={cfg.NODE_IP}" in args
     assert f"--secure-port={cfg.APISERVER_PORT}" in args
     assert "--kubelet-preferred-address-types=InternalIP" in args
     assert not any(a.startswith("--endpoint-reconciler-type") for a in args)
     assert "--secure-port=1234" not in args
+    assert "--kubelet-client-certificate=/c.crt" in args
 
 
 def test_kubeconfig_embeds_credentials(tmp_path: Path) -> None:

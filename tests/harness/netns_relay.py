@@ -19,7 +19,10 @@ import socket
 import sys
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import TypeVar
+
+from tests.harness.realnode_config import APISERVER_PORT, NODE_IP
 
 T = TypeVar("T")
 
@@ -36,6 +39,21 @@ def setns(path: str) -> None:
             raise OSError(err, f"setns({path}): {os.strerror(err)}")
     finally:
         os.close(fd)
+
+
+def relay_argv(
+    netns: Path, port: int, host: str = NODE_IP, target: int = APISERVER_PORT
+) -> list[str]:
+    """The command line of a relay from 127.0.0.1:port to host:target inside netns."""
+    return [
+        sys.executable,
+        "-m",
+        "tests.harness.netns_relay",
+        str(netns),
+        str(port),
+        host,
+        str(target),
+    ]
 
 
 def in_netns(path: str, fn: Callable[[], T], timeout: float = 60.0) -> T:

@@ -21,7 +21,6 @@ import json
 import os
 import secrets
 import shutil
-import sys
 import time
 import urllib.request
 from collections.abc import Callable
@@ -32,7 +31,7 @@ from tests.harness import components, netns, realnode_images, realnode_teardown
 from tests.harness import pki as pki_mod
 from tests.harness import realnode_config as cfg
 from tests.harness.kubeapi import KubeApi, node_ready, wait_until
-from tests.harness.netns_relay import in_netns
+from tests.harness.netns_relay import in_netns, relay_argv
 from tests.harness.procs import LOOPBACK, ManagedProcess, StartupError, free_port, log_tail
 from tests.harness.realnode_manifests import coredns_objects, object_path
 from tests.harness.realnode_tools import check_prerequisites
@@ -81,7 +80,8 @@ class RealCluster:
         return in_netns(str(self.netns_path), fn, timeout)
 
     # --- lifecycle ------------------------------------------------------------------
-    def up(self, timeout: float = 300.0) -> RealCluster:
+    def up(self, timeout: float = 420.0) -> RealCluster:
+        """Start everything; on failure stop it all again (logs stay) and re-raise."""
         check_prerequisites()
         self.down()  # a stale half-started node from an earlier run
         started = time.monotonic()
@@ -89,8 +89,11 @@ class RealCluster:
         self.log_dir.mkdir(exist_ok=True)
         try:
             self._start(started + timeout)
-        except BaseException:
-            self.stop()  # keep logs for diagnosis, leave the host clean
+        except BaseException as exc:
+            try:
+                self.stop()  # keep logs for diagnosis, leave the host clean
+            except realnode_teardown.TeardownError as cleanup:
+                exc.add_note(str(cleanup))
             raise
         self.timings["total"] = time.monotonic() - started
         return self
@@ -109,9 +112,7 @@ class RealCluster:
         netns.create_cgroup_root(self.cgroup_root)
         relay_port = free_port()
         self.server = f"https://{LOOPBACK}:{relay_port}"
-        relay = [sys.executable, "-m", "tests.harness.netns_relay", str(self.netns_path)]
-        relay += [str(relay_port), cfg.NODE_IP, str(cfg.APISERVER_PORT)]
-        self._launch("relay", relay, enter=False)
+        self._launch("relay", relay_argv(self.netns_path, relay_port), enter=False)
         self._write_state()
         started = time.monotonic()
         self._start_control_plane(deadline)
@@ -129,9 +130,7 @@ class RealCluster:
         base = components.apiserver(
             binary("kube-apiserver"), self.pki, ETCD_PORT, cfg.APISERVER_PORT
         )
-        argv = cfg.apiserver_args(base) + cfg.kubelet_client_args(
-            self.pki.admin_crt, self.pki.admin_key
-        )
+        argv = cfg.apiserver_args(base, self.pki.admin_crt, self.pki.admin_key)
         apiserver = self._launch("kube-apiserver", argv)
         self.kubeconfig.parent.mkdir(parents=True, exist_ok=True)
         self.kubeconfig.write_text(pki_mod.kubeconfig_text(self.server, self.pki, "picsource-real"))

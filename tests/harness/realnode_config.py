@@ -214,12 +214,12 @@ def kubelet_args(
     ]
 
 
-def apiserver_args(base: list[str]) -> list[str]:
+def apiserver_args(base: list[str], kubelet_cert: Path, kubelet_key: Path) -> list[str]:
     """The loopback control plane's apiserver flags, moved to NODE_IP for pods.
 
     Pods reach it through the `kubernetes` Service, so the endpoint reconciler runs
     again (NODE_IP is a valid endpoint, 127.0.0.1 was not), and the apiserver reaches
-    kubelets by their InternalIP for logs and exec.
+    kubelets by their InternalIP, with a client certificate, for logs and exec.
     """
     dropped = (
         "--bind-address=",
@@ -234,11 +234,9 @@ def apiserver_args(base: list[str]) -> list[str]:
         f"--advertise-address={NODE_IP}",
         f"--secure-port={APISERVER_PORT}",
         "--kubelet-preferred-address-types=InternalIP",
+        f"--kubelet-client-certificate={kubelet_cert}",
+        f"--kubelet-client-key={kubelet_key}",
     ]
-
-
-def kubelet_client_args(cert: Path, key: Path) -> list[str]:
-    return [f"--kubelet-client-certificate={cert}", f"--kubelet-client-key={key}"]
 
 
 def kubeconfig(server: str, ca: Path, cert: Path, key: Path, user: str) -> str:
