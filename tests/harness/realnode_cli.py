@@ -22,6 +22,9 @@ def main(command: str, state_dir: Path = RUN_STATE) -> int:
     kubeconfig = state_dir.resolve().parent / "kubeconfig"
     node = RealCluster(state_dir, kubeconfig, detach=True)
     if command == "up":
+        if node.state_file.exists() and node.api().readyz():
+            print(f"real node already up at {node.server}; kubeconfig {kubeconfig}")
+            return 0
         try:
             node.up()
         except (MissingToolError, StartupError, TimeoutError, TeardownError) as exc:
