@@ -22,7 +22,7 @@ def main(command: str, state_dir: Path = RUN_STATE) -> int:
     kubeconfig = state_dir.resolve().parent / "kubeconfig"
     node = RealCluster(state_dir, kubeconfig, detach=True)
     if command == "up":
-        if node.state_file.exists() and node.api().readyz():
+        if node.server and node.pki.complete() and node.api().readyz():
             print(f"real node already up at {node.server}; kubeconfig {kubeconfig}")
             return 0
         try:
@@ -49,7 +49,7 @@ def main(command: str, state_dir: Path = RUN_STATE) -> int:
         print("real node stopped; namespace, mounts and cgroups removed")
         return 0
     if command == "status":
-        running = node.state_file.exists() and node.api().readyz()
+        running = bool(node.server) and node.pki.complete() and node.api().readyz()
         print(f"real node {'up at ' + node.server if running else 'down'}")
         return 0 if running else 3
     return 2
