@@ -38,8 +38,11 @@ class OperatorProcess:
     """One operator watching one namespace; `metrics()` scrapes its /metrics."""
 
     def __init__(self, cluster: Cluster, namespace: str, log_path: Path,
-                 kubeconfig: Path | None = None) -> None:
+                 kubeconfig: Path | None = None, *, wrapper: tuple[str, ...] = (),
+                 drop_env: tuple[str, ...] = ()) -> None:
         self.cluster = cluster
+        self.wrapper = wrapper  # e.g. unshare, to run under another uid
+        self.drop_env = drop_env
         self.kubeconfig = kubeconfig or cluster.kubeconfig
         self.namespace = namespace
         self.log_path = log_path
@@ -55,7 +58,9 @@ class OperatorProcess:
             PICSOURCE_OPERATOR_METRICS_PORT=str(self.metrics_port),
             PICSOURCE_OPERATOR_BINDING_RECHECK_SECONDS="30",
         )
-        argv = [sys.executable, "-m", "kopf", "run", "-m", "picsource_operator.main",
+        for name in self.drop_env:
+            env.pop(name, None)
+        argv = [*self.wrapper, sys.executable, "-m", "kopf", "run", "-m", "picsource_operator.main",
                 "--namespace", self.namespace, "--standalone",
                 f"--liveness=http://127.0.0.1:{self.health_port}/healthz"]
         self.process = ManagedProcess("picsource-operator", argv, self.log_path, env=env, cwd=REPO)
