@@ -51,6 +51,16 @@ class WebSpec:
     image: str = constants.DEFAULT_WEB_IMAGE
     resources: Resources = WEB_RESOURCES
     ingress: Ingress | None = None
+    # Reverse proxies in front of the pods whose X-Forwarded-* headers are trusted;
+    # None = decided from the Ingress (see `proxy_hops`).
+    trusted_proxy_hops: int | None = None
+
+    @property
+    def proxy_hops(self) -> int:
+        """Explicit trustedProxyHops, else 1 behind our Ingress (its controller) and 0 without."""
+        if self.trusted_proxy_hops is not None:
+            return self.trusted_proxy_hops
+        return 1 if self.ingress is not None else 0
 
 
 @dataclass(frozen=True)
@@ -87,6 +97,10 @@ class StorageSpec:
     region: str = "us-east-1"
     create_bucket: bool = True
     encryption: bool = True
+    # The S3 URL browsers reach. Set: pages carry presigned URLs for it. None: the web
+    # tier streams image bytes itself (proxy mode), since an in-cluster endpoint such as
+    # http://minio.storage.svc:9000 means nothing to a browser.
+    public_endpoint: str | None = None
 
     @property
     def secure(self) -> bool:
@@ -150,7 +164,11 @@ def _web(raw: Mapping[str, Any], default_image: str) -> WebSpec:
     ingress = raw.get("ingress") or {}
     if ingress.get("tlsSecretName") and not ingress.get("host"):
         raise SpecError("web.ingress.tlsSecretName requires web.ingress.host")
+    hops = raw.get("trustedProxyHops")
+    if hops is not None and not 0 <= int(hops) <= 5:
+        raise SpecError(f"web.trustedProxyHops must be between 0 and 5, not {hops!r}")
     return WebSpec(
+        trusted_proxy_hops=None if hops is None else int(hops),
         replicas=int(raw.get("replicas", 2)),
         image=raw.get("image") or default_image,
         resources=_resources(raw.get("resources"), WEB_RESOURCES),
@@ -201,6 +219,12 @@ def _required(raw: Mapping[str, Any], path: str) -> Any:
     return node
 
 
+def _check_url(path: str, url: str) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise SpecError(f"spec.{path} must be an http(s) URL, not {url!r}")
+
+
 def parse_gallery(body: Mapping[str, Any], *, web_image: str = constants.DEFAULT_WEB_IMAGE,
                   worker_image: str = constants.DEFAULT_WORKER_IMAGE) -> Gallery:
     """Parse a Gallery object (as returned by the API) into a `Gallery`; raise SpecError.
@@ -223,8 +247,10 @@ def parse_gallery(body: Mapping[str, Any], *, web_image: str = constants.DEFAULT
     if reclaim not in ("Retain", "Delete"):
         raise SpecError(f"spec.reclaimPolicy must be Retain or Delete, not {reclaim!r}")
     endpoint = _required(spec, "storage.endpoint")
-    if urlsplit(endpoint).scheme not in ("http", "https") or not urlsplit(endpoint).netloc:
-        raise SpecError(f"spec.storage.endpoint must be an http(s) URL, not {endpoint!r}")
+    _check_url("storage.endpoint", endpoint)
+    public = storage.get("publicEndpoint") or None
+    if public is not None:
+        _check_url("storage.publicEndpoint", public)
     return Gallery(
         name=meta.get("name", ""),
         namespace=meta.get("namespace", ""),
@@ -241,6 +267,7 @@ def parse_gallery(body: Mapping[str, Any], *, web_image: str = constants.DEFAULT
             region=storage.get("region", "us-east-1"),
             create_bucket=bool(storage.get("createBucket", True)),
             encryption=bool(storage.get("encryption", True)),
+            public_endpoint=public,
         ),
         database=DatabaseSpec(
             name=_required(spec, "database.name"),

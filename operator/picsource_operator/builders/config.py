@@ -24,8 +24,15 @@ def generate_secret_key() -> str:
 
 
 def config_data(g: Gallery) -> dict[str, str]:
-    """Environment shared by web and worker pods; everything non-secret."""
+    """Environment shared by web and worker pods; everything non-secret.
+
+    Image delivery: with `storage.publicEndpoint` pages link presigned URLs for that
+    address (and the web tier's CSP allows its origin); without it the web tier streams
+    the bytes (PROXY_IMAGES), because the in-cluster endpoint is unreachable for browsers.
+    """
     tls = bool(g.web.ingress and g.web.ingress.tls_secret_name)
+    delivery = ({"PROXY_IMAGES": "false", "S3_PUBLIC_ENDPOINT": g.storage.public_endpoint}
+                if g.storage.public_endpoint else {"PROXY_IMAGES": "true"})
     return {
         "PICSOURCE_GALLERY": g.name,
         "MONGODB_DATABASE": g.database.name,
@@ -38,6 +45,8 @@ def config_data(g: Gallery) -> dict[str, str]:
         "QUOTA_BYTES": str(g.limits.quota_bytes),
         "SIGNUP": g.auth.signup,
         "SESSION_COOKIE_SECURE": "true" if tls else "false",
+        "TRUSTED_PROXY_HOPS": str(g.web.proxy_hops),
+        **delivery,
         "WORKER_OCR": "true" if g.worker.analysis.ocr else "false",
         "WORKER_FACES": "true" if g.worker.analysis.faces else "false",
         "WORKER_SAFETY": "true",
