@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.harness.dnsquery import resolve
+from tests.harness.dnsquery import DnsError, resolve
 from tests.harness.kubeapi import KubeApi, node_ready, wait_until
 from tests.harness.realnode import RealCluster
 from tests.harness.realnode_config import (
@@ -132,7 +132,17 @@ def test_pod_answers_through_service_ip_and_dns(
     assert page[-1].strip() == PAGE
 
     fqdn = f"web.{ns}.svc.{CLUSTER_DOMAIN}"
-    assert real_cluster.call(lambda: resolve(DNS_SERVICE_IP, fqdn)) == [cluster_ip]
+    answers: list[list[str]] = []
+
+    def resolved() -> bool:
+        try:  # CoreDNS learns the new Service from its watch a moment later
+            answers.append(real_cluster.call(lambda: resolve(DNS_SERVICE_IP, fqdn)))
+        except DnsError:
+            return False
+        return True
+
+    wait_until(resolved, 30, f"CoreDNS to answer {fqdn}")
+    assert answers[-1] == [cluster_ip]
 
     # A pod resolves the short name through kubelet's clusterDNS and fetches the page.
     client = busybox_pod(
