@@ -13,6 +13,7 @@ without unpacking; the CRI plugin unpacks an image the first time a pod uses it.
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import subprocess
 import time
@@ -75,14 +76,21 @@ def build_cache(anchor_pid: int, work: Path, paths: list[Path], key: str) -> Pat
     finally:
         daemon.stop()
     shutil.rmtree(work / "import-state", ignore_errors=True)
-    for old in cache_root().iterdir():  # one image set is kept; nodes hold hard links
-        if old.name != key and not old.name.startswith(f"{key}.tmp-"):
-            shutil.rmtree(old, ignore_errors=True)
+    _prune(keep=key)
     try:
         tmp.rename(target)
     except OSError:  # another session finished the same key first
         shutil.rmtree(tmp, ignore_errors=True)
     return target
+
+
+def _prune(keep: str, quiet_seconds: float = 3600.0) -> None:
+    """Remove other image sets (nodes hold hard links, not references), except any touched
+    in the last hour: another session may be importing or linking it right now."""
+    now = time.time()
+    for old in cache_root().iterdir():
+        if old.name.split(".tmp-")[0] != keep and now - old.stat().st_mtime > quiet_seconds:
+            shutil.rmtree(old, ignore_errors=True)
 
 
 def populate(root: Path, anchor_pid: int, work: Path) -> float:
@@ -97,6 +105,7 @@ def populate(root: Path, anchor_pid: int, work: Path) -> float:
     if not (cached / METADATA / "meta.db").exists():
         cache_root().mkdir(parents=True, exist_ok=True)
         cached = build_cache(anchor_pid, work, paths, key)
+    os.utime(cached)  # in use: _prune leaves it alone for a while
     root.mkdir(parents=True, exist_ok=True)
     link = subprocess.run(
         ["cp", "-al", str(cached / CONTENT), str(root / CONTENT)],
