@@ -12,8 +12,9 @@
 
 IMAGES="${PICSOURCE_IMAGES:-${XDG_CACHE_HOME:-$HOME/.cache}/picsource/images}"
 STORAGE_DRIVER="${PICSOURCE_STORAGE_DRIVER:-overlay}"
-# Debian packages these scripts need (bookworm: buildah 1.28.2, runc 1.1.5, debootstrap 1.0.128).
-IMAGE_APT_PACKAGES="buildah runc debootstrap"
+# Debian packages these scripts need, pinned in versions.env (bookworm: buildah 1.28.2,
+# runc 1.1.5, debootstrap 1.0.128).
+IMAGE_APT_PACKAGES="${IMAGE_APT_PACKAGES:-buildah runc debootstrap}"
 # The stand-ins for the registry images the Dockerfiles start FROM.
 PYTHON_BASE="docker.io/library/python:3.11-slim"
 NODE_BASE="docker.io/library/node:22-bookworm-slim"
