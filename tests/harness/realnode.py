@@ -80,9 +80,9 @@ class RealCluster:
         return in_netns(str(self.netns_path), fn, timeout)
 
     # --- lifecycle ------------------------------------------------------------------
-    def up(self, timeout: float = 420.0) -> RealCluster:
-        """Start everything; on failure stop it all again (logs stay) and re-raise."""
+    def up(self, timeout: float = 420.0) -> RealCluster:  # on failure: all stopped, logs kept
         check_prerequisites()
+        realnode_teardown.reap_stale()  # nodes whose pytest was killed
         self.down()  # a stale half-started node from an earlier run
         started = time.monotonic()
         self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -277,6 +277,7 @@ class RealCluster:
         }
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.state_file.write_text(json.dumps(state, indent=2))
+        realnode_teardown.register(self.name, state, self.state_dir)
 
     def stop(self) -> None:
         """Stop every process and undo every namespace, mount and cgroup; keep the logs."""

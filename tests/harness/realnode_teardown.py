@@ -18,6 +18,7 @@ from typing import Any
 
 from tests.harness import netns
 from tests.harness.procs import ManagedProcess, kill_group, pid_alive
+from tests.harness.tools import tools_dir
 
 FIRST = ("kubelet", "kube-proxy")
 THEN = (
@@ -43,8 +44,8 @@ def _ours(info: dict[str, Any]) -> bool:
         argv0 = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode()
     except OSError:
         return False
-    exe = str(info.get("exe", ""))
-    return argv0 == exe or Path(argv0).name == Path(exe).name
+    # nsenter/unshare: the launcher, for the instant before it execs the recorded binary
+    return Path(argv0).name in (Path(str(info.get("exe", ""))).name, "nsenter", "unshare")
 
 
 def _stop(name: str, procs: dict[str, Any], live: dict[str, ManagedProcess]) -> None:
@@ -56,6 +57,34 @@ def _stop(name: str, procs: dict[str, Any], live: dict[str, ManagedProcess]) -> 
         proc.stop(grace=1.0)  # reaps our own child
 
 
+def registry() -> Path:
+    """One file per node that has not been torn down yet: a copy of its state.json.
+
+    If pytest is killed, kubelet and containerd die with it (PR_SET_PDEATHSIG) but the
+    containers, their shims and cgroups stay; the next node start reaps them from here.
+    """
+    return tools_dir().parent / "realnodes"
+
+
+def register(name: str, state: dict[str, Any], state_dir: Path) -> None:
+    registry().mkdir(parents=True, exist_ok=True)
+    (registry() / f"{name}.json").write_text(json.dumps({**state, "state_dir": str(state_dir)}))
+
+
+def reap_stale() -> list[str]:
+    """Tear down registered nodes whose anchor is gone (their owner died); names reaped."""
+    reaped = []
+    for entry in sorted(registry().glob("*.json")) if registry().is_dir() else []:
+        with contextlib.suppress(OSError, ValueError, TeardownError):  # kept for next time
+            state = json.loads(entry.read_text())
+            if _ours(state.get("processes", {}).get("anchor", {})):
+                continue  # a running node (another session, or `make cluster-up`)
+            _teardown(state, Path(state["state_dir"]), {})
+            entry.unlink(missing_ok=True)
+            reaped.append(entry.stem)
+    return reaped
+
+
 def teardown(state_dir: Path, live: dict[str, ManagedProcess]) -> None:
     state_file = state_dir / "state.json"
     if not state_file.exists():
@@ -63,6 +92,13 @@ def teardown(state_dir: Path, live: dict[str, ManagedProcess]) -> None:
             proc.stop()
         return
     state: dict[str, Any] = json.loads(state_file.read_text())
+    _teardown(state, state_dir, live)
+    with contextlib.suppress(OSError):
+        state_file.unlink()
+    (registry() / f"{state.get('netns', '')}.json").unlink(missing_ok=True)
+
+
+def _teardown(state: dict[str, Any], state_dir: Path, live: dict[str, ManagedProcess]) -> None:
     procs: dict[str, Any] = state.get("processes", {})
     errors: list[str] = []
 
@@ -101,5 +137,3 @@ def teardown(state_dir: Path, live: dict[str, ManagedProcess]) -> None:
         errors.append(f"processes {stragglers} were still in the node's network namespace")
     if errors:  # state.json stays, so `make cluster-down` can try again
         raise TeardownError("real node teardown incomplete: " + "; ".join(errors))
-    with contextlib.suppress(OSError):
-        state_file.unlink()
