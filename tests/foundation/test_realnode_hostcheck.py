@@ -5,6 +5,7 @@ leftover comparison, the missing-tool message and the image cache key.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ import pytest
 from tests.harness.hostcheck import HostSnapshot, leftovers
 from tests.harness.netns import anchor_argv, enter_argv
 from tests.harness.realnode_images import archives_key
+from tests.harness.realnode_teardown import reap_stale, register, registry
 from tests.harness.realnode_tools import check_prerequisites
 from tests.harness.tools import MissingToolError
 
@@ -85,3 +87,16 @@ def test_everything_enters_the_anchor_namespaces() -> None:
         "ip",
         "route",
     ]
+
+
+def test_reaper_removes_only_nodes_whose_anchor_is_gone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PICSOURCE_TOOLS", str(tmp_path / "tools"))
+    alive = {"processes": {"anchor": {"pid": os.getpid(), "exe": sys.executable}}}
+    register("picsource-alive", alive, tmp_path / "a")
+    register(
+        "picsource-dead", {"processes": {"anchor": {"pid": 0, "exe": "sleep"}}}, tmp_path / "b"
+    )
+    assert reap_stale() == ["picsource-dead"]
+    assert [p.name for p in registry().iterdir()] == ["picsource-alive.json"]
