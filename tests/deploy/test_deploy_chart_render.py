@@ -202,6 +202,14 @@ def test_helm_test_hook_checks_operator_liveness() -> None:
     assert {p["name"]: p["port"] for p in service["spec"]["ports"]}["healthz"] == 8080
 
 
+def test_helm_test_pod_is_bounded_by_its_deadline_not_a_wget_flag() -> None:
+    # busybox's `wget -T` segfaults in Debian's static busybox (the real node's image);
+    # a pod deadline bounds the DNS lookup too, which -T never did.
+    pod = find(render(), "Pod", "-test-liveness")
+    assert 0 < pod["spec"]["activeDeadlineSeconds"] <= 120
+    assert "-T" not in pod["spec"]["containers"][0]["command"]
+
+
 # --- values documentation and schema ----------------------------------------------------
 
 def _leaf_paths(node: object, prefix: str = "") -> set[str]:
