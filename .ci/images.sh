@@ -59,7 +59,7 @@ minio_tag() {
 }
 
 secantusdb_image() {
-  local ref="$REGISTRY/secantusdb:$SECANTUSDB_VERSION" context="$IMAGES/context/secantusdb"
+  local ref="$REGISTRY/secantusdb:$SECANTUSDB_VERSION" context="$IMAGES/inputs/secantusdb"
   mkdir -p "$context"
   cp .ci/secantusdb.Dockerfile "$context/Dockerfile"
   # The versions the test suite runs with: secantusdb and its dependencies, hashes kept.

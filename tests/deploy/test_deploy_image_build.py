@@ -37,6 +37,7 @@ from tests.harness.images import (
     lock_closure,
     lock_subset,
     split_ref,
+    stage_context,
 )
 from tests.harness.lockfile import parse_lock, read_locks
 from tests.harness.tools import REPO
@@ -120,6 +121,20 @@ def test_input_key_names_a_missing_copy_source(tmp_path: Path) -> None:
     (ctx / "data" / "a b.txt").unlink()
     with pytest.raises(ImageError, match="a b.txt"):
         input_key(ctx / "Dockerfile", ctx)
+
+
+def test_stage_context_copies_only_what_copy_reads_dated_1970(tmp_path: Path) -> None:
+    ctx = _context(tmp_path / "repo")
+    (ctx / "core" / "pkg" / "m.py").chmod(0o755)
+    dest = tmp_path / "staged"
+    dest.mkdir()
+    (dest / "leftover").write_text("from a previous build")
+    files = stage_context(ctx / "Dockerfile", ctx, dest)
+    assert files == ["core/pkg/m.py", "data/a b.txt", "web/package-lock.json", "web/package.json"]
+    staged = sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*") if p.is_file())
+    assert staged == sorted([*files, "Dockerfile"])
+    assert (dest / "core/pkg/m.py").stat().st_mode & 0o111, "modes are kept"
+    assert {p.stat().st_mtime for p in dest.rglob("*")} == {0}
 
 
 LOCK = """\

@@ -15,6 +15,7 @@ they were built. Both needs are answered here, as functions over text and paths:
   `<name>-<tag>.json` naming the image reference, its input key and its build time.
 
     python -m tests.harness.images key DOCKERFILE CONTEXT [EXTRA...]   # prints the key
+    python -m tests.harness.images stage DOCKERFILE CONTEXT DEST       # build context
     python -m tests.harness.images lock-subset LOCK PACKAGE            # prints a lock
     python -m tests.harness.images list                                # ref <TAB> archive
 """
@@ -25,6 +26,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -240,6 +242,33 @@ def input_key(dockerfile: Path, context: Path, extra: Iterable[str] = ()) -> str
     return digest.hexdigest()[:16]
 
 
+def stage_context(dockerfile: Path, context: Path, dest: Path) -> list[str]:
+    """Copy the Dockerfile (as dest/Dockerfile) and exactly the context files it reads
+    into dest, every file and directory dated 1970-01-01.
+
+    Why: buildah's layer cache keys a COPY by a digest that includes file times, so the
+    same files checked out in another clone (or touched by git) would miss the cache and
+    re-run every step after them, pip installs included. Returns the staged paths."""
+    text = dockerfile.read_text()
+    ignore_file = dockerfile.with_name(dockerfile.name + ".dockerignore")
+    if not ignore_file.is_file():
+        ignore_file = context / ".dockerignore"
+    patterns = ignore_patterns(ignore_file.read_text()) if ignore_file.is_file() else []
+    files = context_files(context, copy_sources(text), patterns)
+    if dest.exists():
+        shutil.rmtree(dest)
+    dest.mkdir(parents=True)
+    for relative in files:
+        target = dest / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(context / relative, target)
+    (dest / "Dockerfile").write_text(text)
+    for path in sorted(dest.rglob("*"), reverse=True):
+        os.utime(path, (0, 0), follow_symlinks=False)
+    os.utime(dest, (0, 0))
+    return files
+
+
 # --- uv locks -------------------------------------------------------------------------
 _PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==\S+")
 
@@ -375,6 +404,8 @@ def main(argv: list[str]) -> int:
         elif argv == ["list"]:
             for archive in image_archives():
                 print(f"{archive.ref}\t{archive.path}")
+        elif len(argv) == 4 and argv[0] == "stage":
+            stage_context(Path(argv[1]), Path(argv[2]), Path(argv[3]))
         elif argv == ["mirror"]:
             lists = [Path("/etc/apt/sources.list"), *sorted(Path("/etc/apt/sources.list.d").glob("*"))]
             print(debian_mirror(p.read_text() for p in lists if p.is_file()))
