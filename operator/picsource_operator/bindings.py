@@ -8,7 +8,6 @@ report and retry, never a reason for the operator to crash.
 
 from __future__ import annotations
 
-import base64
 import threading
 from dataclasses import dataclass
 
@@ -23,50 +22,31 @@ from picsource_core.mongo import Document, connect, ensure_indexes, ping
 from picsource_core.queue import JobQueue
 from picsource_core.storage import ObjectStore, StorageError
 from picsource_operator.conditions import DATABASE_BOUND, FALSE, STORAGE_BOUND, TRUE, Condition
-from picsource_operator.kube import Kube, KubeError
+from picsource_operator.credentials import SecretReader
+from picsource_operator.errors import BindingError
 from picsource_operator.spec import Gallery
+
+__all__ = ["BindingError", "SecretReader", "backlog", "check_database", "check_storage", "reclaim"]
 
 MONGO_TIMEOUT_MS = 3000
 S3_TIMEOUT_SECONDS = 5.0
 
 
-class BindingError(Exception):
-    """A binding cannot be used; `reason` is the condition reason."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
-
-
-def secret_value(kube: Kube, namespace: str, name: str, key: str) -> str:
-    try:
-        secret = kube.get("Secret", namespace, name)
-    except KubeError as err:
-        raise BindingError("SecretUnreadable", f"cannot read Secret {name!r}: {err}") from err
-    if secret is None:
-        raise BindingError("SecretMissing", f"Secret {name!r} does not exist in namespace {namespace!r}")
-    raw = (secret.get("data") or {}).get(key)
-    if raw is None:
-        raise BindingError("SecretKeyMissing", f"Secret {name!r} has no key {key!r}")
-    return base64.b64decode(raw).decode()
-
-
-def object_store(kube: Kube, g: Gallery) -> ObjectStore:
+def object_store(secrets: SecretReader, g: Gallery, *, last_known: bool = False) -> ObjectStore:
     s = g.storage
     settings = StorageSettings(
         endpoint=s.endpoint,
-        access_key=secret_value(kube, g.namespace, s.credentials_secret, s.access_key_key),
-        secret_key=secret_value(kube, g.namespace, s.credentials_secret, s.secret_key_key),
+        access_key=secrets.value(g.namespace, s.credentials_secret, s.access_key_key, last_known=last_known),
+        secret_key=secrets.value(g.namespace, s.credentials_secret, s.secret_key_key, last_known=last_known),
         bucket=s.bucket, region=s.region, timeout_seconds=S3_TIMEOUT_SECONDS,
     )
     return ObjectStore(settings)
 
 
-def check_storage(kube: Kube, g: Gallery) -> Condition:
+def check_storage(secrets: SecretReader, g: Gallery) -> Condition:
     """StorageBound: credentials readable, endpoint answers, bucket exists (created if asked)."""
     try:
-        store = object_store(kube, g)
+        store = object_store(secrets, g)
         created = False
         if g.storage.create_bucket:
             created = store.ensure_bucket(encrypt=g.storage.encryption)
@@ -135,12 +115,13 @@ class DatabaseBinding:
     uri: str = ""
 
 
-def database_uri(kube: Kube, g: Gallery) -> str:
-    return secret_value(kube, g.namespace, g.database.uri_secret, g.database.uri_key)
+def database_uri(secrets: SecretReader, g: Gallery, *, last_known: bool = False) -> str:
+    return secrets.value(g.namespace, g.database.uri_secret, g.database.uri_key, last_known=last_known)
 
 
-def gallery_database(kube: Kube, g: Gallery, clients: MongoClients, uri: str | None = None) -> Database[Document]:
-    uri = uri if uri is not None else database_uri(kube, g)
+def gallery_database(secrets: SecretReader, g: Gallery, clients: MongoClients, uri: str | None = None,
+                     *, last_known: bool = False) -> Database[Document]:
+    uri = uri if uri is not None else database_uri(secrets, g, last_known=last_known)
     if not uri.startswith(("mongodb://", "mongodb+srv://")):
         raise BindingError("InvalidURI", f"the value of Secret {g.database.uri_secret!r} key "
                                          f"{g.database.uri_key!r} is not a mongodb:// URI")
@@ -150,12 +131,12 @@ def gallery_database(kube: Kube, g: Gallery, clients: MongoClients, uri: str | N
         raise BindingError("InvalidURI", f"invalid MongoDB URI: {err}") from err
 
 
-def check_database(kube: Kube, g: Gallery, clients: MongoClients) -> DatabaseBinding:
+def check_database(secrets: SecretReader, g: Gallery, clients: MongoClients) -> DatabaseBinding:
     """DatabaseBound: URI readable, server answers, indexes exist."""
     uri = ""
     try:
-        uri = database_uri(kube, g)
-        db = gallery_database(kube, g, clients, uri)
+        uri = database_uri(secrets, g)
+        db = gallery_database(secrets, g, clients, uri)
         ping(db)
         ensure_indexes(db)
     except BindingError as err:
@@ -179,13 +160,14 @@ def backlog(db: Database[Document]) -> int:
     return JobQueue(db).stats().backlog
 
 
-def reclaim(kube: Kube, g: Gallery, clients: MongoClients) -> None:
+def reclaim(secrets: SecretReader, g: Gallery, clients: MongoClients, *, last_known: bool = False) -> None:
     """reclaimPolicy Delete: remove every object and the bucket, drop the database.
 
     Raises BindingError on any failure so the caller reports it and retries.
+    `last_known`: use remembered credentials when the Secrets are gone (namespace teardown).
     """
     try:
-        object_store(kube, g).remove_bucket()
+        object_store(secrets, g, last_known=last_known).remove_bucket()
     except StorageError as err:
         raise BindingError(f"Reclaim{err.reason}", f"could not delete bucket {g.storage.bucket!r}: {err}") from err
     except BindingError:
@@ -193,7 +175,7 @@ def reclaim(kube: Kube, g: Gallery, clients: MongoClients) -> None:
     except Exception as err:
         raise BindingError("ReclaimStorageFailed", f"could not delete bucket {g.storage.bucket!r}: {err}") from err
     try:
-        db = gallery_database(kube, g, clients)
+        db = gallery_database(secrets, g, clients, last_known=last_known)
         db.client.drop_database(g.database.name)
     except BindingError:
         raise

@@ -25,6 +25,9 @@ PART_OF: Final = "picsource"
 
 # Annotation on pod templates: a change of configuration rolls the pods.
 CONFIG_HASH_ANNOTATION: Final = f"{GROUP}/config-hash"
+# Annotation on pod templates: a change of a referenced Secret's data rolls the pods
+# (their secretKeyRef variables are resolved only when a container starts).
+SECRETS_HASH_ANNOTATION: Final = f"{GROUP}/secrets-hash"
 
 # Container ports (named `http` and `metrics` in the pod specs). The web pods' gunicorn
 # listens on both (two binds), so scrapes have a port of their own to be allowed on.

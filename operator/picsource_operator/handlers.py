@@ -5,8 +5,10 @@
 * A timer per Gallery: backlog, autoscaling, binding rechecks, status.
 * Events of owned children (filtered by the managed-by label): a deleted or
   hand-edited child is re-applied at once; Deployment readiness updates status.
+* Referenced Secrets: a change of a Secret a Gallery's pods take values from rolls them.
 * Deletion: a finalizer that reclaims bucket and database under Delete and
-  keeps retrying (and reporting) when that fails.
+  keeps retrying (and reporting) when that fails, except in a namespace being deleted
+  whose Secrets are gone: then it gives up with a Warning and lets the namespace go.
 """
 
 from __future__ import annotations
@@ -138,11 +140,36 @@ def delete_gallery(body: kopf.Body, retry: int, memo: kopf.Memo, **_: Any) -> No
     except SpecError:
         metrics.forget_gallery(body.metadata.namespace or "", body.metadata.name or "")
         return  # nothing was ever bound: let it go
+    except reconcile.ReclaimAbandoned as err:
+        log.warning("gallery %s/%s: %s", body.metadata.namespace, body.metadata.name, err)
+        kopf.warn(body, reason="ReclaimAbandoned", message=str(err))  # best effort: the namespace is going
+        return
     except BindingError as err:
         kopf.warn(body, reason=err.reason, message=err.message)
         _report_reclaim_failure(rt, body, err)
         raise kopf.TemporaryError(f"reclaim failed: {err.message}", delay=backoff(retry)) from err
     kopf.info(body, reason="Finalized", message=message)
+
+
+@kopf.on.event("", "v1", "secrets", id="credentials")
+async def on_secret_event(event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """A Secret a Gallery's pods read changed: roll them (credentials_changed).
+
+    Kopf watches Secrets for the owned app Secrets anyway; this filter is in memory and
+    costs nothing for the Secrets no Gallery references. The initial listing (type None)
+    and deletions are skipped: the resume reconcile reads current values, and a deleted
+    Secret leaves the pods as they are (new ones could not start without it).
+    """
+    if event.get("type") not in ("ADDED", "MODIFIED"):
+        return
+    rt: Runtime = memo.runtime
+    namespace, name = body.metadata.namespace or "", body.metadata.name or ""
+    if not reconcile.referencing(rt, namespace, name):
+        return
+    try:
+        await asyncio.to_thread(reconcile.credentials_changed, rt, namespace, name)
+    except (KubeError, BindingError) as err:
+        log.warning("could not roll the pods after Secret %s/%s changed: %s", namespace, name, err)
 
 
 def _invalid(rt: Runtime, body: kopf.Body, message: str) -> None:

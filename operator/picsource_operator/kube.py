@@ -29,6 +29,7 @@ _PATHS: dict[str, str] = {
     "NetworkPolicy": "/apis/networking.k8s.io/v1/namespaces/{ns}/networkpolicies",
     "PodDisruptionBudget": "/apis/policy/v1/namespaces/{ns}/poddisruptionbudgets",
     "Gallery": f"/apis/{constants.API_VERSION}/namespaces/{{ns}}/{constants.PLURAL}",
+    "Namespace": "/api/v1/namespaces",  # cluster-scoped: the namespace argument is ignored
 }
 
 

@@ -19,8 +19,11 @@ from picsource_operator.builders import build_all, config_hash
 from picsource_operator.builders.common import app_secret_name
 from picsource_operator.builders.config import generate_secret_key
 from picsource_operator.builders.network import mongo_ports
+from picsource_operator.builders.pods import secret_refs
 from picsource_operator.builders.worker import build_worker_deployment
 from picsource_operator.conditions import FALSE, READY, Condition, merge
+from picsource_operator.errors import BindingError
+from picsource_operator.kube import KubeError
 from picsource_operator.spec import Gallery, parse_gallery
 from picsource_operator.state import DeploymentState, GalleryState, Runtime
 from picsource_operator.status import desired_workers, now_iso, post_event, publish
@@ -30,6 +33,7 @@ log = logging.getLogger(__name__)
 FAILING_RECHECK_SECONDS = 5.0
 RESYNC_SECONDS = 60.0
 FIXED_BACKLOG_SECONDS = 15.0  # the Backlog column of galleries that do not autoscale
+UNAVAILABLE = "unavailable"  # the secrets-hash annotation while a required Secret is missing
 
 
 def parse(rt: Runtime, body: dict[str, Any]) -> Gallery:
@@ -48,8 +52,9 @@ def ensure_bindings(rt: Runtime, g: Gallery, st: GalleryState) -> None:
            or age >= rt.settings.binding_recheck_seconds)
     if not due:
         return
-    st.storage = bindings.check_storage(rt.kube, g)
-    database = bindings.check_database(rt.kube, g, rt.mongo)
+    st.secrets_hash = rt.secrets.digest(g) or st.secrets_hash
+    st.storage = bindings.check_storage(rt.secrets, g)
+    database = bindings.check_database(rt.secrets, g, rt.mongo)
     st.database, st.db = database.condition, database.db
     if database.uri:
         st.mongo_ports = tuple(mongo_ports(database.uri))
@@ -88,11 +93,21 @@ def secret_key(rt: Runtime, g: Gallery, st: GalleryState) -> str:
     return key
 
 
+def secrets_hash(rt: Runtime, g: Gallery, st: GalleryState) -> str:
+    """The digest of the referenced Secrets for the pod templates (read once if not known yet,
+    e.g. a drift event right after a restart, so an apply never drops the annotation).
+    "unavailable" while a required Secret is missing: such pods cannot start anyway."""
+    if st.secrets_hash is None:
+        st.secrets_hash = rt.secrets.digest(g)
+    return st.secrets_hash or UNAVAILABLE
+
+
 def apply_children(rt: Runtime, g: Gallery, st: GalleryState, only: tuple[str, str] | None = None,
                    body_status: dict[str, Any] | None = None) -> int:
     """Server-side apply every child (or only one); returns how many were applied."""
+    digest = secrets_hash(rt, g, st)
     objects = build_all(g, secret_key=secret_key(rt, g, st), worker_replicas=desired_workers(g, st),
-                        mongo_ports=st.mongo_ports)
+                        mongo_ports=st.mongo_ports, secrets_hash=digest)
     if only is not None:
         objects = [o for o in objects if (o["kind"], o["metadata"]["name"]) == only]
     for result in rt.apply_pool.map(rt.kube.apply, objects):
@@ -103,6 +118,7 @@ def apply_children(rt: Runtime, g: Gallery, st: GalleryState, only: tuple[str, s
             rt.kube.delete("Ingress", g.namespace, g.name)
         st.ingress_may_exist = g.web.ingress is not None
         st.applied_at, st.applied_generation = time.monotonic(), g.generation
+        st.applied_secrets_hash = digest
     return len(objects)
 
 
@@ -180,7 +196,8 @@ def tick(rt: Runtime, body: dict[str, Any]) -> None:
         _initial_workers(g, st, body)
         _refresh_backlog(g, st)
         extra = _autoscale(rt, g, st)
-        if time.monotonic() - st.applied_at >= RESYNC_SECONDS:
+        if (time.monotonic() - st.applied_at >= RESYNC_SECONDS
+                or (st.secrets_hash or UNAVAILABLE) != st.applied_secrets_hash):  # a credential changed
             apply_children(rt, g, st, body_status=body.get("status"))
         publish(rt, g, st, body.get("status"), extra=extra)
 
@@ -195,7 +212,8 @@ def _autoscale(rt: Runtime, g: Gallery, st: GalleryState) -> dict[str, Any] | No
     if decision.direction == "none":
         return None
     st.desired_workers = decision.replicas
-    result = rt.kube.apply(build_worker_deployment(g, config_hash(g), decision.replicas))
+    result = rt.kube.apply(build_worker_deployment(g, config_hash(g), decision.replicas,
+                                                   secrets_hash(rt, g, st)))
     record_deployment(rt, result)
     metrics.AUTOSCALER_DECISIONS.labels(decision.direction).inc()
     post_event(g, "Normal", "ScaledUp" if decision.direction == "up" else "ScaledDown", decision.reason)
@@ -245,17 +263,89 @@ def refresh(rt: Runtime, namespace: str, gallery: str) -> None:
         publish(rt, st.gallery, st, None)
 
 
+class ReclaimAbandoned(Exception):
+    """reclaimPolicy Delete cannot be honoured: the namespace is being deleted and the
+    credentials went with it before this process ever read them. The finalizer lets the
+    Gallery go (blocking the namespace's deletion forever helps nobody) and says what was
+    left behind."""
+
+
+def namespace_terminating(rt: Runtime, namespace: str) -> bool:
+    try:
+        ns = rt.kube.get("Namespace", "", namespace)
+    except KubeError as err:
+        log.warning("cannot read namespace %s: %s", namespace, err)
+        return False
+    return ns is None or bool((ns.get("metadata") or {}).get("deletionTimestamp"))
+
+
 def finalize(rt: Runtime, body: dict[str, Any]) -> str:
-    """Deletion: reclaim bucket and database under reclaimPolicy Delete (BindingError → retry)."""
+    """Deletion: reclaim bucket and database under reclaimPolicy Delete (BindingError → retry).
+
+    In a namespace being deleted the Secrets may already be gone: the credentials last
+    read are used then, and without any, ReclaimAbandoned ends the wait.
+    """
     g = parse(rt, body)
     st = rt.gallery(g.namespace, g.name, g.uid)
     with st.lock:
         if g.reclaim_policy == "Delete":
-            bindings.reclaim(rt.kube, g, rt.mongo)
+            try:
+                bindings.reclaim(rt.secrets, g, rt.mongo)
+            except BindingError as err:
+                if err.reason not in ("SecretMissing", "SecretKeyMissing") \
+                        or not namespace_terminating(rt, g.namespace):
+                    raise
+                try:
+                    bindings.reclaim(rt.secrets, g, rt.mongo, last_known=True)
+                except BindingError as again:
+                    if again.reason not in ("SecretMissing", "SecretKeyMissing"):
+                        raise
+                    _forget(rt, g)
+                    raise ReclaimAbandoned(
+                        f"namespace {g.namespace!r} is being deleted and took the credentials with it "
+                        f"({again.message}): reclaiming bucket {g.storage.bucket!r} at {g.storage.endpoint} "
+                        f"and database {g.database.name!r} could not finish; remove what is left by hand"
+                    ) from again
             message = f"deleted bucket {g.storage.bucket!r} and database {g.database.name!r}"
         else:
             message = f"kept bucket {g.storage.bucket!r} and database {g.database.name!r} (Retain)"
+    _forget(rt, g)
+    return message
+
+
+def _forget(rt: Runtime, g: Gallery) -> None:
     rt.forget(g.namespace, g.name)
+    rt.secrets.forget(g.namespace, {name for name, _, _ in secret_refs(g)})
     metrics.forget_gallery(g.namespace, g.name)
     metrics.set_phases(rt.phases())
-    return message
+
+
+def referencing(rt: Runtime, namespace: str, secret: str) -> list[GalleryState]:
+    """States of the Galleries in `namespace` whose pods take values from Secret `secret`."""
+    with rt.lock:
+        states = [st for (ns, _), st in rt.galleries.items() if ns == namespace]
+    return [st for st in states
+            if st.gallery is not None and any(name == secret for name, _, _ in secret_refs(st.gallery))]
+
+
+def credentials_changed(rt: Runtime, namespace: str, secret: str) -> int:
+    """Secret `secret` changed: roll the pods of each Gallery whose values it supplies.
+
+    Returns how many Galleries rolled. Bindings are rechecked on the next tick, so a
+    replaced key shows in StorageBound/DatabaseBound too.
+    """
+    rolled = 0
+    for st in referencing(rt, namespace, secret):
+        with st.lock:
+            g = st.gallery
+            if g is None or g.paused or st.applied_generation < 0:
+                continue  # not reconciled by this process yet: the resume handler reads it
+            digest = rt.secrets.digest(g)
+            if digest is None or digest == st.secrets_hash:
+                continue
+            st.secrets_hash, st.checked_at = digest, 0.0
+            apply_children(rt, g, st)
+        post_event(g, "Normal", "CredentialsChanged", f"Secret {secret!r} changed: rolling the pods")
+        log.info("gallery %s/%s: Secret %s changed, rolling the pods", g.namespace, g.name, secret)
+        rolled += 1
+    return rolled

@@ -17,7 +17,7 @@ from pymongo.database import Database
 
 from picsource_core.mongo import Document
 from picsource_operator.autoscale import History
-from picsource_operator.bindings import MongoClients
+from picsource_operator.bindings import MongoClients, SecretReader
 from picsource_operator.conditions import Condition
 from picsource_operator.kube import Kube
 from picsource_operator.settings import OperatorSettings
@@ -54,6 +54,8 @@ class GalleryState:
     ingress_may_exist: bool | None = None  # None: unknown (decided from the Gallery's status)
     mongo_ports: tuple[int, ...] = (27017,)
     secret_key: str = ""  # the app Secret's key, kept so a deleted Secret comes back unchanged
+    secrets_hash: str | None = None  # digest of the referenced Secrets' data; None: not read yet
+    applied_secrets_hash: str | None = None  # the digest on the pod templates of the last full apply
 
 
 @dataclass
@@ -67,6 +69,10 @@ class Runtime:
     # Applies of one gallery's children run side by side: latency is API round trips.
     apply_pool: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(8, thread_name_prefix="apply"))
+    secrets: SecretReader = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.secrets = SecretReader(self.kube)
 
     def gallery(self, namespace: str, name: str, uid: str = "") -> GalleryState:
         with self.lock:

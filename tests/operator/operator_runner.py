@@ -39,10 +39,13 @@ class OperatorProcess:
 
     def __init__(self, cluster: Cluster, namespace: str, log_path: Path,
                  kubeconfig: Path | None = None, *, wrapper: tuple[str, ...] = (),
-                 drop_env: tuple[str, ...] = ()) -> None:
+                 drop_env: tuple[str, ...] = (), clusterwide: bool = False) -> None:
         self.cluster = cluster
         self.wrapper = wrapper  # e.g. unshare, to run under another uid
         self.drop_env = drop_env
+        # --all-namespaces, as the chart runs it (kopf stops watching a namespace it was
+        # started for as soon as that namespace begins terminating).
+        self.clusterwide = clusterwide
         self.kubeconfig = kubeconfig or cluster.kubeconfig
         self.namespace = namespace
         self.log_path = log_path
@@ -60,8 +63,9 @@ class OperatorProcess:
         )
         for name in self.drop_env:
             env.pop(name, None)
+        scope = ["--all-namespaces"] if self.clusterwide else ["--namespace", self.namespace]
         argv = [*self.wrapper, sys.executable, "-m", "kopf", "run", "-m", "picsource_operator.main",
-                "--namespace", self.namespace, "--standalone",
+                *scope, "--standalone",
                 f"--liveness=http://127.0.0.1:{self.health_port}/healthz"]
         self.process = ManagedProcess("picsource-operator", argv, self.log_path, env=env, cwd=REPO)
         self.process.start()
@@ -197,7 +201,16 @@ class Env:
 @pytest.fixture(scope="session")
 def gallery_crd(cluster: Cluster, kubectl: Any) -> None:
     kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD))
-    kubectl("wait", "--for=condition=Established", "crd/galleries.picsource.io", "--timeout=60s")
+    # Polled, not `kubectl wait`: right after creation the CRD has no conditions at all,
+    # and kubectl wait then fails at once instead of waiting.
+    api = cluster.api()
+
+    def established() -> bool:
+        crd = api.get("/apis/apiextensions.k8s.io/v1/customresourcedefinitions/galleries.picsource.io") or {}
+        return any(c.get("type") == "Established" and c.get("status") == "True"
+                   for c in (crd.get("status") or {}).get("conditions") or [])
+
+    wait_until(established, 60, "the Gallery CRD to be Established")
 
 
 @pytest.fixture

@@ -55,7 +55,7 @@ def test_web_deployment_is_hardened_probed_and_rolls_without_downtime():
     assert c["image"] == constants.DEFAULT_WEB_IMAGE == f"ghcr.io/picsource/web:{constants.APP_VERSION}"
     assert {p["name"] for p in c["ports"]} == {"http", "metrics"}
     assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
-    assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+    assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics"}  # not via Ingress
     sc = c["securityContext"]
     assert sc["runAsNonRoot"] and sc["readOnlyRootFilesystem"] and not sc["allowPrivilegeEscalation"]
     assert pod["securityContext"]["runAsNonRoot"]
@@ -184,3 +184,18 @@ def test_custom_images_and_resources_are_used():
     (c,) = dep["spec"]["template"]["spec"]["containers"]
     assert c["image"] == "registry.local/web:dev"
     assert c["resources"] == {"requests": {"cpu": "1"}}
+
+
+def test_metrics_and_readiness_are_served_on_a_port_the_ingress_never_routes():
+    g = parse_gallery(gallery_body(web={"ingress": {"host": "photos.example.com"}}))
+    (c,) = build_web_deployment(g, "abc")["spec"]["template"]["spec"]["containers"]
+    ports = {p["name"]: p["containerPort"] for p in c["ports"]}
+    env = {e["name"]: e.get("value") for e in c["env"]}
+    assert env["WEB_INTERNAL_PORT"] == str(ports["metrics"]) != str(ports["http"])
+    assert "GUNICORN_CMD_ARGS" not in env  # gunicorn_conf binds both from WEB_BIND + WEB_INTERNAL_PORT
+    assert c["readinessProbe"]["httpGet"]["port"] == "metrics"
+    ing = build_ingress(g)
+    assert ing is not None
+    ports_routed = {p["backend"]["service"]["port"]["name"]
+                    for rule in ing["spec"]["rules"] for p in rule["http"]["paths"]}
+    assert ports_routed == {"http"}

@@ -299,8 +299,9 @@ def test_workers_scale_with_the_backlog(gallery_env: Env, running_operator: Oper
     for _ in range(10):
         queue.enqueue(ObjectId())
     wait_until(lambda: env.obj(worker)["spec"]["replicas"] == 4, 20, "workers to scale up to max 4")
-    status = env.get("photos")["status"]
-    assert status["backlog"] == 15 and status["desiredWorkers"] == 4
+    # The scaled Deployment is applied before the status that explains it is published.
+    wait_until(lambda: (env.get("photos")["status"].get("backlog"), env.get("photos")["status"].get(
+        "desiredWorkers")) == (15, 4), 10, "status backlog 15 and desiredWorkers 4")
     wait_until(lambda: env.get("photos")["status"].get("workerReadyReplicas") == 4, 20, "4 ready workers")
     assert any(e["reason"] == "ScaledUp" for e in env.events("photos"))
     db[JobQueue(db).jobs.name].delete_many({})

@@ -27,14 +27,15 @@ __all__ = ["build_all", "config_hash"]
 
 
 def build_all(g: Gallery, *, secret_key: str, worker_replicas: int,
-              mongo_ports: Iterable[int] = (27017,)) -> list[Obj]:
+              mongo_ports: Iterable[int] = (27017,), secrets_hash: str | None = None) -> list[Obj]:
+    """`secrets_hash`: digest of the referenced Secrets' data (see credentials.py)."""
     digest = config_hash(g)
     ports = list(mongo_ports)
     objects = [
         build_app_secret(g, secret_key),
         build_configmap(g),
-        build_web_deployment(g, digest),
-        build_worker_deployment(g, digest, worker_replicas),
+        build_web_deployment(g, digest, secrets_hash),
+        build_worker_deployment(g, digest, worker_replicas, secrets_hash),
         build_web_service(g),
         build_web_pdb(g),
         build_web_network_policy(g, ports),

@@ -12,6 +12,7 @@ import base64
 import hashlib
 import json
 import secrets
+from collections.abc import Mapping
 
 from picsource_operator import constants
 from picsource_operator.builders.common import WEB, Obj, app_secret_name, config_name, metadata
@@ -75,6 +76,16 @@ def build_app_secret(g: Gallery, secret_key: str) -> Obj:
         "metadata": metadata(g, app_secret_name(g), WEB),
         "data": {constants.SECRET_KEY_KEY: encoded},
     }
+
+
+def secrets_digest(values: Mapping[tuple[str, str], str | None]) -> str:
+    """Hash of what each (Secret, key) reference resolves to (None: absent).
+
+    It goes on the pod templates, so pods roll when a credential changes; the values
+    themselves never leave the operator (only a truncated SHA-256 of all of them does).
+    """
+    material = sorted([name, key, value] for (name, key), value in values.items())
+    return hashlib.sha256(json.dumps(material).encode()).hexdigest()[:16]
 
 
 def config_hash(g: Gallery) -> str:

@@ -34,6 +34,22 @@ def env(g: Gallery) -> list[Obj]:
     return out
 
 
+def secret_refs(g: Gallery) -> list[tuple[str, str, bool]]:
+    """(Secret, key, optional) of every value `env` takes from a Secret the Gallery's
+    author owns. The app Secret is ours and never changes under the pods, so it is left out.
+    """
+    refs = [e["valueFrom"]["secretKeyRef"] for e in env(g)]
+    return [(r["name"], r["key"], bool(r.get("optional"))) for r in refs if r["name"] != app_secret_name(g)]
+
+
+def template_annotations(config_hash: str, secrets_hash: str | None) -> dict[str, str]:
+    """Pod-template annotations whose change rolls the pods."""
+    out = {constants.CONFIG_HASH_ANNOTATION: config_hash}
+    if secrets_hash is not None:
+        out[constants.SECRETS_HASH_ANNOTATION] = secrets_hash
+    return out
+
+
 def env_from(g: Gallery) -> list[Obj]:
     return [{"configMapRef": {"name": config_name(g)}}]
 

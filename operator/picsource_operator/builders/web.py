@@ -3,6 +3,8 @@
 Rolling updates keep every serving pod until its replacement is ready
 (maxUnavailable 0), and the config-hash annotation on the pod template makes a
 spec change roll the pods instead of leaving them on stale configuration.
+/metrics and /readyz are answered only on the `metrics` port, which the Ingress
+never routes to.
 """
 
 from __future__ import annotations
@@ -19,13 +21,12 @@ from picsource_operator.builders.common import (
 )
 from picsource_operator.spec import Gallery
 
-
 # Seconds a terminating web pod keeps serving before gunicorn gets SIGTERM; the grace
 # period (30 s) covers it plus gunicorn's graceful timeout (20 s).
 WEB_DRAIN_SECONDS = 5
 
 
-def build_web_deployment(g: Gallery, config_hash: str) -> Obj:
+def build_web_deployment(g: Gallery, config_hash: str, secrets_hash: str | None = None) -> Obj:
     volume, mount = pods.tmp_volume()
     container: Obj = {
         "name": "web",
@@ -39,15 +40,14 @@ def build_web_deployment(g: Gallery, config_hash: str) -> Obj:
         "env": [
             *pods.env(g),
             {"name": "WEB_BIND", "value": f"0.0.0.0:{constants.WEB_HTTP_PORT}"},
-            # Gunicorn takes command-line settings from this variable (over its config
-            # file): a second bind gives /metrics the named `metrics` port.
-            {"name": "GUNICORN_CMD_ARGS", "value": f"--bind=0.0.0.0:{constants.WEB_HTTP_PORT} "
-                                                   f"--bind=0.0.0.0:{constants.WEB_METRICS_PORT}"},
+            # Gunicorn binds this port too, and only it answers /metrics and /readyz:
+            # the Ingress routes the `http` port, so neither is reachable from outside.
+            {"name": "WEB_INTERNAL_PORT", "value": str(constants.WEB_METRICS_PORT)},
             {"name": "PROMETHEUS_MULTIPROC_DIR", "value": "/tmp/prometheus"},
         ],
         "resources": g.web.resources.as_dict(),
         "livenessProbe": pods.http_probe("/healthz", "http", period=10, failures=3, initial=5),
-        "readinessProbe": pods.http_probe("/readyz", "http", period=5, failures=2),
+        "readinessProbe": pods.http_probe("/readyz", "metrics", period=5, failures=2),
         "startupProbe": pods.http_probe("/healthz", "http", period=2, failures=30),
         "securityContext": pods.container_security_context(),
         "volumeMounts": [mount],
@@ -71,7 +71,7 @@ def build_web_deployment(g: Gallery, config_hash: str) -> Obj:
                 "metadata": {
                     "labels": labels(g, WEB),
                     "annotations": {
-                        constants.CONFIG_HASH_ANNOTATION: config_hash,
+                        **pods.template_annotations(config_hash, secrets_hash),
                         "prometheus.io/scrape": "true",
                         "prometheus.io/port": str(constants.WEB_METRICS_PORT),
                     },

@@ -20,7 +20,8 @@ from picsource_operator.builders.common import (
 from picsource_operator.spec import Gallery
 
 
-def build_worker_deployment(g: Gallery, config_hash: str, replicas: int) -> Obj:
+def build_worker_deployment(g: Gallery, config_hash: str, replicas: int,
+                            secrets_hash: str | None = None) -> Obj:
     volume, mount = pods.tmp_volume()
     container: Obj = {
         "name": "worker",
@@ -57,7 +58,7 @@ def build_worker_deployment(g: Gallery, config_hash: str, replicas: int) -> Obj:
                 "metadata": {
                     "labels": labels(g, WORKER),
                     "annotations": {
-                        constants.CONFIG_HASH_ANNOTATION: config_hash,
+                        **pods.template_annotations(config_hash, secrets_hash),
                         "prometheus.io/scrape": "true",
                         "prometheus.io/port": str(constants.WORKER_METRICS_PORT),
                     },
