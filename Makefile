@@ -35,7 +35,7 @@ setup: tools frontend models
 run: setup ## start MongoDB-wire server, MinIO, web (gunicorn :5000) and one worker; Ctrl-C stops all
 	@$(PY) -m tests.harness.run
 
-test: setup ## set up and run the whole suite against real services and a real control plane
+test: setup images ## set up and run the whole suite against real services, a real control plane and a real node
 	@$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: python ## ruff, mypy, hadolint, the locks against pyproject.toml, manifests
@@ -54,10 +54,10 @@ cluster-up: tools ## start etcd, kube-apiserver, controller-manager, scheduler, 
 cluster-down: ## stop the local control plane and remove its state
 	@$(PY) -m tests.harness.cluster down
 
-bench: setup ## run every benchmark under bench/ and print figures
+bench: setup images ## run every benchmark under bench/ and print figures
 	@for b in bench/bench_*.py; do echo "==> $$b"; $(PY) $$b || exit 1; done
 
-images: ## build every container image with buildah, no Docker daemon or registry (archives in ~/.cache/picsource/images)
+images: tools ## build every container image with buildah, no Docker daemon or registry (archives in ~/.cache/picsource/images)
 	@bash .ci/images.sh build
 
 kind-up: ## create a kind cluster, load images, helm install, apply an example Gallery (needs Docker + kind)
