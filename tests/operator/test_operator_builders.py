@@ -199,3 +199,27 @@ def test_metrics_and_readiness_are_served_on_a_port_the_ingress_never_routes():
     ports_routed = {p["backend"]["service"]["port"]["name"]
                     for rule in ing["spec"]["rules"] for p in rule["http"]["paths"]}
     assert ports_routed == {"http"}
+
+
+def test_process_pools_follow_the_cpu_request_when_there_is_no_limit():
+    """Without a CPU limit the cgroup says nothing and the pods would size themselves from
+    the node's cores; the request decides then. With a limit the pods read it themselves."""
+    from picsource_operator.builders.pods import cpu_cores
+
+    def env_of(dep):
+        (c,) = dep["spec"]["template"]["spec"]["containers"]
+        return {e["name"]: e.get("value") for e in c["env"]}
+
+    objs = objects()  # defaults: web requests 100m, worker requests 250m, no CPU limits
+    assert env_of(by_kind(objs, "Deployment", "photos-web"))["WEB_WORKERS"] == "2"
+    assert env_of(by_kind(objs, "Deployment", "photos-worker"))["WORKER_CONCURRENCY"] == "1"
+    objs = objects(web={"resources": {"requests": {"cpu": "1500m"}}},
+                   worker={"resources": {"requests": {"cpu": "2"}}})
+    assert env_of(by_kind(objs, "Deployment", "photos-web"))["WEB_WORKERS"] == "4"
+    assert env_of(by_kind(objs, "Deployment", "photos-worker"))["WORKER_CONCURRENCY"] == "2"
+    objs = objects(web={"resources": {"requests": {"cpu": "1"}, "limits": {"cpu": "3"}}},
+                   worker={"resources": {"limits": {"cpu": "2", "memory": "2Gi"}}})
+    assert "WEB_WORKERS" not in env_of(by_kind(objs, "Deployment", "photos-web"))  # cgroup limit
+    assert "WORKER_CONCURRENCY" not in env_of(by_kind(objs, "Deployment", "photos-worker"))
+    assert (cpu_cores("250m"), cpu_cores("2"), cpu_cores("0.5"), cpu_cores(None), cpu_cores("2Gi")) == (
+        0.25, 2.0, 0.5, None, None)

@@ -8,9 +8,12 @@ ConfigMap or an annotation.
 
 from __future__ import annotations
 
+import math
+import re
+
 from picsource_operator import constants
 from picsource_operator.builders.common import Obj, app_secret_name, config_name
-from picsource_operator.spec import Gallery
+from picsource_operator.spec import Gallery, Resources
 
 
 def _secret_env(name: str, secret: str, key: str, optional: bool = False) -> Obj:
@@ -48,6 +51,34 @@ def template_annotations(config_hash: str, secrets_hash: str | None) -> dict[str
     if secrets_hash is not None:
         out[constants.SECRETS_HASH_ANNOTATION] = secrets_hash
     return out
+
+
+_CPU = re.compile(r"^(\d+(?:\.\d+)?)(m?)$")
+
+
+def cpu_cores(quantity: str | None) -> float | None:
+    """A CPU quantity ("250m", "1", "1.5") in cores; None when absent or not a plain CPU amount."""
+    match = _CPU.match((quantity or "").strip())
+    if not match:
+        return None
+    value = float(match.group(1))
+    return value / 1000 if match.group(2) else value
+
+
+def process_count_env(resources: Resources, variable: str, per_cpu: int) -> list[Obj]:
+    """Size the container's process pool when its cgroup cannot tell.
+
+    With a CPU limit the processes read it from their cgroup (picsource_core.cpus). Without
+    one (the default: requests only) they would see every core of the node, and 2 gunicorn
+    workers per core of a 64-core node do not fit a 512Mi memory limit; the CPU request,
+    rounded up, sizes the pool instead.
+    """
+    if cpu_cores(resources.limits.get("cpu")) is not None:
+        return []
+    request = cpu_cores(resources.requests.get("cpu"))
+    if request is None:
+        return []
+    return [{"name": variable, "value": str(per_cpu * max(1, math.ceil(request)))}]
 
 
 def env_from(g: Gallery) -> list[Obj]:

@@ -44,6 +44,7 @@ def build_web_deployment(g: Gallery, config_hash: str, secrets_hash: str | None 
             # the Ingress routes the `http` port, so neither is reachable from outside.
             {"name": "WEB_INTERNAL_PORT", "value": str(constants.WEB_METRICS_PORT)},
             {"name": "PROMETHEUS_MULTIPROC_DIR", "value": "/tmp/prometheus"},
+            *pods.process_count_env(g.web.resources, "WEB_WORKERS", per_cpu=2),
         ],
         "resources": g.web.resources.as_dict(),
         "livenessProbe": pods.http_probe("/healthz", "http", period=10, failures=3, initial=5),
