@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from picsource_core.images import PENDING, READY
 from tests.e2e import realcluster_browser as browser
 from tests.e2e import realcluster_objects as obj
 from tests.e2e.realcluster_install import Install
@@ -126,9 +127,13 @@ def test_helm_install_brings_the_example_gallery_to_ready(install: Install) -> N
 
 
 def test_uploads_through_api_and_form_are_analysed_and_searchable(
-    user: WebUser, uploaded: dict[str, str]
+    install: Install, user: WebUser, uploaded: dict[str, str]
 ) -> None:
     done = wait_analysed(user, list(uploaded), 240)
+    logs = install.kubectl("logs", "-n", obj.GALLERY_NS, "-l", "app.kubernetes.io/component=worker",
+                           "--tail=-1", "--prefix").stdout  # fmt: skip
+    for image_id in uploaded:  # the worker pod itself logged each job's outcome
+        assert f"image {image_id}: " in logs, f"no worker pod log line for {image_id}:\n{logs[-2000:]}"
     for image_id, seen in done.items():
         labels = seen["analysis"]["result"]["labels"]
         assert labels and all(label["label"] for label in labels), seen["analysis"]
@@ -175,12 +180,16 @@ def test_deleting_a_worker_pod_mid_job_loses_no_image(install: Install, user: We
     ids = [user.api_upload(obj.photo(10 + i, (1600, 1200)), f"batch-{i}.jpg", "batch")["id"]
            for i in range(6)]  # fmt: skip
 
+    states: dict[str, str] = {}
+
     def one_started() -> bool:
-        return any(user.analysis(i).get("status") != "pending" for i in ids)
+        states.update({i: str(user.analysis(i).get("status")) for i in ids})
+        return any(state != PENDING for state in states.values())
 
     wait_until(one_started, 120, "the worker to pick up a job", interval=0.3)
     victims = [p["metadata"]["name"] for p in install.pods(obj.GALLERY_NS, "worker")]
     install.kubectl("delete", "pod", "-n", obj.GALLERY_NS, *victims, "--wait=false")
+    assert set(states.values()) - {READY}, f"all done before the pod was deleted: {states}"
     wait_analysed(user, ids, 300)
     left = {p["metadata"]["name"] for p in install.pods(obj.GALLERY_NS, "worker")}
     assert left and not left & set(victims)
