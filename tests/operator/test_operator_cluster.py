@@ -303,10 +303,12 @@ def test_workers_scale_with_the_backlog(gallery_env: Env, running_operator: Oper
     wait_until(lambda: (env.get("photos")["status"].get("backlog"), env.get("photos")["status"].get(
         "desiredWorkers")) == (15, 4), 10, "status backlog 15 and desiredWorkers 4")
     wait_until(lambda: env.get("photos")["status"].get("workerReadyReplicas") == 4, 20, "4 ready workers")
-    assert any(e["reason"] == "ScaledUp" for e in env.events("photos"))
+    wait_until(lambda: any(e["reason"] == "ScaledUp" for e in env.events("photos")), 10,
+               "the ScaledUp event (posted after the scale)")
     db[JobQueue(db).jobs.name].delete_many({})
     wait_until(lambda: env.obj(worker)["spec"]["replicas"] == 1, 30, "workers to scale back down to 1")
-    assert any(e["reason"] == "ScaledDown" for e in env.events("photos"))
+    wait_until(lambda: any(e["reason"] == "ScaledDown" for e in env.events("photos")), 10,
+               "the ScaledDown event (posted after the scale)")
     text = running_operator.metrics()
     assert metric_value(text, "picsource_operator_autoscaler_decisions_total", {"direction": "up"}) >= 2
     assert metric_value(text, "picsource_operator_autoscaler_decisions_total", {"direction": "down"}) >= 1
