@@ -8,6 +8,8 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
+import subprocess
 import tarfile
 from pathlib import Path
 
@@ -16,6 +18,7 @@ import pytest
 from tests.harness import realnode_config as cfg
 from tests.harness.dnsquery import DnsError, build_query, parse_a_records
 from tests.harness.image_archive import ImageSpec, archive, layer_tar
+from tests.harness.netns_relay import relay_argv
 from tests.harness.pki import SERVICE_CLUSTER_IP_RANGE
 from tests.harness.realnode_manifests import coredns_objects, object_path
 from tests.harness.realnode_tools import image_archive
@@ -181,3 +184,14 @@ def test_dns_query_roundtrip_is_well_formed() -> None:
     nxdomain = answer[:2] + b"\x81\x83" + answer[4:]
     with pytest.raises(DnsError, match="NXDOMAIN"):
         parse_a_records(nxdomain, 7)
+
+
+def test_the_api_relay_starts_without_pythonpath(tmp_path: Path) -> None:
+    """The relay is its own process: it must find its module from any cwd, with no
+    PYTHONPATH (a bare `pytest` has none), or the node start waits for it in vain."""
+    argv = relay_argv(tmp_path / "no-such-netns", 1)[:-4]  # no arguments: usage, exit 2
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    result = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True,
+                            timeout=60, check=False)  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    assert "ModuleNotFoundError" not in result.stderr

@@ -24,6 +24,8 @@ from typing import TypeVar
 
 from tests.harness.realnode_config import APISERVER_PORT, NODE_IP
 
+REPO = Path(__file__).resolve().parents[2]
+
 T = TypeVar("T")
 
 CLONE_NEWNET = 0x40000000
@@ -44,16 +46,14 @@ def setns(path: str) -> None:
 def relay_argv(
     netns: Path, port: int, host: str = NODE_IP, target: int = APISERVER_PORT
 ) -> list[str]:
-    """The command line of a relay from 127.0.0.1:port to host:target inside netns."""
-    return [
-        sys.executable,
-        "-m",
-        "tests.harness.netns_relay",
-        str(netns),
-        str(port),
-        host,
-        str(target),
-    ]
+    """The command line of a relay from 127.0.0.1:port to host:target inside netns.
+
+    The relay finds this module by the repository's path, not by PYTHONPATH or its cwd:
+    a bare `pytest` has no PYTHONPATH, and the node would wait for a relay that died.
+    """
+    start = (f"import sys; sys.path.insert(0, {str(REPO)!r}); "
+             "from tests.harness.netns_relay import main; sys.exit(main(sys.argv[1:]))")  # fmt: skip
+    return [sys.executable, "-c", start, str(netns), str(port), host, str(target)]
 
 
 def in_netns(path: str, fn: Callable[[], T], timeout: float = 60.0) -> T:
