@@ -10,7 +10,7 @@
 # `ctr -n k8s.io images import` takes as is, next to a JSON sidecar with its reference,
 # input key and build time (tests/harness/images.py reads them).
 
-IMAGES="${PICSOURCE_IMAGES:-${XDG_CACHE_HOME:-$HOME/.cache}/picsource/images}"
+IMAGES="${PICSOURCE_IMAGES:-${PICSOURCE_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/picsource/tools}/../images}"
 STORAGE_DRIVER="${PICSOURCE_STORAGE_DRIVER:-overlay}"
 # Debian packages these scripts need, pinned in versions.env (bookworm: buildah 1.28.2,
 # runc 1.1.5, debootstrap 1.0.128).

@@ -32,6 +32,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.harness.tools import images_dir
+
 REPO = Path(__file__).resolve().parents[2]
 COMPONENTS = ("web", "worker", "operator")
 
@@ -48,15 +50,6 @@ class ImageArchive:
     path: Path
     key: str = ""
     seconds: float | None = None
-
-
-def images_dir() -> Path:
-    """Where archives live: $PICSOURCE_IMAGES, else ~/.cache/picsource/images."""
-    configured = os.environ.get("PICSOURCE_IMAGES")
-    if configured:
-        return Path(configured).expanduser()
-    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(cache) / "picsource" / "images"
 
 
 # --- image references ------------------------------------------------------------------

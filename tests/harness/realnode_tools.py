@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.harness import realnode_config as cfg
-from tests.harness.tools import MissingToolError, missing, tools_dir
+from tests.harness.tools import MissingToolError, images_dir, missing, tools_dir
 
 CONTROL_PLANE = ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"]
 NODE_BINARIES = ["kubelet", "kube-proxy"]
@@ -28,10 +28,6 @@ SYSTEM_TOOLS = {  # path -> Debian package (installed by `bash .ci/tools.sh apt`
     "/usr/bin/unshare": "util-linux",
 }
 NODE_IMAGES = ("pause", "coredns", "busybox")
-
-
-def images_dir() -> Path:
-    return tools_dir().parent / "images"
 
 
 def image_archive(name: str) -> Path:

@@ -50,6 +50,16 @@ def tools_dir() -> Path:
     return Path(cache) / "picsource" / "tools"
 
 
+def images_dir() -> Path:
+    """Where image archives live: $PICSOURCE_IMAGES, else `images` beside tools_dir().
+
+    One rule for .ci/images-lib.sh, .ci/node-images.sh and the tests, so a machine with
+    its own PICSOURCE_TOOLS also gets its own images.
+    """
+    configured = os.environ.get("PICSOURCE_IMAGES")
+    return Path(configured).expanduser() if configured else tools_dir().parent / "images"
+
+
 def venv_bin() -> Path:
     """The project venv's bin dir (kubectl and secantusd-py are pip-installed there)."""
     repo_venv = REPO / ".venv" / "bin"
