@@ -93,12 +93,16 @@ go_install() {  # name version package@version
   mv "$dest.tmp" "$dest"
 }
 
-build_kubernetes() {
-  local v=$KUBERNETES_VERSION dest="$CACHE/kubernetes-$KUBERNETES_VERSION"
-  if [ -x "$dest/kube-apiserver" ] && [ -x "$dest/kube-controller-manager" ] && [ -x "$dest/kube-scheduler" ]; then
-    echo "==> tools: kubernetes $v cached"; return
-  fi
-  say "build kube-apiserver, kube-controller-manager, kube-scheduler $v (10-25 minutes cold)"
+# Kubernetes binaries from the k8s.io/kubernetes module: a wrapper module requiring it,
+# with every `k8s.io/* v0.0.0` staging module replaced by the matching v0.x release, and
+# version stamps so each binary reports $KUBERNETES_VERSION.
+#   build_kube_binaries DIR CMD...   builds k8s.io/kubernetes/cmd/CMD into $CACHE/DIR-<v>
+build_kube_binaries() {
+  local v=$KUBERNETES_VERSION dir=$1; shift
+  local dest="$CACHE/$dir-$KUBERNETES_VERSION" cmd cached=1
+  for cmd in "$@"; do [ -x "$dest/$cmd" ] || cached=0; done
+  if [ $cached = 1 ]; then echo "==> tools: $* $v cached"; return; fi
+  say "build $* $v (a few minutes with a warm Go cache, 10-25 cold)"
   local minor=${v#v1.}; minor=${minor%%.*}
   local staging="v0.${v#v1.}"
   local work; work=$(mktemp -d)
@@ -109,49 +113,14 @@ build_kubernetes() {
     curl -fsS "${GOPROXY_URL:-https://proxy.golang.org}/k8s.io/kubernetes/@v/$v.mod" \
       | awk '/^\tk8s.io\/[^ ]+ v0\.0\.0$/ {print "replace " $1 " => " $1 " '"$staging"'"}'
   } > "$work/go.mod"
-  cat > "$work/main.go" <<'GO'
-package main
-
-func main() {}
-GO
-  local ld="-s -w"
-  for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-    ld="$ld -X $p.gitVersion=$v -X $p.gitMajor=1 -X $p.gitMinor=$minor -X $p.gitTreeState=clean -X $p.buildDate=1970-01-01T00:00:00Z"
-  done
-  mkdir -p "$dest.tmp"
-  (cd "$work" && go build -trimpath -ldflags "$ld" -o "$dest.tmp/" \
-      k8s.io/kubernetes/cmd/kube-apiserver \
-      k8s.io/kubernetes/cmd/kube-controller-manager \
-      k8s.io/kubernetes/cmd/kube-scheduler)
-  rm -rf "$work" "$dest"; mv "$dest.tmp" "$dest"
-}
-
-# kubelet and kube-proxy for the real node, in their own cached dir so adding them does
-# not invalidate the control-plane build above. Same module trick and version stamps.
-build_kubernetes_node() {
-  local v=$KUBERNETES_VERSION dest="$CACHE/kubernetes-node-$KUBERNETES_VERSION"
-  if [ -x "$dest/kubelet" ] && [ -x "$dest/kube-proxy" ]; then
-    echo "==> tools: kubelet, kube-proxy $v cached"; return
-  fi
-  say "build kubelet, kube-proxy $v (about a minute with a warm Go cache, 10+ cold)"
-  local minor=${v#v1.}; minor=${minor%%.*}
-  local staging="v0.${v#v1.}"
-  local work; work=$(mktemp -d)
-  {
-    echo "module picsource.local/kubenodebuild"
-    echo "go 1.26.0"
-    echo "require k8s.io/kubernetes $v"
-    curl -fsS "${GOPROXY_URL:-https://proxy.golang.org}/k8s.io/kubernetes/@v/$v.mod" \
-      | awk '/^\tk8s.io\/[^ ]+ v0\.0\.0$/ {print "replace " $1 " => " $1 " '"$staging"'"}'
-  } > "$work/go.mod"
   printf 'package main\n\nfunc main() {}\n' > "$work/main.go"
-  local ld="-s -w"
+  local ld="-s -w" p
   for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
     ld="$ld -X $p.gitVersion=$v -X $p.gitMajor=1 -X $p.gitMinor=$minor -X $p.gitTreeState=clean -X $p.buildDate=1970-01-01T00:00:00Z"
   done
+  local pkgs=(); for cmd in "$@"; do pkgs+=("k8s.io/kubernetes/cmd/$cmd"); done
   rm -rf "$dest.tmp"; mkdir -p "$dest.tmp"
-  (cd "$work" && go build -trimpath -ldflags "$ld" -o "$dest.tmp/" \
-      k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-proxy)
+  (cd "$work" && go build -trimpath -ldflags "$ld" -o "$dest.tmp/" "${pkgs[@]}")
   rm -rf "$work" "$dest"; mv "$dest.tmp" "$dest"
 }
 
@@ -202,8 +171,10 @@ want minio && build_minio
 want kwok && go_install kwok "$KWOK_VERSION" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION" "-s -w"
 want etcd && build_etcd
 want helm && build_helm
-want kubernetes && build_kubernetes
-want kubernetes-node && build_kubernetes_node
+want kubernetes && build_kube_binaries kubernetes kube-apiserver kube-controller-manager kube-scheduler
+# kubelet and kube-proxy for the real node, in a dir of their own so adding them did not
+# invalidate the control plane's cached build.
+want kubernetes-node && build_kube_binaries kubernetes-node kubelet kube-proxy
 # pause, CoreDNS and busybox image archives for the real node (.ci/node-images.sh)
 want node-images && bash "$here/node-images.sh"
 echo "==> tools: all components ready in $CACHE (${SECONDS}s)"
