@@ -9,7 +9,7 @@ export PATH := $(VENV)/bin:$(PATH)
 export PICSOURCE_TOOLS ?= $(HOME)/.cache/picsource/tools
 PYTEST_ARGS ?=
 
-.PHONY: help tools python lock frontend models setup run test lint manifests cluster-up cluster-down bench images kind-up clean
+.PHONY: help tools python lock frontend models setup run test lint manifests cluster-up cluster-down gallery-up bench images kind-up clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -50,6 +50,9 @@ manifests: python ## regenerate manifests/ (CRD, RBAC, operator, dashboard, rule
 
 cluster-up: tools ## start etcd, kube-apiserver, controller-manager, scheduler, kwok (NODE=real: containerd, kubelet, kube-proxy, CoreDNS in a network namespace); kubeconfig in .run/
 	@$(PY) -m tests.harness.cluster up --node=$(or $(NODE),kwok)
+
+gallery-up: images ## the real node + helm install + a Gallery, then a relay to its web tier on 127.0.0.1:$(or $(PORT),8080)
+	@$(PY) -m tests.e2e.realcluster_cli $(or $(PORT),8080)
 
 cluster-down: ## stop the local control plane and remove its state
 	@$(PY) -m tests.harness.cluster down

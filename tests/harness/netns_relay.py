@@ -117,7 +117,8 @@ def main(argv: list[str]) -> int:
     listener.bind(("127.0.0.1", listen_port))  # on the host, before entering the namespace
     listener.listen(128)
     setns(netns)
-    asyncio.run(serve(listener, host, port))
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C in `make gallery-up`
+        asyncio.run(serve(listener, host, port))
     return 0
 
 
