@@ -110,6 +110,9 @@ def test_sign_up_upload_browse_search_open_delete(web_url: str, browser: Any) ->
     errors: list[str] = []
     page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    # The console says only "404"; this names the URL and the page that asked for it.
+    page.on("response", lambda r: errors.append(f"{r.status} {r.url} (on {page.url})")
+            if r.status >= 400 else None)  # fmt: skip
     page.set_default_timeout(20_000)
 
     # Sign up.

@@ -1,9 +1,17 @@
 // Small progressive enhancements; every page works without them.
 // - forms with data-confirm ask before submitting (delete)
 // - read-only inputs with data-select-on-focus select their text (share links, tokens)
-// - tiles/images still being analysed poll their status URL and swap in the thumbnail
+// - tiles/images still being analysed poll their status URL and swap in the thumbnail;
+//   polling stops when the page is left or a form is submitted (a delete must not be
+//   followed by a status request for the image it removed), and for an image that is gone
 (function () {
   "use strict";
+
+  var polling = { stopped: false, controller: null };
+  function stopPolling() {
+    polling.stopped = true;
+    if (polling.controller) { polling.controller.abort(); }
+  }
 
   function confirmForms() {
     document.querySelectorAll("form[data-confirm]").forEach(function (form) {
@@ -39,10 +47,14 @@
     var delay = 1500;
     function tick() {
       boxes = boxes.filter(function (box) { return box.hasAttribute("data-status-url"); });
-      if (!boxes.length) { return; }
+      if (!boxes.length || polling.stopped) { return; }
+      polling.controller = new AbortController();
       Promise.all(boxes.map(function (box) {
-        return fetch(box.getAttribute("data-status-url"), { headers: { "Accept": "application/json" }, credentials: "same-origin" })
-          .then(function (r) { return r.ok ? r.json() : null; })
+        return fetch(box.getAttribute("data-status-url"), { headers: { "Accept": "application/json" }, credentials: "same-origin", signal: polling.controller.signal })
+          .then(function (r) {
+            if (r.status === 404 || r.status === 410) { box.removeAttribute("data-status-url"); }
+            return r.ok ? r.json() : null;
+          })
           .then(function (data) {
             if (data && !data.pending) {
               if (box.getAttribute("data-size") === "large") { window.location.reload(); return; }
@@ -51,6 +63,7 @@
           })
           .catch(function () { /* try again next tick */ });
       })).then(function () {
+        if (polling.stopped) { return; }
         delay = Math.min(delay * 1.5, 15000);
         window.setTimeout(tick, delay);
       });
@@ -63,4 +76,6 @@
     selectOnFocus();
     pollPending();
   });
+  document.addEventListener("submit", function (event) { if (!event.defaultPrevented) { stopPolling(); } });
+  window.addEventListener("pagehide", stopPolling);
 })();
