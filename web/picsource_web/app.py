@@ -23,7 +23,7 @@ from pymongo.errors import PyMongoError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from picsource_core.mongo import ensure_indexes
-from picsource_web import auth, errors, logs, metrics, security
+from picsource_web import error_handlers, identity, logs, metrics, security
 from picsource_web.context import EXTENSION
 from picsource_web.services.container import Services, build_services
 from picsource_web.settings import Settings, load_settings
@@ -130,8 +130,8 @@ def create_app(settings: Settings | None = None, *, bootstrap: bool = True, **ov
     logs.init_app(app)
     metrics.init_app(app)
     security.init_app(app, settings)
-    auth.init_app(app)
-    errors.init_app(app)
+    identity.init_app(app)
+    error_handlers.init_app(app)
     register_blueprints(app)
 
     from picsource_web import cli
@@ -149,7 +149,3 @@ def create_app(settings: Settings | None = None, *, bootstrap: bool = True, **ov
         except PyMongoError:  # pragma: no cover - ensure() already logs and defers
             pass
     return app
-
-
-def services_for(app: Flask) -> Services:
-    return app.extensions[EXTENSION]  # type: ignore[no-any-return]

@@ -1,27 +1,26 @@
-"""Request-time access to the per-app services and the current viewer.
+"""Request-time access to the per-app services and to what the client asked for.
 
-Views call ``services()`` and ``viewer()`` instead of importing module globals, which
-keeps every client per app (and per gunicorn worker) and lets tests run several apps.
+Views call ``current_services()`` instead of importing module globals, which keeps every
+client per app (and per gunicorn worker) and lets tests run several apps. Who is asking
+is resolved in ``identity``, which builds on this module (never the other way round).
 """
 
 from __future__ import annotations
 
-from flask import current_app, g
+from flask import current_app, request
 
 from picsource_web.services.container import Services
-from picsource_web.services.users import ANONYMOUS, Viewer
 
 EXTENSION = "picsource"
 
 
-def services() -> Services:
+def current_services() -> Services:
     return current_app.extensions[EXTENSION]  # type: ignore[no-any-return]
 
 
-def viewer() -> Viewer:
-    """Who is asking; resolved once per request by ``auth.load_viewer``."""
-    if "viewer" not in g:
-        from picsource_web.auth import load_viewer
-
-        g.viewer = load_viewer()
-    return g.viewer if isinstance(g.viewer, Viewer) else ANONYMOUS
+def wants_json() -> bool:
+    """The JSON API, or a client (such as the upload page's script) preferring JSON over HTML."""
+    if request.path.startswith("/api/"):
+        return True
+    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
+    return best == "application/json" and request.accept_mimetypes[best] > request.accept_mimetypes["text/html"]

@@ -20,8 +20,8 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from picsource_core.storage import StorageError
 from picsource_web import metrics
 from picsource_web.api.problems import Problem, from_service_error, problem_response
-from picsource_web.context import viewer
 from picsource_web.errors import MONGO_DOWN, STORAGE_DOWN
+from picsource_web.identity import viewer
 from picsource_web.services.errors import ServiceError, Unavailable
 
 log = logging.getLogger(__name__)

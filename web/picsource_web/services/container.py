@@ -1,7 +1,7 @@
 """The per-process bundle of clients and services, built by ``create_app`` after the fork.
 
 Why one object: views and the JSON API reach every service through
-``services_for(app)`` instead of module globals, so each gunicorn worker (and each test
+``context.current_services()`` instead of module globals, so each gunicorn worker (and each test
 app) has its own MongoClient and object store, created lazily after any fork.
 """
 

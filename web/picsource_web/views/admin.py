@@ -7,11 +7,9 @@ from datetime import timedelta
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
-from picsource_core.images import STATUSES
-from picsource_core.mongo import IMAGES, USERS
 from picsource_core.queue import FAILED, PENDING, RUNNING
-from picsource_web.auth import admin_required
-from picsource_web.context import services
+from picsource_web.context import current_services
+from picsource_web.identity import admin_required
 from picsource_web.services.errors import NotFound
 from picsource_web.services.uploads import sweep_orphans
 from picsource_web.services.users import parse_object_id
@@ -22,7 +20,7 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 @bp.get("/")
 @admin_required
 def index() -> str:
-    svc = services()
+    svc = current_services()
     usage = svc.images.usage_by_owner()
     users = [
         {"user": u, "images": usage.get(u.id, (0, 0))[0], "bytes": usage.get(u.id, (0, 0))[1]}
@@ -31,11 +29,9 @@ def index() -> str:
     state = request.args.get("jobs", FAILED)
     if state not in (PENDING, RUNNING, FAILED):
         state = FAILED
-    by_status = {s: 0 for s in STATUSES}
-    for row in svc.db[IMAGES].aggregate([{"$group": {"_id": "$status", "n": {"$sum": 1}}}]):
-        by_status[str(row["_id"])] = int(row["n"])
+    by_status = svc.images.count_by_status()
     stats = {
-        "users": svc.db[USERS].estimated_document_count(),
+        "users": svc.users.count(),
         "images": sum(by_status.values()),
         "bytes": sum(b for _, b in usage.values()),
         "by_status": by_status,
@@ -50,15 +46,13 @@ def index() -> str:
 @bp.post("/jobs/<job_id>/retry")
 @admin_required
 def retry_job(job_id: str) -> Response:
-    svc = services()
+    svc = current_services()
     oid = parse_object_id(job_id)
-    job = svc.queue.jobs.find_one({"_id": oid}) if oid else None
+    job = svc.queue.get(oid) if oid else None
     if job is None:
         raise NotFound("No such job.")
-    if svc.queue.retry(job["_id"]):
-        from picsource_core.images import mark_pending
-
-        mark_pending(svc.db, job["image_id"])
+    if svc.queue.retry(job.id):
+        svc.images.mark_pending(job.image_id)
         flash("The job is queued again.", "success")
     else:
         flash("That job is not failed or finished, so it was not retried.", "info")
@@ -68,7 +62,7 @@ def retry_job(job_id: str) -> Response:
 @bp.post("/sweep")
 @admin_required
 def sweep() -> Response:
-    svc = services()
+    svc = current_services()
     result = sweep_orphans(svc.images, timedelta(minutes=svc.settings.orphan_minutes))
     flash(f"Orphan sweep: scanned {result.scanned} objects, removed {len(result.removed)}.", "success")
     return redirect(url_for("admin.index"))

@@ -15,7 +15,7 @@ from flask import Blueprint, Response, jsonify, request, url_for
 
 from picsource_web import metrics
 from picsource_web.api import errors
-from picsource_web.api.auth import api_viewer, auth_method, require_user
+from picsource_web.api.caller import api_viewer, auth_method, require_user
 from picsource_web.api.openapi import document
 from picsource_web.api.params import LIST_PARAMS, check_known_params, patch_metadata
 from picsource_web.api.problems import Problem
@@ -26,7 +26,7 @@ from picsource_web.api.serializers import (
     analysis_json,
     image_json,
 )
-from picsource_web.context import services
+from picsource_web.context import current_services
 from picsource_web.services.api_uploads import IncomingFile, upload_batch
 from picsource_web.services.metadata import parse_metadata
 from picsource_web.services.query import parse_query
@@ -37,7 +37,7 @@ errors.register(bp)
 
 def _links() -> Links:
     return Links(
-        media=services().media,
+        media=current_services().media,
         page_url=lambda doc: url_for("images.detail", image_id=str(doc["_id"])),
         api_url=lambda doc: url_for("api.get_image", image_id=str(doc["_id"])),
         share_url=lambda doc: url_for("images.shared", token=doc["share_token"], _external=True),
@@ -67,7 +67,7 @@ def list_images() -> Response:
     who = api_viewer()
     check_known_params(request.args, LIST_PARAMS)
     query = parse_query(request.args, who)
-    page = services().images.list_page(query, who, projection=LIST_PROJECTION)
+    page = current_services().images.list_page(query, who, projection=LIST_PROJECTION)
     metrics.LISTINGS.labels(source="cache" if page.cached else "database").inc()
     links = _links()
     return jsonify(items=[image_json(doc, who.user_id, links) for doc in page.items],
@@ -75,7 +75,7 @@ def list_images() -> Response:
 
 
 def _incoming_files() -> list[IncomingFile]:
-    limit = services().settings.max_upload_bytes
+    limit = current_services().settings.max_upload_bytes
     parts = request.files.getlist("file") + request.files.getlist("files")
     return [IncomingFile(filename=part.filename or "", data=part.stream.read(limit + 1))
             for part in parts]
@@ -91,7 +91,7 @@ def upload_image() -> tuple[Response, int, dict[str, str]] | Response:
     form = request.form
     meta = parse_metadata(form.get("title"), form.get("description"), form.get("tags"),
                           form.get("visibility"))
-    results = upload_batch(services().uploads, user, files, meta)
+    results = upload_batch(current_services().uploads, user, files, meta)
     created_ids = [r.image_id for _, r in results if not r.duplicate]
     duplicates = [{"filename": item.filename, "existing_id": str(r.image_id),
                    "url": url_for("api.get_image", image_id=str(r.image_id))}
@@ -107,9 +107,8 @@ def upload_image() -> tuple[Response, int, dict[str, str]] | Response:
         raise Problem("duplicate", "You already uploaded this image; nothing new was stored.",
                       extra={"existing_id": first["existing_id"], "existing_url": first["url"],
                              "duplicates": duplicates})
-    svc, links = services(), _links()
-    docs = {d["_id"]: d for d in svc.images.images.find({"_id": {"$in": created_ids}},
-                                                        DETAIL_PROJECTION)}
+    svc, links = current_services(), _links()
+    docs = svc.images.owned_many(user.id, created_ids, DETAIL_PROJECTION)
     images = [image_json(docs[i], user.id, links) for i in created_ids if i in docs]
     headers = {"Location": url_for("api.get_image", image_id=str(created_ids[0]))}
     return jsonify(images=images, duplicates=duplicates), 201, headers
@@ -118,14 +117,14 @@ def upload_image() -> tuple[Response, int, dict[str, str]] | Response:
 @bp.get("/images/<image_id>")
 def get_image(image_id: str) -> Response:
     who = api_viewer()
-    doc = services().images.get_visible(image_id, who, projection=DETAIL_PROJECTION)
+    doc = current_services().images.get_visible(image_id, who, projection=DETAIL_PROJECTION)
     return jsonify(image_json(doc, who.user_id, _links()))
 
 
 @bp.patch("/images/<image_id>")
 def update_image(image_id: str) -> Response:
     user = require_user()
-    svc = services()
+    svc = current_services()
     doc = svc.images.get_owned(image_id, api_viewer())
     body: Any = request.get_json(silent=True) if request.is_json else None
     if not request.is_json:
@@ -137,7 +136,7 @@ def update_image(image_id: str) -> Response:
 @bp.delete("/images/<image_id>")
 def delete_image(image_id: str) -> Response:
     require_user()
-    svc = services()
+    svc = current_services()
     svc.images.delete(svc.images.get_owned(image_id, api_viewer()))
     return Response(status=204)
 
@@ -145,5 +144,5 @@ def delete_image(image_id: str) -> Response:
 @bp.get("/images/<image_id>/analysis")
 def get_analysis(image_id: str) -> Response:
     who = api_viewer()
-    doc = services().images.get_visible(image_id, who, projection=DETAIL_PROJECTION)
+    doc = current_services().images.get_visible(image_id, who, projection=DETAIL_PROJECTION)
     return jsonify(analysis_json(doc, who.user_id))

@@ -15,7 +15,8 @@ from werkzeug.wrappers import Response
 
 from picsource_core.search import COLOUR_FAMILIES
 from picsource_web import metrics
-from picsource_web.context import services, viewer
+from picsource_web.context import current_services
+from picsource_web.identity import viewer
 from picsource_web.services import present
 from picsource_web.services.images import Page
 from picsource_web.services.present import MediaUrls
@@ -36,7 +37,7 @@ def tiles_html(page: Page, media: MediaUrls) -> Markup:
 
 
 def render_grid(template_title: str, default_scope: str, *, search: bool) -> str:
-    svc, who = services(), viewer()
+    svc, who = current_services(), viewer()
     query = parse_query(request.args, who, default_scope=default_scope)
     page = svc.images.list_page(query, who)
     metrics.LISTINGS.labels(source="cache" if page.cached else "database").inc()

@@ -12,7 +12,7 @@ import pymongo
 from flask import Blueprint, Response, abort, jsonify, request
 
 from picsource_core.mongo import ping
-from picsource_web.context import services
+from picsource_web.context import current_services
 from picsource_web.metrics import metrics_response
 
 bp = Blueprint("health", __name__)
@@ -28,7 +28,7 @@ def healthz() -> Response:
 
 def check_dependencies() -> dict[str, str]:
     """'ok' or a short error per dependency; used by /readyz and the admin page."""
-    svc = services()
+    svc = current_services()
     result: dict[str, str] = {}
     try:
         with pymongo.timeout(READY_TIMEOUT_SECONDS):
@@ -46,7 +46,7 @@ def check_dependencies() -> dict[str, str]:
 
 def internal_only() -> None:
     """404 unless the request came in on the internal port (when one is configured)."""
-    port = services().settings.internal_port
+    port = current_services().settings.internal_port
     if port is not None and request.environ.get("SERVER_PORT") != str(port):
         abort(404)
 

@@ -10,8 +10,8 @@ from flask import Blueprint, Response, flash, jsonify, redirect, render_template
 from werkzeug.wrappers import Response as BaseResponse
 
 from picsource_core.images import VISIBILITIES
-from picsource_web.auth import login_required
-from picsource_web.context import services, viewer
+from picsource_web.context import current_services
+from picsource_web.identity import login_required, viewer
 from picsource_web.services import present
 from picsource_web.services.errors import NotFound, ServiceError
 from picsource_web.services.metadata import MAX_DESCRIPTION, MAX_TITLE, parse_metadata
@@ -22,7 +22,7 @@ DETAIL_PROJECTION = {"embedding": 0, "search_tokens": 0}
 
 
 def _detail_page(doc: dict, share_token: str | None = None) -> str:
-    svc, who = services(), viewer()
+    svc, who = current_services(), viewer()
     view = present.detail(doc, who, svc.media, share_token)
     similar = [present.tile(d, svc.media) for d in svc.images.similar(doc, who)] if not share_token else []
     share_url = url_for("images.shared", token=doc["share_token"], _external=True) if view["is_owner"] else None
@@ -32,20 +32,20 @@ def _detail_page(doc: dict, share_token: str | None = None) -> str:
 
 @bp.get("/images/<image_id>")
 def detail(image_id: str) -> str:
-    doc = services().images.get_visible(image_id, viewer(), projection=DETAIL_PROJECTION)
+    doc = current_services().images.get_visible(image_id, viewer(), projection=DETAIL_PROJECTION)
     return _detail_page(doc)
 
 
 @bp.get("/s/<token>")
 def shared(token: str) -> str:
-    doc = services().images.get_by_share_token(token)
+    doc = current_services().images.get_by_share_token(token)
     return _detail_page(doc, share_token=token)
 
 
 @bp.get("/images/<image_id>/status")
 def status(image_id: str) -> Response:
     """Polled by static/gallery.js while an image is analysed."""
-    svc = services()
+    svc = current_services()
     share = request.args.get("s") or None
     doc = svc.images.get_visible(image_id, viewer(), share, projection=DETAIL_PROJECTION)
     tile = present.tile(doc, svc.media)
@@ -56,7 +56,7 @@ def status(image_id: str) -> Response:
 @bp.route("/images/<image_id>/edit", methods=["GET", "POST"])
 @login_required
 def edit(image_id: str) -> BaseResponse | str | tuple[str, int]:
-    svc = services()
+    svc = current_services()
     doc = svc.images.get_owned(image_id, viewer())
     context = {"image": present.detail(doc, viewer(), svc.media), "visibilities": VISIBILITIES,
                "max_title": MAX_TITLE, "max_description": MAX_DESCRIPTION}
@@ -76,7 +76,7 @@ def edit(image_id: str) -> BaseResponse | str | tuple[str, int]:
 @bp.post("/images/<image_id>/share-link")
 @login_required
 def rotate_share_link(image_id: str) -> BaseResponse:
-    svc = services()
+    svc = current_services()
     doc = svc.images.get_owned(image_id, viewer())
     svc.images.rotate_share_token(doc)
     flash("A new share link was made; the old one no longer works.", "success")
@@ -86,7 +86,7 @@ def rotate_share_link(image_id: str) -> BaseResponse:
 @bp.post("/images/<image_id>/delete")
 @login_required
 def delete(image_id: str) -> BaseResponse:
-    svc = services()
+    svc = current_services()
     doc = svc.images.get_owned(image_id, viewer())
     svc.images.delete(doc)
     flash(f"Deleted “{doc.get('title') or 'untitled image'}”.", "success")
@@ -99,7 +99,7 @@ def media(image_id: str, variant: str) -> BaseResponse:
     presigned URL (useful for API clients and <img> tags alike)."""
     if variant not in present.VARIANTS:
         raise NotFound("No such image size.")
-    svc = services()
+    svc = current_services()
     share = request.args.get("s") or None
     doc = svc.images.get_visible(image_id, viewer(), share, projection=DETAIL_PROJECTION)
     key = present.object_key(doc, variant)

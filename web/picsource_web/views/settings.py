@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
-from picsource_web.auth import login_required, login_user
-from picsource_web.context import services, viewer
+from picsource_web.context import current_services
+from picsource_web.identity import login_required, login_user, viewer
 from picsource_web.services.errors import ServiceError
 from picsource_web.services.passwords import POLICY_HINTS
 
@@ -14,7 +14,7 @@ bp = Blueprint("settings", __name__, url_prefix="/settings")
 
 
 def _page(status: int = 200, **extra: object) -> tuple[str, int]:
-    svc, user = services(), viewer().user
+    svc, user = current_services(), viewer().user
     assert user is not None
     count, used = svc.images.usage(user.id)
     return render_template(
@@ -36,7 +36,7 @@ def create_token() -> tuple[str, int]:
     user = viewer().user
     assert user is not None
     try:
-        plain, token = services().tokens.create(user.id, request.form.get("name", ""))
+        plain, token = current_services().tokens.create(user.id, request.form.get("name", ""))
     except ServiceError as err:
         return _page(err.status, token_error=err.message)
     # Shown once on this response only; never stored in plain text or put in a URL.
@@ -48,7 +48,7 @@ def create_token() -> tuple[str, int]:
 def revoke_token(token_id: str) -> Response:
     user = viewer().user
     assert user is not None
-    services().tokens.revoke(user.id, token_id)
+    current_services().tokens.revoke(user.id, token_id)
     flash("Token revoked.", "success")
     return redirect(url_for("settings.index"))
 
@@ -62,7 +62,7 @@ def change_password() -> Response | tuple[str, int]:
     if new != request.form.get("new_password2", new):
         return _page(400, password_error="The two new passwords do not match.")
     try:
-        updated = services().users.change_password(user, request.form.get("current_password", ""), new)
+        updated = current_services().users.change_password(user, request.form.get("current_password", ""), new)
     except ServiceError as err:
         return _page(err.status, password_error=err.message)
     login_user(updated)

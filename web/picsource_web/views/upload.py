@@ -13,8 +13,8 @@ from werkzeug.datastructures import FileStorage
 
 from picsource_core.images import VISIBILITIES
 from picsource_web import metrics
-from picsource_web.auth import login_required, wants_json
-from picsource_web.context import services, viewer
+from picsource_web.context import current_services, wants_json
+from picsource_web.identity import login_required, viewer
 from picsource_web.services.errors import BadRequest, ServiceError
 from picsource_web.services.metadata import (
     MAX_DESCRIPTION,
@@ -30,7 +30,7 @@ bp = Blueprint("upload", __name__)
 
 def store_upload(file: FileStorage, meta: ImageMetadata) -> UploadResult:
     """Upload one file for the current user; counts metrics (shared with the JSON API)."""
-    svc = services()
+    svc = current_services()
     user = viewer().user
     assert user is not None
     data = file.stream.read(svc.settings.max_upload_bytes + 1)
@@ -44,7 +44,7 @@ def store_upload(file: FileStorage, meta: ImageMetadata) -> UploadResult:
 
 
 def _page(**extra: object) -> str:
-    svc = services()
+    svc = current_services()
     return render_template(
         "upload/upload.html", visibilities=VISIBILITIES, formats=", ".join(accepted_formats()),
         accept=",".join(accepted_formats().values()), max_bytes=svc.settings.max_upload_bytes,

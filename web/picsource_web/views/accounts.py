@@ -7,8 +7,8 @@ from urllib.parse import urlsplit
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
-from picsource_web.auth import login_user, logout_user
-from picsource_web.context import services, viewer
+from picsource_web.context import current_services
+from picsource_web.identity import login_user, logout_user, viewer
 from picsource_web.services.errors import ServiceError
 from picsource_web.services.passwords import POLICY_HINTS
 from picsource_web.services.ratelimit import RateLimited, login_keys
@@ -28,7 +28,7 @@ def safe_next(target: str | None) -> str:
 
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> Response | str | tuple[str, int]:
-    svc = services()
+    svc = current_services()
     next_url = safe_next(request.values.get("next"))
     if request.method == "GET":
         if viewer().user is not None:
@@ -58,7 +58,7 @@ def login() -> Response | str | tuple[str, int]:
 
 @bp.route("/signup", methods=["GET", "POST"])
 def signup() -> Response | str | tuple[str, int]:
-    svc = services()
+    svc = current_services()
     if svc.settings.signup != "open":
         return render_template("auth/signup_closed.html"), 403
     context = {"password_hints": POLICY_HINTS, "username_hint": USERNAME_HINT}

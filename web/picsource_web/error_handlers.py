@@ -18,7 +18,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from picsource_core.storage import StorageError
 from picsource_web import metrics
-from picsource_web.auth import wants_json
+from picsource_web.context import wants_json
 from picsource_web.services.errors import ServiceError, Unavailable
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""API authentication on top of ``picsource_web.auth``: token or session, never silent.
+"""Who is calling the API, on top of ``picsource_web.identity``: token or session, never silent.
 
 The HTML side treats a bad or missing credential as "anonymous" (public pages still
 render). An API client that sent a token wants to know it was refused, so a presented
@@ -12,8 +12,8 @@ from __future__ import annotations
 from flask import g, request
 
 from picsource_web.api.problems import Problem
-from picsource_web.auth import bearer_token
-from picsource_web.context import services, viewer
+from picsource_web.context import current_services
+from picsource_web.identity import bearer_token, viewer
 from picsource_web.services.users import User, Viewer
 
 
@@ -30,7 +30,7 @@ def api_viewer() -> Viewer:
                       "Unsupported Authorization header: send 'Authorization: Bearer <token>'.")
     who = viewer()
     if token is not None and who.user is None:
-        limiter = services().limiter
+        limiter = current_services().limiter
         keys = [_client_key()]
         limiter.record_failure(keys)
         limiter.check(keys)  # RateLimited (429) once this client failed too often
@@ -48,5 +48,5 @@ def require_user() -> User:
 
 
 def auth_method() -> str | None:
-    """'token' or 'session' for an authenticated request (set by auth.load_viewer)."""
+    """'token' or 'session' for an authenticated request (set by identity.load_viewer)."""
     return g.get("auth_method") if viewer().user is not None else None

@@ -16,7 +16,7 @@ from typing import Any, TypeVar, cast
 
 from flask import Flask, g, redirect, request, session, url_for
 
-from picsource_web.context import services, viewer
+from picsource_web.context import current_services, wants_json
 from picsource_web.services.errors import NotFound, ServiceError
 from picsource_web.services.users import ANONYMOUS, User, Viewer
 
@@ -36,8 +36,15 @@ def bearer_token() -> str | None:
     return None
 
 
+def viewer() -> Viewer:
+    """Who is asking, resolved once per request."""
+    if "viewer" not in g:
+        g.viewer = load_viewer()
+    return g.viewer if isinstance(g.viewer, Viewer) else ANONYMOUS
+
+
 def load_viewer() -> Viewer:
-    svc = services()
+    svc = current_services()
     token = bearer_token()
     if token is not None:
         g.auth_method = "token"
@@ -69,13 +76,6 @@ def login_user(user: User) -> None:
 def logout_user() -> None:
     session.clear()
     g.viewer = ANONYMOUS
-
-
-def wants_json() -> bool:
-    if request.path.startswith("/api/"):
-        return True
-    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
-    return best == "application/json" and request.accept_mimetypes[best] > request.accept_mimetypes["text/html"]
 
 
 def login_required(view: F) -> F:
