@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from PIL import Image
-from skimage import data
 
 from picsource_worker.models.classifier import (
     _session,
@@ -14,13 +13,10 @@ from picsource_worker.models.classifier import (
     readable_name,
     top_labels,
 )
+from tests.support.images import photo
 
 CATS = {"tabby cat", "tiger cat", "Egyptian cat", "Persian cat", "Siamese cat"}
 COFFEE = {"espresso", "cup", "coffee mug"}
-
-
-def photo(name: str) -> Image.Image:
-    return Image.fromarray(getattr(data, name)())
 
 
 def test_readable_names() -> None:

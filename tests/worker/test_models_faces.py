@@ -4,13 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 from PIL import Image
-from skimage import data
 
 from picsource_worker.models.faces import count_faces, detect_faces, nms
-
-
-def photo(name: str) -> Image.Image:
-    return Image.fromarray(getattr(data, name)())
+from tests.support.images import photo
 
 
 def test_astronaut_has_exactly_one_face_where_her_face_is() -> None:

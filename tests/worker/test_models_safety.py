@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 from PIL import Image
-from skimage import data
 
 from picsource_worker.models.safety import model_path, safety_score
-
-
-def photo(name: str) -> Image.Image:
-    return Image.fromarray(getattr(data, name)())
+from tests.support.images import photo
 
 
 def test_score_is_a_probability_and_low_for_coffee() -> None:

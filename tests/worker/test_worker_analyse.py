@@ -7,15 +7,15 @@ import io
 import numpy as np
 import pytest
 from PIL import Image
-from worker_photos import encode, exif_jpeg, jpeg, mostly_red, photo, png_header_only
 
 from picsource_worker.pipeline import AnalysisOptions, analyse
+from tests.support.images import encode, exif_jpeg, mostly_red, photo, photo_jpeg, png_header_only
 
 LIGHT = AnalysisOptions(labels=False, faces=False, ocr=False, safety=False)
 
 
 def test_full_analysis_of_the_coffee_photo_with_models() -> None:
-    result = analyse(jpeg("coffee"), AnalysisOptions(ocr=False))
+    result = analyse(photo_jpeg("coffee"), AnalysisOptions(ocr=False))
     assert result.ok and result.step_errors == {}
     assert result.labels[0][0] in {"espresso", "cup", "coffee mug"}
     assert result.embedding is not None and result.embedding.shape == (1280,)
@@ -45,7 +45,7 @@ def test_mostly_red_image_is_red() -> None:
 
 
 def test_a_failing_step_records_its_error_and_the_others_stand() -> None:
-    result = analyse(jpeg("rocket"), AnalysisOptions(
+    result = analyse(photo_jpeg("rocket"), AnalysisOptions(
         labels=False, faces=False, ocr=False, safety=False, thumbnail_sizes=(0,)
     ))  # fmt: skip
     assert result.ok
@@ -87,7 +87,7 @@ def test_awkward_but_valid_images_are_analysed(name: str, data: bytes) -> None:
     [
         (b"", "empty"),
         (b"\x00" * 1000, "not a recognised image format"),
-        (jpeg("coffee")[:3000], "truncated"),
+        (photo_jpeg("coffee")[:3000], "truncated"),
         (png_header_only(50_000, 50_000), "too large"),
     ],
 )

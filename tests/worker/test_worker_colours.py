@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import webcolors
 from PIL import Image
-from worker_photos import mostly_red, photo
 
 from picsource_core.search import COLOUR_FAMILIES
 from picsource_worker.pipeline.colours import (
@@ -17,6 +16,7 @@ from picsource_worker.pipeline.colours import (
     palette_families,
     rgb_to_lab,
 )
+from tests.support.images import mostly_red, photo
 
 
 def test_mostly_red_image_has_a_red_palette_and_the_red_family() -> None:

@@ -7,9 +7,9 @@ import io
 import numpy as np
 import pytest
 from PIL import Image
-from worker_photos import encode, exif_jpeg, jpeg, large_jpeg, photo, png_header_only
 
 from picsource_worker.pipeline.decode import MAX_WORKING_EDGE, WORKING_EDGE, DecodeError, decode
+from tests.support.images import encode, exif_jpeg, large_jpeg, photo, photo_jpeg, png_header_only
 
 
 def test_large_jpeg_is_decoded_at_a_working_size_not_full_resolution() -> None:
@@ -59,7 +59,7 @@ def test_garbage_is_refused_with_a_reason(data: bytes, reason: str) -> None:
 
 
 def test_truncated_jpeg_is_an_error_not_a_crash() -> None:
-    data = jpeg("coffee")
+    data = photo_jpeg("coffee")
     with pytest.raises(DecodeError, match="truncated|corrupt"):
         decode(data[: len(data) // 2])
 
@@ -72,7 +72,7 @@ def test_bomb_sized_png_header_is_refused_before_decoding(width: int, height: in
 
 def test_pixel_budget_is_configurable() -> None:
     with pytest.raises(DecodeError, match="exceeds 1000"):
-        decode(jpeg("coffee"), max_pixels=1000)
+        decode(photo_jpeg("coffee"), max_pixels=1000)
 
 
 def test_cmyk_jpeg_keeps_its_colours() -> None:

@@ -14,12 +14,13 @@ from typing import Any
 import pytest
 from bson import ObjectId
 from PIL import Image
-from worker_photos import encode, jpeg, large_jpeg, photo, sign, text_page
-from worker_services import NO_MODELS, WorkerProcess, seed_image, wait_for
+from worker_services import NO_MODELS, WorkerProcess, seed_image
 
 from picsource_core.mongo import IMAGES, JOBS
 from picsource_core.storage import ObjectStore, thumbnail_key
 from tests.observability.promtool import check_metrics
+from tests.support.images import encode, large_jpeg, photo, photo_jpeg, sign, text_page
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -36,13 +37,13 @@ def test_full_pipeline_with_models_writes_thumbnails_document_and_metrics(
     mongo_db: Any, object_store: ObjectStore, core_env: dict[str, str], tmp_path: Path
 ) -> None:
     coffee = seed_image(mongo_db, object_store, large_jpeg("coffee", (4000, 3000)), title="morning")
-    astronaut = seed_image(mongo_db, object_store, jpeg("astronaut"))
+    astronaut = seed_image(mongo_db, object_store, photo_jpeg("astronaut"))
     shop = seed_image(mongo_db, object_store, encode(sign("GRAND OPENING"), "PNG"))
     with WorkerProcess(core_env, tmp_path, WORKER_OCR="true") as worker:
-        wait_for(lambda: _done(mongo_db, [coffee, astronaut, shop]), 180, f"jobs\n{worker.log()}")
+        wait_until(lambda: _done(mongo_db, [coffee, astronaut, shop]), 180, f"jobs\n{worker.log()}")
         status, health = worker.get("/healthz")
         text = worker.metrics()
-        wait_for(lambda: worker.sample("picsource_worker_jobs_total", result="done") == 3, 15, worker.log())
+        wait_until(lambda: worker.sample("picsource_worker_jobs_total", result="done") == 3, 15, worker.log())
     assert status == 200 and health.strip() == "ok"
     assert check_metrics(text) == []
     for name in (
@@ -96,11 +97,11 @@ def test_near_duplicates_of_the_same_owner_are_linked_both_ways(
         encode(photo("chelsea").resize((300, 200)), "JPEG", quality=40),
         owner,
     )
-    coffee = seed_image(mongo_db, object_store, jpeg("coffee"), owner)
-    theirs = seed_image(mongo_db, object_store, jpeg("chelsea"), stranger)
+    coffee = seed_image(mongo_db, object_store, photo_jpeg("coffee"), owner)
+    theirs = seed_image(mongo_db, object_store, photo_jpeg("chelsea"), stranger)
     ids = [cat, copy, coffee, theirs]
     with WorkerProcess(core_env, tmp_path, **NO_MODELS) as worker:
-        wait_for(lambda: _done(mongo_db, ids), 120, f"four jobs\n{worker.log()}")
+        wait_until(lambda: _done(mongo_db, ids), 120, f"four jobs\n{worker.log()}")
     docs = {d["_id"]: d for d in mongo_db[IMAGES].find({"_id": {"$in": ids}})}
     assert docs[cat]["near_duplicates"] == [copy]
     assert docs[copy]["near_duplicates"] == [cat]
@@ -120,7 +121,7 @@ def test_two_workers_never_process_one_job_at_once(
         WorkerProcess(core_env, tmp_path, "alpha", WORKER_CONCURRENCY="2", **NO_MODELS) as a,
         WorkerProcess(core_env, tmp_path, "beta", WORKER_CONCURRENCY="2", **NO_MODELS) as b,
     ):
-        wait_for(lambda: _done(mongo_db, ids), 180, f"16 jobs\n{a.log()}\n{b.log()}")
+        wait_until(lambda: _done(mongo_db, ids), 180, f"16 jobs\n{a.log()}\n{b.log()}")
         per_worker = [w.sample("picsource_worker_jobs_total", result="done") for w in (a, b)]
     # every job was claimed exactly once (claim increments attempts) ...
     assert sorted({_job(mongo_db, i)["attempts"] for i in ids}) == [1]
@@ -138,10 +139,10 @@ def test_sigkilled_worker_job_is_completed_by_another_after_lease_expiry(
              "WORKER_SAFETY": "false", "WORKER_FACES": "true"}  # fmt: skip
     victim = WorkerProcess(core_env, tmp_path, "victim", **lease).start()
     try:
-        wait_for(
+        wait_until(
             lambda: mongo_db[IMAGES].find_one({"_id": image, "status": "processing"}),
             60, f"the victim to start the job\n{victim.log()}",
-            every=0.02,
+            interval=0.02,
         )  # fmt: skip
         victim.kill_group()
     finally:
@@ -151,9 +152,9 @@ def test_sigkilled_worker_job_is_completed_by_another_after_lease_expiry(
     assert mongo_db[IMAGES].find_one({"_id": image})["status"] == "processing"
 
     with WorkerProcess(core_env, tmp_path, "rescuer", **lease) as rescuer:
-        wait_for(lambda: _done(mongo_db, [image]), 120, f"the rescue\n{rescuer.log()}")
-        wait_for(lambda: rescuer.sample("picsource_worker_leases_expired_total") == 1, 15, rescuer.log())
-        wait_for(lambda: rescuer.sample("picsource_worker_jobs_total", result="done") == 1, 15, rescuer.log())
+        wait_until(lambda: _done(mongo_db, [image]), 120, f"the rescue\n{rescuer.log()}")
+        wait_until(lambda: rescuer.sample("picsource_worker_leases_expired_total") == 1, 15, rescuer.log())
+        wait_until(lambda: rescuer.sample("picsource_worker_jobs_total", result="done") == 1, 15, rescuer.log())
     job = _job(mongo_db, image)
     assert job["attempts"] == 2 and job["finished_at"] >= held["lease_expires"]
     assert mongo_db[IMAGES].find_one({"_id": image})["status"] == "ready"
@@ -162,13 +163,13 @@ def test_sigkilled_worker_job_is_completed_by_another_after_lease_expiry(
 def test_failures_retry_with_backoff_then_dead_letter_and_admin_retry_succeeds(
     mongo_db: Any, object_store: ObjectStore, core_env: dict[str, str], tmp_path: Path
 ) -> None:
-    image = seed_image(mongo_db, object_store, jpeg("rocket"))
+    image = seed_image(mongo_db, object_store, photo_jpeg("rocket"))
     broken = {**core_env, "S3_BUCKET": "no-such-bucket-here"}  # every read fails
     retries = {"WORKER_MAX_ATTEMPTS": "3", "WORKER_RETRY_BACKOFF_SECONDS": "0.3", **NO_MODELS}
     with WorkerProcess(broken, tmp_path, "broken", **retries) as worker:
-        wait_for(lambda: _job(mongo_db, image).get("state") == "failed", 60, worker.log())
-        wait_for(lambda: worker.sample("picsource_worker_jobs_total", result="retry") == 2, 15, worker.log())
-        wait_for(lambda: worker.sample("picsource_worker_jobs_total", result="failed") == 1, 15, worker.log())
+        wait_until(lambda: _job(mongo_db, image).get("state") == "failed", 60, worker.log())
+        wait_until(lambda: worker.sample("picsource_worker_jobs_total", result="retry") == 2, 15, worker.log())
+        wait_until(lambda: worker.sample("picsource_worker_jobs_total", result="failed") == 1, 15, worker.log())
     job = _job(mongo_db, image)
     assert job["attempts"] == 3 and "NoSuchBucket" in job["last_error"]
     doc = mongo_db[IMAGES].find_one({"_id": image})
@@ -178,7 +179,7 @@ def test_failures_retry_with_backoff_then_dead_letter_and_admin_retry_succeeds(
 
     assert JobQueue(mongo_db).retry(job["_id"])  # what the admin page does
     with WorkerProcess(core_env, tmp_path, "fixed", **NO_MODELS) as worker:
-        wait_for(lambda: _done(mongo_db, [image]), 60, worker.log())
+        wait_until(lambda: _done(mongo_db, [image]), 60, worker.log())
     doc = mongo_db[IMAGES].find_one({"_id": image})
     assert doc["status"] == "ready" and doc["analysis_error"] is None
 
@@ -187,12 +188,12 @@ def test_undecodable_uploads_fail_at_once_with_a_recorded_error(
     mongo_db: Any, object_store: ObjectStore, core_env: dict[str, str], tmp_path: Path
 ) -> None:
     garbage = seed_image(mongo_db, object_store, b"definitely not an image" * 100)
-    truncated_data = jpeg("coffee")
+    truncated_data = photo_jpeg("coffee")
     truncated = seed_image(mongo_db, object_store, truncated_data[: len(truncated_data) // 3])
-    fine = seed_image(mongo_db, object_store, jpeg("chelsea"))
+    fine = seed_image(mongo_db, object_store, photo_jpeg("chelsea"))
     with WorkerProcess(core_env, tmp_path, WORKER_MAX_ATTEMPTS="5", **NO_MODELS) as worker:
-        wait_for(lambda: _done(mongo_db, [fine]), 60, worker.log())
-        wait_for(lambda: mongo_db[JOBS].count_documents({"state": "failed"}) == 2, 60, worker.log())
+        wait_until(lambda: _done(mongo_db, [fine]), 60, worker.log())
+        wait_until(lambda: mongo_db[JOBS].count_documents({"state": "failed"}) == 2, 60, worker.log())
     for image, reason in ((garbage, "not a recognised image format"), (truncated, "truncated")):
         doc = mongo_db[IMAGES].find_one({"_id": image})
         assert doc["status"] == "failed" and reason in doc["analysis_error"]
@@ -209,9 +210,9 @@ def test_sigterm_drains_finishing_the_current_job_and_exits_zero(
         for i in range(6)
     ]
     with WorkerProcess(core_env, tmp_path, WORKER_GRACE_SECONDS="30", **NO_MODELS) as worker:
-        wait_for(
+        wait_until(
             lambda: mongo_db[IMAGES].find_one({"_id": {"$in": ids}, "status": "processing"}),
-            60, worker.log(), every=0.02,
+            60, worker.log(), interval=0.02,
         )  # fmt: skip
         worker.signal(15)
         assert worker.wait(40) == 0, worker.log()
@@ -229,9 +230,9 @@ def test_sigterm_with_a_short_grace_releases_the_job_and_exits_zero(
     slow = {"WORKER_GRACE_SECONDS": "0.6", "WORKER_OCR": "true", "WORKER_FACES": "true",
             "WORKER_LABELS": "false", "WORKER_SAFETY": "false"}  # fmt: skip
     with WorkerProcess(core_env, tmp_path, **slow) as worker:
-        wait_for(
+        wait_until(
             lambda: mongo_db[IMAGES].find_one({"_id": image, "status": "processing"}),
-            60, worker.log(), every=0.02,
+            60, worker.log(), interval=0.02,
         )  # fmt: skip
         worker.signal(15)
         assert worker.wait(20) == 0, worker.log()
@@ -249,10 +250,10 @@ def test_a_job_that_outlives_the_timeout_is_failed_and_the_process_replaced(
     hung = {"WORKER_JOB_TIMEOUT_SECONDS": "1", "WORKER_MAX_ATTEMPTS": "1", "WORKER_OCR": "true",
             "WORKER_FACES": "true", "WORKER_LABELS": "false", "WORKER_SAFETY": "false"}  # fmt: skip
     with WorkerProcess(core_env, tmp_path, **hung) as worker:
-        wait_for(lambda: _job(mongo_db, image).get("state") == "failed", 60, worker.log())
-        wait_for(lambda: worker.log().count("started analysis process 0") == 2, 30, worker.log())
+        wait_until(lambda: _job(mongo_db, image).get("state") == "failed", 60, worker.log())
+        wait_until(lambda: worker.log().count("started analysis process 0") == 2, 30, worker.log())
         assert worker.get("/healthz")[0] == 200
-        wait_for(lambda: worker.sample("picsource_worker_jobs_total", result="failed") == 1, 15, worker.log())
+        wait_until(lambda: worker.sample("picsource_worker_jobs_total", result="failed") == 1, 15, worker.log())
     assert "timed out after 1s" in _job(mongo_db, image)["last_error"]
     doc = mongo_db[IMAGES].find_one({"_id": image})
     assert doc["status"] == "failed" and "timed out" in doc["analysis_error"]

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from PIL import Image
-from worker_photos import exif_jpeg, jpeg
 
 from picsource_worker.pipeline.decode import decode
 from picsource_worker.pipeline.exif import ExifInfo, read_exif
+from tests.support.images import exif_jpeg, photo_jpeg
 
 
 def test_camera_exposure_date_and_gps_are_read_back() -> None:
@@ -25,7 +25,7 @@ def test_camera_exposure_date_and_gps_are_read_back() -> None:
 
 
 def test_photo_without_exif_gives_empty_info() -> None:
-    info = read_exif(decode(jpeg("coffee")).exif)
+    info = read_exif(decode(photo_jpeg("coffee")).exif)
     assert info == ExifInfo()
     assert info.as_document() == {}
 

@@ -6,11 +6,11 @@ import io
 
 import pytest
 from PIL import Image
-from worker_photos import encode, photo
 
 from picsource_worker.pipeline.decode import decode
 from picsource_worker.pipeline.hashes import hamming, is_near_duplicate, perceptual_hashes
 from picsource_worker.pipeline.thumbnails import make_thumbnails
+from tests.support.images import encode, photo
 
 
 def _hashes_via_thumbnail(data: bytes) -> tuple[str, str]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from bson import ObjectId
-from worker_photos import encode, jpeg, photo
 from worker_services import seed_image
 
 from picsource_core.mongo import IMAGES
@@ -13,6 +12,7 @@ from picsource_core.queue import JobQueue
 from picsource_core.storage import ObjectStore
 from picsource_worker.job import JobContext, JobState, run_job
 from picsource_worker.pipeline import AnalysisOptions
+from tests.support.images import encode, photo, photo_jpeg
 
 VOLATILE = {"updated_at", "analysed_at"}
 
@@ -36,7 +36,7 @@ def _snapshot(
 def test_same_job_twice_gives_the_same_result(mongo_db: Any, object_store: ObjectStore) -> None:
     owner = ObjectId()
     first = seed_image(mongo_db, object_store, encode(photo("chelsea"), "PNG"), owner)
-    seed_image(mongo_db, object_store, jpeg("chelsea", quality=50), owner)
+    seed_image(mongo_db, object_store, photo_jpeg("chelsea", quality=50), owner)
     queue = JobQueue(mongo_db)
     ctx = JobContext(
         db=mongo_db, store=object_store, queue=queue, max_attempts=3,
@@ -54,7 +54,7 @@ def test_same_job_twice_gives_the_same_result(mongo_db: Any, object_store: Objec
 
 
 def test_job_for_a_deleted_image_is_skipped(mongo_db: Any, object_store: ObjectStore) -> None:
-    image = seed_image(mongo_db, object_store, jpeg("rocket"))
+    image = seed_image(mongo_db, object_store, photo_jpeg("rocket"))
     mongo_db[IMAGES].delete_one({"_id": image})
     queue = JobQueue(mongo_db)
     ctx = JobContext(db=mongo_db, store=object_store, queue=queue, max_attempts=3,
@@ -65,7 +65,7 @@ def test_job_for_a_deleted_image_is_skipped(mongo_db: Any, object_store: ObjectS
 
 
 def test_missing_original_fails_the_image_at_once(mongo_db: Any, object_store: ObjectStore) -> None:
-    image = seed_image(mongo_db, object_store, jpeg("rocket"))
+    image = seed_image(mongo_db, object_store, photo_jpeg("rocket"))
     object_store.delete(mongo_db[IMAGES].find_one({"_id": image})["original_key"])
     queue = JobQueue(mongo_db)
     ctx = JobContext(db=mongo_db, store=object_store, queue=queue, max_attempts=5,

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 
 import numpy as np
-from worker_photos import exif_jpeg
 
 from picsource_core.search import image_search_tokens
 from picsource_worker.pipeline import AnalysisOptions, analyse
 from picsource_worker.results import above_safety_threshold, analysis_fields, failure_fields
+from tests.support.images import exif_jpeg
 
 
 def test_fields_for_a_successful_analysis() -> None:

@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from worker_services import PYTHONPATH, REPO
 
 from picsource_core.config import ConfigurationError
 from picsource_worker.settings import Settings, available_cpus
+from tests.support.env import REPO, python_path
 
 BASE = {"S3_ACCESS_KEY": "k", "S3_SECRET_KEY": "s"}
 
@@ -61,7 +61,7 @@ def test_missing_credentials_name_the_variable() -> None:
 
 
 def test_bad_configuration_exits_2_with_one_line() -> None:
-    env = {**os.environ, **BASE, "PYTHONPATH": PYTHONPATH, "WORKER_CONCURRENCY": "lots"}
+    env = {**os.environ, **BASE, "PYTHONPATH": python_path(), "WORKER_CONCURRENCY": "lots"}
     result = subprocess.run(
         [sys.executable, "-m", "picsource_worker"], env=env, cwd=REPO,
         capture_output=True, text=True, timeout=60,

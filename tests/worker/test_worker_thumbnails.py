@@ -6,10 +6,10 @@ import io
 
 import pytest
 from PIL import Image
-from worker_photos import large_jpeg, photo
 
 from picsource_worker.pipeline.decode import decode
 from picsource_worker.pipeline.thumbnails import fit, make_thumbnails
+from tests.support.images import large_jpeg, photo
 
 
 def test_camera_jpeg_gets_both_sizes_as_webp_with_the_right_long_edge() -> None:

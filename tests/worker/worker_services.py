@@ -13,9 +13,7 @@ import secrets
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +24,9 @@ from picsource_core.mongo import IMAGES, ensure_indexes
 from picsource_core.queue import JobQueue
 from picsource_core.storage import ObjectStore, original_key
 from tests.harness.procs import free_port
+from tests.support.env import REPO, python_path
+from tests.support.waiting import wait_until
 
-REPO = Path(__file__).resolve().parents[2]
-PYTHONPATH = os.pathsep.join(str(REPO / p) for p in ("core", "web", "worker", "operator", "."))
 NO_MODELS = {"WORKER_LABELS": "false", "WORKER_FACES": "false", "WORKER_OCR": "false",
              "WORKER_SAFETY": "false"}  # fmt: skip
 
@@ -53,24 +51,13 @@ def seed_image(db: Any, store: ObjectStore, data: bytes, owner_id: ObjectId | No
     return image_id
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float, what: str, every: float = 0.1) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(every)
-
-
 class WorkerProcess:
     """`python -m picsource_worker` with the given environment, in its own session."""
 
     def __init__(self, env: dict[str, str], log_dir: Path, name: str = "worker", **worker: str):
         self.metrics_port = free_port()
         self.env = {
-            **os.environ, **env, "PYTHONPATH": PYTHONPATH, "WORKER_CONCURRENCY": "1",
+            **os.environ, **env, "PYTHONPATH": python_path(), "WORKER_CONCURRENCY": "1",
             "WORKER_POLL_SECONDS": "0.2", "WORKER_METRICS_PORT": str(self.metrics_port),
             "WORKER_ID": name, **worker,
         }  # fmt: skip
@@ -85,7 +72,7 @@ class WorkerProcess:
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
         log.close()
-        wait_for(self._metrics_up, 60, f"worker metrics on port {self.metrics_port}\n{self.log()}")
+        wait_until(self._metrics_up, 60, f"worker metrics on port {self.metrics_port}\n{self.log()}")
         return self
 
     def _metrics_up(self) -> bool:

@@ -1,0 +1,9 @@
+"""Small helpers that tests share; the real servers and the cluster live in tests/harness.
+
+- ``images``: every image a test uploads or analyses, built in memory (sample photos,
+  plain JPEGs and PNGs, damaged and hostile files).
+- ``waiting``: ``wait_until``, the one polling loop.
+- ``env``: the environment variables the web tier, the worker and their subprocesses read.
+
+Fixtures do not live here: they come from the conftest.py files by pytest injection.
+"""

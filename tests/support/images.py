@@ -1,0 +1,164 @@
+"""Images for tests, built in memory so no fixture files are needed and each byte string
+is exactly what its name says (a real photo, a genuine decompression bomb, a genuinely
+truncated JPEG...).
+
+- ``photo(name)``: one of scikit-image's bundled sample photos as a PIL image;
+  ``photo_jpeg``/``large_jpeg``/``exif_jpeg`` encode it the way cameras do.
+- ``jpeg``/``png``/``noisy_jpeg``: small generated files for upload tests;
+  ``noisy_jpeg(seed)`` differs per seed, so uploads are never duplicates.
+- Bad uploads: ``truncated_jpeg``, ``png_bomb``, ``png_header_only``, ``oversize``,
+  ``TEXT_AS_JPG``, ``SVG``.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+
+def encode(image: Image.Image, fmt: str = "JPEG", **params: Any) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, fmt, **params)
+    return buf.getvalue()
+
+
+# --- sample photos ----------------------------------------------------------------------
+def photo(name: str) -> Image.Image:
+    """One of scikit-image's sample photos in its own mode: RGB for coffee, chelsea,
+    astronaut and rocket; greyscale ("L") for camera."""
+    from skimage import data  # imported here: only the tests that want photos pay for it
+
+    return Image.fromarray(getattr(data, name)())
+
+
+def photo_jpeg(name: str, quality: int = 90, **params: Any) -> bytes:
+    return encode(photo(name), "JPEG", quality=quality, **params)
+
+
+def large_jpeg(name: str, size: tuple[int, int] = (4000, 3000), seed: int = 0,
+               quality: int = 88) -> bytes:  # fmt: skip
+    """A camera-sized JPEG: an upscaled sample photo plus sensor-like noise."""
+    base = photo(name).convert("RGB").resize(size, Image.Resampling.BICUBIC)
+    noise = np.random.default_rng(seed).integers(-6, 7, (size[1], size[0], 3), dtype=np.int16)
+    pixels = np.clip(np.asarray(base, dtype=np.int16) + noise, 0, 255).astype(np.uint8)
+    return encode(Image.fromarray(pixels), "JPEG", quality=quality)
+
+
+def exif_jpeg(image: Image.Image | None = None, **tags: Any) -> bytes:
+    """A JPEG whose EXIF carries camera, exposure, date and GPS tags written by Pillow."""
+    image = image or photo("chelsea")
+    exif = Image.Exif()
+    exif[0x010F] = "Canon"
+    exif[0x0110] = "Canon EOS 5D Mark IV"
+    exif[0x0112] = tags.get("orientation", 1)
+    sub = exif.get_ifd(0x8769)
+    sub[0x9003] = "2023:07:14 18:30:05"
+    sub[0x829A] = 1 / 250
+    sub[0x829D] = 2.8
+    sub[0x8827] = 400
+    sub[0x920A] = 50.0
+    sub[0xA434] = "EF50mm f/1.8 STM"
+    gps = exif.get_ifd(0x8825)
+    gps[1] = "N"
+    gps[2] = (48.0, 51.0, 29.88)
+    gps[3] = "W"
+    gps[4] = (2.0, 17.0, 40.2)
+    if "huge_comment" in tags:
+        exif[0x010E] = tags["huge_comment"]  # ImageDescription
+    return encode(image, "JPEG", quality=90, exif=exif)
+
+
+# --- generated scenes ---------------------------------------------------------------------
+def mostly_red(size: tuple[int, int] = (640, 480)) -> Image.Image:
+    """85% red with a grey-blue stripe, mildly noisy like a photo of a red wall."""
+    w, h = size
+    pixels = np.zeros((h, w, 3), dtype=np.int16)
+    pixels[:] = (200, 24, 30)
+    pixels[int(h * 0.85) :] = (90, 100, 120)
+    pixels += np.random.default_rng(1).integers(-10, 11, pixels.shape, dtype=np.int16)
+    return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
+
+
+def text_page(lines: int = 90, size: tuple[int, int] = (3000, 6000)) -> Image.Image:
+    """A page densely covered in printed lines: OCR reads every one, which takes seconds
+    (4.4 s for 60 lines on the 2-core development machine), so a job on it reliably
+    outlives a 1-second job timeout."""
+    page = Image.new("RGB", size, (250, 250, 245))
+    draw = ImageDraw.Draw(page)
+    font = ImageFont.load_default(size=44)
+    for i in range(lines):
+        draw.text((80, 60 + i * 64), f"Line {i:02d}: the quick brown fox jumps over the lazy dog {i * 7}",
+                  font=font, fill=(20, 20, 20))
+    return page
+
+
+def sign(text: str = "GRAND OPENING", size: tuple[int, int] = (900, 300)) -> Image.Image:
+    """A shop sign: dark bold letters on a pale yellow board (Pillow's bundled font)."""
+    board = Image.new("RGB", size, (250, 240, 170))
+    draw = ImageDraw.Draw(board)
+    draw.text((50, 100), text, font=ImageFont.load_default(size=80), fill=(25, 25, 35))
+    return board
+
+
+# --- small upload files -------------------------------------------------------------------
+def jpeg(colour: tuple[int, int, int] = (200, 40, 40), size: tuple[int, int] = (64, 48),
+         quality: int = 90) -> bytes:
+    """A JPEG of one colour."""
+    return encode(Image.new("RGB", size, colour), "JPEG", quality=quality)
+
+
+def png(colour: tuple[int, int, int] = (40, 40, 200), size: tuple[int, int] = (32, 32)) -> bytes:
+    """A PNG of one colour."""
+    return encode(Image.new("RGB", size, colour), "PNG")
+
+
+def noisy_jpeg(seed: int, size: tuple[int, int] = (120, 90)) -> bytes:
+    """A JPEG whose bytes differ per seed (distinct SHA-256), with real structure."""
+    img = Image.new("RGB", size)
+    img.putdata([((x * seed) % 256, (y * 7 + seed) % 256, (x + y + seed * 13) % 256)
+                 for y in range(size[1]) for x in range(size[0])])
+    return encode(img, "JPEG", quality=85)
+
+
+# --- bad uploads --------------------------------------------------------------------------
+def truncated_jpeg() -> bytes:
+    data = noisy_jpeg(7, (256, 256))
+    return data[: len(data) // 2]
+
+
+def _png_chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+def _png(ihdr: bytes, idat: bytes) -> bytes:
+    return b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + _png_chunk(b"IDAT", idat) + _png_chunk(b"IEND", b"")
+
+
+def png_bomb(side: int = 20000) -> bytes:
+    """A valid 1-bit greyscale PNG of side x side pixels: ~50 KB on disk, 400 MP decoded."""
+    row = b"\x00" + b"\x00" * ((side + 7) // 8)
+    compressor = zlib.compressobj(9)
+    idat = b"".join(compressor.compress(row) for _ in range(side)) + compressor.flush()
+    return _png(struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0), idat)
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A PNG that claims huge dimensions but carries almost no data (a decompression bomb)."""
+    return _png(struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0), zlib.compress(b"\0" * 64))
+
+
+def oversize(limit: int) -> bytes:
+    """A real JPEG header followed by padding, one byte over ``limit``."""
+    head = jpeg()
+    return head + b"\x00" * (limit + 1 - len(head))
+
+
+TEXT_AS_JPG = b"Hello, I am a plain text file pretending to be a JPEG.\n" * 20
+
+SVG = (b'<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10">'
+       b'<script>alert(1)</script><rect width="10" height="10" fill="red"/></svg>\n')
