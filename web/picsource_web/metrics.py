@@ -5,12 +5,19 @@ PROMETHEUS_MULTIPROC_DIR and /metrics aggregates them (gunicorn_conf.py marks de
 workers). Without that variable (tests, `flask run`) the default registry is used.
 The route label is the URL rule template (``/images/<image_id>``), never the raw path,
 so label cardinality stays bounded.
+
+Uploads are counted here and only here: ``count_upload`` for each file the upload service
+took (stored or a duplicate), ``count_refusal`` for each refused one; the upload views
+call them, or are wrapped in ``counts_upload_refusals``.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import time
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
 
 from flask import Flask, Response, g, request
 from prometheus_client import (
@@ -22,6 +29,11 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from picsource_web.services.errors import ServiceError
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 REQUESTS = Counter(
     "picsource_web_requests_total", "HTTP requests by route template, method and status.",
@@ -41,6 +53,41 @@ LISTINGS = Counter(
     "Listing pages (grid, search, API list) by where they came from: the per-process "
     "cache or a database query.", ["source"],
 )
+
+
+def count_upload(size_bytes: int, *, duplicate: bool) -> None:
+    """One file the upload service took: stored (with its bytes), or refused as a duplicate
+    of one of the uploader's own images."""
+    if duplicate:
+        UPLOAD_REJECTIONS.labels(reason="duplicate").inc()
+    else:
+        UPLOADS.inc()
+        UPLOAD_BYTES.inc(size_bytes)
+
+
+def count_refusal(err: ServiceError) -> None:
+    """One upload refused by the client's fault (4xx), by its service reason."""
+    if 400 <= err.status < 500:
+        UPLOAD_REJECTIONS.labels(reason=err.reason).inc()
+
+
+def counts_upload_refusals(view: F) -> F:
+    """Count every refusal raised out of an upload view: validation, quota, metadata, no
+    credentials, a body over the request limit. A batch of nothing but duplicates is
+    answered with a ``duplicate`` error, but its files were counted by ``count_upload``."""
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return view(*args, **kwargs)
+        except ServiceError as err:
+            if err.reason != "duplicate":
+                count_refusal(err)
+            raise
+        except RequestEntityTooLarge:
+            UPLOAD_REJECTIONS.labels(reason="too_large").inc()
+            raise
+
+    return cast(F, wrapper)
 
 
 def registry() -> CollectorRegistry:

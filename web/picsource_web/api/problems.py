@@ -53,7 +53,6 @@ _REASONS: dict[str, str] = {
     "quota_exceeded": "quota_exceeded",
     "rate_limited": "rate_limited",
     "csrf_failed": "csrf_failed",
-    "forbidden": "forbidden",
     "mongo_unavailable": "service_unavailable",
     "mongodb_unavailable": "service_unavailable",
     "storage_unavailable": "service_unavailable",
@@ -66,28 +65,31 @@ _BY_STATUS = {
 }
 
 
-class Problem(Exception):
-    """Raised by API code; rendered by the blueprint's error handler."""
+class Problem(ServiceError):
+    """Raised by API code; a service error whose reason is already a stable API code."""
 
     def __init__(self, code: str, detail: str, *, status: int | None = None,
                  extra: Mapping[str, Any] | None = None, headers: Mapping[str, str] | None = None) -> None:
-        super().__init__(detail)
         default_status, self.title = CODES[code]
+        super().__init__(status or default_status, code, detail)
         self.code = code
-        self.status = status or default_status
         self.detail = detail
         self.extra = dict(extra or {})
         self.headers = dict(headers or {})
 
     def body(self, instance: str | None = None) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "type": TYPE_BASE + self.code, "title": self.title, "status": self.status,
-            "detail": self.detail, "code": self.code,
-        }
-        if instance:
-            body["instance"] = instance
-        body.update(self.extra)
-        return body
+        return problem_body(self.status, self.code, self.title, self.detail, instance, self.extra)
+
+
+def problem_body(status: int, code: str, title: str, detail: str, instance: str | None = None,
+                 extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The RFC 9457 members every problem carries, then ``instance`` and any extra members."""
+    body: dict[str, Any] = {"type": TYPE_BASE + code, "title": title, "status": status,
+                            "detail": detail, "code": code}
+    if instance:
+        body["instance"] = instance
+    body.update(extra or {})
+    return body
 
 
 def code_for(reason: str, status: int) -> str:
@@ -110,11 +112,13 @@ def from_service_error(err: ServiceError, **extra: Any) -> Problem:
 
 
 def problem_response(problem: Problem, instance: str | None = None) -> Response:
-    response = Response(
-        json.dumps(problem.body(instance)), status=problem.status, mimetype=PROBLEM_JSON
-    )
+    response = problem_json(problem.body(instance), problem.status)
     for name, value in problem.headers.items():
         response.headers[name] = value
     if problem.status == 401:
         response.headers.setdefault("WWW-Authenticate", 'Bearer realm="picsource"')
     return response
+
+
+def problem_json(body: Mapping[str, Any], status: int) -> Response:
+    return Response(json.dumps(body), status=status, mimetype=PROBLEM_JSON)

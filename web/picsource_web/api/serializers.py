@@ -25,8 +25,6 @@ from picsource_web.services.present import (
     placeholder_colour,
 )
 
-# What a single-image read fetches: everything except the heavy/internal fields.
-DETAIL_PROJECTION = {"embedding": 0, "search_tokens": 0}
 # What a list page fetches: the grid's tile fields plus what image_json shows.
 LIST_PROJECTION = {
     **TILE_FIELDS, "description": 1, "bytes": 1, "updated_at": 1, "colour_families": 1,

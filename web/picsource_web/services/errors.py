@@ -1,7 +1,8 @@
 """Service-level errors: an HTTP status, a stable machine-readable code and a message.
 
-Views render them as an HTML page with the message, the API as application/problem+json
-with ``code``; both come from the same exception so the two never disagree.
+The error handlers (picsource_web.error_handlers) render them as an HTML page with the
+message, or as application/problem+json with ``code``; both come from the same exception
+so the two never disagree.
 """
 
 from __future__ import annotations
@@ -32,13 +33,6 @@ class BadRequest(ServiceError):
 class Conflict(ServiceError):
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(409, reason, message)
-
-
-class Forbidden(ServiceError):
-    """Used only where existence is already known to the caller (e.g. admin pages)."""
-
-    def __init__(self, message: str = "You are not allowed to do that.") -> None:
-        super().__init__(403, "forbidden", message)
 
 
 class Unavailable(ServiceError):

@@ -27,6 +27,9 @@ GRID_SIZE = "256"
 LARGE_SIZE = "1280"
 VARIANTS = ("original", GRID_SIZE, LARGE_SIZE)
 NEUTRAL = "#9ca3af"
+# What a single-image read (page, status, media, API) fetches: all but the heavy or
+# internal fields no view shows.
+DETAIL_PROJECTION = {"embedding": 0, "search_tokens": 0}
 
 ProxyUrl = Callable[[str, str, str | None], str]
 

@@ -3,7 +3,7 @@
 Thin handlers: visibility, validation, quotas, search parsing and storage all come from
 ``picsource_web.services`` (the same code as the HTML pages); this module only reads
 the request, calls them and serialises. Errors are application/problem+json with a
-stable ``code`` (api/errors.py). Authentication: ``Authorization: Bearer <token>`` or
+stable ``code`` (error_handlers.py, api/problems.py). Authentication: ``Authorization: Bearer <token>`` or
 the browser session; with the session, writes need ``X-CSRF-Token`` (security.py).
 """
 
@@ -14,13 +14,11 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request, url_for
 
 from picsource_web import metrics
-from picsource_web.api import errors
 from picsource_web.api.caller import api_viewer, auth_method, require_user
 from picsource_web.api.openapi import document
 from picsource_web.api.params import LIST_PARAMS, check_known_params, patch_metadata
 from picsource_web.api.problems import Problem
 from picsource_web.api.serializers import (
-    DETAIL_PROJECTION,
     LIST_PROJECTION,
     Links,
     analysis_json,
@@ -29,10 +27,10 @@ from picsource_web.api.serializers import (
 from picsource_web.context import current_services
 from picsource_web.services.api_uploads import IncomingFile, upload_batch
 from picsource_web.services.metadata import parse_metadata
+from picsource_web.services.present import DETAIL_PROJECTION
 from picsource_web.services.query import parse_query
 
 bp = Blueprint("api", __name__)
-errors.register(bp)
 
 
 def _links() -> Links:
@@ -82,6 +80,7 @@ def _incoming_files() -> list[IncomingFile]:
 
 
 @bp.post("/images")
+@metrics.counts_upload_refusals
 def upload_image() -> tuple[Response, int, dict[str, str]] | Response:
     user = require_user()
     if request.mimetype != "multipart/form-data":
@@ -97,11 +96,7 @@ def upload_image() -> tuple[Response, int, dict[str, str]] | Response:
                    "url": url_for("api.get_image", image_id=str(r.image_id))}
                   for item, r in results if r.duplicate]
     for item, result in results:
-        if result.duplicate:
-            metrics.UPLOAD_REJECTIONS.labels(reason="duplicate").inc()
-        else:
-            metrics.UPLOADS.inc()
-            metrics.UPLOAD_BYTES.inc(len(item.data))
+        metrics.count_upload(len(item.data), duplicate=result.duplicate)
     if not created_ids:
         first = duplicates[0]
         raise Problem("duplicate", "You already uploaded this image; nothing new was stored.",

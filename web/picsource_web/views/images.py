@@ -15,10 +15,9 @@ from picsource_web.identity import login_required, viewer
 from picsource_web.services import present
 from picsource_web.services.errors import NotFound, ServiceError
 from picsource_web.services.metadata import MAX_DESCRIPTION, MAX_TITLE, parse_metadata
+from picsource_web.services.present import DETAIL_PROJECTION
 
 bp = Blueprint("images", __name__)
-
-DETAIL_PROJECTION = {"embedding": 0, "search_tokens": 0}
 
 
 def _detail_page(doc: dict, share_token: str | None = None) -> str:

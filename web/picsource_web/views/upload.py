@@ -29,17 +29,13 @@ bp = Blueprint("upload", __name__)
 
 
 def store_upload(file: FileStorage, meta: ImageMetadata) -> UploadResult:
-    """Upload one file for the current user; counts metrics (shared with the JSON API)."""
+    """Upload one file for the current user and count the outcome."""
     svc = current_services()
     user = viewer().user
     assert user is not None
     data = file.stream.read(svc.settings.max_upload_bytes + 1)
     result = svc.uploads.upload(user, data, file.filename, meta)
-    if result.duplicate:
-        metrics.UPLOAD_REJECTIONS.labels(reason="duplicate").inc()
-    else:
-        metrics.UPLOADS.inc()
-        metrics.UPLOAD_BYTES.inc(len(data))
+    metrics.count_upload(len(data), duplicate=result.duplicate)
     return result
 
 
@@ -53,6 +49,7 @@ def _page(**extra: object) -> str:
 
 
 @bp.route("/upload", methods=["GET", "POST"])
+@metrics.counts_upload_refusals
 @login_required
 def upload() -> ResponseReturnValue:
     if request.method == "GET":
@@ -78,8 +75,7 @@ def upload() -> ResponseReturnValue:
             result = store_upload(file, meta)
             stored += 0 if result.duplicate else 1
         except ServiceError as err:
-            if 400 <= err.status < 500:
-                metrics.UPLOAD_REJECTIONS.labels(reason=err.reason).inc()
+            metrics.count_refusal(err)
             failures.append(f"{file.filename}: {err.message}")
     if stored == 0 and failures:
         return _page(errors=failures), 400
