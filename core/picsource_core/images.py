@@ -34,6 +34,9 @@ VISIBILITIES = (PRIVATE, UNLISTED, PUBLIC)
 #: Top-level flag the worker sets when the safety score reaches the gallery's threshold;
 #: public listings leave such images out (their owner still sees them).
 HIDDEN_FROM_PUBLIC = "hidden_from_public"
+#: The NSFW score (0..1) at or above which that flag is set, unless the Gallery says
+#: otherwise (spec.worker.analysis.safetyThreshold, whose CRD default is this value).
+DEFAULT_SAFETY_THRESHOLD = 0.8
 
 
 def new_image_doc(

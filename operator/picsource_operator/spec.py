@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from picsource_core.images import DEFAULT_SAFETY_THRESHOLD
 from picsource_operator import constants
 
 
@@ -75,7 +76,7 @@ class Autoscaling:
 class Analysis:
     ocr: bool = True
     faces: bool = True
-    safety_threshold: float = 0.8
+    safety_threshold: float = DEFAULT_SAFETY_THRESHOLD
 
 
 @dataclass(frozen=True)
@@ -205,7 +206,7 @@ def _worker(raw: Mapping[str, Any], default_image: str) -> WorkerSpec:
         analysis=Analysis(
             ocr=bool(analysis.get("ocr", True)),
             faces=bool(analysis.get("faces", True)),
-            safety_threshold=float(analysis.get("safetyThreshold", 0.8)),
+            safety_threshold=float(analysis.get("safetyThreshold", DEFAULT_SAFETY_THRESHOLD)),
         ),
     )
 

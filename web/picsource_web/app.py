@@ -23,6 +23,7 @@ from pymongo.errors import PyMongoError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from picsource_core.mongo import ensure_indexes
+from picsource_core.storage import StorageError
 from picsource_web import error_handlers, identity, logs, metrics, security
 from picsource_web.context import EXTENSION
 from picsource_web.services.container import Services, build_services
@@ -70,8 +71,8 @@ class Bootstrap:
         ensure_indexes(svc.db)
         try:
             svc.store.ensure_bucket()
-        except Exception as err:  # noqa: BLE001 - buckets may be provisioned by the operator
-            if "Forbidden" not in getattr(err, "reason", "") and "Credentials" not in getattr(err, "reason", ""):
+        except StorageError as err:  # credentials that may not create buckets: the operator did
+            if err.reason not in ("BucketForbidden", "InvalidCredentials"):
                 raise
             log.warning("cannot create bucket (%s); assuming it is provisioned", err)
         if svc.settings.admin:

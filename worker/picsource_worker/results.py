@@ -24,11 +24,10 @@ from typing import Any
 
 import numpy as np
 
-from picsource_core.images import HIDDEN_FROM_PUBLIC
+from picsource_core.images import DEFAULT_SAFETY_THRESHOLD, HIDDEN_FROM_PUBLIC
 from picsource_worker.pipeline.analyse import Analysis
 
 EMBEDDING_DIGITS = 6
-DEFAULT_SAFETY_THRESHOLD = 0.8  # the CRD's spec.worker.analysis.safetyThreshold default
 
 
 def above_safety_threshold(safety: float | None, threshold: float) -> bool:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from picsource_core.config import ConfigurationError, Env, MongoSettings, StorageSettings
 from picsource_core.cpus import available_cpus
+from picsource_core.images import DEFAULT_SAFETY_THRESHOLD
 from picsource_core.storage import THUMBNAIL_SIZES
 from picsource_worker.pipeline.analyse import AnalysisOptions
 from picsource_worker.pipeline.decode import DEFAULT_MAX_PIXELS
@@ -39,8 +40,8 @@ class Settings:
     labels: bool = True
     safety: bool = True
     #: WORKER_SAFETY_THRESHOLD: NSFW score (0..1) at or above which an image is flagged
-    #: ``hidden_from_public`` (the Gallery's spec.worker.analysis.safetyThreshold, default 0.8).
-    safety_threshold: float = 0.8
+    #: ``hidden_from_public`` (the Gallery's spec.worker.analysis.safetyThreshold).
+    safety_threshold: float = DEFAULT_SAFETY_THRESHOLD
     #: WORKER_RETRY_BACKOFF_SECONDS: first retry delay; doubles per attempt (capped at 300 s).
     retry_backoff_seconds: float = 2.0
     #: WORKER_POLL_SECONDS: idle wait between claims when the queue is empty.
@@ -61,7 +62,7 @@ class Settings:
         lease = env.float("WORKER_LEASE_SECONDS", 60.0, minimum=1.0, maximum=3600.0)
         poll = env.float("WORKER_POLL_SECONDS", 1.0, minimum=0.05, maximum=60.0)
         health = env.float("WORKER_HEALTH_SECONDS", 120.0, minimum=1.0, maximum=3600.0)
-        threshold = env.float("WORKER_SAFETY_THRESHOLD", 0.8, minimum=0.0, maximum=1.0)
+        threshold = env.float("WORKER_SAFETY_THRESHOLD", DEFAULT_SAFETY_THRESHOLD, minimum=0.0, maximum=1.0)
         if math.isnan(threshold):  # NaN slips through range checks and would flag nothing
             raise ConfigurationError("WORKER_SAFETY_THRESHOLD", "must be a number from 0 to 1")
         if health <= poll:

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 import numpy as np
 from PIL import Image
 
+from picsource_core.images import DEFAULT_SAFETY_THRESHOLD
 from picsource_worker.pipeline import caption, colours, decode, exif, hashes, thumbnails
 
 T = TypeVar("T")
@@ -38,8 +39,8 @@ class AnalysisOptions:
     faces: bool = True
     ocr: bool = True
     safety: bool = True
-    #: NSFW score at or above which an image is hidden from public listings (CRD default).
-    safety_threshold: float = 0.8
+    #: NSFW score at or above which an image is hidden from public listings.
+    safety_threshold: float = DEFAULT_SAFETY_THRESHOLD
     max_pixels: int = decode.DEFAULT_MAX_PIXELS
     thumbnail_sizes: tuple[int, ...] = thumbnails.SIZES
     label_top_k: int = 5
