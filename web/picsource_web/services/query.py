@@ -167,10 +167,6 @@ def build_filter(query: ImageQuery, viewer: Viewer) -> dict[str, Any]:
     return flt
 
 
-def sort_spec(query: ImageQuery) -> list[tuple[str, int]]:
-    return [("_id", -1 if query.sort == "newest" else 1)]
-
-
 def query_params(query: ImageQuery, **overrides: str | None) -> dict[str, str]:
     """The query as URL parameters (for 'next page' links), with overrides."""
     params: dict[str, str] = {}
