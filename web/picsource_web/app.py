@@ -24,7 +24,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from picsource_core.mongo import ensure_indexes
 from picsource_core.storage import StorageError
-from picsource_web import error_handlers, identity, logs, metrics, security
+from picsource_web import error_handlers, logs, metrics, security, sessions
 from picsource_web.context import EXTENSION
 from picsource_web.services.container import Services, build_services
 from picsource_web.settings import Settings, load_settings
@@ -131,7 +131,7 @@ def create_app(settings: Settings | None = None, *, bootstrap: bool = True, **ov
     logs.init_app(app)
     metrics.init_app(app)
     security.init_app(app, settings)
-    identity.init_app(app)
+    sessions.init_app(app)
     error_handlers.init_app(app)
     register_blueprints(app)
 

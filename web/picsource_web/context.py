@@ -2,7 +2,7 @@
 
 Views call ``current_services()`` instead of importing module globals, which keeps every
 client per app (and per gunicorn worker) and lets tests run several apps. Who is asking
-is resolved in ``identity``, which builds on this module (never the other way round).
+is resolved in ``sessions``, which builds on this module (never the other way round).
 """
 
 from __future__ import annotations

@@ -35,8 +35,8 @@ from picsource_web.api.problems import (
     problem_response,
 )
 from picsource_web.context import wants_json
-from picsource_web.identity import viewer
 from picsource_web.services.errors import ServiceError, Unavailable
+from picsource_web.sessions import viewer
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 CSRF: a random token per session (synchroniser-token pattern), required on every
 state-changing request that could carry the session cookie: as a ``csrf_token`` form
 field or an ``X-CSRF-Token`` header (the upload script). Requests authenticated with a
-Bearer token are exempt (see identity.py). SameSite=Lax cookies are a second layer.
+Bearer token are exempt (see sessions.py). SameSite=Lax cookies are a second layer.
 
 Headers: a strict Content-Security-Policy with no inline script or style (the templates
 use none), nosniff, no framing, and a conservative Referrer-Policy so share tokens in
@@ -17,8 +17,8 @@ from urllib.parse import urlsplit
 
 from flask import Flask, Response, request, session
 
-from picsource_web.identity import bearer_token
 from picsource_web.services.errors import ServiceError
+from picsource_web.sessions import bearer_token
 from picsource_web.settings import Settings
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})

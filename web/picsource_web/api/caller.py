@@ -1,4 +1,4 @@
-"""Who is calling the API, on top of ``picsource_web.identity``: token or session, never silent.
+"""Who is calling the API, on top of ``picsource_web.sessions``: token or session, never silent.
 
 The HTML side treats a bad or missing credential as "anonymous" (public pages still
 render). An API client that sent a token wants to know it was refused, so a presented
@@ -13,8 +13,8 @@ from flask import g, request
 
 from picsource_web.api.problems import Problem
 from picsource_web.context import current_services
-from picsource_web.identity import bearer_token, viewer
 from picsource_web.services.users import User, Viewer
+from picsource_web.sessions import bearer_token, viewer
 
 
 def _client_key() -> str:
@@ -48,5 +48,5 @@ def require_user() -> User:
 
 
 def auth_method() -> str | None:
-    """'token' or 'session' for an authenticated request (set by identity.load_viewer)."""
+    """'token' or 'session' for an authenticated request (set by sessions.load_viewer)."""
     return g.get("auth_method") if viewer().user is not None else None

@@ -8,11 +8,11 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from picsource_web.context import current_services
-from picsource_web.identity import login_user, logout_user, viewer
 from picsource_web.services.errors import ServiceError
 from picsource_web.services.passwords import POLICY_HINTS
 from picsource_web.services.ratelimit import RateLimited, login_keys
 from picsource_web.services.users import USERNAME_HINT
+from picsource_web.sessions import login_user, logout_user, viewer
 
 bp = Blueprint("auth", __name__)
 

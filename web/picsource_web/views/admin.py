@@ -9,10 +9,10 @@ from werkzeug.wrappers import Response
 
 from picsource_core.queue import FAILED, PENDING, RUNNING
 from picsource_web.context import current_services
-from picsource_web.identity import admin_required
 from picsource_web.services.errors import NotFound
 from picsource_web.services.uploads import sweep_orphans
 from picsource_web.services.users import parse_object_id
+from picsource_web.sessions import admin_required
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 

@@ -16,11 +16,11 @@ from werkzeug.wrappers import Response
 from picsource_core.search import COLOUR_FAMILIES
 from picsource_web import metrics
 from picsource_web.context import current_services
-from picsource_web.identity import viewer
 from picsource_web.services import present
 from picsource_web.services.images import Page
 from picsource_web.services.present import MediaUrls
 from picsource_web.services.query import parse_query, query_params
+from picsource_web.sessions import viewer
 
 bp = Blueprint("gallery", __name__)
 

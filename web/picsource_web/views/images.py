@@ -11,11 +11,11 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from picsource_core.images import VISIBILITIES
 from picsource_web.context import current_services
-from picsource_web.identity import login_required, viewer
 from picsource_web.services import present
 from picsource_web.services.errors import NotFound, ServiceError
 from picsource_web.services.metadata import MAX_DESCRIPTION, MAX_TITLE, parse_metadata
 from picsource_web.services.present import DETAIL_PROJECTION
+from picsource_web.sessions import login_required, viewer
 
 bp = Blueprint("images", __name__)
 

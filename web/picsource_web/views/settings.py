@@ -6,9 +6,9 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from picsource_web.context import current_services
-from picsource_web.identity import login_required, login_user, viewer
 from picsource_web.services.errors import ServiceError
 from picsource_web.services.passwords import POLICY_HINTS
+from picsource_web.sessions import login_required, login_user, viewer
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")
 

@@ -14,7 +14,6 @@ from werkzeug.datastructures import FileStorage
 from picsource_core.images import VISIBILITIES
 from picsource_web import metrics
 from picsource_web.context import current_services, wants_json
-from picsource_web.identity import login_required, viewer
 from picsource_web.services.errors import BadRequest, ServiceError
 from picsource_web.services.metadata import (
     MAX_DESCRIPTION,
@@ -24,6 +23,7 @@ from picsource_web.services.metadata import (
 )
 from picsource_web.services.uploads import UploadResult
 from picsource_web.services.validation import accepted_formats
+from picsource_web.sessions import login_required, viewer
 
 bp = Blueprint("upload", __name__)
 
