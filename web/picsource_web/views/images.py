@@ -10,6 +10,7 @@ from flask import Blueprint, Response, flash, jsonify, redirect, render_template
 from werkzeug.wrappers import Response as BaseResponse
 
 from picsource_core.images import VISIBILITIES
+from picsource_core.mongo import Document
 from picsource_web.context import current_services
 from picsource_web.services import present
 from picsource_web.services.errors import NotFound, ServiceError
@@ -27,6 +28,11 @@ def _detail_page(doc: dict, share_token: str | None = None) -> str:
     share_url = url_for("images.shared", token=doc["share_token"], _external=True) if view["is_owner"] else None
     return render_template("images/detail.html", image=view, similar=similar, share_url=share_url,
                            via_share=bool(share_token))
+
+
+def _owned(image_id: str) -> Document:
+    """One of the viewer's own images; anyone else's is a 404, as a missing one is."""
+    return current_services().images.get_owned(image_id, viewer())
 
 
 @bp.get("/images/<image_id>")
@@ -55,8 +61,7 @@ def status(image_id: str) -> Response:
 @bp.route("/images/<image_id>/edit", methods=["GET", "POST"])
 @login_required
 def edit(image_id: str) -> BaseResponse | str | tuple[str, int]:
-    svc = current_services()
-    doc = svc.images.get_owned(image_id, viewer())
+    svc, doc = current_services(), _owned(image_id)
     context = {"image": present.detail(doc, viewer(), svc.media), "visibilities": VISIBILITIES,
                "max_title": MAX_TITLE, "max_description": MAX_DESCRIPTION}
     if request.method == "GET":
@@ -75,9 +80,7 @@ def edit(image_id: str) -> BaseResponse | str | tuple[str, int]:
 @bp.post("/images/<image_id>/share-link")
 @login_required
 def rotate_share_link(image_id: str) -> BaseResponse:
-    svc = current_services()
-    doc = svc.images.get_owned(image_id, viewer())
-    svc.images.rotate_share_token(doc)
+    current_services().images.rotate_share_token(_owned(image_id))
     flash("A new share link was made; the old one no longer works.", "success")
     return redirect(url_for("images.detail", image_id=image_id))
 
@@ -85,9 +88,8 @@ def rotate_share_link(image_id: str) -> BaseResponse:
 @bp.post("/images/<image_id>/delete")
 @login_required
 def delete(image_id: str) -> BaseResponse:
-    svc = current_services()
-    doc = svc.images.get_owned(image_id, viewer())
-    svc.images.delete(doc)
+    doc = _owned(image_id)
+    current_services().images.delete(doc)
     flash(f"Deleted “{doc.get('title') or 'untitled image'}”.", "success")
     return redirect(url_for("gallery.index"))
 
