@@ -25,6 +25,7 @@ from tests.harness.procs import StartupError
 from tests.harness.realnode import RealCluster
 from tests.harness.services import MinioServer, MongoServer
 from tests.harness.tools import MissingToolError, binary
+from tests.support.env import service_env
 
 KubectlRunner = Callable[..., "subprocess.CompletedProcess[str]"]
 _STARTUP_ERRORS = (MissingToolError, StartupError, TimeoutError)
@@ -176,15 +177,7 @@ def object_store(minio_server: MinioServer, bucket: str) -> Any:
 def core_env(mongo_server: MongoServer, minio_server: MinioServer, mongo_db: Any,
              bucket: str) -> dict[str, str]:  # fmt: skip
     """MONGODB_*/S3_* variables for the fresh database and bucket (for subprocesses)."""
-    return {
-        "MONGODB_URI": mongo_server.uri,
-        "MONGODB_DATABASE": mongo_db.name,
-        "S3_ENDPOINT": minio_server.url,
-        "S3_ACCESS_KEY": minio_server.access_key,
-        "S3_SECRET_KEY": minio_server.secret_key,
-        "S3_BUCKET": bucket,
-        "S3_REGION": minio_server.region,
-    }
+    return service_env(mongo_server.uri, mongo_db.name, minio_server, bucket)
 
 
 @pytest.fixture

@@ -12,9 +12,9 @@ from collections.abc import Callable, Iterator
 import pytest
 from flask import Flask
 
-from tests.web import api_support as samples
+from tests.support import images as samples
+from tests.support.web import WebClient, app_services
 from tests.web.api_support import ApiClient, assert_problem, token_for
-from tests.web.conftest import WebClient, services_of
 
 LIMIT = 300_000
 
@@ -25,14 +25,14 @@ def small_app(make_app: Callable[..., Flask]) -> Flask:
 
 
 @pytest.fixture
-def api(small_app: Flask) -> Iterator[ApiClient]:
-    user = WebClient(small_app)
+def api(small_app: Flask, web_client: Callable[..., WebClient]) -> Iterator[ApiClient]:
+    user = web_client(small_app)
     assert user.signup("mallory").status_code == 302
     yield ApiClient(small_app, token_for(small_app, "mallory"))
 
 
 def assert_nothing_stored(app: Flask) -> None:
-    svc = services_of(app)
+    svc = app_services(app)
     assert svc.db.images.count_documents({}) == 0
     assert svc.db.jobs.count_documents({}) == 0
     assert list(svc.store.list_keys("")) == []
@@ -117,7 +117,7 @@ def test_control_characters_are_dropped_from_titles(api: ApiClient) -> None:
 def test_path_traversal_filenames_cannot_choose_storage_keys(small_app: Flask, api: ApiClient,
                                                              filename: str) -> None:
     created = api.upload_one(samples.jpeg(), filename)
-    svc = services_of(small_app)
+    svc = app_services(small_app)
     doc = svc.db.images.find_one({})
     assert doc is not None
     keys = list(svc.store.list_keys(""))
@@ -182,7 +182,7 @@ def test_bad_patch_bodies_change_nothing(small_app: Flask, api: ApiClient, body:
     assert_problem(raw, 400, "validation_error")
     form = api.client.patch(f"/api/v1/images/{image_id}", data={"title": "x"}, headers=api.headers)
     assert_problem(form, 415, "unsupported_media_type")
-    stored = services_of(small_app).db.images.find_one({})
+    stored = app_services(small_app).db.images.find_one({})
     assert stored is not None and stored["title"] == "kept"
 
 

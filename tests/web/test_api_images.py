@@ -11,9 +11,9 @@ from bson import ObjectId
 from flask import Flask
 
 from picsource_core.queue import JobQueue
-from tests.web import api_support as samples
+from tests.support import images as samples
+from tests.support.web import WebClient, app_services
 from tests.web.api_support import ApiClient, assert_problem, token_for
-from tests.web.conftest import WebClient, services_of
 
 
 @pytest.fixture
@@ -27,7 +27,7 @@ def api_bob(app: Flask, bob: WebClient) -> ApiClient:
 
 
 def test_upload_get_patch_delete_life_cycle(app: Flask, api: ApiClient) -> None:
-    svc = services_of(app)
+    svc = app_services(app)
     created = api.upload_one(samples.jpeg(), "sunset.jpg", title="Sunset", description="Red sky",
                              tags="Beach, holiday", visibility="public")
     image_id = created["id"]
@@ -66,18 +66,18 @@ def test_upload_many_files_in_one_request(app: Flask, api: ApiClient) -> None:
     images = response.get_json()["images"]
     assert len(images) == 2 and {i["content_type"] for i in images} == {"image/jpeg", "image/png"}
     assert response.headers["Location"] == f"/api/v1/images/{images[0]['id']}"
-    assert services_of(app).db.images.count_documents({"tags": "pair"}) == 2
+    assert app_services(app).db.images.count_documents({"tags": "pair"}) == 2
 
 
 def test_duplicate_upload_stores_nothing_new(app: Flask, api: ApiClient) -> None:
     first = api.upload_one(samples.jpeg())
     again = assert_problem(api.upload((samples.jpeg(), "copy.jpg")), 409, "duplicate")
     assert again["existing_id"] == first["id"]
-    assert services_of(app).db.images.count_documents({}) == 1
+    assert app_services(app).db.images.count_documents({}) == 1
     mixed = api.upload((samples.jpeg(), "copy.jpg"), (samples.png(), "new.png"))
     assert mixed.status_code == 201
     assert [d["existing_id"] for d in mixed.get_json()["duplicates"]] == [first["id"]]
-    assert services_of(app).db.images.count_documents({}) == 2
+    assert app_services(app).db.images.count_documents({}) == 2
 
 
 def test_list_paginates_with_opaque_cursor_and_sorts(api: ApiClient) -> None:
@@ -100,7 +100,7 @@ def test_list_paginates_with_opaque_cursor_and_sorts(api: ApiClient) -> None:
 def test_filters_tag_colour_text_and_dates(app: Flask, api: ApiClient) -> None:
     red = api.upload_one(samples.jpeg((220, 20, 20)), tags="car")["id"]
     blue = api.upload_one(samples.png((20, 20, 220)), tags="sky")["id"]
-    db = services_of(app).db
+    db = app_services(app).db
     db.images.update_one({"_id": ObjectId(red)}, {"$set": {"colour_families": ["red"], "has_text": True}})
     db.images.update_one({"_id": ObjectId(blue)}, {"$set": {"colour_families": ["blue"]}})
 
@@ -133,7 +133,7 @@ def test_me_and_index_and_token_auth(app: Flask, api: ApiClient) -> None:
 
 
 def test_revoked_token_is_refused(app: Flask, api: ApiClient) -> None:
-    svc = services_of(app)
+    svc = app_services(app)
     user = svc.users.users.find_one({"username": "alice"})
     assert user is not None
     for token in svc.tokens.list(user["_id"]):
@@ -143,7 +143,7 @@ def test_revoked_token_is_refused(app: Flask, api: ApiClient) -> None:
 
 def test_invalid_tokens_are_rate_limited(app: Flask) -> None:
     bad = ApiClient(app, "psk_guess")
-    limit = services_of(app).settings.login_rate_limit.attempts
+    limit = app_services(app).settings.login_rate_limit.attempts
     for _ in range(limit - 1):
         assert_problem(bad.get("/api/v1/images"), 401, "unauthorized")
     response = bad.get("/api/v1/images")
@@ -169,7 +169,7 @@ def test_anonymous_writes_are_unauthorized_not_csrf(app: Flask) -> None:
     form = {"file": (io.BytesIO(samples.jpeg()), "a.jpg")}
     assert_problem(client.post("/api/v1/images", data=form, content_type="multipart/form-data"),
                    401, "unauthorized")
-    assert services_of(app).db.images.count_documents({}) == 0
+    assert app_services(app).db.images.count_documents({}) == 0
 
 
 def test_token_requests_are_exempt_from_csrf(api: ApiClient) -> None:
@@ -178,16 +178,16 @@ def test_token_requests_are_exempt_from_csrf(api: ApiClient) -> None:
 
 
 def test_quota_exceeded_is_a_clear_problem(make_app: Callable[..., Flask],
-                                           web_client: Callable[[], WebClient]) -> None:
+                                           web_client: Callable[..., WebClient]) -> None:
     app = make_app(quota_images=2)
-    user = WebClient(app)
+    user = web_client(app)
     assert user.signup("carol").status_code == 302
     api = ApiClient(app, token_for(app, "carol"))
     api.upload_one(samples.noisy_jpeg(1))
     body = assert_problem(api.upload((samples.noisy_jpeg(2), "b.jpg"), (samples.noisy_jpeg(3), "c.jpg")),
                           403, "quota_exceeded")
     assert "2" in body["detail"]
-    assert services_of(app).db.images.count_documents({}) == 1
+    assert app_services(app).db.images.count_documents({}) == 1
     api.upload_one(samples.noisy_jpeg(2))
     assert_problem(api.upload((samples.noisy_jpeg(4), "d.jpg")), 403, "quota_exceeded")
 
@@ -195,7 +195,7 @@ def test_quota_exceeded_is_a_clear_problem(make_app: Callable[..., Flask],
 def test_analysis_shows_results_but_gps_only_to_owner(app: Flask, api: ApiClient,
                                                        api_bob: ApiClient) -> None:
     image_id = api.upload_one(samples.jpeg(), visibility="public")["id"]
-    services_of(app).db.images.update_one({"_id": ObjectId(image_id)}, {"$set": {
+    app_services(app).db.images.update_one({"_id": ObjectId(image_id)}, {"$set": {
         "status": "ready", "analysis": {"caption": "a red square", "phash": "abc",
                                         "labels": [{"label": "square", "score": 0.9}],
                                         "exif": {"camera_make": "Canon", "latitude": 1.5,

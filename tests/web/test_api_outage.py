@@ -10,9 +10,9 @@ from dataclasses import replace
 from flask import Flask
 
 from tests.harness.procs import free_port
-from tests.web import api_support as samples
+from tests.support import images as samples
+from tests.support.web import WebClient, app_services
 from tests.web.api_support import ApiClient, assert_problem, token_for
-from tests.web.conftest import WebClient, services_of
 
 
 def test_mongo_down_is_503_service_unavailable(make_app: Callable[..., Flask],
@@ -30,11 +30,12 @@ def test_mongo_down_is_503_service_unavailable(make_app: Callable[..., Flask],
 
 
 def test_storage_down_is_503_and_nothing_is_stored(make_app: Callable[..., Flask],
-                                                   web_settings: object) -> None:
+                                                   web_settings: object,
+                                                   web_client: Callable[..., WebClient]) -> None:
     dead = replace(web_settings.storage, endpoint=f"http://127.0.0.1:{free_port()}",  # type: ignore[attr-defined]
                    timeout_seconds=0.5)
     app = make_app(storage=dead)
-    user = WebClient(app)
+    user = web_client(app)
     assert user.signup("dora").status_code == 302
     api = ApiClient(app, token_for(app, "dora"))
     response = api.client.post("/api/v1/images", headers=api.headers,
@@ -42,5 +43,5 @@ def test_storage_down_is_503_and_nothing_is_stored(make_app: Callable[..., Flask
                                content_type="multipart/form-data")
     body = assert_problem(response, 503, "service_unavailable")
     assert body["service"] == "storage"
-    assert services_of(app).db.images.count_documents({}) == 0
-    assert services_of(app).db.jobs.count_documents({}) == 0
+    assert app_services(app).db.images.count_documents({}) == 0
+    assert app_services(app).db.jobs.count_documents({}) == 0

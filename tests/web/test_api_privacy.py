@@ -15,9 +15,9 @@ import pytest
 from flask import Flask
 from werkzeug.test import TestResponse
 
-from tests.web import api_support as samples
+from tests.support import images as samples
+from tests.support.web import WebClient, app_services
 from tests.web.api_support import ApiClient, assert_problem, token_for
-from tests.web.conftest import WebClient, services_of
 
 Call = Callable[[ApiClient, str], TestResponse]
 
@@ -62,7 +62,7 @@ def test_hidden_images_are_404_for_everyone_but_the_owner(
             assert_problem(call(anonymous, image_id), 401, "unauthorized")
     for call in READS.values():
         assert call(owner, image_id).status_code == 200
-    doc = services_of(app).db.images.find_one({"title": "secret"})
+    doc = app_services(app).db.images.find_one({"title": "secret"})
     assert doc is not None and doc["visibility"] == visibility, "nothing was changed"
 
 
@@ -76,7 +76,7 @@ def test_public_images_are_readable_by_all_but_writable_only_by_owner(
     for call in WRITES.values():
         assert_problem(call(other, image_id), 404, "not_found")
         assert_problem(call(anonymous, image_id), 401, "unauthorized")
-    assert services_of(app).db.images.count_documents({"title": "shown"}) == 1
+    assert app_services(app).db.images.count_documents({"title": "shown"}) == 1
 
 
 def test_lists_show_only_what_each_caller_may_see(

@@ -7,7 +7,8 @@ from collections.abc import Callable
 from flask import Flask
 
 from picsource_core.mongo import LOGIN_ATTEMPTS, TOKENS, USERS
-from tests.web.conftest import PASSWORD, WebClient, services_of
+from tests.support.images import jpeg
+from tests.support.web import PASSWORD, WebClient, app_services
 
 
 def test_signup_signs_in_and_stores_an_scrypt_hash(app: Flask, web_client: Callable[[], WebClient]) -> None:
@@ -16,7 +17,7 @@ def test_signup_signs_in_and_stores_an_scrypt_hash(app: Flask, web_client: Calla
     assert "At least 10 characters" in page  # the policy is shown as hints
     response = client.signup("Carol")
     assert response.status_code == 302 and response.headers["Location"].endswith("/upload")
-    doc = services_of(app).db[USERS].find_one({"username_key": "carol"})
+    doc = app_services(app).db[USERS].find_one({"username_key": "carol"})
     assert doc is not None and doc["password_hash"].startswith("scrypt$")
     assert PASSWORD not in doc["password_hash"]
     assert "carol" in client.get("/").get_data(as_text=True)
@@ -61,7 +62,7 @@ def test_login_redirect_only_to_local_paths(alice: WebClient) -> None:
 
 
 def test_csrf_required_on_every_state_change(alice: WebClient) -> None:
-    image_id = alice.upload_id(_jpeg())
+    image_id = alice.upload_id(jpeg())
     for url in ("/logout", "/settings/tokens", f"/images/{image_id}/delete", f"/images/{image_id}/edit",
                 "/upload", "/settings/password", f"/images/{image_id}/share-link"):
         missing = alice.post(url, {"name": "x", "title": "hacked"}, csrf=False)
@@ -82,19 +83,20 @@ def test_login_form_needs_csrf_too(web_client: Callable[[], WebClient]) -> None:
     assert response.status_code == 400
 
 
-def test_login_rate_limit_is_stored_in_mongo_and_shared(make_app: Callable[..., Flask]) -> None:
+def test_login_rate_limit_is_stored_in_mongo_and_shared(make_app: Callable[..., Flask],
+                                                        web_client: Callable[..., WebClient]) -> None:
     app_a, app_b = make_app(), make_app()  # two replicas on one database
-    owner = WebClient(app_a)
+    owner = web_client(app_a)
     owner.signup("grace")
-    attacker = WebClient(app_a)
+    attacker = web_client(app_a)
     for _ in range(5):
         assert attacker.login("grace", "wrong password!!").status_code == 401
-    on_other_replica = WebClient(app_b)
+    on_other_replica = web_client(app_b)
     limited = on_other_replica.login("grace")  # even the right password is refused now
     assert limited.status_code == 429
     assert "Too many failed sign-in attempts" in limited.get_data(as_text=True)
     assert int(limited.headers["Retry-After"]) > 0
-    assert services_of(app_b).db[LOGIN_ATTEMPTS].count_documents({}) >= 1
+    assert app_services(app_b).db[LOGIN_ATTEMPTS].count_documents({}) >= 1
 
 
 def test_api_tokens_create_list_use_revoke(app: Flask, alice: WebClient) -> None:
@@ -103,14 +105,14 @@ def test_api_tokens_create_list_use_revoke(app: Flask, alice: WebClient) -> None
     page = created.get_data(as_text=True)
     token = page.split('data-new-token')[0].rsplit('value="', 1)[1].split('"')[0]
     assert token.startswith("psk_")
-    stored = services_of(app).db[TOKENS].find_one({})
+    stored = app_services(app).db[TOKENS].find_one({})
     assert stored is not None and token not in str(stored) and len(stored["token_hash"]) == 64
     # listed (by name and hint, never the token) on a later visit
     later = alice.get("/settings/").get_data(as_text=True)
     assert "backup script" in later and token not in later
     # the token authenticates without a cookie and without CSRF
     anonymous = app.test_client()
-    image_id = alice.upload_id(_jpeg())
+    image_id = alice.upload_id(jpeg())
     assert anonymous.get(f"/images/{image_id}").status_code == 404
     with_token = anonymous.get(f"/images/{image_id}", headers={"Authorization": f"Bearer {token}"})
     assert with_token.status_code == 200
@@ -118,18 +120,19 @@ def test_api_tokens_create_list_use_revoke(app: Flask, alice: WebClient) -> None
     token_id = str(stored["_id"])
     assert alice.post(f"/settings/tokens/{token_id}/revoke").status_code == 302
     assert anonymous.get(f"/images/{image_id}", headers={"Authorization": f"Bearer {token}"}).status_code == 404
-    assert services_of(app).db[TOKENS].count_documents({}) == 0
+    assert app_services(app).db[TOKENS].count_documents({}) == 0
 
 
 def test_cannot_revoke_someone_elses_token(app: Flask, alice: WebClient, bob: WebClient) -> None:
     alice.post("/settings/tokens", {"name": "mine"})
-    token_id = str(services_of(app).db[TOKENS].find_one({})["_id"])  # type: ignore[index]
+    token_id = str(app_services(app).db[TOKENS].find_one({})["_id"])  # type: ignore[index]
     assert bob.post(f"/settings/tokens/{token_id}/revoke").status_code == 404
-    assert services_of(app).db[TOKENS].count_documents({}) == 1
+    assert app_services(app).db[TOKENS].count_documents({}) == 1
 
 
-def test_password_change_signs_out_other_sessions(app: Flask, alice: WebClient) -> None:
-    other_device = WebClient(app)
+def test_password_change_signs_out_other_sessions(app: Flask, alice: WebClient,
+                                                  web_client: Callable[..., WebClient]) -> None:
+    other_device = web_client(app)
     other_device.login("alice")
     assert other_device.get("/settings/").status_code == 200
     new = "an even better passphrase"
@@ -145,45 +148,42 @@ def test_password_change_signs_out_other_sessions(app: Flask, alice: WebClient) 
     assert alice.login("alice", new).status_code == 302
 
 
-def test_configured_admin_and_demo_accounts(make_app: Callable[..., Flask]) -> None:
+def test_configured_admin_and_demo_accounts(make_app: Callable[..., Flask],
+                                            web_client: Callable[..., WebClient]) -> None:
     from picsource_web.settings import Account
 
     app = make_app(admin=Account("root", "admin passphrase 1"), demo=Account("demo", "demo passphrase 1"))
-    admin = WebClient(app)
+    admin = web_client(app)
     assert admin.login("root", "admin passphrase 1").status_code == 302
     assert admin.get("/admin/").status_code == 200
-    demo = WebClient(app)
+    demo = web_client(app)
     assert demo.login("demo", "demo passphrase 1").status_code == 302
     assert demo.get("/admin/").status_code == 404  # the admin area does not exist for others
     make_app(admin=Account("root", "admin passphrase 1"))  # a second replica: idempotent
-    assert services_of(app).db[USERS].count_documents({"username_key": "root"}) == 1
+    assert app_services(app).db[USERS].count_documents({"username_key": "root"}) == 1
 
 
-def test_closed_signup(make_app: Callable[..., Flask]) -> None:
-    client = WebClient(make_app(signup="closed"))
+def test_closed_signup(make_app: Callable[..., Flask],
+                       web_client: Callable[..., WebClient]) -> None:
+    client = web_client(make_app(signup="closed"))
     assert client.get("/signup").status_code == 403
     assert client.signup("mallory").status_code == 403
 
 
-def _jpeg() -> bytes:
-    from tests.web.api_support import jpeg
-
-    return jpeg()
-
-
-def test_client_address_limit_is_looser_and_honours_trusted_proxies(make_app: Callable[..., Flask]) -> None:
+def test_client_address_limit_is_looser_and_honours_trusted_proxies(make_app: Callable[..., Flask],
+                                                                    web_client: Callable[..., WebClient]) -> None:
     app = make_app(proxy_hops=1)
-    WebClient(app).signup("hank")
-    WebClient(app).signup("ivan")
-    attacker = WebClient(app)
+    web_client(app).signup("hank")
+    web_client(app).signup("ivan")
+    attacker = web_client(app)
     headers = {"X-Forwarded-For": "203.0.113.7"}
     for name in ("hank", "ivan"):  # two users' allowances from one address: still allowed
         for _ in range(5):
             response = attacker.post("/login", {"username": name, "password": "wrong password!!"}, headers=headers)
             assert response.status_code == 401
-    keys = {d["key"].split("@")[0] for d in services_of(app).db[LOGIN_ATTEMPTS].find({})}
+    keys = {d["key"].split("@")[0] for d in app_services(app).db[LOGIN_ATTEMPTS].find({})}
     assert "ip:203.0.113.7" in keys  # the forwarded client address, not the proxy's
-    neighbour = WebClient(app)  # someone else behind the same address
+    neighbour = web_client(app)  # someone else behind the same address
     assert neighbour.post("/login", {"username": "ivan", "password": PASSWORD}, headers=headers).status_code == 429
-    WebClient(app).signup("judy")
+    web_client(app).signup("judy")
     assert neighbour.post("/login", {"username": "judy", "password": PASSWORD}, headers=headers).status_code == 302

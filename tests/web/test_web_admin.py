@@ -10,17 +10,18 @@ from flask import Flask
 from picsource_core.mongo import IMAGES
 from picsource_core.queue import FAILED, PENDING
 from picsource_web.settings import Account
-from tests.web import api_support as samples
-from tests.web.conftest import WebClient, services_of
+from tests.support import images as samples
+from tests.support.web import WebClient, app_services
 from tests.web.web_support import finish_analysis
 
 ADMIN = Account("root", "admin passphrase 1")
 
 
-def test_admin_sees_usage_queue_and_can_retry(make_app: Callable[..., Flask]) -> None:
+def test_admin_sees_usage_queue_and_can_retry(make_app: Callable[..., Flask],
+                                              web_client: Callable[..., WebClient]) -> None:
     app = make_app(admin=ADMIN, quota_images=5)
-    svc = services_of(app)
-    user = WebClient(app)
+    svc = app_services(app)
+    user = web_client(app)
     user.signup("uma")
     failing = user.upload_id(samples.noisy_jpeg(1))
     user.upload_id(samples.noisy_jpeg(2))
@@ -35,7 +36,7 @@ def test_admin_sees_usage_queue_and_can_retry(make_app: Callable[..., Flask]) ->
         queue.fail(job, "decode: cannot identify image file")
         queue.jobs.update_one({"_id": job.id}, {"$set": {"run_at": job.lease_expires.replace(year=2000)}})
     assert queue.stats().failed == 1
-    admin = WebClient(app)
+    admin = web_client(app)
     assert admin.login(ADMIN.username, ADMIN.password).status_code == 302
     page = admin.get("/admin/").get_data(as_text=True)
     assert "uma" in page and "2 / 5" in page  # images used / quota
@@ -51,7 +52,7 @@ def test_admin_sees_usage_queue_and_can_retry(make_app: Callable[..., Flask]) ->
 
 
 def test_similar_images_include_recorded_near_duplicates(app: Flask, alice: WebClient) -> None:
-    svc = services_of(app)
+    svc = app_services(app)
     original = alice.upload_id(samples.noisy_jpeg(1), title="original")
     copy = alice.upload_id(samples.noisy_jpeg(2), title="re-encoded copy")
     finish_analysis(svc, original, labels=[("volcano", 0.5)], families=["red"])

@@ -12,8 +12,8 @@ from flask import Flask
 
 from picsource_core.images import new_image_doc
 from picsource_core.mongo import IMAGES
-from tests.web import api_support as samples
-from tests.web.conftest import WebClient, services_of
+from tests.support import images as samples
+from tests.support.web import WebClient, app_services
 from tests.web.web_support import finish_analysis, tile_ids
 
 _NEXT = re.compile(r'href="([^"]+)" rel="next"')
@@ -39,7 +39,7 @@ def test_grid_tiles_have_dimensions_and_placeholder(app: Flask, alice: WebClient
     image_id = alice.upload_id(samples.jpeg())
     pending = alice.get("/").get_data(as_text=True)
     assert f'data-status-url="/images/{image_id}/status"' in pending and "Analysing" in pending
-    finish_analysis(services_of(app), image_id, caption="A red square")
+    finish_analysis(app_services(app), image_id, caption="A red square")
     ready = alice.get("/").get_data(as_text=True)
     assert 'fill="#c02828"' in ready  # dominant colour placeholder, no inline style needed
     assert 'width="256" height="256" loading="lazy"' in ready
@@ -60,7 +60,7 @@ def test_malformed_parameters_get_a_clear_400(alice: WebClient, path: str, query
 
 
 def test_search_words_cover_title_tags_labels_caption_and_ocr(app: Flask, alice: WebClient) -> None:
-    svc = services_of(app)
+    svc = app_services(app)
     by_title = alice.upload_id(samples.noisy_jpeg(1), title="Sunset over Lisbon")
     by_tag = alice.upload_id(samples.noisy_jpeg(2), tags="harbour")
     by_label = alice.upload_id(samples.noisy_jpeg(3))
@@ -82,7 +82,7 @@ def test_search_words_cover_title_tags_labels_caption_and_ocr(app: Flask, alice:
 
 
 def test_search_filters(app: Flask, alice: WebClient) -> None:
-    svc = services_of(app)
+    svc = app_services(app)
     red = alice.upload_id(samples.noisy_jpeg(1), tags="Trip")
     blue = alice.upload_id(samples.noisy_jpeg(2), tags="trip, sea")
     finish_analysis(svc, red, ocr_text="STOP")
@@ -106,7 +106,7 @@ def test_search_filters(app: Flask, alice: WebClient) -> None:
 
 
 def test_date_range_uses_upload_day(app: Flask, alice: WebClient) -> None:
-    svc = services_of(app)
+    svc = app_services(app)
     owner = svc.users.get(svc.db["users"].find_one({"username_key": "alice"})["_id"])  # type: ignore[index]
     assert owner is not None
     made = {}
@@ -140,7 +140,7 @@ def test_public_gallery_and_scope(app: Flask, alice: WebClient, bob: WebClient,
 
 
 def test_image_page_shows_analysis_and_gps_only_to_owner(app: Flask, alice: WebClient, bob: WebClient) -> None:
-    svc = services_of(app)
+    svc = app_services(app)
     image_id = alice.upload_id(samples.jpeg(), title="Café", description="Line one\nline two",
                                tags="coffee", visibility="public")
     finish_analysis(svc, image_id, labels=[("espresso", 0.874), ("cup", 0.2)],
@@ -163,14 +163,14 @@ def test_status_endpoint_reports_ready_with_thumbnail(app: Flask, alice: WebClie
     image_id = alice.upload_id(samples.jpeg())
     pending = alice.get(f"/images/{image_id}/status").get_json()
     assert pending["pending"] is True and pending["thumb_url"] is None
-    finish_analysis(services_of(app), image_id)
+    finish_analysis(app_services(app), image_id)
     ready = alice.get(f"/images/{image_id}/status").get_json()
     assert ready["pending"] is False and ready["status"] == "ready"
     assert ready["thumb_url"] and "thumbnails" in ready["thumb_url"] and "X-Amz-Signature" in ready["thumb_url"]
 
 
 def test_similar_images_share_labels(app: Flask, alice: WebClient) -> None:
-    svc = services_of(app)
+    svc = app_services(app)
     first = alice.upload_id(samples.noisy_jpeg(1), title="first")
     second = alice.upload_id(samples.noisy_jpeg(2), title="second")
     unrelated = alice.upload_id(samples.noisy_jpeg(3), title="unrelated")
@@ -192,4 +192,4 @@ def test_edit_metadata_updates_search(app: Flask, alice: WebClient, bob: WebClie
     assert tile_ids(bob.get("/public").get_data(as_text=True)) == [image_id]
     too_long = alice.post(f"/images/{image_id}/edit", {"title": "x" * 500, "visibility": "public"})
     assert too_long.status_code == 400 and "at most 200" in too_long.get_data(as_text=True)
-    assert services_of(app).db[IMAGES].find_one({})["title"] == "After the storm"  # type: ignore[index]
+    assert app_services(app).db[IMAGES].find_one({})["title"] == "After the storm"  # type: ignore[index]

@@ -21,8 +21,8 @@ from picsource_core.images import HIDDEN_FROM_PUBLIC, apply_analysis, mark_faile
 from picsource_core.mongo import IMAGES, USERS
 from picsource_web.services.listing_cache import ListingCache
 from picsource_web.settings import Settings
-from tests.web import api_support as samples
-from tests.web.conftest import WebClient, services_of
+from tests.support import images as samples
+from tests.support.web import WebClient, app_services
 from tests.web.web_support import finish_analysis, tile_ids
 
 _THUMB = re.compile(r'<img class="relative w-full h-full object-cover" src="([^"]+)"')
@@ -96,7 +96,7 @@ def test_repeated_grid_is_served_from_cache(app: Flask, alice: WebClient) -> Non
         return REGISTRY.get_sample_value("picsource_web_listing_pages_total", {"source": source}) or 0.0
 
     first = alice.upload_id(samples.noisy_jpeg(1))
-    cache = services_of(app).images.cache
+    cache = app_services(app).images.cache
     queried = listed("database")
     assert tile_ids(alice.get("/").get_data(as_text=True)) == [first]
     hits, cached = cache.hits, listed("cache")
@@ -110,10 +110,10 @@ def test_repeated_grid_is_served_from_cache(app: Flask, alice: WebClient) -> Non
 
 
 def test_write_on_one_replica_shows_on_the_other_at_once(app: Flask, replica: Flask, alice: WebClient,
-                                                         web_client: Callable[[], WebClient]) -> None:
+                                                         web_client: Callable[..., WebClient]) -> None:
     image_id = alice.upload_id(samples.noisy_jpeg(1), title="Harbour at dawn", visibility="public")
     other = signed_in(replica, "alice")
-    anonymous = WebClient(replica)
+    anonymous = web_client(replica)
     assert tile_ids(other.get("/").get_data(as_text=True)) == [image_id]  # cached on the replica
     assert tile_ids(anonymous.get("/public").get_data(as_text=True)) == [image_id]
     assert tile_ids(other.get("/search?q=harbour").get_data(as_text=True)) == [image_id]
@@ -140,9 +140,10 @@ def test_rotated_share_link_shows_in_the_cached_api_list(app: Flask, replica: Fl
     assert after["share_url"] and after["share_url"] != before["share_url"]
 
 
-def test_worker_writes_show_at_once(app: Flask, replica: Flask, alice: WebClient) -> None:
+def test_worker_writes_show_at_once(app: Flask, replica: Flask, alice: WebClient,
+                                    web_client: Callable[..., WebClient]) -> None:
     """Status changes and analysis results come from the worker through core's writes."""
-    svc = services_of(app)
+    svc = app_services(app)
     image_id = alice.upload_id(samples.jpeg(), visibility="public")
     other = signed_in(replica, "alice")
     assert "Analysing" in other.get("/").get_data(as_text=True)
@@ -156,7 +157,7 @@ def test_worker_writes_show_at_once(app: Flask, replica: Flask, alice: WebClient
     mark_pending(svc.db, ObjectId(image_id))
     assert "analysis failed" not in other.get("/").get_data(as_text=True)
 
-    anonymous = WebClient(replica)
+    anonymous = web_client(replica)
     assert tile_ids(anonymous.get("/public").get_data(as_text=True)) == [image_id]
     apply_analysis(svc.db, ObjectId(image_id), {HIDDEN_FROM_PUBLIC: True})  # the safety flag
     assert tile_ids(anonymous.get("/public").get_data(as_text=True)) == []
@@ -174,15 +175,16 @@ def test_cached_pages_never_cross_users(app: Flask, alice: WebClient, bob: WebCl
         assert tile_ids(alice.get("/public").get_data(as_text=True)) == []
 
 
-def test_rolled_back_upload_retires_a_page_cached_meanwhile(make_app: Callable[..., Flask]) -> None:
+def test_rolled_back_upload_retires_a_page_cached_meanwhile(make_app: Callable[..., Flask],
+                                                            web_client: Callable[..., WebClient]) -> None:
     """Between an upload's insert and its rollback (quota race, failed enqueue) another
     request may cache a page showing the image; the rollback renews the stamp again."""
     app = make_app()
-    client = WebClient(app)
+    client = web_client(app)
     assert client.signup("carol").status_code == 302
     image_id = client.upload_id(samples.noisy_jpeg(1))
     assert tile_ids(client.get("/").get_data(as_text=True)) == [image_id]  # cached with it
-    svc = services_of(app)
+    svc = app_services(app)
     doc = svc.db[IMAGES].find_one({"_id": ObjectId(image_id)})
     assert doc is not None
     before = svc.db[USERS].find_one({"_id": doc["owner_id"]})
@@ -195,7 +197,7 @@ def test_rolled_back_upload_retires_a_page_cached_meanwhile(make_app: Callable[.
 
 def test_tile_urls_follow_the_signing_window(app: Flask, alice: WebClient) -> None:
     """Cached tiles carry presigned URLs, so the cache is keyed by the signing window."""
-    svc = services_of(app)
+    svc = app_services(app)
     image_id = alice.upload_id(samples.jpeg())
     finish_analysis(svc, image_id)
     clock = FakeClock()
@@ -209,10 +211,11 @@ def test_tile_urls_follow_the_signing_window(app: Flask, alice: WebClient) -> No
     assert "X-Amz-Date=20270115T" in first[0]  # signed at the window start, from the clock
 
 
-def test_cache_off_still_lists_correctly(make_app: Callable[..., Flask]) -> None:
+def test_cache_off_still_lists_correctly(make_app: Callable[..., Flask],
+                                         web_client: Callable[..., WebClient]) -> None:
     app = make_app(listing_cache_seconds=0)
-    client = WebClient(app)
+    client = web_client(app)
     assert client.signup("dave").status_code == 302
     image_id = client.upload_id(samples.noisy_jpeg(1))
     assert tile_ids(client.get("/").get_data(as_text=True)) == [image_id]
-    assert services_of(app).images.cache.hits == 0 and len(services_of(app).images.cache) == 0
+    assert app_services(app).images.cache.hits == 0 and len(app_services(app).images.cache) == 0

@@ -9,15 +9,15 @@ from bson import ObjectId
 from flask import Flask
 
 from picsource_core.mongo import IMAGES, JOBS
-from tests.web import api_support as samples
-from tests.web.conftest import WebClient, services_of
+from tests.support import images as samples
+from tests.support.web import WebClient, app_services
 from tests.web.web_support import finish_analysis
 
 
 def test_presigned_urls_work_and_the_bucket_stays_private(app: Flask, alice: WebClient) -> None:
     data = samples.jpeg()
     image_id = alice.upload_id(data)
-    finish_analysis(services_of(app), image_id)
+    finish_analysis(app_services(app), image_id)
     redirect = alice.get(f"/media/{image_id}/original")
     assert redirect.status_code == 302
     url = redirect.headers["Location"]
@@ -32,20 +32,22 @@ def test_presigned_urls_work_and_the_bucket_stays_private(app: Flask, alice: Web
     assert thumb.status_code == 200 and thumb.content[8:12] == b"WEBP"
 
 
-def test_presign_lifetime_is_configurable(make_app: Callable[..., Flask]) -> None:
-    client = WebClient(make_app(presign_seconds=120))
+def test_presign_lifetime_is_configurable(make_app: Callable[..., Flask],
+                                          web_client: Callable[..., WebClient]) -> None:
+    client = web_client(make_app(presign_seconds=120))
     client.signup("pat")
     image_id = client.upload_id(samples.jpeg())
     assert "X-Amz-Expires=120" in client.get(f"/media/{image_id}/original").headers["Location"]
 
 
-def test_proxy_mode_streams_bytes_with_etag_and_304(make_app: Callable[..., Flask]) -> None:
+def test_proxy_mode_streams_bytes_with_etag_and_304(make_app: Callable[..., Flask],
+                                                    web_client: Callable[..., WebClient]) -> None:
     app = make_app(proxy_images=True)
-    client = WebClient(app)
+    client = web_client(app)
     client.signup("penny")
     data = samples.jpeg()
     image_id = client.upload_id(data, visibility="public")
-    finish_analysis(services_of(app), image_id)
+    finish_analysis(app_services(app), image_id)
     page = client.get(f"/images/{image_id}").get_data(as_text=True)
     assert f'src="/media/{image_id}/1280' in page and "X-Amz" not in page
     response = client.get(f"/media/{image_id}/original")
@@ -65,9 +67,10 @@ def test_proxy_mode_streams_bytes_with_etag_and_304(make_app: Callable[..., Flas
     assert download.headers["Content-Disposition"].startswith("attachment")
 
 
-def test_proxy_mode_private_images_are_private_cached(make_app: Callable[..., Flask]) -> None:
+def test_proxy_mode_private_images_are_private_cached(make_app: Callable[..., Flask],
+                                                      web_client: Callable[..., WebClient]) -> None:
     app = make_app(proxy_images=True)
-    owner, other = WebClient(app), WebClient(app)
+    owner, other = web_client(app), web_client(app)
     owner.signup("quentin")
     other.signup("rachel")
     image_id = owner.upload_id(samples.jpeg())
@@ -88,7 +91,7 @@ def test_csp_allows_the_object_store_only_in_presign_mode(app: Flask, make_app: 
 
 
 def test_delete_removes_original_thumbnails_metadata_and_jobs(app: Flask, alice: WebClient) -> None:
-    svc = services_of(app)
+    svc = app_services(app)
     keep = alice.upload_id(samples.noisy_jpeg(1))
     image_id = alice.upload_id(samples.noisy_jpeg(2))
     finish_analysis(svc, image_id)

@@ -26,8 +26,9 @@ from picsource_web.app import create_app
 from picsource_web.settings import Settings
 from tests.harness.procs import free_port
 from tests.harness.services import MinioServer, MongoServer
-from tests.web import api_support as samples
-from tests.web.conftest import SECRET, WebClient, base_env, services_of
+from tests.support import images as samples
+from tests.support.env import SECRET, web_env_for
+from tests.support.web import WebClient, app_services
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -162,17 +163,18 @@ def own_mongo(tmp_path: Path) -> Iterator[MongoServer]:
 
 @pytest.mark.slow
 def test_storage_outage_gives_503_then_recovers(mongo_server: MongoServer, mongo_db: object,
-                                                own_minio: MinioServer) -> None:
-    settings = Settings.from_env(base_env(mongo_server.uri, mongo_db.name, own_minio, "outage"))  # type: ignore[attr-defined]
+                                                own_minio: MinioServer,
+                                                web_client: Callable[..., WebClient]) -> None:
+    settings = Settings.from_env(web_env_for(mongo_server.uri, mongo_db.name, own_minio, "outage"))  # type: ignore[attr-defined]
     app = create_app(settings)
-    client = WebClient(app)
+    client = web_client(app)
     client.signup("ursula")
     client.upload_id(samples.noisy_jpeg(1))
     assert own_minio.process is not None
     own_minio.process.stop()
     failed = client.upload(samples.noisy_jpeg(2))
     assert failed.status_code == 503 and "storage is unavailable" in failed.get_json()["detail"].lower()
-    assert services_of(app).db[IMAGES].count_documents({}) == 1  # nothing half-written
+    assert app_services(app).db[IMAGES].count_documents({}) == 1  # nothing half-written
     assert client.get("/readyz").status_code == 503
     own_minio.start()  # same port, same data
     assert client.get("/readyz").status_code == 200
@@ -181,10 +183,11 @@ def test_storage_outage_gives_503_then_recovers(mongo_server: MongoServer, mongo
 
 @pytest.mark.slow
 def test_mongo_outage_gives_503_pages_then_recovers(own_mongo: MongoServer, minio_server: MinioServer,
-                                                    bucket: str) -> None:
-    env = {**base_env(own_mongo.uri, "outage", minio_server, bucket), "MONGODB_TIMEOUT_MS": "500"}
+                                                    bucket: str,
+                                                    web_client: Callable[..., WebClient]) -> None:
+    env = {**web_env_for(own_mongo.uri, "outage", minio_server, bucket), "MONGODB_TIMEOUT_MS": "500"}
     app = create_app(Settings.from_env(env))
-    client = WebClient(app)
+    client = web_client(app)
     client.signup("victor")
     image_id = client.upload_id(samples.jpeg())
     assert own_mongo.process is not None
@@ -197,15 +200,16 @@ def test_mongo_outage_gives_503_pages_then_recovers(own_mongo: MongoServer, mini
     assert client.upload(samples.noisy_jpeg(5)).status_code == 503
     own_mongo.start()
     assert client.get(f"/images/{image_id}").status_code == 200  # the session and app survived
-    assert services_of(app).db[IMAGES].count_documents({}) == 1
-    assert len(list(services_of(app).store.list_keys(""))) == 1  # the failed upload left nothing
+    assert app_services(app).db[IMAGES].count_documents({}) == 1
+    assert len(list(app_services(app).store.list_keys(""))) == 1  # the failed upload left nothing
 
 
 @pytest.mark.slow
 def test_app_starts_while_mongo_is_down_and_bootstraps_later(tmp_path: Path, minio_server: MinioServer,
-                                                             bucket: str) -> None:
+                                                             bucket: str,
+                                                             web_client: Callable[..., WebClient]) -> None:
     port = free_port()
-    env = base_env(f"mongodb://127.0.0.1:{port}/", "late", minio_server, bucket)
+    env = web_env_for(f"mongodb://127.0.0.1:{port}/", "late", minio_server, bucket)
     env.update(ADMIN_USERNAME="root", ADMIN_PASSWORD="admin passphrase 1", MONGODB_TIMEOUT_MS="300")
     app = create_app(Settings.from_env(env))  # does not crash at boot
     assert app.test_client().get("/public").status_code == 503
@@ -213,7 +217,7 @@ def test_app_starts_while_mongo_is_down_and_bootstraps_later(tmp_path: Path, min
     server.start()
     try:
         app.extensions["picsource.bootstrap"]._last_try = 0.0  # skip the 5 s retry pause
-        admin = WebClient(app)
+        admin = web_client(app)
         assert admin.login("root", "admin passphrase 1").status_code == 302
     finally:
         server.stop()

@@ -11,8 +11,8 @@ from bson import ObjectId
 from flask import Flask
 
 from picsource_core.mongo import IMAGES
-from tests.web import api_support as samples
-from tests.web.conftest import WebClient, services_of
+from tests.support import images as samples
+from tests.support.web import WebClient, app_services
 from tests.web.web_support import finish_analysis
 
 READ_ROUTES = ["/images/{id}", "/images/{id}/status", "/media/{id}/original", "/media/{id}/256",
@@ -27,7 +27,7 @@ def images(app: Flask, alice: WebClient) -> dict[str, str]:
     for seed, visibility in enumerate(("private", "unlisted", "public")):
         image_id = alice.upload_id(samples.noisy_jpeg(seed + 1), title=f"{visibility} secret title",
                                    visibility=visibility, tags=f"tag{visibility}")
-        finish_analysis(services_of(app), image_id)
+        finish_analysis(app_services(app), image_id)
         made[visibility] = image_id
     return made
 
@@ -54,16 +54,16 @@ def test_others_get_404_on_every_read_route(images: dict[str, str], bob: WebClie
 def test_others_cannot_change_anything(app: Flask, images: dict[str, str], bob: WebClient,
                                        web_client: Callable[[], WebClient], visibility: str) -> None:
     image_id = images[visibility]
-    before = services_of(app).db[IMAGES].find_one({"_id": ObjectId(image_id)})
+    before = app_services(app).db[IMAGES].find_one({"_id": ObjectId(image_id)})
     for name, client in _viewers(bob, web_client).items():
         edit_page = client.get(f"/images/{image_id}/edit")
         assert edit_page.status_code in ((404,) if name == "bob" else (302,)), name
         for route in WRITE_ROUTES:
             response = client.post(route.format(id=image_id), {"title": "pwned", "visibility": "public"})
             assert response.status_code == (404 if name == "bob" else 401), (name, route)
-    after = services_of(app).db[IMAGES].find_one({"_id": ObjectId(image_id)})
+    after = app_services(app).db[IMAGES].find_one({"_id": ObjectId(image_id)})
     assert after == before
-    assert len(list(services_of(app).store.list_keys(""))) == 9  # 3 originals + 6 thumbnails
+    assert len(list(app_services(app).store.list_keys(""))) == 9  # 3 originals + 6 thumbnails
 
 
 def test_public_images_are_visible_to_everyone(images: dict[str, str], bob: WebClient,
@@ -80,7 +80,7 @@ def test_public_images_are_visible_to_everyone(images: dict[str, str], bob: WebC
 def test_unlisted_images_open_with_their_share_link_only(app: Flask, images: dict[str, str],
                                                          alice: WebClient, bob: WebClient,
                                                          web_client: Callable[[], WebClient]) -> None:
-    svc = services_of(app)
+    svc = app_services(app)
     unlisted, private = images["unlisted"], images["private"]
     token = svc.db[IMAGES].find_one({"_id": ObjectId(unlisted)})["share_token"]  # type: ignore[index]
     private_token = svc.db[IMAGES].find_one({"_id": ObjectId(private)})["share_token"]  # type: ignore[index]
@@ -115,7 +115,7 @@ def test_listings_and_search_show_only_what_the_viewer_may_see(images: dict[str,
 
 
 def test_similar_images_never_leak_private_ones(app: Flask, images: dict[str, str], bob: WebClient) -> None:
-    svc = services_of(app)
+    svc = app_services(app)
     for image_id in images.values():
         finish_analysis(svc, image_id, labels=[("tabby cat", 0.9)])
     html = bob.get(f"/images/{images['public']}").get_data(as_text=True)

@@ -9,14 +9,14 @@ from bson import ObjectId
 from flask import Flask
 
 from picsource_core.images import HIDDEN_FROM_PUBLIC, apply_analysis
-from tests.web import api_support as samples
-from tests.web.conftest import WebClient, services_of
+from tests.support import images as samples
+from tests.support.web import WebClient, app_services
 from tests.web.web_support import finish_analysis, tile_ids
 
 
 def test_flagged_public_image_is_hidden_from_others_but_not_from_its_owner(
         app: Flask, alice: WebClient, bob: WebClient, web_client: Callable[[], WebClient]) -> None:
-    svc = services_of(app)
+    svc = app_services(app)
     shown = alice.upload_id(samples.noisy_jpeg(1), title="calm lake", visibility="public", tags="trip")
     flagged = alice.upload_id(samples.noisy_jpeg(2), title="flagged lake", visibility="public", tags="trip")
     for image_id in (shown, flagged):

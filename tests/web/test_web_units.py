@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 from datetime import date
 
 import pytest
@@ -15,7 +14,7 @@ from picsource_web.services.uploads import QuotaExceeded, check_quota
 from picsource_web.services.users import User, Viewer, parse_object_id
 from picsource_web.services.validation import UploadRejected, accepted_formats, validate_image
 from picsource_web.settings import Settings
-from tests.web import api_support as samples
+from tests.support import images as samples
 
 LIMITS = {"max_bytes": 25_000_000, "max_pixels": 50_000_000}
 ALICE = Viewer(User(id=ObjectId(), username="alice", is_admin=False, created_at=None))  # type: ignore[arg-type]
@@ -59,10 +58,8 @@ def test_validation_rejections(data: bytes, status: int, reason: str) -> None:
 
 
 def test_formats_outside_the_allowlist_are_415() -> None:
-    buf = io.BytesIO()
-    Image.new("RGB", (8, 8)).save(buf, "BMP")
     with pytest.raises(UploadRejected) as info:
-        validate_image(buf.getvalue(), **LIMITS)
+        validate_image(samples.encode(Image.new("RGB", (8, 8)), "BMP"), **LIMITS)
     assert info.value.status == 415 and "Accepted formats" in info.value.message
 
 
