@@ -108,6 +108,10 @@ class JobQueue:
             return False  # a concurrent enqueue won the race: still idempotent
         return result.upserted_id is not None
 
+    def get(self, job_id: ObjectId) -> Job | None:
+        doc = self.jobs.find_one({"_id": job_id})
+        return Job.from_doc(doc) if doc else None
+
     def retry(self, job_id: ObjectId) -> bool:
         """Admin retry of a failed (or finished) job: back to pending with fresh attempts."""
         now = self.clock()

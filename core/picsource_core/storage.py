@@ -31,17 +31,40 @@ class StorageError(RuntimeError):
         self.reason = reason
 
 
+#: The key layout: ``originals/<owner id>/<image id>`` and
+#: ``thumbnails/<image id>/<size>.webp``. Only this module spells it out.
+ORIGINALS = "originals"
+THUMBNAILS = "thumbnails"
+#: The top-level prefixes every image object lives under (for sweeps).
+IMAGE_ROOTS = (f"{ORIGINALS}/", f"{THUMBNAILS}/")
+
+
 def original_key(owner_id: object, image_id: object) -> str:
-    return f"originals/{owner_id}/{image_id}"
+    return f"{ORIGINALS}/{owner_id}/{image_id}"
+
+
+def thumbnails_prefix(image_id: object) -> str:
+    """Every thumbnail of one image lives under this prefix."""
+    return f"{THUMBNAILS}/{image_id}/"
 
 
 def thumbnail_key(image_id: object, size: int) -> str:
-    return f"thumbnails/{image_id}/{size}.webp"
+    return f"{thumbnails_prefix(image_id)}{size}.webp"
 
 
 def image_prefixes(owner_id: object, image_id: object) -> list[str]:
     """Every key belonging to one image (for deletion)."""
-    return [original_key(owner_id, image_id), f"thumbnails/{image_id}/"]
+    return [original_key(owner_id, image_id), thumbnails_prefix(image_id)]
+
+
+def image_id_of_key(key: str) -> str | None:
+    """The image id part of an original's or a thumbnail's key; None for any other key."""
+    parts = key.split("/")
+    if parts[0] == ORIGINALS and len(parts) == 3:
+        return parts[2]
+    if parts[0] == THUMBNAILS and len(parts) == 3:
+        return parts[1]
+    return None
 
 
 class ObjectStore:

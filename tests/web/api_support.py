@@ -46,9 +46,9 @@ class ApiClient:
 
 def token_for(app: Flask, username: str) -> str:
     svc = app.extensions[EXTENSION]
-    user = svc.users.users.find_one({"username": username})
+    user = svc.users.by_username(username)
     assert user is not None
-    plain, _ = svc.tokens.create(user["_id"], "tests")
+    plain, _ = svc.tokens.create(user.id, "tests")
     return plain
 
 

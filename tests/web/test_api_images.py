@@ -134,10 +134,10 @@ def test_me_and_index_and_token_auth(app: Flask, api: ApiClient) -> None:
 
 def test_revoked_token_is_refused(app: Flask, api: ApiClient) -> None:
     svc = app_services(app)
-    user = svc.users.users.find_one({"username": "alice"})
+    user = svc.users.by_username("alice")
     assert user is not None
-    for token in svc.tokens.list(user["_id"]):
-        svc.tokens.revoke(user["_id"], str(token.id))
+    for token in svc.tokens.list(user.id):
+        svc.tokens.revoke(user.id, str(token.id))
     assert_problem(api.get("/api/v1/me"), 401, "unauthorized")
 
 

@@ -17,7 +17,8 @@ from flask import Flask
 from prometheus_client import REGISTRY
 
 from picsource_core import stamps
-from picsource_core.images import HIDDEN_FROM_PUBLIC, apply_analysis, mark_failed, mark_pending
+from picsource_core.image_documents import ImageDocuments
+from picsource_core.images import HIDDEN_FROM_PUBLIC
 from picsource_core.mongo import IMAGES, USERS
 from picsource_web.services.listing_cache import ListingCache
 from picsource_web.settings import Settings
@@ -152,14 +153,14 @@ def test_worker_writes_show_at_once(app: Flask, replica: Flask, alice: WebClient
     assert 'alt="A red square"' in html and "Analysing" not in html
     assert tile_ids(other.get("/search?colour=red").get_data(as_text=True)) == [image_id]
 
-    mark_failed(svc.db, ObjectId(image_id), "decoder exploded")
+    ImageDocuments(svc.db).mark_failed(ObjectId(image_id), "decoder exploded")
     assert "analysis failed" in other.get("/").get_data(as_text=True)
-    mark_pending(svc.db, ObjectId(image_id))
+    ImageDocuments(svc.db).mark_pending(ObjectId(image_id))
     assert "analysis failed" not in other.get("/").get_data(as_text=True)
 
     anonymous = web_client(replica)
     assert tile_ids(anonymous.get("/public").get_data(as_text=True)) == [image_id]
-    apply_analysis(svc.db, ObjectId(image_id), {HIDDEN_FROM_PUBLIC: True})  # the safety flag
+    ImageDocuments(svc.db).apply_analysis(ObjectId(image_id), {HIDDEN_FROM_PUBLIC: True})  # the safety flag
     assert tile_ids(anonymous.get("/public").get_data(as_text=True)) == []
     assert tile_ids(other.get("/").get_data(as_text=True)) == [image_id]  # the owner still sees it
 

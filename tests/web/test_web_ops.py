@@ -19,6 +19,7 @@ import pytest
 import requests
 from flask import Flask
 from prometheus_client import REGISTRY
+from pymongo.errors import PyMongoError
 
 from picsource_core.config import ConfigurationError
 from picsource_core.mongo import IMAGES
@@ -216,11 +217,25 @@ def test_app_starts_while_mongo_is_down_and_bootstraps_later(tmp_path: Path, min
     server = MongoServer(tmp_path / "late", port=port)
     server.start()
     try:
+        _wait_until_app_reaches_mongo(app)  # pymongo rediscovers a server on its own heartbeat
         app.extensions["picsource.bootstrap"]._last_try = 0.0  # skip the 5 s retry pause
         admin = web_client(app)
         assert admin.login("root", "admin passphrase 1").status_code == 302
     finally:
         server.stop()
+
+
+def _wait_until_app_reaches_mongo(app: Flask, timeout: float = 20.0) -> None:
+    """Wait for the app's own client to see the restarted server, so the next request is the one that bootstraps."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            app_services(app).db.command("ping")
+            return
+        except PyMongoError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
 
 
 # --- gunicorn -----------------------------------------------------------------------------

@@ -8,7 +8,8 @@ from collections.abc import Callable
 from bson import ObjectId
 from flask import Flask
 
-from picsource_core.images import HIDDEN_FROM_PUBLIC, apply_analysis
+from picsource_core.image_documents import ImageDocuments
+from picsource_core.images import HIDDEN_FROM_PUBLIC
 from tests.support import images as samples
 from tests.support.web import WebClient, app_services
 from tests.web.web_support import finish_analysis, tile_ids
@@ -23,7 +24,7 @@ def test_flagged_public_image_is_hidden_from_others_but_not_from_its_owner(
         finish_analysis(svc, image_id, labels=[("lakeside", 0.9)])
     # What the worker writes for a score at or above WORKER_SAFETY_THRESHOLD, through the
     # same core write (which also retires cached public listings).
-    apply_analysis(svc.db, ObjectId(flagged), {"analysis.safety": 0.97, HIDDEN_FROM_PUBLIC: True})
+    ImageDocuments(svc.db).apply_analysis(ObjectId(flagged), {"analysis.safety": 0.97, HIDDEN_FROM_PUBLIC: True})
 
     for name, client in {"bob": bob, "anonymous": web_client()}.items():
         for url in ("/public", "/search?tag=trip&scope=public", "/search?q=lake&scope=public"):
@@ -39,5 +40,5 @@ def test_flagged_public_image_is_hidden_from_others_but_not_from_its_owner(
     assert page.status_code == 200 and "flagged lake" in page.get_data(as_text=True)
 
     # Images analysed before the flag existed (no field) and cleared ones stay public.
-    apply_analysis(svc.db, ObjectId(flagged), {HIDDEN_FROM_PUBLIC: False})
+    ImageDocuments(svc.db).apply_analysis(ObjectId(flagged), {HIDDEN_FROM_PUBLIC: False})
     assert sorted(tile_ids(bob.get("/public").get_data(as_text=True))) == sorted([shown, flagged])

@@ -2,7 +2,7 @@
 
 ``finish_analysis`` stores real WebP thumbnails and the analysis fields in the exact
 document shape the worker writes (picsource_worker/results.py), through core's
-``apply_analysis`` — the same function the worker calls — so the pages are tested
+``ImageDocuments.apply_analysis`` — the same method the worker calls — so the pages are tested
 against the real data contract without running the models.
 """
 
@@ -15,7 +15,7 @@ from typing import Any
 from bson import ObjectId
 from PIL import Image
 
-from picsource_core.images import apply_analysis
+from picsource_core.image_documents import ImageDocuments
 from picsource_core.mongo import IMAGES
 from picsource_core.storage import thumbnail_key
 from picsource_web.services.container import Services
@@ -62,6 +62,6 @@ def finish_analysis(svc: Services, image_id: str | ObjectId, *, labels: list[tup
         "taken_at": None,
         "embedding": None,
     }
-    result = apply_analysis(svc.db, oid, fields)
+    result = ImageDocuments(svc.db).apply_analysis(oid, fields)
     assert result is not None
     return result

@@ -3,7 +3,8 @@
 Hamming distance cannot be indexed in MongoDB, so we read the owner's hashes (the
 ``owner_phash`` index covers the query) and compare in Python: 64-bit XORs are cheap
 even for tens of thousands of images. Links are stored on both documents and kept
-symmetric: re-analysing an image also removes links that no longer hold.
+symmetric: re-analysing an image also removes links that no longer hold
+(ImageDocuments.link_near_duplicates writes them).
 """
 
 from __future__ import annotations
@@ -11,9 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from bson import ObjectId
-from pymongo.database import Database
 
-from picsource_core.mongo import IMAGES
+from picsource_core.image_documents import ImageDocuments
 from picsource_worker.pipeline.hashes import NEAR_DUPLICATE_DISTANCE, hamming
 
 #: Upper bound on links per image: a burst of 500 identical shots should not bloat docs.
@@ -21,7 +21,7 @@ MAX_LINKS = 100
 
 
 def find_near_duplicates(
-    db: Database[Any],
+    images: ImageDocuments,
     owner_id: Any,
     image_id: ObjectId,
     phash: str,
@@ -29,7 +29,7 @@ def find_near_duplicates(
 ) -> list[ObjectId]:
     """Ids of the owner's other images whose pHash is within `limit` bits, closest first."""
     scored: list[tuple[int, ObjectId]] = []
-    cursor = db[IMAGES].find(
+    cursor = images.find(
         {"owner_id": owner_id, "analysis.phash": {"$type": "string"}, "_id": {"$ne": image_id}},
         {"_id": 1, "analysis.phash": 1},
     )
@@ -45,21 +45,3 @@ def find_near_duplicates(
             scored.append((distance, doc["_id"]))
     scored.sort(key=lambda pair: (pair[0], str(pair[1])))
     return [image for _, image in scored[:MAX_LINKS]]
-
-
-def link_near_duplicates(db: Database[Any], image_id: ObjectId, duplicates: list[ObjectId]) -> None:
-    """Add `image_id` to each duplicate's list and drop it from images no longer similar."""
-    images = db[IMAGES]
-    if duplicates:
-        images.update_many(
-            {"_id": {"$in": duplicates}}, {"$addToSet": {"near_duplicates": image_id}}
-        )
-    images.update_many(
-        {"near_duplicates": image_id, "_id": {"$nin": duplicates}},
-        {"$pull": {"near_duplicates": image_id}},
-    )
-
-
-def unlink(db: Database[Any], image_id: ObjectId) -> None:
-    """Forget `image_id` everywhere (its analysis failed or it was deleted)."""
-    db[IMAGES].update_many({"near_duplicates": image_id}, {"$pull": {"near_duplicates": image_id}})

@@ -18,9 +18,9 @@ from minio.error import S3Error
 from pymongo.database import Database
 
 from picsource_core import images
-from picsource_core.mongo import IMAGES
+from picsource_core.image_documents import ImageDocuments
 from picsource_core.queue import FAILED, PENDING, Job, JobQueue
-from picsource_core.storage import ObjectStore, thumbnail_key
+from picsource_core.storage import ObjectStore, thumbnail_key, thumbnails_prefix
 from picsource_worker import duplicates
 from picsource_worker.pipeline.analyse import AnalysisOptions, analyse, describe_error
 from picsource_worker.results import analysis_fields, failure_fields
@@ -47,6 +47,11 @@ class JobContext:
     max_attempts: int
     observe: Any = None  # callable(durations) for the step histogram
     commit_lock: threading.Lock = field(default_factory=threading.Lock)
+    #: The image documents of ``db``; every write to one goes through it.
+    images: ImageDocuments = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.images = ImageDocuments(self.db)
 
 
 @dataclass
@@ -69,15 +74,13 @@ def run_job(ctx: JobContext, job: Job, state: JobState) -> str:
 
 
 def _process(ctx: JobContext, job: Job, state: JobState) -> str:
-    db = ctx.db
     image_id = job.image_id
-    doc = db[IMAGES].find_one({"_id": image_id}, {"owner_id": 1, "original_key": 1})
+    doc = ctx.images.start_analysis(image_id)
     if doc is None:
         with ctx.commit_lock:
             ctx.queue.complete(job)
             state.finished = True
         return "skipped"  # the image was deleted while its job waited
-    images.mark_processing(db, image_id)
     data = _read_original(ctx.store, str(doc.get("original_key") or ""))
     analysis = analyse(data, ctx.options)
     if ctx.observe is not None:
@@ -92,17 +95,17 @@ def _process(ctx: JobContext, job: Job, state: JobState) -> str:
     fields = analysis_fields(analysis, keys, ctx.options.safety_threshold)
     near: list[Any] = []
     if analysis.phash:
-        near = duplicates.find_near_duplicates(db, doc.get("owner_id"), image_id, analysis.phash)
+        near = duplicates.find_near_duplicates(ctx.images, doc.get("owner_id"), image_id, analysis.phash)
     fields["near_duplicates"] = near
 
     with ctx.commit_lock:
         if state.lost.is_set():
             return "lost"
-        updated = images.apply_analysis(db, image_id, fields, status=images.READY)
+        updated = ctx.images.apply_analysis(image_id, fields, status=images.READY, seen=doc)
         if updated is not None:
-            duplicates.link_near_duplicates(db, image_id, near)
+            ctx.images.link_near_duplicates(image_id, near)
         else:  # deleted mid-job: do not leave orphaned thumbnails behind
-            ctx.store.delete_prefix(f"thumbnails/{image_id}/")
+            ctx.store.delete_prefix(thumbnails_prefix(image_id))
         ctx.queue.complete(job)
         state.finished = True
     return "done" if updated is not None else "skipped"
@@ -142,10 +145,10 @@ def settle_failure(ctx: JobContext, job: Job, error: str, *, permanent: bool = F
             **(fields or {"analysis": {"step_errors": {"job": error}}}),
             "near_duplicates": [],
         }
-        images.apply_analysis(ctx.db, job.image_id, failed, status=images.FAILED, error=error)
-        duplicates.unlink(ctx.db, job.image_id)
+        ctx.images.apply_analysis(job.image_id, failed, status=images.FAILED, error=error)
+        ctx.images.unlink_near_duplicates(job.image_id)
         return "failed"
     if outcome == PENDING:
-        images.mark_pending(ctx.db, job.image_id)
+        ctx.images.mark_pending(job.image_id)
         return "retry"
     return "lost"

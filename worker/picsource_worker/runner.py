@@ -26,7 +26,6 @@ from typing import Any
 from PIL import Image
 from pymongo.errors import PyMongoError
 
-from picsource_core import images
 from picsource_core.mongo import connect
 from picsource_core.queue import Job, JobQueue
 from picsource_core.storage import ObjectStore
@@ -167,7 +166,7 @@ def _give_back(ctx: JobContext, job: Job, state: JobState, reason: str, *, relea
             if release:
                 outcome = "released" if ctx.queue.release(job) else "lost"
                 if outcome == "released":
-                    images.mark_pending(ctx.db, job.image_id)
+                    ctx.images.mark_pending(job.image_id)
             else:
                 outcome = settle_failure(ctx, job, reason)
             metrics.JOBS.labels(outcome).inc()

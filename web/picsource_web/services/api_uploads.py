@@ -88,7 +88,7 @@ def _roll_back(service: UploadService, owner: User,
         if result.duplicate:
             continue
         try:
-            doc = service.repo.images.find_one({"_id": result.image_id, "owner_id": owner.id})
+            doc = service.repo.docs.find_one({"_id": result.image_id, "owner_id": owner.id})
             if doc is not None:
                 service.repo.delete(doc)
         except Exception:  # noqa: BLE001 - the orphan sweep removes leftovers

@@ -17,9 +17,10 @@ from bson import ObjectId
 from pymongo.database import Database
 
 from picsource_core import stamps
-from picsource_core.images import PUBLIC, UNLISTED, refresh_search_tokens
-from picsource_core.mongo import IMAGES, Document
-from picsource_core.queue import JobQueue, utcnow
+from picsource_core.image_documents import ImageDocuments
+from picsource_core.images import PUBLIC, STATUSES, UNLISTED
+from picsource_core.mongo import Document
+from picsource_core.queue import JobQueue
 from picsource_core.search import query_tokens
 from picsource_core.storage import ObjectStore, image_prefixes
 from picsource_web.services.errors import NotFound
@@ -82,7 +83,7 @@ def listing_stamp(db: Database[Document], flt: dict[str, Any], viewer: Viewer) -
 class ImageRepository:
     def __init__(self, db: Database[Document], store: ObjectStore, queue: JobQueue,
                  cache: ListingCache[Page] | None = None) -> None:
-        self.images = db[IMAGES]
+        self.docs = ImageDocuments(db)
         self.db = db
         self.store = store
         self.queue = queue
@@ -93,7 +94,7 @@ class ImageRepository:
     def get_visible(self, image_id: object, viewer: Viewer, share_token: str | None = None,
                     projection: dict[str, int] | None = None) -> Document:
         oid = parse_object_id(image_id)
-        doc = self.images.find_one({"_id": oid}, projection) if oid else None
+        doc = self.docs.find_one({"_id": oid}, projection) if oid else None
         if doc is None or not can_view(doc, viewer, share_token):
             raise NotFound("No such image.")
         return doc
@@ -103,7 +104,7 @@ class ImageRepository:
         oid = parse_object_id(image_id)
         if oid is None or viewer.user_id is None:
             raise NotFound("No such image.")
-        doc = self.images.find_one({"_id": oid, "owner_id": viewer.user_id})
+        doc = self.docs.find_one({"_id": oid, "owner_id": viewer.user_id})
         if doc is None:
             raise NotFound("No such image.")
         return doc
@@ -111,7 +112,7 @@ class ImageRepository:
     def get_by_share_token(self, token: str) -> Document:
         if not token or len(token) > 64:
             raise NotFound("This share link is not valid (any more).")
-        doc = self.images.find_one({"share_token": token, "visibility": {"$in": [UNLISTED, PUBLIC]}})
+        doc = self.docs.find_one({"share_token": token, "visibility": {"$in": [UNLISTED, PUBLIC]}})
         if doc is None:
             raise NotFound("This share link is not valid (any more).")
         return doc
@@ -140,14 +141,14 @@ class ImageRepository:
     def _query_page(self, flt: dict[str, Any], query: ImageQuery, fields: dict[str, int],
                     version: str) -> Page:
         scan = self.scanner.newest if query.sort == "newest" else self.scanner.oldest
-        docs = scan(self.images, flt, query.limit + 1, fields)
+        docs = scan(self.docs, flt, query.limit + 1, fields)
         more = len(docs) > query.limit
         docs = docs[: query.limit]
         return Page(items=docs, next_cursor=encode_cursor(docs[-1]["_id"]) if more and docs else None,
                     version=version)
 
     def find_duplicate(self, owner_id: ObjectId, sha256: str) -> Document | None:
-        return self.images.find_one({"owner_id": owner_id, "sha256": sha256}, {"_id": 1})
+        return self.docs.find_one({"owner_id": owner_id, "sha256": sha256}, {"_id": 1})
 
     def similar(self, doc: Document, viewer: Viewer, limit: int = 8) -> list[Document]:
         """Near-duplicates recorded by the worker first, then images sharing labels or colours.
@@ -163,7 +164,7 @@ class ImageRepository:
         near = [d.get("image_id") if isinstance(d, dict) else d for d in doc.get("near_duplicates") or []]
         near_ids = [i for i in (parse_object_id(str(n)) for n in near) if i is not None]
         if near_ids:
-            for item in self.images.find({"_id": {"$in": near_ids[:limit]}, **scope}, TILE_FIELDS):
+            for item in self.docs.find({"_id": {"$in": near_ids[:limit]}, **scope}, TILE_FIELDS):
                 found[item["_id"]] = item
         labels = [str(lbl["label"]) for lbl in (doc.get("analysis") or {}).get("labels") or []
                   if isinstance(lbl, dict) and lbl.get("label")][:3]
@@ -174,7 +175,7 @@ class ImageRepository:
         for extra in queries:  # windowed: cheap even when thousands share a label
             if len(found) > limit:
                 break
-            for item in self.scanner.newest(self.images, extra, limit + 1, TILE_FIELDS):
+            for item in self.scanner.newest(self.docs, extra, limit + 1, TILE_FIELDS):
                 found.setdefault(item["_id"], item)
         found.pop(doc["_id"], None)
         return list(found.values())[:limit]
@@ -184,7 +185,7 @@ class ImageRepository:
         match: dict[str, Any] = {"owner_id": owner_id}
         if up_to is not None:
             match["_id"] = {"$lte": up_to}
-        rows = list(self.images.aggregate([
+        rows = list(self.docs.aggregate([
             {"$match": match},
             {"$group": {"_id": None, "n": {"$sum": 1}, "bytes": {"$sum": "$bytes"}}},
         ]))
@@ -193,29 +194,36 @@ class ImageRepository:
     def usage_by_owner(self) -> dict[ObjectId, tuple[int, int]]:
         return {
             row["_id"]: (int(row["n"]), int(row["bytes"]))
-            for row in self.images.aggregate([
+            for row in self.docs.aggregate([
                 {"$group": {"_id": "$owner_id", "n": {"$sum": 1}, "bytes": {"$sum": "$bytes"}}},
             ])
         }
 
+    def owned_many(self, owner_id: ObjectId, ids: list[ObjectId],
+                   projection: dict[str, int] | None = None) -> dict[ObjectId, Document]:
+        """Several of one owner's images by id (one round trip), keyed by id."""
+        return {d["_id"]: d for d in self.docs.find({"_id": {"$in": ids}, "owner_id": owner_id}, projection)}
+
+    def count_by_status(self) -> dict[str, int]:
+        """How many images are in each analysis status, every status named (for the admin)."""
+        counts = dict.fromkeys(STATUSES, 0)
+        for row in self.docs.aggregate([{"$group": {"_id": "$status", "n": {"$sum": 1}}}]):
+            counts[str(row["_id"])] = int(row["n"])
+        return counts
+
     # --- writes -----------------------------------------------------------------
     def update_metadata(self, doc: Document, meta: ImageMetadata) -> Document:
-        changes: dict[str, Any] = {
-            "title": meta.title, "description": meta.description, "tags": meta.tags,
-            "visibility": meta.visibility, "updated_at": utcnow(),
-        }
-        self.images.update_one({"_id": doc["_id"], "owner_id": doc["owner_id"]}, {"$set": changes})
-        refresh_search_tokens(self.db, doc["_id"])
-        updated = {**doc, **changes}
-        stamps.touch_image(self.db, updated, doc.get("visibility"))
-        return updated
+        return self.docs.edit(doc, {"title": meta.title, "description": meta.description,
+                                    "tags": meta.tags, "visibility": meta.visibility})
+
+    def mark_pending(self, image_id: ObjectId) -> None:
+        """Show the image as waiting for analysis again (an admin retried its job)."""
+        self.docs.mark_pending(image_id)
 
     def rotate_share_token(self, doc: Document) -> str:
         """A new share link; the old one stops working at once."""
         token = new_share_token()
-        self.images.update_one({"_id": doc["_id"], "owner_id": doc["owner_id"]},
-                               {"$set": {"share_token": token, "updated_at": utcnow()}})
-        stamps.touch_image(self.db, doc)
+        self.docs.edit(doc, {"share_token": token})
         return token
 
     def delete(self, doc: Document) -> None:
@@ -224,10 +232,8 @@ class ImageRepository:
         If object deletion fails half-way, the leftovers have no document and the
         orphan sweep removes them; nothing visible is left half-deleted.
         """
-        self.images.delete_one({"_id": doc["_id"], "owner_id": doc["owner_id"]})
-        stamps.touch_image(self.db, doc)
+        self.docs.delete(doc)
         self.queue.cancel_for_image(doc["_id"])
-        self.images.update_many({"near_duplicates": doc["_id"]}, {"$pull": {"near_duplicates": doc["_id"]}})
         for prefix in image_prefixes(doc["owner_id"], doc["_id"]):
             try:
                 self.store.delete_prefix(prefix)

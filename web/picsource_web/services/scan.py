@@ -23,10 +23,10 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from bson import ObjectId
-from pymongo.collection import Collection
+from pymongo.cursor import Cursor
 
 from picsource_core.mongo import Document
 
@@ -43,6 +43,12 @@ DRIVERS = ("search_tokens", "tags", "colour_families", "owner_id", "visibility")
 # answer the query exactly, so no other owner's images are read and filtered here.
 SCOPE_FIELDS = ("owner_id", "visibility")
 COMPOUND_FIELDS = ("search_tokens", "tags", "colour_families")
+
+
+class Finder(Protocol):
+    """Where documents are read from: a collection, or the repository that owns it."""
+
+    def find(self, query: Mapping[str, Any], projection: Mapping[str, Any] | None = None) -> Cursor[Document]: ...
 
 
 def oid_int(oid: ObjectId) -> int:
@@ -130,7 +136,7 @@ class WindowedScanner:
                 self._windows.popitem(last=False)
             return window
 
-    def newest(self, coll: Collection[Document], flt: Mapping[str, Any], need: int,
+    def newest(self, coll: Finder, flt: Mapping[str, Any], need: int,
                projection: Mapping[str, Any] | None) -> list[Document]:
         """Up to ``need`` documents matching ``flt``, newest first."""
         driver, residual, lower, upper = split_compound(flt)
@@ -176,7 +182,7 @@ class WindowedScanner:
             self._learn_floor(floor_key, out[:need], need)
         return out[:need]
 
-    def oldest(self, coll: Collection[Document], flt: Mapping[str, Any], need: int,
+    def oldest(self, coll: Finder, flt: Mapping[str, Any], need: int,
                projection: Mapping[str, Any] | None) -> list[Document]:
         """Up to ``need`` documents matching ``flt``, oldest first: windows walk forward from
         the lower bound (or the oldest id this process has seen for the driver, or 2020)."""

@@ -16,10 +16,9 @@ from datetime import datetime, timedelta
 from bson import ObjectId
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
-from picsource_core import stamps
 from picsource_core.images import new_image_doc
 from picsource_core.queue import utcnow
-from picsource_core.storage import original_key
+from picsource_core.storage import IMAGE_ROOTS, image_id_of_key, original_key
 from picsource_web.services.errors import ServiceError, Unavailable
 from picsource_web.services.images import ImageRepository, new_share_token
 from picsource_web.services.metadata import ImageMetadata, safe_filename
@@ -92,7 +91,7 @@ class UploadService:
             filename=safe_filename(filename),
         )
         try:
-            self.repo.images.insert_one(doc)
+            self.repo.docs.insert(doc)
         except DuplicateKeyError as err:
             self._remove_object(key)
             # The same bytes uploaded concurrently by the same user: the other request won.
@@ -114,7 +113,6 @@ class UploadService:
             self._remove_object(key)
             raise Unavailable("mongo", "The database is unavailable; the image was not saved. "
                               "Please try again in a moment.") from err
-        stamps.touch_image(self.repo.db, doc)  # listings cached before the insert are old now
         return UploadResult(image_id=image_id, duplicate=False, info=info)
 
     def _recheck_quota(self, owner: User, image_id: ObjectId, key: str, size: int) -> None:
@@ -138,8 +136,7 @@ class UploadService:
     def _remove_document(self, image_id: ObjectId) -> None:
         """Roll back an inserted document; a listing may have been cached with it meanwhile."""
         try:
-            gone = self.repo.images.find_one_and_delete({"_id": image_id}, {"owner_id": 1, "visibility": 1})
-            stamps.touch_image(self.repo.db, gone)
+            self.repo.docs.remove(image_id)
         except PyMongoError:
             log.warning("could not remove image document %s after a failed enqueue", image_id)
 
@@ -160,11 +157,10 @@ def sweep_orphans(repo: ImageRepository, older_than: timedelta,
     cutoff = (now or utcnow()) - older_than
     candidates: dict[ObjectId, list[str]] = {}
     scanned = 0
-    for prefix, id_part in (("originals/", 2), ("thumbnails/", 1)):
+    for prefix in IMAGE_ROOTS:
         for key, modified in repo.store.list_objects(prefix):
             scanned += 1
-            parts = key.split("/")
-            image_id = parse_object_id(parts[id_part]) if len(parts) > id_part else None
+            image_id = parse_object_id(image_id_of_key(key))
             if image_id is None or not isinstance(modified, datetime) or modified > cutoff:
                 continue
             candidates.setdefault(image_id, []).append(key)
@@ -172,7 +168,7 @@ def sweep_orphans(repo: ImageRepository, older_than: timedelta,
     ids = list(candidates)
     for start in range(0, len(ids), 500):
         chunk = ids[start:start + 500]
-        alive = {d["_id"] for d in repo.images.find({"_id": {"$in": chunk}}, {"_id": 1})}
+        alive = {d["_id"] for d in repo.docs.find({"_id": {"$in": chunk}}, {"_id": 1})}
         for image_id in chunk:
             if image_id in alive:
                 continue

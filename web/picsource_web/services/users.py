@@ -95,7 +95,7 @@ def parse_object_id(value: object) -> ObjectId | None:
 
 class UserService:
     def __init__(self, db: Database[Document]) -> None:
-        self.users = db[USERS]
+        self._users = db[USERS]
 
     def create(self, username: str, password: str, *, is_admin: bool = False) -> User:
         """Create an account; BadRequest listing every problem, Conflict when the name is taken."""
@@ -108,13 +108,13 @@ class UserService:
             "is_admin": is_admin, "created_at": utcnow(), "session_epoch": 0,
         }
         try:
-            doc["_id"] = self.users.insert_one(doc).inserted_id
+            doc["_id"] = self._users.insert_one(doc).inserted_id
         except DuplicateKeyError:
             raise Conflict("username_taken", f"The username {name!r} is already taken.") from None
         return User.from_doc(doc)
 
     def authenticate(self, username: str, password: str) -> User | None:
-        doc = self.users.find_one({"username_key": normalise_username(username)})
+        doc = self._users.find_one({"username_key": normalise_username(username)})
         if doc is None:
             verify_password(password, dummy_hash())  # same cost as a real check
             return None
@@ -126,18 +126,18 @@ class UserService:
         oid = parse_object_id(user_id)
         if oid is None:
             return None
-        doc = self.users.find_one({"_id": oid}, {"password_hash": 0})
+        doc = self._users.find_one({"_id": oid}, {"password_hash": 0})
         return User.from_doc(doc) if doc else None
 
     def change_password(self, user: User, current: str, new: str) -> User:
         """Change the password and bump the session epoch, signing out other sessions."""
-        doc = self.users.find_one({"_id": user.id})
+        doc = self._users.find_one({"_id": user.id})
         if doc is None or not verify_password(current, str(doc.get("password_hash", ""))):
             raise BadRequest("wrong_password", "The current password is not correct.")
         problems = password_problems(new, user.username)
         if problems:
             raise BadRequest("invalid_password", " ".join(problems))
-        self.users.update_one(
+        self._users.update_one(
             {"_id": user.id},
             {"$set": {"password_hash": hash_password(new)}, "$inc": {"session_epoch": 1}},
         )
@@ -146,17 +146,25 @@ class UserService:
     def ensure_account(self, account: Account, *, is_admin: bool) -> User:
         """Create a configured account if missing (idempotent across replicas starting together)."""
         name = normalise_username(account.username)
-        existing = self.users.find_one({"username_key": name})
+        existing = self._users.find_one({"username_key": name})
         if existing is None:
             try:
                 return self.create(name, account.password, is_admin=is_admin)
             except Conflict:
-                existing = self.users.find_one({"username_key": name})
+                existing = self._users.find_one({"username_key": name})
         assert existing is not None
         if is_admin and not existing.get("is_admin"):
-            self.users.update_one({"_id": existing["_id"]}, {"$set": {"is_admin": True}})
+            self._users.update_one({"_id": existing["_id"]}, {"$set": {"is_admin": True}})
             existing["is_admin"] = True
         return User.from_doc(existing)
 
+    def by_username(self, username: str) -> User | None:
+        doc = self._users.find_one({"username_key": normalise_username(username)}, {"password_hash": 0})
+        return User.from_doc(doc) if doc else None
+
+    def count(self) -> int:
+        """About how many accounts exist (a metadata count: cheap, may lag a moment)."""
+        return self._users.estimated_document_count()
+
     def list_all(self, limit: int = 500) -> list[User]:
-        return [User.from_doc(d) for d in self.users.find({}, {"password_hash": 0}).sort("_id", 1).limit(limit)]
+        return [User.from_doc(d) for d in self._users.find({}, {"password_hash": 0}).sort("_id", 1).limit(limit)]

@@ -1,0 +1,170 @@
+"""The one owner of the images collection: every write to an image document goes through here.
+
+Why one place: listing pages are cached per replica under stamps (picsource_core.stamps),
+and a write that forgot to renew them would keep serving a stale page. Each write method
+renews the stamps its change affects itself, after the write, so a new write path cannot
+forget: web and worker never hold the raw collection.
+
+Search tokens are derived from the user's text and the analysis (picsource_core.search).
+A write that changes either stores the new tokens in the same update when it knows the
+whole document: the update is guarded by ``updated_at`` (every write renews it), so it
+applies only if nobody wrote in between. If somebody did, the write falls back to two
+steps (write, then tokens from the document as it now is), the same result either way.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from bson import ObjectId
+from pymongo import ReturnDocument
+from pymongo.command_cursor import CommandCursor
+from pymongo.cursor import Cursor
+from pymongo.database import Database
+
+from picsource_core import stamps
+from picsource_core.images import FAILED, PENDING, PROCESSING, READY
+from picsource_core.mongo import IMAGES, Document
+from picsource_core.queue import utcnow
+from picsource_core.search import image_search_tokens
+
+log = logging.getLogger(__name__)
+
+#: What a write needs back to know which listings it changed.
+SCOPE_FIELDS = {"owner_id": 1, "visibility": 1}
+#: Everything but the large vector nobody reads when editing or analysing.
+WHOLE = {"embedding": 0}
+
+
+class ImageDocuments:
+    """Reads and writes of image documents for one database."""
+
+    def __init__(self, db: Database[Document]) -> None:
+        self._db = db
+        self._images = db[IMAGES]
+
+    # --- reads ------------------------------------------------------------------------
+    def find_one(self, query: Mapping[str, Any], projection: Mapping[str, Any] | None = None) -> Document | None:
+        return self._images.find_one(query, projection)
+
+    def find(self, query: Mapping[str, Any], projection: Mapping[str, Any] | None = None) -> Cursor[Document]:
+        """A cursor the caller may sort and limit."""
+        return self._images.find(query, projection)
+
+    def aggregate(self, pipeline: list[Mapping[str, Any]]) -> CommandCursor[Document]:
+        return self._images.aggregate(pipeline)
+
+    # --- writes by the web tier -------------------------------------------------------
+    def insert(self, doc: Document) -> None:
+        """Store a new document (DuplicateKeyError when the owner has these bytes already)."""
+        self._images.insert_one(doc)
+        stamps.touch_image(self._db, doc)
+
+    def remove(self, image_id: ObjectId) -> None:
+        """Roll back an insert; a listing may have been cached with it meanwhile."""
+        stamps.touch_image(self._db, self._images.find_one_and_delete({"_id": image_id}, SCOPE_FIELDS))
+
+    def delete(self, doc: Mapping[str, Any]) -> bool:
+        """Delete one owner's image and every near-duplicate link to it; False if already gone."""
+        gone = self._images.delete_one({"_id": doc["_id"], "owner_id": doc["owner_id"]}).deleted_count
+        stamps.touch_image(self._db, doc)
+        if gone:
+            self.unlink_near_duplicates(doc["_id"])
+        return bool(gone)
+
+    def edit(self, doc: Mapping[str, Any], changes: Mapping[str, Any]) -> Document:
+        """Apply a user's edit (title, description, tags, visibility, share token) to ``doc``,
+        as it was read, with its search tokens; returns the document as written."""
+        updated: Document = {**doc, **changes, "updated_at": utcnow()}
+        scope = {"_id": doc["_id"], "owner_id": doc["owner_id"]}
+        fields = {**changes, "updated_at": updated["updated_at"]}
+        if {"title", "description", "tags"} & changes.keys():
+            self._write_with_tokens(scope, doc, fields, updated)
+        else:
+            self._images.update_one(scope, {"$set": fields})
+        stamps.touch_image(self._db, updated, doc.get("visibility"))
+        return updated
+
+    # --- writes by the worker ---------------------------------------------------------
+    def start_analysis(self, image_id: ObjectId) -> Document | None:
+        """Mark the image ``processing`` and return it as it now is; None if it is gone."""
+        doc = self._images.find_one_and_update(
+            {"_id": image_id}, {"$set": {"status": PROCESSING, "updated_at": utcnow()}},
+            projection=WHOLE, return_document=ReturnDocument.AFTER,
+        )
+        stamps.touch_image(self._db, doc)
+        return doc
+
+    def mark_failed(self, image_id: ObjectId, error: str) -> None:
+        self._set_status(image_id, {"status": FAILED, "analysis_error": error[:2000]})
+
+    def mark_pending(self, image_id: ObjectId) -> None:
+        self._set_status(image_id, {"status": PENDING, "analysis_error": None})
+
+    def apply_analysis(self, image_id: ObjectId, fields: Mapping[str, Any], *, status: str = READY,
+                       error: str | None = None, seen: Mapping[str, Any] | None = None) -> Document | None:
+        """Store analysis results with their search tokens; None if the image is gone.
+
+        ``fields`` holds top-level fields such as ``analysis``, ``thumbnails``,
+        ``colour_families``, ``has_text``, ``taken_at``; setting them whole makes a
+        second run of the same job produce the same document. ``seen`` is the document
+        as the job read it (start_analysis): with it, one round trip does it all.
+        """
+        now = utcnow()
+        update = {**fields, "status": status, "analysis_error": error, "updated_at": now, "analysed_at": now}
+        if seen is not None:
+            after: Document = {**seen, **update}
+            if self._write_with_tokens({"_id": image_id}, seen, update, after):
+                stamps.touch_image(self._db, after)
+                return after
+            return None
+        doc = self._images.find_one_and_update({"_id": image_id}, {"$set": update},
+                                               projection=WHOLE, return_document=ReturnDocument.AFTER)
+        if doc is None:
+            return None
+        doc["search_tokens"] = self._store_tokens(doc)
+        stamps.touch_image(self._db, doc)
+        return doc
+
+    def link_near_duplicates(self, image_id: ObjectId, duplicates: list[ObjectId]) -> None:
+        """Add ``image_id`` to each duplicate's list and drop it from images no longer similar
+        (links are symmetric; listings do not show them, so no stamp changes)."""
+        if duplicates:
+            self._images.update_many({"_id": {"$in": duplicates}}, {"$addToSet": {"near_duplicates": image_id}})
+        self._images.update_many({"near_duplicates": image_id, "_id": {"$nin": duplicates}},
+                                 {"$pull": {"near_duplicates": image_id}})
+
+    def unlink_near_duplicates(self, image_id: ObjectId) -> None:
+        """Forget ``image_id`` in every other image's links (it failed analysis or was deleted)."""
+        self._images.update_many({"near_duplicates": image_id}, {"$pull": {"near_duplicates": image_id}})
+
+    # --- the two ways tokens are written ----------------------------------------------
+    def _write_with_tokens(self, scope: Mapping[str, Any], seen: Mapping[str, Any],
+                           fields: Mapping[str, Any], after: Document) -> bool:
+        """One guarded update when nobody wrote since ``seen`` was read, else two steps.
+        Fills ``after["search_tokens"]``; False when the document is gone."""
+        tokens = image_search_tokens(after)
+        guarded = {**scope, "updated_at": seen.get("updated_at")}
+        if self._images.update_one(guarded, {"$set": {**fields, "search_tokens": tokens}}).matched_count:
+            after["search_tokens"] = tokens
+            return True
+        doc = self._images.find_one_and_update(scope, {"$set": dict(fields)}, projection=WHOLE,
+                                               return_document=ReturnDocument.AFTER)
+        if doc is None:
+            return False
+        after.update(doc)
+        after["search_tokens"] = self._store_tokens(doc)
+        return True
+
+    def _store_tokens(self, doc: Mapping[str, Any]) -> list[str]:
+        tokens = image_search_tokens(doc)
+        self._images.update_one({"_id": doc["_id"]}, {"$set": {"search_tokens": tokens}})
+        return tokens
+
+    def _set_status(self, image_id: ObjectId, fields: dict[str, Any]) -> None:
+        doc = self._images.find_one_and_update(
+            {"_id": image_id}, {"$set": {**fields, "updated_at": utcnow()}}, projection=SCOPE_FIELDS
+        )
+        stamps.touch_image(self._db, doc)
