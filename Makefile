@@ -38,10 +38,11 @@ run: setup ## start MongoDB-wire server, MinIO, web (gunicorn :5000) and one wor
 test: setup images ## set up and run the whole suite against real services, a real control plane and a real node
 	@$(PY) -m pytest $(PYTEST_ARGS)
 
-lint: python ## ruff, mypy, hadolint, the locks against pyproject.toml, manifests
+lint: python ## ruff, mypy, the import contracts (layers), hadolint, the locks against pyproject.toml, manifests
 	@$(PY) -m tests.harness.lockfile --check
 	@$(VENV)/bin/ruff check core web worker operator tests bench
 	@$(VENV)/bin/mypy core/picsource_core web/picsource_web worker/picsource_worker operator/picsource_operator
+	@$(VENV)/bin/lint-imports --no-cache --no-logo
 	@$(VENV)/bin/hadolint web/Dockerfile worker/Dockerfile operator/Dockerfile
 	@$(PY) manifests/generate.py --check
 
