@@ -26,8 +26,8 @@ from tests.harness.realnode import RealCluster
 from tests.harness.services import MinioServer, MongoServer
 from tests.harness.tools import MissingToolError, binary
 from tests.support.env import service_env
+from tests.support.kubectl import KubectlRunner
 
-KubectlRunner = Callable[..., "subprocess.CompletedProcess[str]"]
 _STARTUP_ERRORS = (MissingToolError, StartupError, TimeoutError)
 
 

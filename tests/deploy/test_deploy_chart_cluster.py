@@ -22,10 +22,10 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import KubectlRunner
 from tests.deploy.helm import CHART, CI_VALUES, CRD_FILE, MONITORING_GROUP, ci_id, helm, render
 from tests.harness.cluster import Cluster
 from tests.harness.kubeapi import wait_until
+from tests.support.kubectl import KubectlRunner
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 

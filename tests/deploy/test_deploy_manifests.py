@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import KubectlRunner
 from tests.deploy.helm import CRD_FILE, find, render
 from tests.harness.tools import REPO, MissingToolError, binary
+from tests.support.kubectl import KubectlRunner
 
 MANIFESTS = REPO / "manifests"
 EXAMPLES = sorted((MANIFESTS / "examples").glob("*.yaml"))

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 import ssl
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
 from typing import Any
 
 from tests.harness.pki import Pki
+from tests.support import waiting
 
 
 class ApiError(RuntimeError):
@@ -87,18 +87,9 @@ class KubeApi:
 
 
 def wait_until(check: Callable[[], bool], timeout: float, what: str, interval: float = 0.2) -> None:
-    """Poll check() until it returns true; TimeoutError naming `what` otherwise."""
-    deadline = time.monotonic() + timeout
-    last_error: Exception | None = None
-    while time.monotonic() < deadline:
-        try:
-            if check():
-                return
-        except (OSError, ApiError) as exc:
-            last_error = exc
-        time.sleep(interval)
-    detail = f" (last error: {last_error})" if last_error else ""
-    raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}{detail}")
+    """``tests.support.waiting.wait_until`` for checks that ask the API server: a refused
+    connection or an API error (a 503 while it starts) counts as "not yet"."""
+    waiting.wait_until(check, timeout, what, interval, retry_on=(OSError, ApiError))
 
 
 def node_ready(node: dict[str, Any] | None) -> bool:

@@ -10,7 +10,6 @@ must pass `promtool check metrics`.
 from __future__ import annotations
 
 import base64
-import io
 import os
 import re
 import sys
@@ -21,27 +20,20 @@ from typing import Any
 import pytest
 import requests
 import yaml
-from PIL import Image
 
-from tests.conftest import KubectlRunner
 from tests.harness.cluster import Cluster
 from tests.harness.procs import ManagedProcess, free_port, http_responds
 from tests.harness.run import web_argv, worker_argv
 from tests.observability.prometheus import PrometheusServer
 from tests.observability.promtool import REPO, check_metrics
+from tests.support.env import python_path
+from tests.support.images import jpeg
+from tests.support.kubectl import KubectlRunner
 
 pytestmark = [pytest.mark.slow, pytest.mark.cluster]
 
-PYTHONPATH = os.pathsep.join(str(REPO / p) for p in ("core", "web", "worker", "operator", "."))
 CRD = REPO / "charts" / "picsource" / "crds" / "galleries.picsource.io.yaml"
 UPLOADS = 3
-
-
-def _jpeg(seed: int) -> bytes:
-    image = Image.new("RGB", (96, 64), ((seed * 70) % 256, (seed * 30) % 256, 120))
-    buffer = io.BytesIO()
-    image.save(buffer, "JPEG", quality=85)
-    return buffer.getvalue()
 
 
 def _csrf(html: str) -> str:
@@ -56,7 +48,7 @@ class Stack:
     def __init__(self, workdir: Path, env: dict[str, str], cluster: Cluster, namespace: str):
         self.web_port, self.worker_port = free_port(), free_port()
         self.operator_port, self.health_port = free_port(), free_port()
-        base = {**os.environ, **env, "PYTHONPATH": PYTHONPATH, "PYTHONUNBUFFERED": "1",
+        base = {**os.environ, **env, "PYTHONPATH": python_path(), "PYTHONUNBUFFERED": "1",
                 "SECRET_KEY": "observability-test-secret-key-0123456789"}  # fmt: skip
         multiproc = workdir / "web-metrics"
         multiproc.mkdir()
@@ -148,10 +140,11 @@ def _upload_through_the_web(url: str) -> None:
         "password2": password})  # fmt: skip
     assert response.status_code < 400, response.text[:500]
     for seed in range(UPLOADS):
+        image = jpeg(((seed * 70) % 256, (seed * 30) % 256, 120), (96, 64), quality=85)
         page = session.get(f"{url}/upload", timeout=10)
         response = session.post(f"{url}/upload", timeout=30,
                                 data={"csrf_token": _csrf(page.text), "title": f"image {seed}"},
-                                files={"file": (f"img{seed}.jpg", _jpeg(seed), "image/jpeg")})  # fmt: skip
+                                files={"file": (f"img{seed}.jpg", image, "image/jpeg")})  # fmt: skip
         assert response.status_code < 400, response.text[:500]
     page = session.get(f"{url}/upload", timeout=10)
     refused = session.post(f"{url}/upload", timeout=30, data={"csrf_token": _csrf(page.text)},

@@ -2,8 +2,8 @@
 
 The operator runs as a subprocess exactly as in a cluster (`python -m kopf run -m
 picsource_operator.main --namespace NS --standalone`), so a test can kill it with
-SIGKILL and start it again. Fixtures here are imported by the cluster test modules
-(no conftest.py: test-folder module names must stay unique across the repo).
+SIGKILL and start it again. The fixtures built on it (``gallery_env``,
+``running_operator``) are in tests/operator/conftest.py.
 """
 
 from __future__ import annotations
@@ -16,22 +16,19 @@ import signal
 import sys
 import urllib.request
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
 from tests.harness.cluster import Cluster
 from tests.harness.kubeapi import wait_until
 from tests.harness.procs import ManagedProcess, free_port, http_responds
+from tests.support.env import REPO, python_path
 
-REPO = Path(__file__).resolve().parents[2]
 CRD = REPO / "charts/picsource/crds/galleries.picsource.io.yaml"
 EXAMPLES = REPO / "manifests/examples"
 GALLERIES = "/apis/picsource.io/v1alpha1/namespaces/{ns}/galleries"
-PYTHONPATH = os.pathsep.join(str(REPO / p) for p in ("core", "web", "worker", "operator", "."))
 
 
 class OperatorProcess:
@@ -57,7 +54,7 @@ class OperatorProcess:
         env = dict(os.environ)
         env.update(
             KUBECONFIG=str(self.kubeconfig),
-            PYTHONPATH=PYTHONPATH,
+            PYTHONPATH=python_path(),
             PICSOURCE_OPERATOR_METRICS_PORT=str(self.metrics_port),
             PICSOURCE_OPERATOR_BINDING_RECHECK_SECONDS="30",
         )
@@ -196,39 +193,3 @@ class Env:
             with contextlib.suppress(Exception):
                 mongo.drop_database(database)
         mongo.close()
-
-
-@pytest.fixture(scope="session")
-def gallery_crd(cluster: Cluster, kubectl: Any) -> None:
-    kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD))
-    # Polled, not `kubectl wait`: right after creation the CRD has no conditions at all,
-    # and kubectl wait then fails at once instead of waiting.
-    api = cluster.api()
-
-    def established() -> bool:
-        crd = api.get("/apis/apiextensions.k8s.io/v1/customresourcedefinitions/galleries.picsource.io") or {}
-        return any(c.get("type") == "Established" and c.get("status") == "True"
-                   for c in (crd.get("status") or {}).get("conditions") or [])
-
-    wait_until(established, 60, "the Gallery CRD to be Established")
-
-
-@pytest.fixture
-def gallery_env(cluster: Cluster, namespace: str, kubectl: Any, minio_server: Any, mongo_server: Any,
-                gallery_crd: None) -> Iterator[Env]:
-    e = Env(cluster, namespace, kubectl, minio_server, mongo_server)
-    yield e
-    e.cleanup()
-
-
-@pytest.fixture
-def running_operator(cluster: Cluster, namespace: str, gallery_env: Env,
-                     tmp_path: Path) -> Iterator[OperatorProcess]:
-    """The operator for this test's namespace; its log tail is shown when the test fails."""
-    proc = OperatorProcess(cluster, namespace, tmp_path / "operator.log").start()
-    yield proc
-    if proc.process is None:  # a test killed it: restart so finalizers can run
-        proc.start()
-    gallery_env.cleanup()  # galleries go first, while the operator can still run their finalizers
-    proc.stop()
-    print("--- operator log (tail) ---\n" + "\n".join(proc.log().splitlines()[-80:]))

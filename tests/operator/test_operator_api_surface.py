@@ -1,4 +1,3 @@
-# ruff: noqa: F811  (pytest fixtures imported from operator_runner are parameters here)
 """What a cluster user sees: `kubectl explain`, the Ingress lifecycle, /metrics hygiene,
 and quantities validated at admission."""
 
@@ -10,13 +9,7 @@ import subprocess
 from typing import Any
 
 import pytest
-from operator_runner import (  # noqa: F401 (fixtures)
-    Env,
-    OperatorProcess,
-    gallery_crd,
-    gallery_env,
-    running_operator,
-)
+from operator_runner import Env, OperatorProcess
 
 from tests.harness.kubeapi import wait_until
 

@@ -1,4 +1,3 @@
-# ruff: noqa: F811  (pytest fixtures imported from operator_runner are parameters here)
 """The operator against the real control plane (etcd, kube-apiserver, controller-manager,
 scheduler, kwok), real MinIO and the real MongoDB-wire server.
 
@@ -14,14 +13,7 @@ import time
 from typing import Any
 
 import pytest
-from operator_runner import (  # noqa: F401 (fixtures)
-    Env,
-    OperatorProcess,
-    gallery_crd,
-    gallery_env,
-    metric_value,
-    running_operator,
-)
+from operator_runner import Env, OperatorProcess, metric_value
 
 from tests.harness.kubeapi import wait_until
 

@@ -1,4 +1,3 @@
-# ruff: noqa: F811  (pytest fixtures imported from operator_runner are parameters here)
 """Credentials: a changed Secret rolls the pods; a namespace deletion never hangs on them.
 
 Pure part: which Secret keys a Gallery's pods read and the digest of their values on the
@@ -18,13 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from operator_runner import (  # noqa: F401 (fixtures)
-    Env,
-    OperatorProcess,
-    gallery_crd,
-    gallery_env,
-    running_operator,
-)
+from operator_runner import Env, OperatorProcess
 from operator_samples import gallery_body
 
 from picsource_operator import constants

@@ -1,4 +1,3 @@
-# ruff: noqa: F811  (pytest fixtures imported from operator_runner are parameters here)
 """The operator knows its user name without a passwd entry (the image's uid 10001 has none).
 
 Kopf builds its peering identity from `getpass.getuser()`; without an answer the operator
@@ -15,12 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from operator_runner import (  # noqa: F401 (fixtures)
-    Env,
-    OperatorProcess,
-    gallery_crd,
-    gallery_env,
-)
+from operator_runner import Env, OperatorProcess
 
 from picsource_operator.identity import USER_VARIABLES, ensure_user, process_user
 

@@ -1,4 +1,3 @@
-# ruff: noqa: F811  (pytest fixtures imported from operator_runner are parameters here)
 """The operator works with exactly the chart's ClusterRole (least privilege), authenticated
 as a ServiceAccount token instead of the harness's admin certificate."""
 
@@ -12,7 +11,7 @@ from typing import Any
 
 import pytest
 import yaml
-from operator_runner import REPO, Env, OperatorProcess, gallery_crd, gallery_env  # noqa: F401
+from operator_runner import REPO, Env, OperatorProcess
 
 from tests.harness.cluster import Cluster
 from tests.harness.kubeapi import wait_until

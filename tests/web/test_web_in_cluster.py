@@ -20,15 +20,15 @@ import pytest
 import requests
 
 from tests.harness.procs import free_port
+from tests.support.env import REPO, python_path
 
-REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 
 
 class Gunicorn:
     def __init__(self, env: dict[str, str], cwd: Path, cgroup: Path | None = None) -> None:
         full = {k: v for k, v in os.environ.items() if k != "XDG_RUNTIME_DIR"}
-        full.update(env, PYTHONPATH=os.pathsep.join(str(REPO / p) for p in ("core", "web", ".")))
+        full.update(env, PYTHONPATH=python_path("core", "web"))
 
         def enter_cgroup() -> None:  # in the child, before exec: as a container runtime does
             if cgroup is not None:

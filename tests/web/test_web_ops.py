@@ -28,10 +28,8 @@ from picsource_web.settings import Settings
 from tests.harness.procs import free_port
 from tests.harness.services import MinioServer, MongoServer
 from tests.support import images as samples
-from tests.support.env import SECRET, web_env_for
+from tests.support.env import REPO, SECRET, python_path, web_env_for
 from tests.support.web import WebClient, app_services
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 # --- health, metrics, headers, logs ------------------------------------------------------
@@ -240,8 +238,7 @@ def _wait_until_app_reaches_mongo(app: Flask, timeout: float = 20.0) -> None:
 
 # --- gunicorn -----------------------------------------------------------------------------
 def _gunicorn(env: dict[str, str]) -> subprocess.Popen[str]:
-    full = {**os.environ, **env, "PYTHONPATH": os.pathsep.join(str(REPO / p) for p in
-                                                              ("core", "web", "worker", "operator", "."))}
+    full = {**os.environ, **env, "PYTHONPATH": python_path()}
     return subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "-c", str(REPO / "web/picsource_web/gunicorn_conf.py"),
          "picsource_web.app:create_app()"],
