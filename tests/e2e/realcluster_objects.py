@@ -16,17 +16,16 @@ are plain data (no cluster, no I/O) so they stay readable and reusable:
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Any
 
 import yaml
 from PIL import Image
-from skimage import data as skimage_data
 
 from tests.harness.images import chart_app_version
 from tests.harness.realnode_config import image as node_image
 from tests.harness.tools import REPO
+from tests.support import images
 
 RELEASE = "picsource"
 NAMESPACE = "picsource"  # the chart's release namespace
@@ -200,14 +199,11 @@ def photo(seed: int, size: tuple[int, int] = (640, 480)) -> bytes:
     astronaut: things the classifier names), resized and marked per seed so no two
     uploads are byte-identical duplicates; EXIF is written with Pillow.
     """
-    name = SAMPLE_PHOTOS[seed % len(SAMPLE_PHOTOS)]
-    img = Image.fromarray(getattr(skimage_data, name)()).convert("RGB").resize(size)
+    img = images.photo(SAMPLE_PHOTOS[seed % len(SAMPLE_PHOTOS)]).convert("RGB").resize(size)
     for x in range(seed % 17, size[0], 97):  # a sparse per-seed pattern of dots
         img.putpixel((x, (seed * 31) % size[1]), (seed * 53 % 256, 255, 0))
     exif = Image.Exif()
     exif[0x010F] = "PicSource"  # Make
     exif[0x0110] = f"E2E Camera {seed}"  # Model
     exif[0x0132] = "2026:11:29 12:00:00"  # DateTime
-    buf = io.BytesIO()
-    img.save(buf, "JPEG", quality=90, exif=exif.tobytes())
-    return buf.getvalue()
+    return images.encode(img, "JPEG", quality=90, exif=exif.tobytes())

@@ -10,7 +10,6 @@ person can look at the pages.
 from __future__ import annotations
 
 import base64
-import io
 import os
 import sys
 import tempfile
@@ -24,6 +23,7 @@ from PIL import Image
 from tests.harness.procs import ManagedProcess, free_port, http_responds
 from tests.harness.run import python_path, web_argv
 from tests.harness.tools import REPO
+from tests.support.images import encode
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -72,9 +72,7 @@ def photo(colour: tuple[int, int, int], size: tuple[int, int]) -> bytes:
     for x in range(0, size[0], 7):  # a little structure so the JPEG is not trivial
         for y in range(0, size[1], 5):
             img.putpixel((x, y), (255 - colour[0], 255 - colour[1], 255 - colour[2]))
-    buf = io.BytesIO()
-    img.save(buf, "JPEG", quality=92)
-    return buf.getvalue()
+    return encode(img, "JPEG", quality=92)
 
 
 def drop_files(page: Any, selector: str, files: list[tuple[str, bytes]]) -> None:

@@ -1,7 +1,9 @@
-"""``wait_until``: the one polling loop tests use to wait for something another process does."""
+"""``wait_until``: the one polling loop tests use to wait for something another process
+does; ``wait_serving`` waits for a web server started as a subprocess."""
 
 from __future__ import annotations
 
+import subprocess
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -29,3 +31,15 @@ def wait_until(check: Callable[[], T], timeout: float, what: str, interval: floa
             detail = f" (last error: {last_error})" if last_error else ""
             raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}{detail}")
         time.sleep(interval)
+
+
+def wait_serving(url: str, proc: subprocess.Popen[str], timeout: float = 60) -> None:
+    """Until GET ``url`` answers 200: a refused or slow request (a worker still importing)
+    counts as "not yet"; if the server process exits, fail at once with its stderr."""
+    import requests
+
+    def serving() -> bool:
+        assert proc.poll() is None, proc.communicate()[1][-2000:]
+        return requests.get(url, timeout=2).status_code == 200
+
+    wait_until(serving, timeout, f"{url} to answer", retry_on=(requests.RequestException,))

@@ -21,6 +21,7 @@ import requests
 
 from tests.harness.procs import free_port
 from tests.support.env import REPO, python_path
+from tests.support.waiting import wait_serving
 
 pytestmark = pytest.mark.slow
 
@@ -46,16 +47,7 @@ class Gunicorn:
         return len(path.read_text().split())
 
     def wait_serving(self, url: str) -> None:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if requests.get(url, timeout=2).status_code == 200:
-                    return
-            except requests.RequestException:  # not listening yet, or the worker still importing
-                pass
-            assert self.proc.poll() is None, self.proc.communicate()[1][-2000:]
-            assert time.monotonic() < deadline, "gunicorn did not come up"
-            time.sleep(0.2)
+        wait_serving(url, self.proc)
 
     def stop(self) -> None:
         self.proc.send_signal(signal.SIGTERM)

@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -29,6 +28,7 @@ from tests.harness.procs import free_port
 from tests.harness.services import MinioServer, MongoServer
 from tests.support import images as samples
 from tests.support.env import REPO, SECRET, python_path, web_env_for
+from tests.support.waiting import wait_serving, wait_until
 from tests.support.web import WebClient, app_services
 
 
@@ -215,25 +215,15 @@ def test_app_starts_while_mongo_is_down_and_bootstraps_later(tmp_path: Path, min
     server = MongoServer(tmp_path / "late", port=port)
     server.start()
     try:
-        _wait_until_app_reaches_mongo(app)  # pymongo rediscovers a server on its own heartbeat
+        # pymongo rediscovers a server on its own heartbeat: wait for the app's own client to
+        # see the restarted one, so the next request is the one that bootstraps.
+        wait_until(lambda: app_services(app).db.command("ping"), 20, "the app's client to reach MongoDB",
+                   interval=0.1, retry_on=(PyMongoError,))
         app.extensions["picsource.bootstrap"]._last_try = 0.0  # skip the 5 s retry pause
         admin = web_client(app)
         assert admin.login("root", "admin passphrase 1").status_code == 302
     finally:
         server.stop()
-
-
-def _wait_until_app_reaches_mongo(app: Flask, timeout: float = 20.0) -> None:
-    """Wait for the app's own client to see the restarted server, so the next request is the one that bootstraps."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            app_services(app).db.command("ping")
-            return
-        except PyMongoError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
 
 
 # --- gunicorn -----------------------------------------------------------------------------
@@ -264,16 +254,7 @@ def test_under_gunicorn_with_multiprocess_metrics(web_env: dict[str, str], tmp_p
     proc = _gunicorn(env)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if requests.get(f"{base}/healthz", timeout=2).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            assert proc.poll() is None, proc.communicate()[1][-2000:]
-            assert time.monotonic() < deadline, "gunicorn did not come up"
-            time.sleep(0.2)
+        wait_serving(f"{base}/healthz", proc)
         session = requests.Session()
         for _ in range(20):  # spread over both workers by separate connections
             assert requests.get(f"{base}/public", timeout=30).status_code == 200
