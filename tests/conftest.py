@@ -25,6 +25,7 @@ from tests.harness.procs import StartupError
 from tests.harness.realnode import RealCluster
 from tests.harness.services import MinioServer, MongoServer
 from tests.harness.tools import MissingToolError, binary
+from tests.support.commands import run_checked
 from tests.support.env import service_env
 from tests.support.kubectl import KubectlRunner
 
@@ -109,16 +110,7 @@ def kubectl(cluster: Cluster) -> KubectlRunner:
         *args: str, stdin: str | None = None, check: bool = True, timeout: float = 60
     ) -> subprocess.CompletedProcess[str]:
         argv = [exe, f"--kubeconfig={cluster.kubeconfig}", *args]
-        result = subprocess.run(
-            argv, input=stdin, capture_output=True, text=True, timeout=timeout, check=False
-        )
-        if check and result.returncode != 0:
-            pytest.fail(
-                f"{' '.join(argv[2:])} exited {result.returncode}\n"
-                f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}",
-                pytrace=False,
-            )
-        return result
+        return run_checked(argv, stdin=stdin, check=check, timeout=timeout, shown=" ".join(args))
 
     return run
 

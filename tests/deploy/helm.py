@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from tests.harness.tools import REPO, MissingToolError, binary
+from tests.support.commands import run_checked
 
 CHART = REPO / "charts" / "picsource"
 CI_VALUES = sorted((CHART / "ci").glob("*-values.yaml"))
@@ -36,14 +37,7 @@ def helm(*args: str | Path, kubeconfig: Path | None = None, check: bool = True,
     argv = [helm_exe(), *(str(a) for a in args)]
     if kubeconfig is not None:
         argv.append(f"--kubeconfig={kubeconfig}")
-    result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
-    if check and result.returncode != 0:
-        pytest.fail(
-            f"helm {' '.join(argv[1:])} exited {result.returncode}\n"
-            f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}",
-            pytrace=False,
-        )
-    return result
+    return run_checked(argv, check=check, timeout=timeout, shown="helm " + " ".join(argv[1:]))
 
 
 def value_args(values_files: Iterable[Path] = (), sets: Sequence[str] = ()) -> list[str]:
