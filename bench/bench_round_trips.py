@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import random
 import sys
 import tempfile
 from collections import Counter
@@ -74,8 +75,9 @@ from tests.harness.services import MinioServer, MongoServer  # noqa: E402
 
 
 def photo(seed: int) -> bytes:
-    """A small, distinct JPEG (each seed gives other bytes, so no upload is a duplicate)."""
-    image = Image.new("RGB", (96, 64), (seed * 37 % 256, seed * 91 % 256, 120))
+    """A small JPEG of noise: each seed gives other bytes and another pHash, so no upload is
+    a duplicate or a near-duplicate (the common case)."""
+    image = Image.frombytes("RGB", (96, 64), random.Random(seed).randbytes(96 * 64 * 3))
     out = io.BytesIO()
     image.save(out, "JPEG", quality=90)
     return out.getvalue()

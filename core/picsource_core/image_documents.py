@@ -128,11 +128,18 @@ class ImageDocuments:
         stamps.touch_image(self._db, doc)
         return doc
 
-    def link_near_duplicates(self, image_id: ObjectId, duplicates: list[ObjectId]) -> None:
+    def link_near_duplicates(self, image_id: ObjectId, duplicates: list[ObjectId],
+                             seen: Mapping[str, Any] | None = None) -> None:
         """Add ``image_id`` to each duplicate's list and drop it from images no longer similar
-        (links are symmetric; listings do not show them, so no stamp changes)."""
+        (links are symmetric; listings do not show them, so no stamp changes).
+
+        Other images link to this one only once it has a pHash, that is after an analysis:
+        when ``seen`` (the document before this analysis) has none, there is nothing to drop.
+        """
         if duplicates:
             self._images.update_many({"_id": {"$in": duplicates}}, {"$addToSet": {"near_duplicates": image_id}})
+        if seen is not None and not (seen.get("analysis") or {}).get("phash") and not seen.get("near_duplicates"):
+            return
         self._images.update_many({"near_duplicates": image_id, "_id": {"$nin": duplicates}},
                                  {"$pull": {"near_duplicates": image_id}})
 

@@ -162,3 +162,20 @@ def test_near_duplicate_links_stay_symmetric_and_go_with_a_deleted_image(docs: I
     assert links(b) == [a["_id"]] and links(c) == []
     assert docs.delete(a) is True
     assert links(b) == [] and docs.delete(a) is False
+
+
+def test_a_first_analysis_has_no_links_to_drop_but_a_re_analysis_drops_stale_ones(
+    docs: ImageDocuments,
+) -> None:
+    a, b = _stored(docs, "private"), _stored(docs, "private")
+    seen = docs.start_analysis(a["_id"])
+    assert seen is not None
+    docs.link_near_duplicates(a["_id"], [b["_id"]], seen=seen)  # first analysis: only adds
+    found = docs.find_one({"_id": b["_id"]})
+    assert found is not None and found["near_duplicates"] == [a["_id"]]
+    docs.apply_analysis(a["_id"], {"analysis": {"phash": "8000000000000000"}, "near_duplicates": [b["_id"]]})
+    seen = docs.start_analysis(a["_id"])
+    assert seen is not None
+    docs.link_near_duplicates(a["_id"], [], seen=seen)  # re-analysed: b is no longer similar
+    found = docs.find_one({"_id": b["_id"]})
+    assert found is not None and found["near_duplicates"] == []

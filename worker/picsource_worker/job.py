@@ -103,7 +103,7 @@ def _process(ctx: JobContext, job: Job, state: JobState) -> str:
             return "lost"
         updated = ctx.images.apply_analysis(image_id, fields, status=images.READY, seen=doc)
         if updated is not None:
-            ctx.images.link_near_duplicates(image_id, near)
+            ctx.images.link_near_duplicates(image_id, near, seen=doc)
         else:  # deleted mid-job: do not leave orphaned thumbnails behind
             ctx.store.delete_prefix(thumbnails_prefix(image_id))
         ctx.queue.complete(job)

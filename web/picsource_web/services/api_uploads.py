@@ -85,12 +85,10 @@ def _precheck(service: UploadService, owner: User, files: Sequence[IncomingFile]
 def _roll_back(service: UploadService, owner: User,
                done: list[tuple[IncomingFile, UploadResult]]) -> None:
     for _, result in done:
-        if result.duplicate:
+        if result.doc is None:  # a duplicate: the owner's earlier copy stays
             continue
         try:
-            doc = service.repo.docs.find_one({"_id": result.image_id, "owner_id": owner.id})
-            if doc is not None:
-                service.repo.delete(doc)
+            service.repo.delete(result.doc)
         except Exception:  # noqa: BLE001 - the orphan sweep removes leftovers
             log.warning("could not roll back image %s of a failed batch", result.image_id,
                         exc_info=True)

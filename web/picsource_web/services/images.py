@@ -191,6 +191,19 @@ class ImageRepository:
         ]))
         return (int(rows[0]["n"]), int(rows[0]["bytes"])) if rows else (0, 0)
 
+    def usage_and_duplicate(self, owner_id: ObjectId, sha256: str) -> tuple[tuple[int, int], ObjectId | None]:
+        """``usage(owner_id)`` and the id of the owner's image with these bytes, in one pass
+        (an upload under a quota needs both; the pass reads the owner's images anyway)."""
+        rows = list(self.docs.aggregate([
+            {"$match": {"owner_id": owner_id}},
+            {"$group": {"_id": None, "n": {"$sum": 1}, "bytes": {"$sum": "$bytes"},
+                        "same": {"$max": {"$cond": [{"$eq": ["$sha256", sha256]}, "$_id", None]}}}},
+        ]))
+        if not rows:
+            return (0, 0), None
+        same = rows[0].get("same")
+        return (int(rows[0]["n"]), int(rows[0]["bytes"])), same if isinstance(same, ObjectId) else None
+
     def usage_by_owner(self) -> dict[ObjectId, tuple[int, int]]:
         return {
             row["_id"]: (int(row["n"]), int(row["bytes"]))
@@ -198,11 +211,6 @@ class ImageRepository:
                 {"$group": {"_id": "$owner_id", "n": {"$sum": 1}, "bytes": {"$sum": "$bytes"}}},
             ])
         }
-
-    def owned_many(self, owner_id: ObjectId, ids: list[ObjectId],
-                   projection: dict[str, int] | None = None) -> dict[ObjectId, Document]:
-        """Several of one owner's images by id (one round trip), keyed by id."""
-        return {d["_id"]: d for d in self.docs.find({"_id": {"$in": ids}, "owner_id": owner_id}, projection)}
 
     def count_by_status(self) -> dict[str, int]:
         """How many images are in each analysis status, every status named (for the admin)."""

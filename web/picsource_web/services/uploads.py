@@ -17,13 +17,14 @@ from bson import ObjectId
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from picsource_core.images import new_image_doc
+from picsource_core.mongo import Document
 from picsource_core.queue import utcnow
 from picsource_core.storage import IMAGE_ROOTS, image_id_of_key, original_key
 from picsource_web.services.errors import ServiceError, Unavailable
 from picsource_web.services.images import ImageRepository, new_share_token
 from picsource_web.services.metadata import ImageMetadata, safe_filename
 from picsource_web.services.users import User, parse_object_id
-from picsource_web.services.validation import ImageInfo, UploadRejected, validate_image
+from picsource_web.services.validation import UploadRejected, validate_image
 from picsource_web.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -35,9 +36,11 @@ class QuotaExceeded(UploadRejected):
 
 @dataclass(frozen=True)
 class UploadResult:
+    """The image an upload stored (``doc``, as written) or the owner's existing copy of it."""
+
     image_id: ObjectId
     duplicate: bool
-    info: ImageInfo | None = None
+    doc: Document | None = None
 
 
 def check_quota(settings: Settings, usage: tuple[int, int], new_bytes: int) -> None:
@@ -68,11 +71,16 @@ class UploadService:
     def upload(self, owner: User, data: bytes, filename: str | None, meta: ImageMetadata) -> UploadResult:
         info = validate_image(data, max_bytes=self.settings.max_upload_bytes,
                               max_pixels=self.settings.max_image_pixels)
-        existing = self.repo.find_duplicate(owner.id, info.sha256)
-        if existing is not None:
-            return UploadResult(image_id=existing["_id"], duplicate=True, info=info)
-        if self.settings.quota_images is not None or self.settings.quota_bytes is not None:
-            check_quota(self.settings, self.repo.usage(owner.id), info.size_bytes)
+        quotas = self.settings.quota_images is not None or self.settings.quota_bytes is not None
+        if quotas:  # one pass over the owner's images answers both questions
+            usage, existing_id = self.repo.usage_and_duplicate(owner.id, info.sha256)
+        else:
+            existing = self.repo.find_duplicate(owner.id, info.sha256)
+            existing_id = None if existing is None else existing["_id"]
+        if existing_id is not None:
+            return UploadResult(image_id=existing_id, duplicate=True)
+        if quotas:
+            check_quota(self.settings, usage, info.size_bytes)
 
         image_id = ObjectId()
         key = original_key(owner.id, image_id)
@@ -97,14 +105,14 @@ class UploadService:
             # The same bytes uploaded concurrently by the same user: the other request won.
             winner = self.repo.find_duplicate(owner.id, info.sha256)
             if winner is not None:
-                return UploadResult(image_id=winner["_id"], duplicate=True, info=info)
+                return UploadResult(image_id=winner["_id"], duplicate=True)
             raise Unavailable("mongo", "The image could not be saved; please try again.") from err
         except PyMongoError as err:
             self._remove_object(key)
             raise Unavailable("mongo", "The database is unavailable; the image was not saved. "
                               "Please try again in a moment.") from err
 
-        if self.settings.quota_images is not None or self.settings.quota_bytes is not None:
+        if quotas:
             self._recheck_quota(owner, image_id, key, info.size_bytes)
         try:
             self.repo.queue.enqueue(image_id)
@@ -113,7 +121,7 @@ class UploadService:
             self._remove_object(key)
             raise Unavailable("mongo", "The database is unavailable; the image was not saved. "
                               "Please try again in a moment.") from err
-        return UploadResult(image_id=image_id, duplicate=False, info=info)
+        return UploadResult(image_id=image_id, duplicate=False, doc=doc)
 
     def _recheck_quota(self, owner: User, image_id: ObjectId, key: str, size: int) -> None:
         """Close the race between two uploads that both passed the first check (the upload

@@ -102,9 +102,8 @@ def upload_image() -> tuple[Response, int, dict[str, str]] | Response:
         raise Problem("duplicate", "You already uploaded this image; nothing new was stored.",
                       extra={"existing_id": first["existing_id"], "existing_url": first["url"],
                              "duplicates": duplicates})
-    svc, links = current_services(), _links()
-    docs = svc.images.owned_many(user.id, created_ids, DETAIL_PROJECTION)
-    images = [image_json(docs[i], user.id, links) for i in created_ids if i in docs]
+    links = _links()
+    images = [image_json(r.doc, user.id, links) for _, r in results if r.doc is not None]
     headers = {"Location": url_for("api.get_image", image_id=str(created_ids[0]))}
     return jsonify(images=images, duplicates=duplicates), 201, headers
 
