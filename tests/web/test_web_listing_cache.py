@@ -86,8 +86,7 @@ def replica(make_app: Callable[..., Flask]) -> Flask:
     return make_app()
 
 
-def signed_in(app: Flask, username: str) -> WebClient:
-    client = WebClient(app)
+def signed_in(client: WebClient, username: str) -> WebClient:
     assert client.login(username).status_code == 302
     return client
 
@@ -113,7 +112,7 @@ def test_repeated_grid_is_served_from_cache(app: Flask, alice: WebClient) -> Non
 def test_write_on_one_replica_shows_on_the_other_at_once(app: Flask, replica: Flask, alice: WebClient,
                                                          web_client: Callable[..., WebClient]) -> None:
     image_id = alice.upload_id(samples.noisy_jpeg(1), title="Harbour at dawn", visibility="public")
-    other = signed_in(replica, "alice")
+    other = signed_in(web_client(replica), "alice")
     anonymous = web_client(replica)
     assert tile_ids(other.get("/").get_data(as_text=True)) == [image_id]  # cached on the replica
     assert tile_ids(anonymous.get("/public").get_data(as_text=True)) == [image_id]
@@ -130,10 +129,11 @@ def test_write_on_one_replica_shows_on_the_other_at_once(app: Flask, replica: Fl
     assert tile_ids(other.get("/").get_data(as_text=True)) == []
 
 
-def test_rotated_share_link_shows_in_the_cached_api_list(app: Flask, replica: Flask, alice: WebClient) -> None:
+def test_rotated_share_link_shows_in_the_cached_api_list(app: Flask, replica: Flask, alice: WebClient,
+                                                        web_client: Callable[..., WebClient]) -> None:
     """The API list shows the owner each image's share link; rotating it retires the page."""
     alice.upload_id(samples.noisy_jpeg(1), visibility="unlisted")
-    other = signed_in(replica, "alice")
+    other = signed_in(web_client(replica), "alice")
     before = other.get("/api/v1/images").get_json()["items"][0]
     assert other.get("/api/v1/images").get_json()["items"][0]["share_url"] == before["share_url"]  # cached
     assert alice.post(f"/images/{before['id']}/share-link").status_code == 302
@@ -146,7 +146,7 @@ def test_worker_writes_show_at_once(app: Flask, replica: Flask, alice: WebClient
     """Status changes and analysis results come from the worker through core's writes."""
     svc = app_services(app)
     image_id = alice.upload_id(samples.jpeg(), visibility="public")
-    other = signed_in(replica, "alice")
+    other = signed_in(web_client(replica), "alice")
     assert "Analysing" in other.get("/").get_data(as_text=True)
     finish_analysis(svc, image_id, caption="A red square", families=["red"])
     html = other.get("/").get_data(as_text=True)
