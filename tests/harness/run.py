@@ -29,6 +29,7 @@ from tests.harness.procs import (
 )
 from tests.harness.services import MinioServer, MongoServer
 from tests.harness.tools import REPO, MissingToolError
+from tests.support.env import python_path as package_path
 
 RUN_DIR = REPO / ".run"
 LOG_DIR = RUN_DIR / "logs"
@@ -74,9 +75,8 @@ def persistent_secret(path: Path, nbytes: int = 32) -> str:
 
 
 def python_path() -> str:
-    parts = [str(REPO / p) for p in ("core", "web", "worker", "operator")] + [str(REPO)]
     existing = os.environ.get("PYTHONPATH")
-    return os.pathsep.join(parts + ([existing] if existing else []))
+    return os.pathsep.join([package_path()] + ([existing] if existing else []))
 
 
 def app_env(mongo: MongoServer, minio: MinioServer, run_dir: Path = RUN_DIR) -> dict[str, str]:
