@@ -9,10 +9,12 @@ Pages are served from the listing cache while nothing changed (services/listing_
 the "while editing" rows keep an editor changing one of the bench user's images
 ``--edits`` times a second through the real edit form, so each edit retires the cached
 pages on every worker and the figures include the rebuilds. ``--cache off`` measures
-every request against the database (LISTING_CACHE_SECONDS=0).
+every request against the database (LISTING_CACHE_SECONDS=0). ``--scan index`` or
+``--scan windowed`` forces how listing pages are read (LISTING_SCAN; services/scan.py),
+so the two readers can be compared on the same data.
 
 Run:  .venv/bin/python bench/bench_web.py [--images 100000] [--duration 15] [--connections 16]
-      [--workers N] [--cache on|off] [--edits 1] [--explain]
+      [--workers N] [--cache on|off] [--scan auto|index|windowed] [--edits 1] [--explain]
 Prints one line per endpoint: p50, p99 and requests/s (and writes bench/out/bench_web.json).
 """
 
@@ -257,6 +259,7 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--workers", type=int, default=2 * (os.cpu_count() or 1))
     parser.add_argument("--cache", choices=("on", "off"), default="on")
+    parser.add_argument("--scan", choices=("auto", "index", "windowed"), default="auto")
     parser.add_argument("--edits", type=float, default=1.0,
                         help="edits per second during the 'while editing' rows (0: skip them)")
     parser.add_argument("--explain", action="store_true")
@@ -313,6 +316,7 @@ def main() -> int:
         )
         if args.cache == "off":
             env["LISTING_CACHE_SECONDS"] = "0"
+        env["LISTING_SCAN"] = args.scan
         (workdir / "prom").mkdir()
         web = ManagedProcess("web", web_argv(port), workdir / "web.log", env=env, cwd=REPO).start()
         base = f"http://127.0.0.1:{port}"
@@ -328,7 +332,7 @@ def main() -> int:
             mine = [str(d["_id"]) for d in db[IMAGES].find({"owner_id": user.id}, {"_id": 1}).limit(200)]
         results: dict[str, dict[str, float]] = {}
         print(f"\nwrk -t2 -c{args.connections} -d{args.duration}s, gunicorn workers={args.workers}, "
-              f"{args.images:,} images, listing cache {args.cache}, cpus={os.cpu_count()}, "
+              f"{args.images:,} images, listing cache {args.cache}, scan {args.scan}, cpus={os.cpu_count()}, "
               f"load average {os.getloadavg()[0]:.1f}")
         for name, url, jar, editing in targets:
             wait_idle(base)
@@ -348,9 +352,10 @@ def main() -> int:
             print(f"  {name:34s} p50 {stats['p50_ms']:7.2f} ms  p99 {stats['p99_ms']:7.2f} ms  "
                   f"{stats['rps']:8.1f} req/s  ({stats['requests']:.0f} requests){flag}", flush=True)
         OUT.mkdir(parents=True, exist_ok=True)
-        (OUT / f"bench_web{'' if args.cache == 'on' else '-nocache'}.json").write_text(json.dumps(
+        suffix = ("" if args.cache == "on" else "-nocache") + ("" if args.scan == "auto" else f"-{args.scan}")
+        (OUT / f"bench_web{suffix}.json").write_text(json.dumps(
             {"images": args.images, "workers": args.workers, "connections": args.connections,
-             "cache": args.cache, "edits_per_second": args.edits,
+             "cache": args.cache, "scan": args.scan, "edits_per_second": args.edits,
              "duration_s": args.duration, "results": results}, indent=2))
         return 0
     finally:

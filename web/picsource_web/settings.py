@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from picsource_core.config import ConfigurationError, Env, MongoSettings, StorageSettings
 from picsource_web.services.passwords import password_problems
+from picsource_web.services.scan import SCAN_MODES
 
 _LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 _RATE_RE = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*([smh]?)\s*$")
@@ -108,6 +109,9 @@ class Settings:
     # limit only bounds staleness if the database fails between a write and its stamp.
     listing_cache_entries: int = 128
     listing_cache_seconds: int = 60
+    #: LISTING_SCAN: how listing pages are read: ``auto`` (windows only on servers that need
+    #: them, see services/scan.py), ``index`` (one sorted, limited query) or ``windowed``.
+    listing_scan: str = "auto"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -143,6 +147,7 @@ class Settings:
             orphan_minutes=env.int("ORPHAN_SWEEP_MINUTES", 60, minimum=1),
             listing_cache_entries=env.int("LISTING_CACHE_ENTRIES", 128, minimum=0, maximum=100_000),
             listing_cache_seconds=env.int("LISTING_CACHE_SECONDS", 60, minimum=0, maximum=3600),
+            listing_scan=env.choice("LISTING_SCAN", SCAN_MODES, "auto"),
         )
 
 

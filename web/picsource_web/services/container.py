@@ -54,7 +54,7 @@ def build_services(settings: Settings, proxy_url: ProxyUrl,
         presigner = ObjectStore(replace(settings.storage, endpoint=settings.public_endpoint))
     queue = JobQueue(db)
     images = ImageRepository(db, store, queue, ListingCache(
-        settings.listing_cache_entries, settings.listing_cache_seconds))
+        settings.listing_cache_entries, settings.listing_cache_seconds), scan_mode=settings.listing_scan)
     return Services(
         settings=settings, db=db, store=store, queue=queue,
         users=UserService(db), tokens=TokenService(db),

@@ -27,7 +27,7 @@ from picsource_web.services.errors import NotFound
 from picsource_web.services.listing_cache import ListingCache
 from picsource_web.services.metadata import ImageMetadata
 from picsource_web.services.query import ImageQuery, build_filter, encode_cursor, public_listing
-from picsource_web.services.scan import WindowedScanner
+from picsource_web.services.scan import ListingScan, choose_scan
 from picsource_web.services.users import Viewer, parse_object_id
 
 log = logging.getLogger(__name__)
@@ -82,13 +82,22 @@ def listing_stamp(db: Database[Document], flt: dict[str, Any], viewer: Viewer) -
 
 class ImageRepository:
     def __init__(self, db: Database[Document], store: ObjectStore, queue: JobQueue,
-                 cache: ListingCache[Page] | None = None) -> None:
+                 cache: ListingCache[Page] | None = None, scan_mode: str = "auto") -> None:
         self.docs = ImageDocuments(db)
         self.db = db
         self.store = store
         self.queue = queue
-        self.scanner = WindowedScanner()
         self.cache: ListingCache[Page] = cache if cache is not None else ListingCache(0, 0)
+        self._scan_mode = scan_mode
+        self._scanner: ListingScan | None = None
+
+    @property
+    def scanner(self) -> ListingScan:
+        """How listings are read (services/scan.py); decided on first use, because ``auto``
+        asks the server, and the app starts while MongoDB may still be down."""
+        if self._scanner is None:
+            self._scanner = choose_scan(self._scan_mode, lambda: self.db.client.admin.command("buildInfo"))
+        return self._scanner
 
     # --- reads ------------------------------------------------------------------
     def get_visible(self, image_id: object, viewer: Viewer, share_token: str | None = None,

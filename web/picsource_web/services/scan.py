@@ -1,19 +1,29 @@
-"""Newest-first listing in ``_id`` windows, so each query touches about one page of documents.
+"""How a listing page is read: one index query, or ``_id`` windows for servers that need them.
 
-Why: a MongoDB-wire server is free to materialise every candidate an index yields before
-applying sort and limit (SecantusDB does: ``find({owner_id}).sort(_id).limit(49)`` reads
-all of the owner's documents, ~2 s at 30,000). A query bounded to an ``_id`` range (ids
-are time-ordered) with a compound ``(field, _id)`` index reads only that range, ~10 ms.
-So a page is fetched as a few windows walking back in time, and each query names just
-one indexed equality (the "driver"; a keyword, tag or colour is paired with the owner
-or visibility scope, matching core's compound indexes) plus the ``_id`` range; any
-other predicates are applied here by ``residual_match`` so the server never falls back
-to a wider index. The
-window size is learnt per driver value (an in-process hint only: a cold replica simply
-takes one or two extra windows). A first page also remembers where its last document
-was (the "floor"), so the next first page starts its window there: a gallery whose newest
-image is weeks old, above a burst of thousands, then reads about one page, not the burst.
-On real MongoDB the same queries are equally correct.
+Two readers behind one small interface (``ListingScan``: ``newest``/``oldest``):
+
+* ``IndexScan``, the product path every MongoDB runs well: one query on a compound
+  ``(scope or keyword, _id)`` index, ``sort`` on ``_id``, ``limit``. Real MongoDB reads
+  about one page of index entries for it.
+* ``WindowedScanner``, for MongoDB-wire servers that materialise every candidate an index
+  yields before applying sort and limit. SecantusDB (the server ``make run``, the tests and
+  the chart's bundled database use) does: ``find({owner_id}).sort(_id).limit(49)`` reads
+  all of the owner's documents, ~2 s at 30,000. A query bounded to an ``_id`` range (ids
+  are time-ordered) with a compound ``(field, _id)`` index reads only that range, ~10 ms.
+  So a page is fetched as a few windows walking back in time, and each query names just
+  one indexed equality (the "driver"; a keyword, tag or colour is paired with the owner
+  or visibility scope, matching core's compound indexes) plus the ``_id`` range; any
+  other predicates are applied here by ``residual_match`` so the server never falls back
+  to a wider index. The window size is learnt per driver value (an in-process hint only:
+  a cold replica simply takes one or two extra windows). A first page also remembers
+  where its last document was (the "floor"), so the next first page starts its window
+  there: a gallery whose newest image is weeks old, above a burst of thousands, then
+  reads about one page, not the burst. On real MongoDB the same queries are equally
+  correct, only more of them.
+
+``choose_scan`` picks one: ``LISTING_SCAN=auto`` (the default) asks the server once
+(``buildInfo`` names SecantusDB) and uses windows only there; ``index`` or ``windowed``
+force either. bench/bench_web.py measures both (``--scan``).
 """
 
 from __future__ import annotations
@@ -115,6 +125,44 @@ def residual_match(doc: Mapping[str, Any], residual: Mapping[str, Any]) -> bool:
         elif have != want:
             return False
     return True
+
+
+class ListingScan(Protocol):
+    """Reads up to ``need`` documents matching ``flt`` in ``_id`` order."""
+
+    def newest(self, coll: Finder, flt: Mapping[str, Any], need: int,
+               projection: Mapping[str, Any] | None) -> list[Document]: ...
+
+    def oldest(self, coll: Finder, flt: Mapping[str, Any], need: int,
+               projection: Mapping[str, Any] | None) -> list[Document]: ...
+
+
+class IndexScan:
+    """One indexed query, sorted on ``_id`` and limited: what every MongoDB runs well."""
+
+    def newest(self, coll: Finder, flt: Mapping[str, Any], need: int,
+               projection: Mapping[str, Any] | None) -> list[Document]:
+        return list(coll.find(flt, projection).sort("_id", -1).limit(need))
+
+    def oldest(self, coll: Finder, flt: Mapping[str, Any], need: int,
+               projection: Mapping[str, Any] | None) -> list[Document]:
+        return list(coll.find(flt, projection).sort("_id", 1).limit(need))
+
+
+#: LISTING_SCAN values.
+SCAN_MODES = ("auto", "index", "windowed")
+
+
+def needs_windows(build_info: Mapping[str, Any]) -> bool:
+    """Whether the server reads every match before ``limit`` (SecantusDB, by its buildInfo)."""
+    return "secantusVersion" in build_info
+
+
+def choose_scan(mode: str, build_info: Callable[[], Mapping[str, Any]]) -> ListingScan:
+    """The reader for LISTING_SCAN ``mode``; ``build_info`` is asked only for ``auto``."""
+    if mode == "index" or (mode == "auto" and not needs_windows(build_info())):
+        return IndexScan()
+    return WindowedScanner()
 
 
 class WindowedScanner:
