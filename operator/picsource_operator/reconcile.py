@@ -11,6 +11,8 @@ from __future__ import annotations
 import base64
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from picsource_operator import bindings, constants, metrics
@@ -158,15 +160,27 @@ def _refresh_backlog(g: Gallery, st: GalleryState, *, force: bool = False) -> No
         log.warning("backlog query failed: %s", err)
 
 
-def reconcile(rt: Runtime, body: dict[str, Any]) -> bool:
-    """Full reconcile; True when both bindings are good (False → retry later)."""
+@contextmanager
+def _unless_paused(rt: Runtime, body: dict[str, Any]) -> Iterator[tuple[Gallery, GalleryState] | None]:
+    """Parse the Gallery and hold its state's lock; yields None (after publishing the
+    paused status) when the Gallery is paused, so callers do nothing more."""
     g = parse(rt, body)
     st = rt.gallery(g.namespace, g.name, g.uid)
     with st.lock:
         st.gallery = g
         if g.paused:
             publish(rt, g, st, body.get("status"), paused=True)
+            yield None
+        else:
+            yield g, st
+
+
+def reconcile(rt: Runtime, body: dict[str, Any]) -> bool:
+    """Full reconcile; True when both bindings are good (False → retry later)."""
+    with _unless_paused(rt, body) as active:
+        if active is None:
             return True
+        g, st = active
         t0 = time.perf_counter()
         ensure_bindings(rt, g, st)
         t1 = time.perf_counter()
@@ -183,13 +197,10 @@ def reconcile(rt: Runtime, body: dict[str, Any]) -> bool:
 
 def tick(rt: Runtime, body: dict[str, Any]) -> None:
     """Periodic work: bindings recheck, backlog, autoscaling, resync safety net, status."""
-    g = parse(rt, body)
-    st = rt.gallery(g.namespace, g.name, g.uid)
-    with st.lock:
-        st.gallery = g
-        if g.paused:
-            publish(rt, g, st, body.get("status"), paused=True)
+    with _unless_paused(rt, body) as active:
+        if active is None:
             return
+        g, st = active
         if st.applied_generation < 0:
             return  # not reconciled by this process yet: the resume handler goes first
         ensure_bindings(rt, g, st)
