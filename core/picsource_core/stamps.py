@@ -16,6 +16,8 @@ bring an old value (and a stale page) back.
 Writes that must touch: image insert and delete, metadata and visibility edits, share
 link rotation, every status change and analysis result (labels, caption, colours, the
 safety flag). Near-duplicate links do not: listings neither show nor filter on them.
+All of these are methods of picsource_core.image_documents.ImageDocuments, the only
+writer of image documents, and each calls ``touch_image`` itself after its write.
 """
 
 from __future__ import annotations

@@ -8,8 +8,9 @@ The document shape, shared with the web tier:
   ``phash``, ``dhash``, ``labels`` ([{label, score}]), ``faces``, ``ocr_text``,
   ``safety`` (0..1, higher is less safe), ``caption``, ``step_errors`` ({step: message}).
 * ``thumbnails``: {"256": {key, width, height, bytes}, "1280": {...}}.
-* ``colour_families``, ``has_text``, ``taken_at``: top level, because the web tier
-  filters and sorts on them.
+* ``colour_families``, ``has_text``: top level, because the web tier filters on them.
+* ``taken_at``: top level, the capture time from EXIF for the detail page and the API
+  (listings and their date filters go by upload time, the ``_id``).
 * ``hidden_from_public``: top level, True when ``safety`` is at or above the gallery's
   threshold (WORKER_SAFETY_THRESHOLD); the web tier leaves such images out of public
   listings (their owner still sees them). False when safety did not run.
