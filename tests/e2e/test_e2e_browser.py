@@ -67,7 +67,8 @@ def browser() -> Iterator[Any]:
             chromium.close()
 
 
-def photo(colour: tuple[int, int, int], size: tuple[int, int]) -> bytes:
+def dotted_jpeg(colour: tuple[int, int, int], size: tuple[int, int]) -> bytes:
+    """A JPEG of one colour, dotted with the opposite colour."""
     img = Image.new("RGB", size, colour)
     for x in range(0, size[0], 7):  # a little structure so the JPEG is not trivial
         for y in range(0, size[1], 5):
@@ -124,8 +125,8 @@ def test_sign_up_upload_browse_search_open_delete(web_url: str, browser: Any) ->
 
     # Drag and drop two files; each gets its own card with a progress bar.
     page.goto(f"{web_url}/upload")
-    drop_files(page, "[data-dropzone]", [("red-car.jpg", photo((200, 30, 30), (640, 480))),
-                                         ("blue-sea.jpg", photo((30, 60, 200), (800, 600)))])
+    drop_files(page, "[data-dropzone]", [("red-car.jpg", dotted_jpeg((200, 30, 30), (640, 480))),
+                                         ("blue-sea.jpg", dotted_jpeg((30, 60, 200), (800, 600)))])
     cards = page.locator("[data-file-card]")
     assert cards.count() == 2
     bars = page.locator("[data-progress]")
