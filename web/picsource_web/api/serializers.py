@@ -94,10 +94,12 @@ def analysis_json(doc: Document, viewer_id: ObjectId | None) -> dict[str, Any]:
             exif.pop(name, None)
     if exif or "exif" in result:
         result["exif"] = {k: (_iso(v) or v) for k, v in exif.items()}
+    if not is_owner:  # error texts can name internals: only the owner is told them
+        result.pop("step_errors", None)
     return {
         "id": str(doc["_id"]),
         "status": doc.get("status"),
-        "error": doc.get("analysis_error"),
+        "error": doc.get("analysis_error") if is_owner else None,
         "analysed_at": _iso(doc.get("analysed_at")),
         "colour_families": list(doc.get("colour_families") or []),
         "has_text": bool(doc.get("has_text")),

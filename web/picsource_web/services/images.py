@@ -18,7 +18,7 @@ from pymongo.database import Database
 
 from picsource_core import stamps
 from picsource_core.image_documents import ImageDocuments
-from picsource_core.images import PUBLIC, STATUSES, UNLISTED
+from picsource_core.images import PRIVATE, PUBLIC, STATUSES, UNLISTED
 from picsource_core.mongo import Document
 from picsource_core.queue import JobQueue
 from picsource_core.search import query_tokens
@@ -230,8 +230,13 @@ class ImageRepository:
 
     # --- writes -----------------------------------------------------------------
     def update_metadata(self, doc: Document, meta: ImageMetadata) -> Document:
-        return self.docs.edit(doc, {"title": meta.title, "description": meta.description,
-                                    "tags": meta.tags, "visibility": meta.visibility})
+        """Apply an edit. Making an image private also retires its share link for good: a
+        link handed out before must not come back to life if it is shared again later."""
+        changes: dict[str, Any] = {"title": meta.title, "description": meta.description,
+                                   "tags": meta.tags, "visibility": meta.visibility}
+        if meta.visibility == PRIVATE and doc.get("visibility") != PRIVATE:
+            changes["share_token"] = new_share_token()
+        return self.docs.edit(doc, changes)
 
     def mark_pending(self, image_id: ObjectId) -> None:
         """Show the image as waiting for analysis again (an admin retried its job)."""

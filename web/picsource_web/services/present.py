@@ -207,7 +207,7 @@ def detail(doc: Document, viewer: Viewer, media: MediaUrls, share_token: str | N
         exif=_exif(analysis, is_owner),
         ocr_text=analysis.get("ocr_text") or "",
         faces=analysis.get("faces"),
-        analysis_error=doc.get("analysis_error"),
+        analysis_error=doc.get("analysis_error") if is_owner else None,
         is_owner=is_owner,
         large_url=media.display_url(doc, LARGE_SIZE, share_token),
         original_url=media.url(doc, "original", share_token),
