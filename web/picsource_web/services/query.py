@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -72,6 +73,13 @@ class ImageQuery:
 MIN_DATE, MAX_DATE = date(1970, 1, 1), date(2105, 12, 31)
 
 
+def _whole_number(name: str, value: str, minimum: int, maximum: int) -> int:
+    """ASCII digits only: ``str.isdigit`` also accepts "²" and other digits ``int`` refuses."""
+    if not re.fullmatch(r"[0-9]{1,9}", value) or not minimum <= int(value) <= maximum:
+        raise BadRequest(f"invalid_{name}", f"{name} must be a whole number from {minimum} to {maximum}.")
+    return int(value)
+
+
 def _date(name: str, value: str) -> date:
     try:
         day = date.fromisoformat(value)
@@ -94,10 +102,10 @@ def parse_query(params: Mapping[str, str], viewer: Viewer, *, default_scope: str
         scope = "public"
     text = get("q")
     if len(text) > MAX_QUERY_LENGTH:
-        raise BadRequest("query_too_long", f"The search text is limited to {MAX_QUERY_LENGTH} characters.")
+        raise BadRequest("query_too_long", f"q: the search text is limited to {MAX_QUERY_LENGTH} characters.")
     tokens = query_tokens(text)
     if len(tokens) > MAX_QUERY_TOKENS:
-        raise BadRequest("query_too_long", f"Search for at most {MAX_QUERY_TOKENS} words at once.")
+        raise BadRequest("query_too_long", f"q: search for at most {MAX_QUERY_TOKENS} words at once.")
     tag = normalise_tag(get("tag")) or None
     colour = get("colour").lower() or get("color").lower() or None
     if colour is not None and colour not in COLOUR_FAMILIES:
@@ -114,11 +122,7 @@ def parse_query(params: Mapping[str, str], viewer: Viewer, *, default_scope: str
     if sort not in SORTS:
         raise BadRequest("invalid_sort", f"sort must be one of {', '.join(SORTS)}.")
     cursor = decode_cursor(get("cursor")) if get("cursor") else None
-    limit_raw = get("limit")
-    if limit_raw:
-        if not limit_raw.isdigit() or not 1 <= int(limit_raw) <= MAX_PAGE_SIZE:
-            raise BadRequest("invalid_limit", f"limit must be a whole number from 1 to {MAX_PAGE_SIZE}.")
-    limit = int(limit_raw) if limit_raw else DEFAULT_PAGE_SIZE
+    limit = _whole_number("limit", get("limit"), 1, MAX_PAGE_SIZE) if get("limit") else DEFAULT_PAGE_SIZE
     return ImageQuery(scope=scope, text=text, tokens=tokens, tag=tag, colour=colour,
                       date_from=date_from, date_to=date_to, has_text=has_text, sort=sort,
                       cursor=cursor, limit=limit)
