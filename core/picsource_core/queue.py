@@ -8,8 +8,22 @@ needed in a cluster. Contract:
   enqueue a no-op while the job is pending or running;
 * claim takes the oldest ready job atomically and sets a lease; a job whose
   lease expired (its worker died) is claimable again;
+* every claim counts as an attempt, at the moment it is made: a worker that
+  dies (OOM kill, a segfault in a decoder) cannot report its failure, so the
+  attempt must already be on the record. A job whose lease expired on its
+  ``max_attempts``-th claim is never claimed again: ``bury_abandoned`` moves it
+  to ``failed`` ("the worker died while processing it (lease expired N
+  times)") so a poison image cannot crash workers forever;
 * failures retry with exponential backoff up to ``max_attempts``, then the job
   is ``failed`` with its error, visible to admins who can retry it;
+* an infrastructure failure (MongoDB or S3 unreachable, timeouts, S3 5xx) is
+  not the image's fault: ``fail(..., infrastructure=True)`` gives the claim's
+  attempt back and backs off exponentially on a separate counter, capped at
+  five minutes, with no limit on how often, so every image is analysed once
+  the service is back. The rule: an attempt is refunded only by a worker that
+  lives to say the failure was infrastructure; a claim whose worker dies
+  counts, whatever the state of the services (at most one attempt per job in
+  flight when a worker loses MongoDB and cannot settle);
 * every state change after claim is conditional on the lease owner, so a worker
   that lost its lease cannot overwrite another worker's result.
 """
@@ -52,6 +66,7 @@ class Job:
     lease_expires: datetime
     reclaimed: bool
     """True when this claim took over a job whose previous lease had expired."""
+    last_error: str = ""
 
     @classmethod
     def from_doc(cls, doc: Document, *, reclaimed: bool = False) -> Job:
@@ -59,7 +74,7 @@ class Job:
             id=doc["_id"], image_id=doc["image_id"], kind=doc["kind"],
             attempts=int(doc.get("attempts", 0)), max_attempts=int(doc.get("max_attempts", 5)),
             lease_owner=str(doc.get("lease_owner") or ""), lease_expires=doc.get("lease_expires") or utcnow(),
-            reclaimed=reclaimed,
+            reclaimed=reclaimed, last_error=str(doc.get("last_error") or ""),
         )
 
 
@@ -76,7 +91,11 @@ class QueueStats:
         return self.pending + self.running
 
 
-def backoff_seconds(attempts: int, base: float = 2.0, cap: float = 300.0) -> float:
+#: Longest wait between two tries of one job, whatever its failures.
+BACKOFF_CAP_SECONDS = 300.0
+
+
+def backoff_seconds(attempts: int, base: float = 2.0, cap: float = BACKOFF_CAP_SECONDS) -> float:
     """Exponential backoff after the given number of failed attempts."""
     return float(min(cap, base * (2 ** max(0, attempts - 1))))
 
@@ -100,7 +119,8 @@ class JobQueue:
                     "image_id": image_id, "kind": kind, "state": PENDING, "attempts": 0,
                     "max_attempts": self.max_attempts, "run_at": now, "created_at": now,
                     "updated_at": now, "lease_owner": None, "lease_expires": None,
-                    "last_error": None, "options": options or {},
+                    "last_error": None, "lease_expiries": 0, "infra_failures": 0,
+                    "options": options or {},
                 }},
                 upsert=True,
             )
@@ -118,7 +138,8 @@ class JobQueue:
         result = self.jobs.update_one(
             {"_id": job_id, "state": {"$in": [FAILED, DONE]}},
             {"$set": {"state": PENDING, "attempts": 0, "run_at": now, "updated_at": now,
-                      "lease_owner": None, "lease_expires": None, "last_error": None}},
+                      "lease_owner": None, "lease_expires": None, "last_error": None,
+                      "lease_expiries": 0, "infra_failures": 0}},
         )
         return result.modified_count == 1
 
@@ -128,12 +149,13 @@ class JobQueue:
 
     # --- consumer side ----------------------------------------------------------
     def claim(self, worker_id: str, lease_seconds: float) -> Job | None:
-        """Atomically take the oldest ready job, or one whose lease expired."""
+        """Atomically take the oldest ready job, or one whose lease expired with attempts left."""
         now = self.clock()
         before = self.jobs.find_one_and_update(
             {"$or": [
                 {"state": PENDING, "run_at": {"$lte": now}},
-                {"state": RUNNING, "lease_expires": {"$lt": now}},
+                {"state": RUNNING, "lease_expires": {"$lt": now},
+                 "attempts": {"$lt": self.max_attempts}},
             ]},
             {"$set": {"state": RUNNING, "lease_owner": worker_id,
                       "lease_expires": now + timedelta(seconds=lease_seconds),
@@ -145,9 +167,37 @@ class JobQueue:
         if before is None:
             return None
         reclaimed = before.get("state") == RUNNING
+        if reclaimed:  # the previous claim's worker died: on the record for the dead letter
+            self.jobs.update_one({"_id": before["_id"], "lease_owner": worker_id},
+                                 {"$inc": {"lease_expiries": 1}})
         before.update(state=RUNNING, lease_owner=worker_id, attempts=int(before.get("attempts", 0)) + 1,
                       lease_expires=now + timedelta(seconds=lease_seconds))
         return Job.from_doc(before, reclaimed=reclaimed)
+
+    def bury_abandoned(self) -> list[Job]:
+        """Fail the jobs whose lease expired on their last attempt; returns them, each once.
+
+        The caller marks their images failed with ``job.last_error``.
+        """
+        now = self.clock()
+        buried: list[Job] = []
+        while True:
+            doc = self.jobs.find_one({"state": RUNNING, "lease_expires": {"$lt": now},
+                                      "attempts": {"$gte": self.max_attempts}})
+            if doc is None:
+                return buried
+            expiries = int(doc.get("lease_expiries") or 0) + 1
+            error = f"the worker died while processing it (lease expired {expiries} times)"
+            after = self.jobs.find_one_and_update(
+                {"_id": doc["_id"], "state": RUNNING, "lease_owner": doc.get("lease_owner"),
+                 "lease_expires": {"$lt": now}},
+                {"$set": {"state": FAILED, "finished_at": now, "updated_at": now,
+                          "lease_owner": None, "lease_expires": None, "last_error": error,
+                          "lease_expiries": expiries}},
+                return_document=ReturnDocument.AFTER,
+            )
+            if after is not None:  # else another worker buried it (or it was just settled)
+                buried.append(Job.from_doc(after))
 
     def renew(self, job: Job, lease_seconds: float) -> bool:
         """Extend the lease; False means the lease was lost (another worker took it)."""
@@ -163,25 +213,39 @@ class JobQueue:
         result = self.jobs.update_one(
             {"_id": job.id, "lease_owner": job.lease_owner, "state": RUNNING},
             {"$set": {"state": DONE, "finished_at": now, "updated_at": now,
-                      "lease_owner": None, "lease_expires": None, "last_error": None}},
+                      "lease_owner": None, "lease_expires": None, "last_error": None,
+                      "infra_failures": 0}},
         )
         return result.modified_count == 1
 
-    def fail(self, job: Job, error: str) -> str:
-        """Record a failure: back to pending with backoff, or failed for good. Returns the new state."""
+    def fail(self, job: Job, error: str, *, infrastructure: bool = False) -> str:
+        """Record a failure: back to pending with backoff, or failed for good. Returns the new state.
+
+        ``infrastructure=True`` (a backing service failed, not the image) refunds the
+        claim's attempt and backs off on the job's run of such failures instead.
+        """
         now = self.clock()
-        final = job.attempts >= job.max_attempts
+        owned = {"_id": job.id, "lease_owner": job.lease_owner, "state": RUNNING}
         update: dict[str, Any] = {
             "lease_owner": None, "lease_expires": None, "last_error": error[:2000], "updated_at": now,
         }
+        if infrastructure:
+            doc = self.jobs.find_one(owned, {"infra_failures": 1})
+            if doc is None:
+                return "lost"
+            outages = int(doc.get("infra_failures") or 0) + 1
+            update.update(state=PENDING, infra_failures=outages,
+                          run_at=now + timedelta(seconds=backoff_seconds(outages, self.backoff_base)))
+            result = self.jobs.update_one(owned, {"$set": update, "$inc": {"attempts": -1}})
+            return PENDING if result.modified_count == 1 else "lost"
+        final = job.attempts >= job.max_attempts
+        update["infra_failures"] = 0
         if final:
             update.update(state=FAILED, finished_at=now)
         else:
             update.update(state=PENDING,
                           run_at=now + timedelta(seconds=backoff_seconds(job.attempts, self.backoff_base)))
-        result = self.jobs.update_one(
-            {"_id": job.id, "lease_owner": job.lease_owner, "state": RUNNING}, {"$set": update}
-        )
+        result = self.jobs.update_one(owned, {"$set": update})
         if result.modified_count != 1:
             return "lost"
         return FAILED if final else PENDING

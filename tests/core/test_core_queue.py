@@ -111,3 +111,82 @@ def test_stats_and_cancel(mongo_db) -> None:  # type: ignore[no-untyped-def]
     assert queue.cancel_for_image(image) == 1
     assert queue.stats().pending == 1
     assert mongo_db.jobs.count_documents({"state": RUNNING}) == 0
+
+
+def _die(queue: JobQueue, clock: FakeClock, worker: str):  # type: ignore[no-untyped-def]
+    """Claim a job and let its worker die: the lease runs out with nothing settled."""
+    job = queue.claim(worker, 10)
+    clock.advance(11)
+    return job
+
+
+def test_every_claim_counts_so_a_job_whose_worker_keeps_dying_is_dead_lettered(mongo_db) -> None:  # type: ignore[no-untyped-def]
+    queue, clock = make_queue(mongo_db, max_attempts=3)
+    queue.enqueue(ObjectId())
+    claims = [_die(queue, clock, f"crashing-{n}") for n in range(3)]
+    assert [job.attempts for job in claims] == [1, 2, 3]
+    assert [job.reclaimed for job in claims] == [False, True, True]
+    assert queue.claim("next", 10) is None  # the third death was the last claim it gets
+    buried = queue.bury_abandoned()
+    assert [job.id for job in buried] == [claims[0].id]
+    expected = "the worker died while processing it (lease expired 3 times)"
+    assert buried[0].last_error == expected
+    doc = mongo_db.jobs.find_one({"_id": claims[0].id})
+    assert doc["state"] == FAILED and doc["last_error"] == expected and doc["lease_owner"] is None
+    assert doc["attempts"] == 3 and doc["lease_expiries"] == 3
+    assert queue.bury_abandoned() == []  # buried once, by whoever got there first
+    assert queue.stats().failed == 1 and queue.stats().running == 0
+    assert queue.retry(claims[0].id) is True  # the admin retry starts it afresh
+    again = queue.claim("fixed", 10)
+    assert again is not None and again.attempts == 1 and not again.reclaimed
+    assert mongo_db.jobs.find_one({"_id": again.id})["lease_expiries"] == 0
+
+
+def test_a_live_lease_on_the_last_attempt_is_not_buried(mongo_db) -> None:  # type: ignore[no-untyped-def]
+    queue, clock = make_queue(mongo_db, max_attempts=1)
+    queue.enqueue(ObjectId())
+    job = queue.claim("w", 10)
+    assert job is not None
+    clock.advance(5)
+    assert queue.bury_abandoned() == []
+    assert queue.complete(job) is True
+
+
+def test_infrastructure_failures_spend_no_attempt_and_back_off_up_to_a_cap(mongo_db) -> None:  # type: ignore[no-untyped-def]
+    queue, clock = make_queue(mongo_db, max_attempts=2, backoff_base=2.0)
+    queue.enqueue(ObjectId())
+    delays = []
+    for _ in range(12):  # far more outages than attempts
+        job = queue.claim("w", 30)
+        assert job is not None and job.attempts == 1
+        assert queue.fail(job, "S3 unreachable", infrastructure=True) == PENDING
+        doc = mongo_db.jobs.find_one({"_id": job.id})
+        assert doc["attempts"] == 0 and doc["last_error"] == "S3 unreachable"
+        delay = (doc["run_at"].replace(tzinfo=UTC) - clock.now).total_seconds()
+        delays.append(delay)
+        clock.advance(delay - 0.5)
+        assert queue.claim("w", 30) is None  # still backing off
+        clock.advance(0.5)
+    assert delays == [2, 4, 8, 16, 32, 64, 128, 256, 300, 300, 300, 300]
+    job = queue.claim("w", 30)
+    assert job is not None and job.attempts == 1
+    assert queue.complete(job) is True
+    assert mongo_db.jobs.find_one({"_id": job.id})["infra_failures"] == 0
+
+
+def test_a_claim_that_dies_counts_even_between_infrastructure_failures(mongo_db) -> None:  # type: ignore[no-untyped-def]
+    queue, clock = make_queue(mongo_db, max_attempts=2, backoff_base=1.0)
+    queue.enqueue(ObjectId())
+    job = queue.claim("w", 10)
+    assert job is not None
+    assert queue.fail(job, "MongoDB unreachable", infrastructure=True) == PENDING
+    clock.advance(1)
+    _die(queue, clock, "oom-killed")  # attempt 1 spent: nobody could give it back
+    job = queue.claim("w", 10)
+    assert job is not None and job.attempts == 2 and job.reclaimed
+    assert queue.fail(job, "timeout talking to S3", infrastructure=True) == PENDING
+    assert mongo_db.jobs.find_one({"_id": job.id})["attempts"] == 1
+    clock.advance(backoff_seconds(2, 1.0))
+    job = queue.claim("w", 10)
+    assert job is not None and job.attempts == 2
+    assert queue.fail(job, "not an image") == FAILED  # a real failure on the last attempt
