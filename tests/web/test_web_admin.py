@@ -64,3 +64,32 @@ def test_similar_images_include_recorded_near_duplicates(app: Flask, alice: WebC
     assert copy in html.split("Similar images", 1)[1]
     alice.post(f"/images/{copy}/delete")
     assert svc.db[IMAGES].find_one({"_id": ObjectId(original)})["near_duplicates"] == []  # type: ignore[index]
+
+
+def test_admin_inspects_and_retries_a_dead_letter_and_sees_outage_waits(
+        make_app: Callable[..., Flask], web_client: Callable[..., WebClient]) -> None:
+    from datetime import timedelta
+
+    from picsource_core.queue import JobQueue
+
+    app = make_app(admin=ADMIN)
+    svc = app_services(app)
+    user = web_client(app)
+    user.signup("vera")
+    poison = user.upload_id(samples.noisy_jpeg(3))
+    waiting = user.upload_id(samples.noisy_jpeg(4))
+    queue = JobQueue(svc.db, max_attempts=1)
+    claimed = {str(job.image_id): job for job in (queue.claim("oom-victim", 30), queue.claim("w", 30)) if job}
+    assert queue.fail(claimed[waiting], "S3 unreachable: connection refused", infrastructure=True) == PENDING
+    later = JobQueue(svc.db, max_attempts=1, clock=lambda: claimed[poison].lease_expires + timedelta(seconds=1))
+    [buried] = later.bury_abandoned()  # its process died on its only attempt
+    admin = web_client(app)
+    assert admin.login(ADMIN.username, ADMIN.password).status_code == 302
+    page = admin.get("/admin/?jobs=failed").get_data(as_text=True)
+    assert poison in page and "the worker died while processing it (lease expired 1 times)" in page
+    assert "1 worker death" in page
+    pending = admin.get("/admin/?jobs=pending").get_data(as_text=True)
+    assert waiting in pending and "S3 unreachable" in pending
+    assert "waiting for a backing service (1 try)" in pending
+    assert admin.post(f"/admin/jobs/{buried.id}/retry").status_code == 302
+    assert queue.jobs.find_one({"_id": buried.id})["state"] == PENDING  # type: ignore[index]

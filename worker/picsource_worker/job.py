@@ -5,6 +5,10 @@ duplicate links via $addToSet/$pull), so a job that runs twice (a lease that exp
 under a slow worker, an admin retry) converges on the same state. The final writes run
 under ``commit_lock`` so a shutdown that has to give the job back never interleaves with
 them, and are skipped once the lease is known to be lost.
+
+A failure is the image's fault unless ``is_infrastructure_error`` says a backing service
+failed (MongoDB or S3 unreachable, a timeout, an S3 5xx): then the job waits for the
+service with backoff and spends no attempt (see the queue module for the rule).
 """
 
 from __future__ import annotations
@@ -14,18 +18,47 @@ import threading
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from minio.error import S3Error
+import urllib3
+from minio.error import InvalidResponseError, S3Error, ServerError
 from pymongo.database import Database
+from pymongo.errors import ConnectionFailure
 
 from picsource_core import images
 from picsource_core.image_documents import ImageDocuments
 from picsource_core.queue import FAILED, PENDING, Job, JobQueue
-from picsource_core.storage import ObjectStore, thumbnail_key, thumbnails_prefix
+from picsource_core.storage import ObjectStore, StorageError, thumbnail_key, thumbnails_prefix
 from picsource_worker import duplicates
 from picsource_worker.pipeline.analyse import AnalysisOptions, analyse, describe_error
 from picsource_worker.results import analysis_fields, failure_fields
 
 log = logging.getLogger(__name__)
+#: S3 error codes that mean "the service is in trouble", whatever the HTTP status says.
+S3_SERVER_CODES = frozenset({
+    "InternalError", "ServiceUnavailable", "SlowDown", "RequestTimeout",
+    "XMinioServerNotInitialized", "XMinioReadQuorum", "XMinioWriteQuorum",
+})
+
+
+def is_infrastructure_error(exc: BaseException) -> bool:
+    """True when a backing service failed rather than the image (any exception in the chain)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if _is_outage(current):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def _is_outage(exc: BaseException) -> bool:
+    if isinstance(exc, ConnectionFailure | urllib3.exceptions.HTTPError | ConnectionError
+                  | TimeoutError | ServerError | InvalidResponseError):  # fmt: skip
+        return True  # pymongo's AutoReconnect, ServerSelectionTimeout, NetworkTimeout; urllib3
+    if isinstance(exc, S3Error):
+        status = getattr(exc.response, "status", 0) or 0
+        return exc.code in S3_SERVER_CODES or status >= 500
+    return isinstance(exc, StorageError) and exc.reason in {"EndpointUnreachable", "Unavailable"}
 
 
 class PermanentJobError(Exception):
@@ -69,8 +102,11 @@ def run_job(ctx: JobContext, job: Job, state: JobState) -> str:
     except PermanentJobError as exc:
         return _settle_failure(ctx, job, state, str(exc), permanent=True, fields=exc.fields)
     except Exception as exc:  # noqa: BLE001 - any failure is recorded and retried
-        log.warning("job %s for image %s failed: %s", job.id, job.image_id, exc, exc_info=True)
-        return _settle_failure(ctx, job, state, describe_error(exc), permanent=False)
+        outage = is_infrastructure_error(exc)
+        log.warning("job %s for image %s failed%s: %s", job.id, job.image_id,
+                    " (backing service; no attempt spent)" if outage else "", exc, exc_info=True)
+        return _settle_failure(ctx, job, state, describe_error(exc), permanent=False,
+                               infrastructure=outage)
 
 
 def _process(ctx: JobContext, job: Job, state: JobState) -> str:
@@ -122,33 +158,47 @@ def _read_original(store: ObjectStore, key: str) -> bytes:
         raise
 
 
-def _settle_failure(ctx: JobContext, job: Job, state: JobState, error: str, *,
-                    permanent: bool, fields: dict[str, Any] | None = None) -> str:  # fmt: skip
+def _settle_failure(ctx: JobContext, job: Job, state: JobState, error: str, *, permanent: bool,
+                    fields: dict[str, Any] | None = None, infrastructure: bool = False) -> str:  # fmt: skip
     with ctx.commit_lock:
         if state.lost.is_set():
             return "lost"
         state.finished = True
-        return settle_failure(ctx, job, error, permanent=permanent, fields=fields)
+        return settle_failure(ctx, job, error, permanent=permanent, fields=fields,
+                              infrastructure=infrastructure)  # fmt: skip
 
 
 def settle_failure(ctx: JobContext, job: Job, error: str, *, permanent: bool = False,
-                   fields: dict[str, Any] | None = None) -> str:  # fmt: skip
+                   fields: dict[str, Any] | None = None, infrastructure: bool = False) -> str:  # fmt: skip
     """Record a failure on the job and the image; never leave the image "processing".
 
-    Retries use the worker's WORKER_MAX_ATTEMPTS; a permanent error fails the job now.
+    Retries use the worker's WORKER_MAX_ATTEMPTS; a permanent error fails the job now;
+    an infrastructure error waits for the service without spending an attempt.
     The caller holds ``commit_lock``.
     """
     attempts = job.attempts if permanent else ctx.max_attempts
-    outcome = ctx.queue.fail(replace(job, max_attempts=max(1, attempts)), error)
+    outcome = ctx.queue.fail(replace(job, max_attempts=max(1, attempts)), error,
+                             infrastructure=infrastructure and not permanent)  # fmt: skip
     if outcome == FAILED:
-        failed = {
-            **(fields or {"analysis": {"step_errors": {"job": error}}}),
-            "near_duplicates": [],
-        }
-        ctx.images.apply_analysis(job.image_id, failed, status=images.FAILED, error=error)
-        ctx.images.unlink_near_duplicates(job.image_id)
+        fail_image(ctx, job.image_id, error, fields)
         return "failed"
     if outcome == PENDING:
         ctx.images.mark_pending(job.image_id)
-        return "retry"
+        return "deferred" if infrastructure and not permanent else "retry"
     return "lost"
+
+
+def fail_image(ctx: JobContext, image_id: Any, error: str, fields: dict[str, Any] | None = None) -> None:
+    """Show the image failed with ``error`` (its job is failed for good)."""
+    failed = {**(fields or {"analysis": {"step_errors": {"job": error}}}), "near_duplicates": []}
+    ctx.images.apply_analysis(image_id, failed, status=images.FAILED, error=error)
+    ctx.images.unlink_near_duplicates(image_id)
+
+
+def bury_abandoned(ctx: JobContext) -> int:
+    """Fail the jobs whose worker died on their last attempt, and their images; returns how many."""
+    buried = ctx.queue.bury_abandoned()
+    for job in buried:
+        log.error("job %s for image %s: %s", job.id, job.image_id, job.last_error)
+        fail_image(ctx, job.image_id, job.last_error)
+    return len(buried)

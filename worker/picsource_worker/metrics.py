@@ -11,11 +11,11 @@ from __future__ import annotations
 from prometheus_client import Counter, Histogram
 
 #: Outcomes of one claimed job.
-RESULTS = ("done", "failed", "retry", "released", "lost", "skipped")
+RESULTS = ("done", "failed", "retry", "deferred", "released", "lost", "skipped")
 
 JOBS = Counter(
     "picsource_worker_jobs_total",
-    "Analysis jobs finished by this worker, by outcome (done, failed, retry, released, lost, skipped).",
+    "Analysis jobs finished by this worker, by outcome (done, failed, retry, deferred, released, lost, skipped).",
     ["result"],
 )
 STEP_SECONDS = Histogram(

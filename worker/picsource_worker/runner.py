@@ -8,6 +8,10 @@ enforces two deadlines by giving the job back and leaving the process:
   the image goes back to "pending", and the process exits 0;
 * the job timeout (a decoder or model that hangs): the job is failed with backoff and
   the process exits 1, so the supervisor starts a fresh one.
+
+A process that dies outright (OOM kill, a segfault in a decoder) settles nothing: its
+lease expires and the claim counts. Before each claim the loop buries the jobs whose
+lease expired on their last attempt, so their images show failed instead of "processing".
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from pymongo.errors import PyMongoError
 from picsource_core.mongo import connect
 from picsource_core.queue import Job, JobQueue
 from picsource_core.storage import ObjectStore
-from picsource_worker.job import JobContext, JobState, run_job, settle_failure
+from picsource_worker.job import JobContext, JobState, bury_abandoned, run_job, settle_failure
 from picsource_worker.pipeline.analyse import analyse
 from picsource_worker.settings import Settings
 
@@ -87,6 +91,7 @@ def run_slot(slot: int, settings: Settings, shared: Shared) -> None:
     while not (shared.stop.is_set() or local_stop):
         shared.ticks[slot] = time.time()
         try:
+            metrics.JOBS.labels("failed").inc(bury_abandoned(ctx))
             job = ctx.queue.claim(worker_id, settings.lease_seconds)
         except PyMongoError as exc:
             log.warning("cannot claim a job: %s", exc)

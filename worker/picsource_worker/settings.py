@@ -42,7 +42,8 @@ class Settings:
     #: WORKER_SAFETY_THRESHOLD: NSFW score (0..1) at or above which an image is flagged
     #: ``hidden_from_public`` (the Gallery's spec.worker.analysis.safetyThreshold).
     safety_threshold: float = DEFAULT_SAFETY_THRESHOLD
-    #: WORKER_RETRY_BACKOFF_SECONDS: first retry delay; doubles per attempt (capped at 300 s).
+    #: WORKER_RETRY_BACKOFF_SECONDS: first retry delay; doubles per attempt, or per failed try
+    #: during an outage (capped at 300 s).
     retry_backoff_seconds: float = 2.0
     #: WORKER_POLL_SECONDS: idle wait between claims when the queue is empty.
     poll_seconds: float = 1.0
