@@ -162,9 +162,15 @@ class MongoSettings:
     uri: str
     database: str
     timeout_ms: int = 5000
+    #: MONGODB_OPERATION_TIMEOUT_MS: bound on each operation, end to end (pymongo's
+    #: timeoutMS: server selection, the wait for a connection and the answer). None: no
+    #: bound beyond the socket timeout. The web tier bounds every call, so a frozen server
+    #: costs one request this long; the worker's long aggregations are left unbounded.
+    operation_timeout_ms: int | None = None
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str]) -> MongoSettings:
+    def from_env(cls, environ: Mapping[str, str], *, operation_timeout_ms: int | None = None) -> MongoSettings:
+        """``operation_timeout_ms`` is the component's default for MONGODB_OPERATION_TIMEOUT_MS."""
         env = Env(environ)
         uri = env.str("MONGODB_URI", "mongodb://127.0.0.1:27017")
         if not uri.startswith(("mongodb://", "mongodb+srv://")):
@@ -175,7 +181,8 @@ class MongoSettings:
                 "MONGODB_DATABASE", f"must be 1-63 letters, digits, '_' or '-', got {database!r}"
             )
         timeout = env.int("MONGODB_TIMEOUT_MS", 5000, minimum=100, maximum=120_000)
-        return cls(uri=uri, database=database, timeout_ms=timeout)
+        operation = env.int("MONGODB_OPERATION_TIMEOUT_MS", operation_timeout_ms or 0, minimum=0, maximum=600_000)
+        return cls(uri=uri, database=database, timeout_ms=timeout, operation_timeout_ms=operation or None)
 
 
 @dataclass(frozen=True)
@@ -187,7 +194,9 @@ class StorageSettings:
     secret_key: str = ""
     bucket: str = "picsource"
     region: str = "us-east-1"
-    timeout_seconds: float = 10.0
+    #: S3_TIMEOUT_SECONDS: bound on connecting and on each wait for an answer; a frozen
+    #: store then costs one request this long, not tens of seconds (2 s connect at most).
+    timeout_seconds: float = 2.5
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> StorageSettings:
@@ -204,5 +213,5 @@ class StorageSettings:
             secret_key=env.str("S3_SECRET_KEY"),
             bucket=bucket,
             region=env.str("S3_REGION", "us-east-1"),
-            timeout_seconds=env.float("S3_TIMEOUT_SECONDS", 10.0, minimum=0.1, maximum=300),
+            timeout_seconds=env.float("S3_TIMEOUT_SECONDS", 2.5, minimum=0.1, maximum=300),
         )

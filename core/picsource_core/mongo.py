@@ -34,6 +34,7 @@ def connect(settings: MongoSettings, *, app_name: str = "picsource") -> Database
         serverSelectionTimeoutMS=settings.timeout_ms,
         connectTimeoutMS=settings.timeout_ms,
         socketTimeoutMS=max(settings.timeout_ms * 6, 30_000),
+        timeoutMS=settings.operation_timeout_ms,
         tz_aware=True,
     )
     return client[settings.database]

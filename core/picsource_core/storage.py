@@ -8,8 +8,9 @@ overwrite derived objects idempotently.
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 import urllib3
@@ -18,7 +19,10 @@ from minio.deleteobjects import DeleteObject
 from minio.error import S3Error
 from minio.sseconfig import Rule, SSEConfig
 
+from picsource_core.breaker import CircuitBreaker, CircuitOpen
 from picsource_core.config import StorageSettings
+
+T = TypeVar("T")
 
 THUMBNAIL_SIZES = (256, 1280)
 
@@ -68,18 +72,25 @@ def image_id_of_key(key: str) -> str | None:
 
 
 class ObjectStore:
-    """One bucket of one S3 endpoint. Create one per process (after a fork)."""
+    """One bucket of one S3 endpoint. Create one per process (after a fork).
 
-    def __init__(self, settings: StorageSettings) -> None:
+    Every call is bounded by S3_TIMEOUT_SECONDS: refused connections and 5xx answers are
+    retried twice, but a read that timed out is not (a frozen store would otherwise cost
+    three timeouts). With a ``breaker``, object calls fail fast with StorageError
+    ``Unavailable`` for a few seconds after the store failed (picsource_core.breaker).
+    """
+
+    def __init__(self, settings: StorageSettings, breaker: CircuitBreaker | None = None) -> None:
         parts = urlsplit(settings.endpoint)
-        timeout = urllib3.Timeout(connect=min(settings.timeout_seconds, 5.0), read=settings.timeout_seconds)
+        timeout = urllib3.Timeout(connect=min(settings.timeout_seconds, 2.0), read=settings.timeout_seconds)
         http = urllib3.PoolManager(
             timeout=timeout,
             maxsize=16,
-            retries=urllib3.Retry(total=2, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504]),
+            retries=urllib3.Retry(total=2, read=0, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504]),
         )
         self.settings = settings
         self.bucket = settings.bucket
+        self.breaker = breaker
         self.client = Minio(
             parts.netloc,
             access_key=settings.access_key,
@@ -147,24 +158,49 @@ class ObjectStore:
             raise _classify(err) from err
 
     # --- objects ----------------------------------------------------------------
+    def _guarded(self, call: Callable[[], T]) -> T:
+        """Run one call to the store through the breaker (when there is one)."""
+        if self.breaker is None:
+            return call()
+        try:
+            self.breaker.check()
+        except CircuitOpen as err:
+            raise StorageError("Unavailable", str(err)) from err
+        try:
+            result = call()
+        except S3Error as err:
+            if _server_side(err):
+                self.breaker.failure()
+            else:
+                self.breaker.success()  # the store answered: "no such key" is an answer
+            raise
+        except (urllib3.exceptions.HTTPError, OSError):
+            self.breaker.failure()
+            raise
+        self.breaker.success()
+        return result
+
     def put_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream",
                   metadata: dict[str, str] | None = None) -> None:
-        self.client.put_object(
+        self._guarded(lambda: self.client.put_object(
             self.bucket, key, io.BytesIO(data), len(data), content_type=content_type,
             metadata=metadata,  # type: ignore[arg-type]
-        )
+        ))
 
     def get_bytes(self, key: str) -> bytes:
-        response = self.client.get_object(self.bucket, key)
-        try:
-            return response.read()
-        finally:
-            response.close()
-            response.release_conn()
+        def read() -> bytes:
+            response = self.client.get_object(self.bucket, key)
+            try:
+                return response.read()
+            finally:
+                response.close()
+                response.release_conn()
+
+        return self._guarded(read)
 
     def exists(self, key: str) -> bool:
         try:
-            self.client.stat_object(self.bucket, key)
+            self._guarded(lambda: self.client.stat_object(self.bucket, key))
             return True
         except S3Error as err:
             if err.code in {"NoSuchKey", "NoSuchObject", "NotFound"}:
@@ -173,11 +209,11 @@ class ObjectStore:
 
     def stat(self, key: str) -> tuple[int, str, str]:
         """(size, etag, content type) of an object."""
-        info = self.client.stat_object(self.bucket, key)
+        info = self._guarded(lambda: self.client.stat_object(self.bucket, key))
         return int(info.size or 0), str(info.etag or ""), str(info.content_type or "")
 
     def delete(self, key: str) -> None:
-        self.client.remove_object(self.bucket, key)
+        self._guarded(lambda: self.client.remove_object(self.bucket, key))
 
     def list_keys(self, prefix: str = "") -> Iterator[str]:
         for obj in self.client.list_objects(self.bucket, prefix=prefix, recursive=True):
@@ -205,6 +241,12 @@ class ObjectStore:
             self.bucket, key, expires=timedelta(seconds=expires_seconds),
             response_headers=response_headers,  # type: ignore[arg-type]
         )
+
+
+def _server_side(err: S3Error) -> bool:
+    """Whether an S3 error says the store itself is failing (not the request)."""
+    status = getattr(err.response, "status", 0) or 0
+    return status >= 500 or (err.code or "") in {"InternalError", "ServiceUnavailable", "SlowDown"}
 
 
 def _classify(err: S3Error) -> StorageError:

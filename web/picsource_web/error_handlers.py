@@ -35,12 +35,12 @@ from picsource_web.api.problems import (
     problem_response,
 )
 from picsource_web.context import wants_json
+from picsource_web.resilience import MONGO_DOWN, is_outage, mongo_failed
 from picsource_web.services.errors import ServiceError, Unavailable
 from picsource_web.sessions import viewer
 
 log = logging.getLogger(__name__)
 
-MONGO_DOWN = "The database (MongoDB) is unavailable right now. Please try again in a moment."
 STORAGE_DOWN = "Image storage is unavailable right now. Please try again in a moment."
 NOT_SIGNED_IN = "Authenticate with 'Authorization: Bearer <token>' or a signed-in session."
 
@@ -99,7 +99,7 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(RequestEntityTooLarge)
     def _too_large(err: RequestEntityTooLarge) -> Response:
-        limit = current_app.config["MAX_CONTENT_LENGTH"]
+        limit = request.max_content_length or current_app.config["MAX_CONTENT_LENGTH"]  # per route
         return _respond(ServiceError(413, "too_large", f"The upload is larger than the limit of {limit:,} bytes."))
 
     @app.errorhandler(HTTPException)
@@ -110,8 +110,9 @@ def init_app(app: Flask) -> None:
         return _respond(ServiceError(status, reason, message))
 
     @app.errorhandler(ConnectionFailure)
-    def _mongo_down(err: ConnectionFailure) -> Response:
+    def _mongo_down(err: PyMongoError) -> Response:
         log.warning("MongoDB unavailable: %s", err)
+        mongo_failed()
         return _respond(Unavailable("mongo", MONGO_DOWN))
 
     @app.errorhandler(StorageError)
@@ -124,6 +125,8 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(PyMongoError)
     @app.errorhandler(Exception)
     def _unexpected(err: Exception) -> Response:
+        if is_outage(err):  # a timeout the server reported (ExecutionTimeout), not a bug
+            return _mongo_down(err)  # type: ignore[arg-type]
         log.exception("unhandled error: %s", err)
         return _respond(ServiceError(500, "internal_error",
                                     "Something went wrong on our side. The error was logged."))
