@@ -7,7 +7,8 @@ needed in a cluster. Contract:
 * enqueue is idempotent per (image, kind): a unique index makes a second
   enqueue a no-op while the job is pending or running;
 * claim takes the oldest ready job atomically and sets a lease; a job whose
-  lease expired (its worker died) is claimable again;
+  lease expired (its worker died) is claimable again. The claiming queue's
+  ``max_attempts`` (the worker's WORKER_MAX_ATTEMPTS) is the one on record;
 * every claim counts as an attempt, at the moment it is made: a worker that
   dies (OOM kill, a segfault in a decoder) cannot report its failure, so the
   attempt must already be on the record. A job whose lease expired on its
@@ -159,7 +160,7 @@ class JobQueue:
             ]},
             {"$set": {"state": RUNNING, "lease_owner": worker_id,
                       "lease_expires": now + timedelta(seconds=lease_seconds),
-                      "claimed_at": now, "updated_at": now},
+                      "max_attempts": self.max_attempts, "claimed_at": now, "updated_at": now},
              "$inc": {"attempts": 1}},
             sort=[("run_at", ASCENDING), ("_id", ASCENDING)],
             return_document=ReturnDocument.BEFORE,
@@ -171,7 +172,7 @@ class JobQueue:
             self.jobs.update_one({"_id": before["_id"], "lease_owner": worker_id},
                                  {"$inc": {"lease_expiries": 1}})
         before.update(state=RUNNING, lease_owner=worker_id, attempts=int(before.get("attempts", 0)) + 1,
-                      lease_expires=now + timedelta(seconds=lease_seconds))
+                      max_attempts=self.max_attempts, lease_expires=now + timedelta(seconds=lease_seconds))
         return Job.from_doc(before, reclaimed=reclaimed)
 
     def bury_abandoned(self) -> list[Job]:

@@ -190,3 +190,12 @@ def test_a_claim_that_dies_counts_even_between_infrastructure_failures(mongo_db)
     job = queue.claim("w", 10)
     assert job is not None and job.attempts == 2
     assert queue.fail(job, "not an image") == FAILED  # a real failure on the last attempt
+
+
+def test_the_claiming_workers_limit_is_the_one_on_record(mongo_db) -> None:  # type: ignore[no-untyped-def]
+    web, _ = make_queue(mongo_db)  # the web tier enqueues with the default limit
+    web.enqueue(ObjectId())
+    worker = JobQueue(mongo_db, max_attempts=2)  # WORKER_MAX_ATTEMPTS=2
+    job = worker.claim("w", 30)
+    assert job is not None and job.max_attempts == 2
+    assert mongo_db.jobs.find_one({"_id": job.id})["max_attempts"] == 2  # what /admin shows

@@ -95,7 +95,7 @@ def test_an_s3_outage_spends_no_attempt_and_the_image_is_analysed_after_recovery
                                         secret_key=own_minio.secret_key, bucket="outage",
                                         region=own_minio.region))  # fmt: skip
     image = seed_image(mongo_db, store, photo_jpeg("rocket"), enqueue=False)
-    retries = {"WORKER_MAX_ATTEMPTS": "2", "WORKER_RETRY_BACKOFF_SECONDS": "0.3", **NO_MODELS}
+    retries = {"WORKER_MAX_ATTEMPTS": "2", "WORKER_RETRY_BACKOFF_SECONDS": "0.1", **NO_MODELS}
     with WorkerProcess(env, tmp_path, "patient", **retries) as worker:
         assert own_minio.process is not None
         own_minio.process.stop()
@@ -106,7 +106,8 @@ def test_an_s3_outage_spends_no_attempt_and_the_image_is_analysed_after_recovery
         assert job["state"] in ("pending", "running") and job["attempts"] <= 1, job
         assert mongo_db[IMAGES].find_one({"_id": image})["status"] in ("pending", "processing")
         own_minio.start()  # same port, same data
-        wait_until(lambda: _job(mongo_db, image).get("state") == "done", 60, worker.log())
+        # the backoff doubles, so the wait after recovery is about as long as the outage was
+        wait_until(lambda: _job(mongo_db, image).get("state") == "done", 120, worker.log())
         assert worker.sample("picsource_worker_jobs_total", result="deferred") >= 4
         assert worker.sample("picsource_worker_jobs_total", result="failed") == 0
     job = _job(mongo_db, image)
