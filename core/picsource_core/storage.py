@@ -126,13 +126,17 @@ class ObjectStore:
         return StorageError("BucketForbidden", "access to the bucket is forbidden")
 
     def ensure_bucket(self, *, encrypt: bool = False) -> bool:
-        """Create the bucket (private) if missing; True when created. Encryption best-effort."""
+        """Create the bucket (private) if missing; True when created.
+
+        Server-side encryption (SSE-S3, best effort) is asked for only on a bucket created
+        here: an existing bucket's encryption belongs to whoever made it and is never
+        overwritten (``encryption()`` reports what it is)."""
         try:
             created = False
             if not self.client.bucket_exists(self.bucket):
                 self.client.make_bucket(self.bucket, location=self.settings.region)
                 created = True
-            if encrypt:
+            if encrypt and created:
                 try:
                     self.client.set_bucket_encryption(self.bucket, SSEConfig(Rule.new_sse_s3_rule()))
                 except S3Error as err:
@@ -146,6 +150,15 @@ class ObjectStore:
             raise
         except Exception as err:
             raise StorageError("EndpointUnreachable", f"object storage unreachable: {err}") from err
+
+    def encryption(self) -> str:
+        """Whether the bucket encrypts objects at rest: "on" (a default SSE rule), "off"
+        (none), or "unknown" (the store cannot tell: no such API, or not allowed)."""
+        try:
+            config = self.client.get_bucket_encryption(self.bucket)
+        except S3Error:
+            return "unknown"
+        return "on" if config is not None and config.rule is not None else "off"
 
     def remove_bucket(self) -> None:
         """Delete every object and then the bucket (reclaimPolicy Delete)."""

@@ -51,6 +51,7 @@ def check_storage(secrets: SecretReader, g: Gallery) -> Condition:
         if g.storage.create_bucket:
             created = store.ensure_bucket(encrypt=g.storage.encryption)
         store.ping()
+        encryption = store.encryption()
     except BindingError as err:
         return Condition(STORAGE_BOUND, FALSE, err.reason, err.message)
     except StorageError as err:
@@ -64,7 +65,8 @@ def check_storage(secrets: SecretReader, g: Gallery) -> Condition:
         return Condition(STORAGE_BOUND, FALSE, "StorageError", f"{type(err).__name__}: {err}")
     verb = "created" if created else "found"
     return Condition(STORAGE_BOUND, TRUE, "BucketReady",
-                     f"bucket {g.storage.bucket!r} {verb} at {g.storage.endpoint}")
+                     f"bucket {g.storage.bucket!r} {verb} at {g.storage.endpoint}; "
+                     f"server-side encryption {encryption}")
 
 
 def _refine_forbidden(store: ObjectStore, err: StorageError) -> StorageError:

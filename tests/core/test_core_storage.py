@@ -1,9 +1,16 @@
 """The object store against a real MinIO server."""
 
+import base64
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
+from minio.sseconfig import Rule, SSEConfig
 
 from picsource_core.config import StorageSettings
 from picsource_core.storage import ObjectStore, StorageError, original_key, thumbnail_key
+from tests.harness.services import MinioServer
 
 
 def test_round_trip_list_and_delete_prefix(object_store: ObjectStore) -> None:
@@ -65,3 +72,48 @@ def test_ensure_bucket_creates_once_and_remove_bucket_empties_it(minio_server) -
     with pytest.raises(StorageError) as err:
         store.ping()
     assert err.value.reason == "BucketMissing"
+
+
+class KmsMinio(MinioServer):
+    """MinIO with a static KMS key, so SSE-S3 really works and can be observed."""
+
+    def env(self) -> dict[str, str]:
+        return {**super().env(), "MINIO_KMS_SECRET_KEY": "picsource-test:" + base64.b64encode(os.urandom(32)).decode()}
+
+
+@pytest.fixture
+def kms_minio(tmp_path: Path) -> Iterator[KmsMinio]:
+    server = KmsMinio(tmp_path / "kms-minio")
+    server.start()
+    yield server
+    server.stop()
+
+
+def _store(server: MinioServer, bucket: str) -> ObjectStore:
+    return ObjectStore(StorageSettings(endpoint=server.url, access_key=server.access_key,
+                                       secret_key=server.secret_key, bucket=bucket))
+
+
+def test_encryption_is_set_only_on_buckets_we_create_and_never_overwritten(kms_minio: KmsMinio) -> None:
+    created = _store(kms_minio, "made-by-picsource")
+    assert created.ensure_bucket(encrypt=True) is True
+    assert created.encryption() == "on"
+
+    kms_minio.client().make_bucket("admins-plain")  # an admin's bucket without encryption
+    plain = _store(kms_minio, "admins-plain")
+    assert plain.ensure_bucket(encrypt=True) is False
+    assert plain.encryption() == "off"  # left as the admin made it
+
+    admin = kms_minio.client()
+    admin.make_bucket("admins-sealed")
+    admin.set_bucket_encryption("admins-sealed", SSEConfig(Rule.new_sse_s3_rule()))
+    sealed = _store(kms_minio, "admins-sealed")
+    assert sealed.ensure_bucket(encrypt=False) is False
+    assert sealed.encryption() == "on"
+
+
+def test_a_store_without_kms_reports_encryption_off(minio_server: MinioServer) -> None:
+    store = _store(minio_server, "no-kms-here")
+    assert store.ensure_bucket(encrypt=True) is True  # asked for, refused by the store: still usable
+    assert store.encryption() == "off"
+    store.remove_bucket()
