@@ -10,8 +10,8 @@ by itself when MongoDB or storage come back.
 from __future__ import annotations
 
 import hashlib
-import io
 import logging
+import tempfile
 import threading
 import time
 from datetime import timedelta
@@ -33,13 +33,18 @@ from picsource_web.views import register_blueprints
 log = logging.getLogger(__name__)
 
 
-class InMemoryRequest(Request):
-    """Keep uploaded files in memory: the web tier has no writable disk (read-only root
-    filesystem in the chart) and bodies are capped by MAX_CONTENT_LENGTH anyway."""
+#: Uploaded files larger than this go to a temporary file (the chart's /tmp emptyDir)
+#: while the request is parsed; smaller ones stay in memory.
+SPOOL_BYTES = 256 * 1024
+
+
+class SpoolingRequest(Request):
+    """Uploaded files are spooled to disk past SPOOL_BYTES, so a worker holds at most
+    about UPLOAD_FORM_PARTS x SPOOL_BYTES of a request's files in memory while parsing."""
 
     def _get_file_stream(self, total_content_length: int | None, content_type: str | None,
                          filename: str | None = None, content_length: int | None = None) -> IO[bytes]:
-        return io.BytesIO()
+        return tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES, mode="rb+")  # noqa: SIM115
 
 
 class Bootstrap:
@@ -97,7 +102,7 @@ def create_app(settings: Settings | None = None, *, bootstrap: bool = True, **ov
     settings = settings or load_settings()
     logs.configure(settings.log_level)
     app = Flask(__name__)
-    app.request_class = InMemoryRequest
+    app.request_class = SpoolingRequest
     if settings.proxy_hops:
         hops = settings.proxy_hops
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
@@ -108,8 +113,10 @@ def create_app(settings: Settings | None = None, *, bootstrap: bool = True, **ov
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.session_cookie_secure,
         PERMANENT_SESSION_LIFETIME=timedelta(days=14),
-        # One image per request from the upload page's script; the no-script form may
-        # send several, so allow a few files' worth plus form overhead.
+        # The largest body, accepted only on the upload routes from a signed-in caller
+        # (security.guard_body; every other request gets FORM_BODY_LIMIT). One image per
+        # request from the upload page's script; the no-script form and the API may send
+        # several, so allow a few files' worth plus form overhead.
         MAX_CONTENT_LENGTH=settings.max_upload_bytes * 10 + 1024 * 1024,
         MAX_FORM_MEMORY_SIZE=1024 * 1024,
         MAX_FORM_PARTS=200,

@@ -17,7 +17,7 @@ from picsource_web.services.errors import ServiceError
 from picsource_web.services.metadata import ImageMetadata, safe_filename
 from picsource_web.services.uploads import UploadResult, UploadService, check_quota
 from picsource_web.services.users import User
-from picsource_web.services.validation import validate_image
+from picsource_web.services.validation import content_digest, validate_image
 
 log = logging.getLogger(__name__)
 
@@ -68,13 +68,14 @@ def _precheck(service: UploadService, owner: User, files: Sequence[IncomingFile]
     new_count, new_bytes, seen = 0, 0, set()
     for index, item in enumerate(files):
         try:
+            sha256 = content_digest(item.data, max_bytes=settings.max_upload_bytes)
+            if sha256 in seen or service.repo.find_duplicate(owner.id, sha256):
+                continue  # found by hash: never decoded
             info = validate_image(item.data, max_bytes=settings.max_upload_bytes,
-                                  max_pixels=settings.max_image_pixels)
+                                  max_pixels=settings.max_image_pixels, sha256=sha256)
         except ServiceError as err:
             raise FileRejected(err, item.filename, index) from None
-        if info.sha256 in seen or service.repo.find_duplicate(owner.id, info.sha256):
-            continue
-        seen.add(info.sha256)
+        seen.add(sha256)
         new_count, new_bytes = new_count + 1, new_bytes + info.size_bytes
     if new_count and (settings.quota_images is not None or settings.quota_bytes is not None):
         count, used = service.repo.usage(owner.id)

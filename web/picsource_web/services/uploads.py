@@ -24,7 +24,7 @@ from picsource_web.services.errors import ServiceError, Unavailable
 from picsource_web.services.images import ImageRepository, new_share_token
 from picsource_web.services.metadata import ImageMetadata, safe_filename
 from picsource_web.services.users import User, parse_object_id
-from picsource_web.services.validation import UploadRejected, validate_image
+from picsource_web.services.validation import UploadRejected, content_digest, validate_image
 from picsource_web.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -69,16 +69,18 @@ class UploadService:
         self.share_token_factory = share_token_factory
 
     def upload(self, owner: User, data: bytes, filename: str | None, meta: ImageMetadata) -> UploadResult:
-        info = validate_image(data, max_bytes=self.settings.max_upload_bytes,
-                              max_pixels=self.settings.max_image_pixels)
+        # A duplicate is found by hash before anything is decoded.
+        sha256 = content_digest(data, max_bytes=self.settings.max_upload_bytes)
         quotas = self.settings.quota_images is not None or self.settings.quota_bytes is not None
         if quotas:  # one pass over the owner's images answers both questions
-            usage, existing_id = self.repo.usage_and_duplicate(owner.id, info.sha256)
+            usage, existing_id = self.repo.usage_and_duplicate(owner.id, sha256)
         else:
-            existing = self.repo.find_duplicate(owner.id, info.sha256)
+            existing = self.repo.find_duplicate(owner.id, sha256)
             existing_id = None if existing is None else existing["_id"]
         if existing_id is not None:
             return UploadResult(image_id=existing_id, duplicate=True)
+        info = validate_image(data, max_bytes=self.settings.max_upload_bytes,
+                              max_pixels=self.settings.max_image_pixels, sha256=sha256)
         if quotas:
             check_quota(self.settings, usage, info.size_bytes)
 

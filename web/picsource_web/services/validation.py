@@ -4,7 +4,9 @@ Pure: takes bytes and limits, returns an ``ImageInfo`` or raises ``UploadRejecte
 an HTTP status and a machine-readable reason (also the metrics label). Order matters:
 size before decoding (cheap), header before pixels (a 20000x20000 PNG bomb is refused
 from its header without allocating 400 million pixels), then a full decode so a
-truncated file is caught here rather than in the worker.
+truncated file is caught here rather than in the worker. ``content_digest`` is the first,
+cheap part alone (size and sha256, no Pillow): uploads look a duplicate up with it before
+anything is decoded.
 """
 
 from __future__ import annotations
@@ -51,8 +53,8 @@ class ImageInfo:
     sha256: str
 
 
-def validate_image(data: bytes, *, max_bytes: int, max_pixels: int) -> ImageInfo:
-    """Identify and fully decode ``data``; raise UploadRejected with a clear message."""
+def content_digest(data: bytes, *, max_bytes: int) -> str:
+    """The sha256 of ``data`` after the size checks, without decoding anything."""
     if not data:
         raise UploadRejected(400, "empty", "The file is empty (0 bytes).")
     if len(data) > max_bytes:
@@ -60,6 +62,14 @@ def validate_image(data: bytes, *, max_bytes: int, max_pixels: int) -> ImageInfo
             413, "too_large",
             f"The file is {len(data):,} bytes; the limit is {max_bytes:,} bytes.",
         )
+    return hashlib.sha256(data).hexdigest()
+
+
+def validate_image(data: bytes, *, max_bytes: int, max_pixels: int,
+                   sha256: str | None = None) -> ImageInfo:
+    """Identify and fully decode ``data``; raise UploadRejected with a clear message.
+    ``sha256``: the content_digest already taken (saves hashing twice)."""
+    digest = content_digest(data, max_bytes=max_bytes) if sha256 is None else sha256
     formats = accepted_formats()
     try:
         # Identify from the header only; Pillow reads no pixel data here.
@@ -97,7 +107,7 @@ def validate_image(data: bytes, *, max_bytes: int, max_pixels: int) -> ImageInfo
     _decode_fully(data, fmt)
     return ImageInfo(
         format=fmt, content_type=formats[fmt], width=width, height=height,
-        size_bytes=len(data), sha256=hashlib.sha256(data).hexdigest(),
+        size_bytes=len(data), sha256=digest,
     )
 
 

@@ -14,6 +14,7 @@ from werkzeug.datastructures import FileStorage
 from picsource_core.images import VISIBILITIES
 from picsource_web import metrics
 from picsource_web.context import current_services, wants_json
+from picsource_web.services.api_uploads import MAX_FILES
 from picsource_web.services.errors import BadRequest, ServiceError
 from picsource_web.services.metadata import (
     MAX_DESCRIPTION,
@@ -57,6 +58,8 @@ def upload() -> ResponseReturnValue:
     files = [f for f in request.files.getlist("file") + request.files.getlist("files") if f.filename or f.content_length]
     if not files:
         raise BadRequest("no_file", "Choose at least one image to upload.")
+    if len(files) > MAX_FILES:
+        raise BadRequest("too_many_files", f"Choose at most {MAX_FILES} images per upload.")
     meta = parse_metadata(request.form.get("title"), request.form.get("description"),
                           request.form.get("tags"), request.form.get("visibility"))
     if wants_json() or len(files) == 1:
