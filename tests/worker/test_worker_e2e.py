@@ -122,6 +122,11 @@ def test_two_workers_never_process_one_job_at_once(
         WorkerProcess(core_env, tmp_path, "beta", WORKER_CONCURRENCY="2", **NO_MODELS) as b,
     ):
         wait_until(lambda: _done(mongo_db, ids), 180, f"16 jobs\n{a.log()}\n{b.log()}")
+
+        def counted() -> float:  # a job's counter moves just after its document is done
+            return sum(w.sample("picsource_worker_jobs_total", result="done") for w in (a, b))
+
+        wait_until(lambda: counted() >= 16, 15, f"the done counters\n{a.log()}\n{b.log()}")
         per_worker = [w.sample("picsource_worker_jobs_total", result="done") for w in (a, b)]
     # every job was claimed exactly once (claim increments attempts) ...
     assert sorted({_job(mongo_db, i)["attempts"] for i in ids}) == [1]
