@@ -6,8 +6,8 @@ field or an ``X-CSRF-Token`` header (the upload script). Requests authenticated 
 Bearer token are exempt (see sessions.py). SameSite=Lax cookies are a second layer.
 
 Request bodies: ``guard_body`` runs before anything may read one (the CSRF check reads
-``request.form``). It answers an unknown URL or a wrong method (404/405) and an anonymous
-upload (401) without reading a byte, and gives every request its route's body limit:
+``request.form``). It answers an unknown URL or a wrong method (404/405) and an upload
+from a caller with no credentials at all (401) without reading a byte, and gives every request its route's body limit:
 ``FORM_BODY_LIMIT`` everywhere, MAX_CONTENT_LENGTH only on the upload routes for a
 signed-in caller. A Content-Length over the limit is a 413 up front; a chunked body is
 read through a stream that stops with a 413 at the limit. Under gunicorn's sync workers
@@ -28,7 +28,7 @@ from flask import Flask, Response, current_app, request, session
 from picsource_web.api.caller import require_user
 from picsource_web.services.api_uploads import MAX_FILES
 from picsource_web.services.errors import ServiceError
-from picsource_web.sessions import Unauthorized, bearer_token, viewer
+from picsource_web.sessions import Unauthorized, bearer_token
 from picsource_web.settings import Settings
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -64,15 +64,25 @@ class BodyTooLarge(ServiceError):
                          "for this address.")
 
 
+def _presents_credentials() -> bool:
+    """Whether the caller could be signed in, decided without the database (so a hostile
+    flood costs no query, and an open MongoDB circuit still answers 503 further on).
+    A bearer token is verified before the body is read (such requests need no CSRF field;
+    the view authenticates first). A session cookie is signed by this app, so only a real
+    sign-in (perhaps since ended) may have its body parsed before login_required looks
+    the account up: within the upload limit, and spooled to disk."""
+    return bearer_token() is not None or bool(session.get("uid"))
+
+
 def guard_body() -> None:
-    """Route, authenticate and bound the body before anything reads it (see the module doc)."""
+    """Route, check credentials and bound the body before anything reads it (module doc)."""
     if request.routing_exception is not None:
         current_app.raise_routing_exception(request)  # 404, 405, redirect: the body unread
     limit = FORM_BODY_LIMIT
     if request.endpoint in UPLOAD_ENDPOINTS and request.method in UNSAFE_METHODS:
-        if request.endpoint == "api.upload_image":
-            require_user()  # 401 problem, as the view would answer
-        elif viewer().user is None:
+        if not _presents_credentials():
+            if request.endpoint == "api.upload_image":
+                require_user()  # the API's 401 problem (no credentials: no database call)
             raise Unauthorized()  # as login_required answers a POST
         limit = current_app.config["MAX_CONTENT_LENGTH"]
         request.max_form_parts = UPLOAD_FORM_PARTS
