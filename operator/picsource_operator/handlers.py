@@ -24,7 +24,7 @@ import kopf
 from picsource_core.metrics import serve_metrics
 from picsource_operator import conditions, constants, drift, metrics, reconcile
 from picsource_operator.bindings import BindingError
-from picsource_operator.kube import Kube, KubeError
+from picsource_operator.kube import ForeignObject, Kube, KubeError
 from picsource_operator.settings import OperatorSettings
 from picsource_operator.spec import SpecError
 from picsource_operator.state import Runtime
@@ -105,6 +105,10 @@ def reconcile_gallery(body: kopf.Body, retry: int, memo: kopf.Memo, **_: Any) ->
         result = "permanent_error"
         _invalid(rt, body, str(err))
         raise kopf.PermanentError(f"invalid Gallery spec: {err}") from err
+    except ForeignObject as err:  # never take over someone else's object: say so, retry later
+        result = "temporary_error"
+        _conflict(rt, body, err)
+        raise kopf.TemporaryError(str(err), delay=max(30, backoff(retry))) from err
     except KubeError as err:
         if err.status == 422:  # a child the spec produces is rejected: fix the spec
             result = "permanent_error"
@@ -178,6 +182,19 @@ def _invalid(rt: Runtime, body: kopf.Body, message: str) -> None:
         reconcile.report_invalid(rt, _plain(body), message)
     except KubeError as err:
         log.warning("could not report an invalid spec: %s", err)
+
+
+def _conflict(rt: Runtime, body: kopf.Body, err: ForeignObject) -> None:
+    """Ready=False (ObjectConflict) and a Warning Event naming the object in the way."""
+    kopf.warn(body, reason="ObjectConflict", message=err.message)
+    try:
+        g = reconcile.parse(rt, _plain(body))
+        st = rt.gallery(g.namespace, g.name, g.uid)
+        with st.lock:
+            publish(rt, g, st, _plain(body).get("status"),
+                    override=conditions.Condition(conditions.READY, conditions.FALSE, "ObjectConflict", err.message))
+    except Exception as report_err:  # noqa: BLE001 - the retry reports again
+        log.warning("could not report an object conflict: %s", report_err)
 
 
 def _report_reclaim_failure(rt: Runtime, body: kopf.Body, err: BindingError) -> None:

@@ -43,6 +43,28 @@ class KubeError(RuntimeError):
         self.message = message
 
 
+class ForeignObject(KubeError):
+    """A same-named object exists that this operator does not manage: never taken over."""
+
+    def __init__(self, kind: str, namespace: str, name: str, managers: list[str]) -> None:
+        who = ", ".join(sorted(set(managers))) or "someone else"
+        super().__init__(409, f"{kind} {namespace}/{name} already exists and is managed by {who}, "
+                         "not by this Gallery; delete or rename it, or choose another Gallery name",
+                         "ObjectConflict")
+        self.kind = kind
+        self.name = name
+
+
+def is_ours(existing: Obj, desired: Obj) -> bool:
+    """Whether ``existing`` is an object this operator made for the owner ``desired`` names:
+    it carries one of the same owner references, or our field manager applied to it."""
+    meta = existing.get("metadata") or {}
+    owners = {ref.get("uid") for ref in (desired.get("metadata") or {}).get("ownerReferences") or []}
+    if owners & {ref.get("uid") for ref in meta.get("ownerReferences") or []}:
+        return True
+    return any(entry.get("manager") == constants.FIELD_MANAGER for entry in meta.get("managedFields") or [])
+
+
 def object_path(kind: str, namespace: str, name: str | None = None) -> str:
     base = _PATHS[kind].format(ns=namespace)
     return f"{base}/{name}" if name else base
@@ -88,13 +110,27 @@ class Kube:
 
     # --- objects ------------------------------------------------------------------
     def apply(self, obj: Obj) -> Obj:
-        """Server-side apply `obj` as field manager picsource-operator, taking over conflicts."""
+        """Server-side apply `obj` as field manager picsource-operator.
+
+        Conflicts (fields another manager set) are taken over only on an object that is
+        ours (``is_ours``: a hand edit of our Deployment is drift, and reverted); on a
+        same-named object somebody else made, ForeignObject is raised and nothing changes.
+        The common case costs one request; a conflict, two more.
+        """
         meta = obj["metadata"]
-        return self.request(
-            "PATCH", object_path(obj["kind"], meta["namespace"], meta["name"]), body=obj,
-            query=[("fieldManager", constants.FIELD_MANAGER), ("force", "true")],
-            content_type="application/apply-patch+yaml",
-        )
+        path = object_path(obj["kind"], meta["namespace"], meta["name"])
+        query = [("fieldManager", constants.FIELD_MANAGER)]
+        try:
+            return self.request("PATCH", path, body=obj, query=query, content_type="application/apply-patch+yaml")
+        except KubeError as err:
+            if err.status != 409:
+                raise
+        existing = self.get(obj["kind"], meta["namespace"], meta["name"]) or {}
+        if existing and not is_ours(existing, obj):
+            managers = [str(m.get("manager")) for m in existing.get("metadata", {}).get("managedFields") or []]
+            raise ForeignObject(obj["kind"], meta["namespace"], meta["name"], managers)
+        return self.request("PATCH", path, body=obj, query=[*query, ("force", "true")],
+                            content_type="application/apply-patch+yaml")
 
     def get(self, kind: str, namespace: str, name: str) -> Obj | None:
         try:
