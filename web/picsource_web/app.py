@@ -24,7 +24,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from picsource_core.mongo import ensure_indexes
 from picsource_core.storage import StorageError
-from picsource_web import error_handlers, logs, metrics, security, sessions
+from picsource_web import error_handlers, logs, metrics, resilience, security, sessions
 from picsource_web.context import EXTENSION
 from picsource_web.services.container import Services, build_services
 from picsource_web.settings import Settings, load_settings
@@ -140,6 +140,7 @@ def create_app(settings: Settings | None = None, *, bootstrap: bool = True, **ov
     security.init_app(app, settings)
     sessions.init_app(app)
     error_handlers.init_app(app)
+    resilience.init_app(app)
     register_blueprints(app)
 
     from picsource_web import cli

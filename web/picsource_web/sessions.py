@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
 from flask import Flask, g, redirect, request, session, url_for
+from pymongo.errors import PyMongoError
 
 from picsource_web.context import current_services, wants_json
 from picsource_web.services.errors import NotFound, ServiceError
@@ -37,9 +38,18 @@ def bearer_token() -> str | None:
 
 
 def viewer() -> Viewer:
-    """Who is asking, resolved once per request."""
+    """Who is asking, resolved once per request. While MongoDB's circuit is open, or once
+    resolving failed, the rest of the request (its error page) sees an anonymous viewer
+    instead of waiting on the database again."""
     if "viewer" not in g:
-        g.viewer = load_viewer()
+        if current_services().mongo_breaker.is_open:  # only a refusal's error page gets here
+            g.viewer = ANONYMOUS
+            return ANONYMOUS
+        try:
+            g.viewer = load_viewer()
+        except PyMongoError:
+            g.viewer = ANONYMOUS
+            raise
     return g.viewer if isinstance(g.viewer, Viewer) else ANONYMOUS
 
 

@@ -19,6 +19,9 @@ from picsource_web.services.passwords import password_problems
 from picsource_web.services.scan import SCAN_MODES
 
 _LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+#: The web tier's default bound on each MongoDB operation: a request that needs a frozen
+#: server fails with a 503 after this long (MONGODB_OPERATION_TIMEOUT_MS overrides it).
+MONGO_OPERATION_TIMEOUT_MS = 2500
 _RATE_RE = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*([smh]?)\s*$")
 _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600}
 
@@ -123,7 +126,7 @@ class Settings:
         quota_bytes = env.size("QUOTA_BYTES", 0)
         return cls(
             secret_key=secret,
-            mongo=MongoSettings.from_env(environ),
+            mongo=MongoSettings.from_env(environ, operation_timeout_ms=MONGO_OPERATION_TIMEOUT_MS),
             storage=StorageSettings.from_env(environ),
             max_upload_bytes=env.size("MAX_UPLOAD_BYTES", 25 * 1000 * 1000, minimum=1),
             max_image_pixels=env.int("MAX_IMAGE_PIXELS", 50_000_000, minimum=1),

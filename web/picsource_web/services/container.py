@@ -8,11 +8,12 @@ app) has its own MongoClient and object store, created lazily after any fork.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from markupsafe import Markup
 from pymongo.database import Database
 
+from picsource_core.breaker import CircuitBreaker
 from picsource_core.mongo import Document, connect
 from picsource_core.queue import JobQueue
 from picsource_core.storage import ObjectStore
@@ -40,13 +41,16 @@ class Services:
     media: MediaUrls
     # Rendered grid tiles keyed by (Page.version, signing window): no session data inside.
     fragments: ListingCache[Markup]
+    #: Fails requests fast for a few seconds after MongoDB did not answer (resilience.py);
+    #: the store has its own (``store.breaker``).
+    mongo_breaker: CircuitBreaker = field(default_factory=lambda: CircuitBreaker("MongoDB"))
 
 
 def build_services(settings: Settings, proxy_url: ProxyUrl,
                    share_token_factory: Callable[[], str] = new_share_token) -> Services:
     """Create clients (lazily connecting: nothing here talks to the network)."""
     db = connect(settings.mongo, app_name="picsource-web")
-    store = ObjectStore(settings.storage)
+    store = ObjectStore(settings.storage, breaker=CircuitBreaker("object storage"))
     # Presigned URLs are signed for the host browsers use, which may differ from the
     # in-cluster endpoint; signing is local, so this client never connects.
     presigner = store
