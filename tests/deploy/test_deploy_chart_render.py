@@ -115,17 +115,11 @@ def test_rbac_is_least_privilege() -> None:
         assert "*" not in verbs and group != "*" and resource != "*", (group, resource)
     assert not any(r in {"pods", "nodes", "clusterroles", "roles", "rolebindings"}
                    for _, r in granted), granted  # fmt: skip
-    full = {"get", "list", "watch", "create", "patch", "update", "delete"}
-    for key in [("", "secrets"), ("", "configmaps"), ("", "services"), ("apps", "deployments"),
-                ("networking.k8s.io", "ingresses"), ("networking.k8s.io", "networkpolicies"),
-                ("policy", "poddisruptionbudgets")]:  # fmt: skip
-        assert granted[key] == full, key
-    assert granted[("picsource.io", "galleries")] == {"get", "list", "watch", "patch", "update"}
-    assert "patch" in granted[("picsource.io", "galleries/status")]
-    assert granted[("picsource.io", "galleries/finalizers")] == {"update"}
-    assert granted[("", "events")] == {"create", "patch"}
-    assert granted[("", "namespaces")] == {"get", "list", "watch"}
-    assert granted[("apiextensions.k8s.io", "customresourcedefinitions")] == {"get", "list", "watch"}
+    # The exact verbs are derived from the operator's code and compared with this role by
+    # tests/operator/test_operator_rbac.py; here only what no rule may ever grant.
+    assert not any("update" in verbs for key, verbs in granted.items()
+                   if key != ("picsource.io", "galleries/finalizers")), granted
+    assert {key for key, verbs in granted.items() if "delete" in verbs} == {("networking.k8s.io", "ingresses")}
     binding = find(render(), "ClusterRoleBinding")
     assert binding["roleRef"]["name"] == role["metadata"]["name"]
 

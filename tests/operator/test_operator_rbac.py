@@ -77,3 +77,82 @@ def test_operator_runs_with_the_charts_least_privilege_role(cluster: Cluster, ga
         for kind in ("clusterrolebinding", "clusterrole"):
             with contextlib.suppress(Exception):
                 kubectl("delete", kind, name, "--ignore-not-found", check=False)
+
+
+# --- least privilege: the verbs the code uses, derived from the code -----------------------
+OPERATOR_SRC = REPO / "operator" / "picsource_operator"
+
+
+def _resource(kind: str) -> tuple[str, str]:
+    """(API group, resource) of a kind, from the paths the operator's API edge uses."""
+    from picsource_operator.kube import object_path
+
+    parts = object_path(kind, "ns").strip("/").split("/")
+    return ("" if parts[0] == "api" else parts[1]), parts[-1]
+
+
+def derived_rules() -> dict[tuple[str, str], set[str]]:
+    """Every (group, resource) -> verbs the operator's code needs, read from the code:
+    children are applied (create, patch; get to check a conflicting object is ours) and
+    watched (list, watch); ``kube.get("Kind"`` reads, ``kube.delete("Kind"`` deletes."""
+    import re
+
+    from picsource_operator import constants
+    from picsource_operator.handlers import CHILDREN
+
+    source = "\n".join(p.read_text() for p in OPERATOR_SRC.rglob("*.py"))
+    rules: dict[tuple[str, str], set[str]] = {}
+
+    def grant(key: tuple[str, str], *verbs: str) -> None:
+        rules.setdefault(key, set()).update(verbs)
+
+    for group, _version, plural in CHILDREN.values():
+        grant((group, plural), "get", "create", "patch", "list", "watch")
+    for kind in re.findall(r'kube\.get\("(\w+)"', source):
+        grant(_resource(kind), "get")
+    for kind in re.findall(r'kube\.delete\("(\w+)"', source):
+        grant(_resource(kind), "delete")
+    assert re.search(r'kopf\.on\.event\("", "v1", "secrets"', source)  # credentials: watched
+    grant(("", "secrets"), "list", "watch")
+    gallery = (constants.GROUP, constants.PLURAL)
+    grant(gallery, "list", "watch", "patch")  # kopf: watch, progress annotations, finalizer
+    grant((constants.GROUP, f"{constants.PLURAL}/status"), "patch")
+    grant((constants.GROUP, f"{constants.PLURAL}/finalizers"), "update")  # blockOwnerDeletion
+    for group in ("", "events.k8s.io"):
+        grant((group, "events"), "create", "patch")
+    grant(("", "namespaces"), "list", "watch")  # kopf --all-namespaces
+    grant(("apiextensions.k8s.io", "customresourcedefinitions"), "list", "watch")  # kopf discovery
+    return rules
+
+
+def granted_rules(role: dict[str, Any]) -> dict[tuple[str, str], set[str]]:
+    rules: dict[tuple[str, str], set[str]] = {}
+    for rule in role["rules"]:
+        for group in rule["apiGroups"]:
+            for resource in rule["resources"]:
+                rules.setdefault((group, resource), set()).update(rule["verbs"])
+    return rules
+
+
+def test_the_cluster_role_grants_exactly_the_verbs_the_code_uses() -> None:
+    derived, granted = derived_rules(), granted_rules(chart_cluster_role())
+    assert granted == derived
+    deletable = {key for key, verbs in granted.items() if "delete" in verbs}
+    assert deletable == {("networking.k8s.io", "ingresses")}  # children go by garbage collection
+
+
+def test_rbac_md_lists_the_same_rules() -> None:
+    import re
+
+    table: dict[tuple[str, str], set[str]] = {}
+    for line in (REPO / "operator" / "RBAC.md").read_text().splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) != 4 or not cells[0].startswith("`"):
+            continue
+        groups = [g.strip("`").replace('""', "") for g in re.findall(r'`[^`]*`', cells[0])]
+        resources = [r.strip("`") for r in re.findall(r'`[^`]*`', cells[1])]
+        verbs = {v.strip() for v in cells[2].split(",")}
+        for group in groups:
+            for resource in resources:
+                table.setdefault((group, resource), set()).update(verbs)
+    assert table == granted_rules(chart_cluster_role())
