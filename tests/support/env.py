@@ -42,5 +42,6 @@ def web_env_for(mongo_uri: str, database: str, minio: Any, bucket: str) -> dict[
         "MONGODB_TIMEOUT_MS": "2000",
         "S3_TIMEOUT_SECONDS": "3",
         "LOGIN_RATE_LIMIT": "5/15m",
+        "PASSWORD_SCRYPT_N": "16384",  # fast hashing in tests; the default (2**17) is asserted
         "LOG_LEVEL": "warning",
     }

@@ -1,7 +1,10 @@
 """Who is asking: a signed session cookie (browsers) or a personal API token (scripts).
 
-The session stores the user id and the account's ``session_epoch``; a password change
-bumps the epoch, which signs out every other session. A request carrying an
+The session stores the user id and the account's ``session_epoch``; signing out and a
+password change bump the epoch on the server, so every cookie issued before stops
+working, including a copy taken from the browser (sign-out therefore ends the account's
+sessions on every device). A read-only API token is refused (403) on any method
+other than GET, HEAD and OPTIONS, on the API and the HTML routes alike. A request carrying an
 ``Authorization: Bearer`` header is authenticated by the token alone (never the cookie),
 which is also why such requests need no CSRF token: browsers never add that header on
 their own.
@@ -24,9 +27,18 @@ from picsource_web.services.users import ANONYMOUS, User, Viewer
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
 class Unauthorized(ServiceError):
     def __init__(self, message: str = "Sign in to continue.") -> None:
         super().__init__(401, "unauthorized", message)
+
+
+class ReadOnlyToken(ServiceError):
+    def __init__(self) -> None:
+        super().__init__(403, "read_only_token", "This API token is read-only: it may only read "
+                         "(GET). Create a token with write access under Settings to change anything.")
 
 
 def bearer_token() -> str | None:
@@ -58,9 +70,13 @@ def load_viewer() -> Viewer:
     token = bearer_token()
     if token is not None:
         g.auth_method = "token"
-        user_id = svc.tokens.user_for(token)
-        user = svc.users.get(user_id) if user_id else None
-        return Viewer(user) if user else ANONYMOUS
+        grant = svc.tokens.grant_for(token)
+        user = svc.users.get(grant.user_id) if grant else None
+        if user is None:
+            return ANONYMOUS
+        if grant and grant.read_only and request.method not in SAFE_METHODS:
+            raise ReadOnlyToken()
+        return Viewer(user)
     uid = session.get("uid")
     if not uid:
         return ANONYMOUS
@@ -84,6 +100,11 @@ def login_user(user: User) -> None:
 
 
 def logout_user() -> None:
+    """End the session here and on the server: the epoch bump retires every cookie issued
+    so far, so a copied cookie does not outlive the sign-out."""
+    user = viewer().user
+    if user is not None and g.get("auth_method") == "session":
+        current_services().users.end_sessions(user.id)
     session.clear()
     g.viewer = ANONYMOUS
 

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from picsource_core.config import ConfigurationError, Env, MongoSettings, StorageSettings
-from picsource_web.services.passwords import password_problems
+from picsource_web.services.passwords import DEFAULT_COST, MIN_N, ScryptCost, password_problems
 from picsource_web.services.scan import SCAN_MODES
 
 _LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
@@ -67,6 +67,13 @@ def _account(env: Env, user_var: str, password_var: str) -> Account | None:
     return Account(username=username, password=password)
 
 
+def _scrypt_cost(env: Env) -> ScryptCost:
+    n = env.int("PASSWORD_SCRYPT_N", DEFAULT_COST.n, minimum=MIN_N, maximum=DEFAULT_COST.n)
+    if n & (n - 1):
+        raise ConfigurationError("PASSWORD_SCRYPT_N", f"must be a power of two, got {n}")
+    return ScryptCost(n=n, r=DEFAULT_COST.r, p=DEFAULT_COST.p)
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the web tier reads from the environment."""
@@ -92,8 +99,12 @@ class Settings:
     session_cookie_secure: bool = False
     # "open": anyone may sign up; "closed": only configured/admin-created accounts.
     signup: str = "open"
+    # Configured accounts; their usernames are reserved (nobody can sign up with them).
     admin: Account | None = None
     demo: Account | None = None
+    # PASSWORD_SCRYPT_N: scrypt cost of new password hashes (default OWASP's 2**17;
+    # lower only for tests). Sign-in re-hashes passwords stored with other parameters.
+    password_cost: ScryptCost = DEFAULT_COST
     login_rate_limit: RateLimit = RateLimit(attempts=10, window_seconds=900)
     log_level: str = "info"
     # Number of reverse proxies in front (ingress): their X-Forwarded-For/-Proto are trusted
@@ -141,6 +152,7 @@ class Settings:
             signup=env.choice("SIGNUP", ("open", "closed"), "open"),
             admin=_account(env, "ADMIN_USERNAME", "ADMIN_PASSWORD"),
             demo=_account(env, "DEMO_USERNAME", "DEMO_PASSWORD"),
+            password_cost=_scrypt_cost(env),
             login_rate_limit=parse_rate_limit(
                 "LOGIN_RATE_LIMIT", env.str("LOGIN_RATE_LIMIT", "10/15m")
             ),

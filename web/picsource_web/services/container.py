@@ -59,9 +59,13 @@ def build_services(settings: Settings, proxy_url: ProxyUrl,
     queue = JobQueue(db)
     images = ImageRepository(db, store, queue, ListingCache(
         settings.listing_cache_entries, settings.listing_cache_seconds), scan_mode=settings.listing_scan)
+    tokens = TokenService(db)
+    configured = [account.username for account in (settings.admin, settings.demo) if account]
     return Services(
         settings=settings, db=db, store=store, queue=queue,
-        users=UserService(db), tokens=TokenService(db),
+        users=UserService(db, cost=settings.password_cost, reserved=configured,
+                          on_password_change=tokens.revoke_all),
+        tokens=tokens,
         limiter=LoginRateLimiter(db, settings.login_rate_limit),
         images=images,
         uploads=UploadService(settings, images, share_token_factory),

@@ -2,7 +2,13 @@
 
 Why scrypt from hashlib: it is memory-hard like argon2 but needs no extra dependency.
 Hashes are self-describing (``scrypt$n$r$p$salt$hash``) so the cost can be raised later
-without invalidating stored hashes.
+without invalidating stored hashes: a sign-in re-hashes a password whose stored hash
+carries other parameters (``needs_rehash``).
+
+The default cost is the OWASP Password Storage Cheat Sheet's scrypt setting (N=2^17,
+r=8, p=1): 128 MiB and about half a second of one core per hash. Only one hash runs at
+a time per process, so a burst of sign-ins queues instead of multiplying that memory.
+PASSWORD_SCRYPT_N may lower N (tests do, to stay fast); the default stays the OWASP one.
 """
 
 from __future__ import annotations
@@ -12,10 +18,34 @@ import functools
 import hashlib
 import hmac
 import secrets
+import threading
+from dataclasses import dataclass
 
-# 2**14 * 8 * 128 bytes = 16 MiB per hash; ~50 ms on one core.
-_N, _R, _P, _DKLEN = 2**14, 8, 1, 32
-_MAXMEM = 64 * 1024 * 1024
+
+@dataclass(frozen=True)
+class ScryptCost:
+    """scrypt parameters; memory per hash is 128 * r * n bytes."""
+
+    n: int
+    r: int
+    p: int
+
+
+DEFAULT_COST = ScryptCost(n=2**17, r=8, p=1)  # OWASP: 2**17 * 8 * 128 bytes = 128 MiB
+MIN_N = 2**14
+_DKLEN = 32
+# OpenSSL needs 128*r*(n+p+2) bytes; a little above the default's 128 MiB, and a bound
+# on what a stored hash may ask for.
+_MAXMEM = 129 * 1024 * 1024
+# One scrypt at a time per process: 128 MiB each, so concurrent sign-ins must not stack.
+_HASHING = threading.Lock()
+
+
+def _scrypt(password: bytes, salt: bytes, cost: ScryptCost, dklen: int) -> bytes:
+    with _HASHING:
+        return hashlib.scrypt(password, salt=salt, n=cost.n, r=cost.r, p=cost.p, dklen=dklen,
+                              maxmem=_MAXMEM)
+
 
 MIN_LENGTH = 10
 MAX_LENGTH = 1024
@@ -35,12 +65,16 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def hash_password(password: str) -> str:
+def hash_password(password: str, cost: ScryptCost = DEFAULT_COST) -> str:
     salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(
-        password.encode("utf-8"), salt=salt, n=_N, r=_R, p=_P, dklen=_DKLEN, maxmem=_MAXMEM
-    )
-    return f"scrypt${_N}${_R}${_P}${_b64(salt)}${_b64(digest)}"
+    digest = _scrypt(password.encode("utf-8"), salt, cost, _DKLEN)
+    return f"scrypt${cost.n}${cost.r}${cost.p}${_b64(salt)}${_b64(digest)}"
+
+
+def needs_rehash(encoded: str, cost: ScryptCost) -> bool:
+    """True when a stored hash was made with other parameters than ``cost``."""
+    scheme, _, rest = encoded.partition("$")
+    return scheme != "scrypt" or not rest.startswith(f"{cost.n}${cost.r}${cost.p}$")
 
 
 def verify_password(password: str, encoded: str) -> bool:
@@ -50,10 +84,8 @@ def verify_password(password: str, encoded: str) -> bool:
         if scheme != "scrypt":
             return False
         expected = _unb64(digest)
-        actual = hashlib.scrypt(
-            password.encode("utf-8")[:MAX_LENGTH * 4], salt=_unb64(salt), n=int(n), r=int(r),
-            p=int(p), dklen=len(expected), maxmem=_MAXMEM,
-        )
+        actual = _scrypt(password.encode("utf-8")[:MAX_LENGTH * 4], _unb64(salt),
+                         ScryptCost(n=int(n), r=int(r), p=int(p)), len(expected))
     except (ValueError, TypeError):
         return False
     return hmac.compare_digest(actual, expected)
@@ -74,7 +106,7 @@ def password_problems(password: str, username: str = "") -> list[str]:
 
 
 @functools.cache
-def dummy_hash() -> str:
+def dummy_hash(cost: ScryptCost = DEFAULT_COST) -> str:
     """A hash of a random password, verified against when the user does not exist, so a
     sign-in for an unknown name costs the same time as one for a known name."""
-    return hash_password(secrets.token_urlsafe(16))
+    return hash_password(secrets.token_urlsafe(16), cost)

@@ -3,11 +3,18 @@
 A ``Viewer`` (who is asking) is passed into every image query, so visibility is decided
 in one place and the same for HTML pages and the JSON API. Sign-in returns the same
 answer (None) for an unknown user and a wrong password, after the same hashing cost.
+
+Admin rights follow the configured secret, not the name: the configured account names
+are reserved at sign-up, and ``ensure_account`` grants admin to an existing account only
+when ADMIN_PASSWORD verifies against it (see its docstring for why it logs instead of
+refusing to start).
 """
 
 from __future__ import annotations
 
+import logging
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -22,12 +29,17 @@ from picsource_core.mongo import USERS, Document
 from picsource_core.queue import utcnow
 from picsource_web.services.errors import BadRequest, Conflict
 from picsource_web.services.passwords import (
+    DEFAULT_COST,
+    ScryptCost,
     dummy_hash,
     hash_password,
+    needs_rehash,
     password_problems,
     verify_password,
 )
 from picsource_web.settings import Account
+
+log = logging.getLogger(__name__)
 
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{2,31}$")
 USERNAME_HINT = "3-32 characters: lowercase letters, digits, '.', '_' or '-'; starting with a letter or digit."
@@ -94,8 +106,24 @@ def parse_object_id(value: object) -> ObjectId | None:
 
 
 class UserService:
-    def __init__(self, db: Database[Document]) -> None:
+    """``reserved``: configured usernames nobody may sign up with. ``on_password_change``
+    runs after every password change (the container revokes the user's API tokens)."""
+
+    def __init__(self, db: Database[Document], *, cost: ScryptCost = DEFAULT_COST,
+                 reserved: Iterable[str] = (),
+                 on_password_change: Callable[[ObjectId], None] | None = None) -> None:
         self._users = db[USERS]
+        self._cost = cost
+        self._reserved = frozenset(normalise_username(name) for name in reserved)
+        self._on_password_change = on_password_change
+
+    def sign_up(self, username: str, password: str) -> User:
+        """``create`` for the public sign-up form: configured account names are refused, so
+        nobody can take the admin name while start-up work is deferred."""
+        name = normalise_username(username)
+        if name in self._reserved:
+            raise Conflict("username_reserved", f"The username {name!r} is reserved.")
+        return self.create(name, password)
 
     def create(self, username: str, password: str, *, is_admin: bool = False) -> User:
         """Create an account; BadRequest listing every problem, Conflict when the name is taken."""
@@ -104,7 +132,7 @@ class UserService:
         if problems:
             raise BadRequest("invalid_account", " ".join(problems))
         doc: dict[str, Any] = {
-            "username": name, "username_key": name, "password_hash": hash_password(password),
+            "username": name, "username_key": name, "password_hash": hash_password(password, self._cost),
             "is_admin": is_admin, "created_at": utcnow(), "session_epoch": 0,
         }
         try:
@@ -116,10 +144,14 @@ class UserService:
     def authenticate(self, username: str, password: str) -> User | None:
         doc = self._users.find_one({"username_key": normalise_username(username)})
         if doc is None:
-            verify_password(password, dummy_hash())  # same cost as a real check
+            verify_password(password, dummy_hash(self._cost))  # same cost as a real check
             return None
-        if not verify_password(password, str(doc.get("password_hash", ""))):
+        stored = str(doc.get("password_hash", ""))
+        if not verify_password(password, stored):
             return None
+        if needs_rehash(stored, self._cost):  # older parameters: upgrade while we know the password
+            self._users.update_one({"_id": doc["_id"], "password_hash": stored},
+                                   {"$set": {"password_hash": hash_password(password, self._cost)}})
         return User.from_doc(doc)
 
     def get(self, user_id: object) -> User | None:
@@ -130,7 +162,8 @@ class UserService:
         return User.from_doc(doc) if doc else None
 
     def change_password(self, user: User, current: str, new: str) -> User:
-        """Change the password and bump the session epoch, signing out other sessions."""
+        """Change the password and bump the session epoch, signing out other sessions; then
+        ``on_password_change`` (API tokens are revoked)."""
         doc = self._users.find_one({"_id": user.id})
         if doc is None or not verify_password(current, str(doc.get("password_hash", ""))):
             raise BadRequest("wrong_password", "The current password is not correct.")
@@ -139,12 +172,25 @@ class UserService:
             raise BadRequest("invalid_password", " ".join(problems))
         self._users.update_one(
             {"_id": user.id},
-            {"$set": {"password_hash": hash_password(new)}, "$inc": {"session_epoch": 1}},
+            {"$set": {"password_hash": hash_password(new, self._cost)}, "$inc": {"session_epoch": 1}},
         )
+        if self._on_password_change is not None:
+            self._on_password_change(user.id)
         return self.get(user.id) or user
 
+    def end_sessions(self, user_id: ObjectId) -> None:
+        """Bump the session epoch: every session cookie issued so far stops working."""
+        self._users.update_one({"_id": user_id}, {"$inc": {"session_epoch": 1}})
+
     def ensure_account(self, account: Account, *, is_admin: bool) -> User:
-        """Create a configured account if missing (idempotent across replicas starting together)."""
+        """Create a configured account if missing (idempotent across replicas starting together).
+
+        An existing account is made admin only if the configured password verifies
+        against it: otherwise someone else registered the name first, so admin is refused
+        and an error logged. Not refusing to start: then whoever squatted the name could
+        keep the whole gallery down. An account that is already admin stays admin (its
+        owner may have changed the password since).
+        """
         name = normalise_username(account.username)
         existing = self._users.find_one({"username_key": name})
         if existing is None:
@@ -154,6 +200,11 @@ class UserService:
                 existing = self._users.find_one({"username_key": name})
         assert existing is not None
         if is_admin and not existing.get("is_admin"):
+            if not verify_password(account.password, str(existing.get("password_hash", ""))):
+                log.error("ADMIN_USERNAME %r belongs to an existing account whose password is not "
+                          "ADMIN_PASSWORD: admin rights not granted (choose another ADMIN_USERNAME, "
+                          "or sign in as that account and set its password to ADMIN_PASSWORD)", name)
+                return User.from_doc(existing)
             self._users.update_one({"_id": existing["_id"]}, {"$set": {"is_admin": True}})
             existing["is_admin"] = True
         return User.from_doc(existing)

@@ -70,7 +70,7 @@ def signup() -> Response | str | tuple[str, int]:
         return render_template("auth/signup.html", username=username,
                                error="The two passwords do not match.", **context), 400
     try:
-        user = svc.users.create(username, password)
+        user = svc.users.sign_up(username, password)
     except ServiceError as err:
         return render_template("auth/signup.html", username=username, error=err.message,
                                **context), err.status

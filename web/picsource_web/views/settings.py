@@ -8,6 +8,7 @@ from werkzeug.wrappers import Response
 from picsource_web.context import current_services
 from picsource_web.services.errors import ServiceError
 from picsource_web.services.passwords import POLICY_HINTS
+from picsource_web.services.tokens import parse_expiry_days
 from picsource_web.sessions import login_required, login_user, viewer
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")
@@ -36,7 +37,10 @@ def create_token() -> tuple[str, int]:
     user = viewer().user
     assert user is not None
     try:
-        plain, token = current_services().tokens.create(user.id, request.form.get("name", ""))
+        plain, token = current_services().tokens.create(
+            user.id, request.form.get("name", ""), scope=request.form.get("scope", "write"),
+            expires_days=parse_expiry_days(request.form.get("expires_days")),
+        )
     except ServiceError as err:
         return _page(err.status, token_error=err.message)
     # Shown once on this response only; never stored in plain text or put in a URL.
@@ -66,5 +70,5 @@ def change_password() -> Response | tuple[str, int]:
     except ServiceError as err:
         return _page(err.status, password_error=err.message)
     login_user(updated)
-    flash("Password changed. Other sessions were signed out.", "success")
+    flash("Password changed. Other sessions were signed out and your API tokens revoked.", "success")
     return redirect(url_for("settings.index"))
