@@ -43,3 +43,14 @@ def test_an_image_made_private_and_shared_again_gets_a_new_link(app: Flask, alic
     assert new_token != old_token
     assert ApiClient(app, None).get(f"/s/{old_token}").status_code == 404
     assert ApiClient(app, None).get(f"/s/{new_token}").status_code == 200
+
+
+def test_presigned_urls_to_non_public_images_are_short_lived(app: Flask, alice: WebClient) -> None:
+    lifetimes = {}
+    for visibility in ("public", "unlisted", "private"):
+        image_id = alice.upload_id(samples.noisy_jpeg(len(lifetimes) + 40), visibility=visibility)
+        location = alice.get(f"/media/{image_id}/original").headers["Location"]
+        lifetimes[visibility] = int(location.split("X-Amz-Expires=")[1].split("&")[0])
+    settings = app_services(app).settings
+    assert lifetimes == {"public": settings.presign_seconds, "unlisted": 300, "private": 300}
+    assert settings.presign_private_seconds == 300 < settings.presign_seconds

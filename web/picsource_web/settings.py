@@ -91,6 +91,9 @@ class Settings:
     quota_bytes: int | None = None
     # Lifetime of presigned object URLs handed to browsers.
     presign_seconds: int = 1800
+    #: PRESIGN_PRIVATE_SECONDS: the (shorter) lifetime of presigned URLs to private and
+    #: unlisted images, so a leaked link soon stops working.
+    presign_private_seconds: int = 300
     # Stream image bytes through the web tier instead of presigned URLs.
     proxy_images: bool = False
     # The object-store URL browsers reach (presigned URLs are signed for it); None = S3_ENDPOINT.
@@ -144,6 +147,7 @@ class Settings:
             quota_images=quota_images or None,
             quota_bytes=quota_bytes or None,
             presign_seconds=env.int("PRESIGN_SECONDS", 1800, minimum=60, maximum=7 * 24 * 3600),
+            presign_private_seconds=env.int("PRESIGN_PRIVATE_SECONDS", 300, minimum=60, maximum=7 * 24 * 3600),
             proxy_images=env.bool("PROXY_IMAGES", False),
             public_endpoint=(
                 env.url("S3_PUBLIC_ENDPOINT") if env.raw("S3_PUBLIC_ENDPOINT") else None

@@ -70,6 +70,7 @@ def build_services(settings: Settings, proxy_url: ProxyUrl,
         images=images,
         uploads=UploadService(settings, images, share_token_factory),
         media=MediaUrls(presigner=presigner, presign_seconds=settings.presign_seconds,
+                        private_presign_seconds=settings.presign_private_seconds,
                         proxy=settings.proxy_images, proxy_url=proxy_url),
         fragments=ListingCache(settings.listing_cache_entries, settings.listing_cache_seconds),
     )

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from picsource_core.images import FAILED, PENDING, PROCESSING, READY
+from picsource_core.images import FAILED, PENDING, PROCESSING, PUBLIC, READY
 from picsource_core.mongo import Document
 from picsource_core.storage import ObjectStore
 from picsource_web.services.users import Viewer
@@ -59,8 +59,11 @@ class MediaUrls:
     Presigned URLs are signed with a signing time rounded down to a window of half the
     expiry, so within a window the same object always gets the same URL: browsers cache
     the image across page views, and signing (≈0.2 ms each, 48 per grid page) is
-    memoised per process. Every URL stays valid for at least half of PRESIGN_SECONDS
-    after it is handed out. The memo is only a cache: replicas need not share it.
+    memoised per process. Every URL stays valid for at least half of its lifetime after
+    it is handed out: PRESIGN_SECONDS for public images, and at most
+    PRESIGN_PRIVATE_SECONDS (minutes) for private and unlisted ones, so a leaked link
+    to a non-public image soon stops working. The memo is only a cache: replicas need
+    not share it.
     """
 
     presigner: ObjectStore
@@ -68,30 +71,38 @@ class MediaUrls:
     proxy: bool
     proxy_url: ProxyUrl
     clock: Callable[[], float] = time.time
+    private_presign_seconds: int = 300
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_signed", functools.lru_cache(maxsize=8192)(self._sign))
 
-    def _sign(self, key: str, window_start: int, headers: tuple[tuple[str, str], ...]) -> str:
+    def _sign(self, key: str, window_start: int, headers: tuple[tuple[str, str], ...], lifetime: int) -> str:
         return self.presigner.client.presigned_get_object(
-            self.presigner.bucket, key, expires=timedelta(seconds=self.presign_seconds),
+            self.presigner.bucket, key, expires=timedelta(seconds=lifetime),
             response_headers=dict(headers) or None,  # type: ignore[arg-type]
             request_date=datetime.fromtimestamp(window_start, UTC),
         )
 
-    def signing_window(self) -> int:
+    def lifetime(self, doc: Document) -> int:
+        """How long a presigned URL for ``doc`` is valid: shorter unless it is public."""
+        if doc.get("visibility") == PUBLIC:
+            return self.presign_seconds
+        return min(self.presign_seconds, self.private_presign_seconds)
+
+    def signing_window(self, lifetime: int | None = None) -> int:
         """The start of the current signing window: URLs built now stay the same all of it."""
-        length = max(60, self.presign_seconds // 2)
+        length = max(60, (lifetime or self.presign_seconds) // 2)
         return int(self.clock()) // length * length
 
     def window(self) -> int:
-        """What HTML built from these URLs depends on: the signing window (0 in proxy
-        mode, where URLs never change). Views key cached fragments by it."""
-        return 0 if self.proxy else self.signing_window()
+        """What HTML built from these URLs depends on: the shortest signing window (0 in
+        proxy mode, where URLs never change). Views key cached fragments by it."""
+        return 0 if self.proxy else self.signing_window(min(self.presign_seconds, self.private_presign_seconds))
 
-    def presigned(self, key: str, headers: dict[str, str] | None = None) -> str:
+    def presigned(self, key: str, headers: dict[str, str] | None = None, lifetime: int | None = None) -> str:
         signed: Callable[..., str] = self._signed  # type: ignore[attr-defined]
-        return signed(key, self.signing_window(), tuple(sorted((headers or {}).items())))
+        seconds = lifetime or self.presign_seconds
+        return signed(key, self.signing_window(seconds), tuple(sorted((headers or {}).items())), seconds)
 
     def url(self, doc: Document, variant: str, share_token: str | None = None,
             download: bool = False) -> str | None:
@@ -106,7 +117,7 @@ class MediaUrls:
             headers = {"response-content-disposition": f'attachment; filename="{download_name(doc)}"'}
         elif variant == "original":
             headers = {"response-content-type": str(doc.get("content_type") or "application/octet-stream")}
-        return self.presigned(key, headers)
+        return self.presigned(key, headers, self.lifetime(doc))
 
     def display_url(self, doc: Document, size: str, share_token: str | None = None) -> str | None:
         """A thumbnail when ready; the original for a finished image without thumbnails;
