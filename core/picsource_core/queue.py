@@ -158,19 +158,23 @@ class JobQueue:
                 {"state": RUNNING, "lease_expires": {"$lt": now},
                  "attempts": {"$lt": self.max_attempts}},
             ]},
-            {"$set": {"state": RUNNING, "lease_owner": worker_id,
-                      "lease_expires": now + timedelta(seconds=lease_seconds),
-                      "max_attempts": self.max_attempts, "claimed_at": now, "updated_at": now},
-             "$inc": {"attempts": 1}},
+            # A pipeline update, so that counting the attempt and, when the job was still
+            # running (its worker died), the lease expiry is one atomic step: a worker
+            # killed right after claiming cannot leave the expiry uncounted.
+            [{"$set": {
+                "lease_expiries": {"$add": [{"$ifNull": ["$lease_expiries", 0]},
+                                            {"$cond": [{"$eq": ["$state", RUNNING]}, 1, 0]}]},
+                "attempts": {"$add": [{"$ifNull": ["$attempts", 0]}, 1]},
+                "state": {"$literal": RUNNING}, "lease_owner": {"$literal": worker_id},
+                "lease_expires": now + timedelta(seconds=lease_seconds),
+                "max_attempts": self.max_attempts, "claimed_at": now, "updated_at": now,
+            }}],
             sort=[("run_at", ASCENDING), ("_id", ASCENDING)],
             return_document=ReturnDocument.BEFORE,
         )
         if before is None:
             return None
         reclaimed = before.get("state") == RUNNING
-        if reclaimed:  # the previous claim's worker died: on the record for the dead letter
-            self.jobs.update_one({"_id": before["_id"], "lease_owner": worker_id},
-                                 {"$inc": {"lease_expiries": 1}})
         before.update(state=RUNNING, lease_owner=worker_id, attempts=int(before.get("attempts", 0)) + 1,
                       max_attempts=self.max_attempts, lease_expires=now + timedelta(seconds=lease_seconds))
         return Job.from_doc(before, reclaimed=reclaimed)
