@@ -35,14 +35,9 @@ sys.path[:0] = [str(REPO / p) for p in ("core", "web")] + [str(REPO)]
 from tests.harness.procs import free_port  # noqa: E402
 from tests.harness.services import MinioServer, MongoServer  # noqa: E402
 from tests.support.env import web_env_for  # noqa: E402
+from tests.support.gunicorn import stop_gunicorn  # noqa: E402
+from tests.support.hostile import gunicorn_on, hostile_post, peak_rss_kib, worker_pids  # noqa: E402
 from tests.support.waiting import wait_serving  # noqa: E402
-from tests.web.test_web_bounds import (  # noqa: E402
-    hostile_post,
-    peak_rss_kib,
-    start_gunicorn,
-    stop_gunicorn,
-    worker_pids,
-)
 
 OUT = REPO / "bench" / "out"
 PATHS = ("/nope", "/upload", "/api/v1/images", "/login")
@@ -65,8 +60,8 @@ def main() -> int:
         minio.start()
         minio.client().make_bucket("hostile")
         port = free_port()
-        proc = start_gunicorn(web_env_for(mongo.uri, "hostile", minio, "hostile"), port,
-                              args.workers, workdir)
+        proc = gunicorn_on(web_env_for(mongo.uri, "hostile", minio, "hostile"), port,
+                           args.workers, workdir)
         wait_serving(f"http://127.0.0.1:{port}/healthz", proc)
         for _ in range(4 * args.workers):  # warm every worker on every path
             for path in PATHS:

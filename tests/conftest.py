@@ -14,6 +14,7 @@ from __future__ import annotations
 import subprocess
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -54,6 +55,20 @@ def mongo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MongoServ
     _start_or_fail("MongoDB-wire server", server.start)
     yield server
     server.stop()
+
+
+@pytest.fixture
+def own_mongo(tmp_path: Path) -> Iterator[MongoServer]:
+    """A MongoDB-wire server of the test's own, which it may stop, freeze or restart."""
+    with MongoServer(tmp_path / "own-mongo") as server:
+        yield server  # type: ignore[misc]
+
+
+@pytest.fixture
+def own_minio(tmp_path: Path) -> Iterator[MinioServer]:
+    """A MinIO of the test's own, which it may stop, freeze or restart."""
+    with MinioServer(tmp_path / "own-minio") as server:
+        yield server  # type: ignore[misc]
 
 
 @pytest.fixture(scope="session")

@@ -6,18 +6,11 @@ from __future__ import annotations
 import pytest
 
 from picsource_core.breaker import CircuitBreaker, CircuitOpen
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.support.clock import FakeClock
 
 
 def test_a_failure_opens_the_circuit_for_its_period_then_calls_try_again() -> None:
-    clock = Clock()
+    clock = FakeClock(100.0)
     breaker = CircuitBreaker("S3", open_seconds=5, clock=clock)
     breaker.check()  # closed: nothing raised
     breaker.failure()
@@ -34,7 +27,7 @@ def test_a_failure_opens_the_circuit_for_its_period_then_calls_try_again() -> No
 
 
 def test_a_success_closes_the_circuit() -> None:
-    clock = Clock()
+    clock = FakeClock(100.0)
     breaker = CircuitBreaker("MongoDB", open_seconds=5, clock=clock)
     breaker.failure()
     breaker.success()

@@ -83,10 +83,8 @@ class KmsMinio(MinioServer):
 
 @pytest.fixture
 def kms_minio(tmp_path: Path) -> Iterator[KmsMinio]:
-    server = KmsMinio(tmp_path / "kms-minio")
-    server.start()
-    yield server
-    server.stop()
+    with KmsMinio(tmp_path / "kms-minio") as server:
+        yield server  # type: ignore[misc]
 
 
 def _store(server: MinioServer, bucket: str) -> ObjectStore:

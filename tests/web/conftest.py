@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,7 +16,6 @@ from flask import Flask
 
 from picsource_web.app import create_app
 from picsource_web.settings import Settings
-from tests.harness.services import MinioServer, MongoServer
 from tests.support.env import web_env_for
 from tests.support.web import WebClient
 
@@ -75,20 +73,3 @@ def bob(web_client: Callable[..., WebClient]) -> Iterator[WebClient]:
     client = web_client()
     assert client.signup("bob").status_code == 302
     yield client
-
-
-# --- servers of a test's own, for outages (stopped, frozen) ---------------------------
-@pytest.fixture
-def own_minio(tmp_path: Path) -> Iterator[MinioServer]:
-    server = MinioServer(tmp_path / "minio")
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def own_mongo(tmp_path: Path) -> Iterator[MongoServer]:
-    server = MongoServer(tmp_path / "mongo")
-    server.start()
-    yield server
-    server.stop()

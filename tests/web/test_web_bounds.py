@@ -10,15 +10,8 @@ an anonymous 100 MB POST must not grow the worker's peak RSS (VmHWM) by more tha
 from __future__ import annotations
 
 import io
-import os
-import select
-import signal
-import socket
-import subprocess
-import sys
 import tempfile
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,19 +24,20 @@ from picsource_web.services import validation
 from picsource_web.services.api_uploads import MAX_FILES
 from tests.harness.procs import free_port
 from tests.support import images as samples
-from tests.support.env import REPO, python_path
+from tests.support.gunicorn import stop_gunicorn
+from tests.support.hostile import (
+    BOUNDARY,
+    gunicorn_on,
+    hostile_post,
+    multipart_head,
+    peak_rss_kib,
+    worker_pids,
+)
 from tests.support.waiting import wait_serving
 from tests.support.web import WebClient, app_services
 from tests.web.api_support import ApiClient, assert_problem, token_for
 
-BOUNDARY = "hostile"
 MB = 1024 * 1024
-
-
-def multipart_head(field: str = "file", filename: str | None = "x.jpg") -> bytes:
-    disposition = f'form-data; name="{field}"' + (f'; filename="{filename}"' if filename else "")
-    return (f"--{BOUNDARY}\r\nContent-Disposition: {disposition}\r\n"
-            "Content-Type: image/jpeg\r\n\r\n").encode()
 
 
 class Body:
@@ -212,90 +206,10 @@ def test_api_batch_duplicates_are_found_before_any_decode(app: Flask, alice: Web
 
 
 # --- a real gunicorn: the worker's memory --------------------------------------------------
-def hostile_post(port: int, path: str, size: int, *, chunked: bool = False,
-                 timeout: float = 30.0) -> tuple[int, int, float]:
-    """POST a ``size``-byte anonymous multipart body over a raw socket, from a generator (the
-    body never exists in memory), stopping as soon as the server answers.
-    Returns (status, bytes sent, seconds until the answer)."""
-    head = multipart_head()
-    framing = "Transfer-Encoding: chunked" if chunked else f"Content-Length: {len(head) + size}"
-    request_head = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-                    f"Content-Type: multipart/form-data; boundary={BOUNDARY}\r\n"
-                    f"{framing}\r\nConnection: close\r\n\r\n").encode()
-    piece = b"\0" * (256 * 1024)
-
-    def pieces() -> Iterator[bytes]:
-        yield head
-        for _ in range(size // len(piece)):
-            yield piece
-        if size % len(piece):
-            yield piece[:size % len(piece)]
-
-    started = time.monotonic()
-    sent, answer = 0, b""
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
-        sock.sendall(request_head)
-        for data in pieces():
-            if select.select([sock], [], [], 0)[0]:
-                break  # the server answered: stop sending
-            try:
-                sock.sendall(b"%x\r\n%s\r\n" % (len(data), data) if chunked else data)
-            except OSError:  # the server closed the connection after answering
-                break
-            sent += len(data)
-        else:
-            if chunked:
-                sock.sendall(b"0\r\n\r\n")
-        try:
-            while b"\r\n" not in answer:
-                chunk = sock.recv(4096)
-                if not chunk:
-                    break
-                answer += chunk
-        except OSError:
-            pass
-    seconds = time.monotonic() - started
-    status = int(answer.split(b" ", 2)[1]) if answer.startswith(b"HTTP/") else 0
-    return status, sent, seconds
-
-
-def worker_pids(master: int) -> list[int]:
-    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
-    return [int(pid) for pid in children]
-
-
-def peak_rss_kib(pid: int) -> int:
-    """The process's peak resident set size (VmHWM), in KiB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1])
-    raise AssertionError(f"no VmHWM for {pid}")
-
-
-def start_gunicorn(env: dict[str, str], port: int, workers: int, workdir: Path) -> subprocess.Popen[str]:
-    full = {**os.environ, **env, "PYTHONPATH": python_path(), "WEB_BIND": f"127.0.0.1:{port}",
-            "WEB_WORKERS": str(workers), "LOG_LEVEL": "warning",
-            "PROMETHEUS_MULTIPROC_DIR": str(workdir / "prom"), "TMPDIR": str(workdir)}
-    return subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", str(REPO / "web/picsource_web/gunicorn_conf.py"),
-         "picsource_web.app:create_app()"],
-        env=full, cwd=str(REPO), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )
-
-
-def stop_gunicorn(proc: subprocess.Popen[str]) -> None:
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
 @pytest.mark.slow
 def test_hostile_100mb_posts_do_not_grow_the_worker(web_env: dict[str, str], tmp_path: Path) -> None:
     port = free_port()
-    proc = start_gunicorn(web_env, port, 1, tmp_path)
+    proc = gunicorn_on(web_env, port, 1, tmp_path)
     try:
         wait_serving(f"http://127.0.0.1:{port}/healthz", proc)
         for path in ("/nope", "/upload", "/api/v1/images", "/login"):  # warm every code path

@@ -23,6 +23,7 @@ from picsource_core.mongo import IMAGES, USERS
 from picsource_web.services.listing_cache import ListingCache
 from picsource_web.settings import Settings
 from tests.support import images as samples
+from tests.support.clock import FakeClock
 from tests.support.web import WebClient, app_services
 from tests.web.web_support import finish_analysis, tile_ids
 
@@ -30,14 +31,6 @@ _THUMB = re.compile(r'<img class="relative w-full h-full object-cover" src="([^"
 
 
 # --- the cache itself (pure) -----------------------------------------------------------
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_cache_evicts_least_recently_used() -> None:
     cache: ListingCache[str] = ListingCache(entries=2, seconds=60)
     cache.put("a", "A")

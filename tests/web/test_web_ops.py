@@ -6,10 +6,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import signal
-import subprocess
-import sys
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -27,7 +23,8 @@ from picsource_web.settings import Settings
 from tests.harness.procs import free_port
 from tests.harness.services import MinioServer, MongoServer
 from tests.support import images as samples
-from tests.support.env import REPO, SECRET, python_path, web_env_for
+from tests.support.env import SECRET, web_env_for
+from tests.support.gunicorn import start_gunicorn, stop_gunicorn
 from tests.support.waiting import wait_serving, wait_until
 from tests.support.web import WebClient, app_services
 
@@ -213,19 +210,10 @@ def test_app_starts_while_mongo_is_down_and_bootstraps_later(tmp_path: Path, min
 
 
 # --- gunicorn -----------------------------------------------------------------------------
-def _gunicorn(env: dict[str, str]) -> subprocess.Popen[str]:
-    full = {**os.environ, **env, "PYTHONPATH": python_path()}
-    return subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", str(REPO / "web/picsource_web/gunicorn_conf.py"),
-         "picsource_web.app:create_app()"],
-        env=full, cwd=str(REPO), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-
-
 @pytest.mark.slow
 def test_gunicorn_refuses_bad_configuration_with_one_line(web_env: dict[str, str], tmp_path: Path) -> None:
     env = {**web_env, "MAX_UPLOAD_BYTES": "a lot", "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
-    proc = _gunicorn(env)
+    proc = start_gunicorn(env)
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode != 0
     lines = [line for line in stderr.splitlines() if "MAX_UPLOAD_BYTES" in line]
@@ -237,7 +225,7 @@ def test_under_gunicorn_with_multiprocess_metrics(web_env: dict[str, str], tmp_p
     port = free_port()
     env = {**web_env, "WEB_BIND": f"127.0.0.1:{port}", "WEB_WORKERS": "2",
            "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prom")}
-    proc = _gunicorn(env)
+    proc = start_gunicorn(env)
     base = f"http://127.0.0.1:{port}"
     try:
         wait_serving(f"{base}/healthz", proc)
@@ -251,12 +239,7 @@ def test_under_gunicorn_with_multiprocess_metrics(web_env: dict[str, str], tmp_p
         assert float(line.rsplit(" ", 1)[1]) == 20.0  # summed across worker processes
         assert "picsource_web_request_duration_seconds_bucket" in metrics
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_gunicorn(proc)
     assert proc.returncode == 0
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -76,14 +75,6 @@ def test_a_job_whose_process_keeps_dying_is_dead_lettered_with_the_reason(
     with WorkerProcess(core_env, tmp_path, "healthy", **NO_MODELS) as worker:
         wait_until(lambda: _job(mongo_db, image).get("state") == "done", 60, worker.log())
     assert mongo_db[IMAGES].find_one({"_id": image})["status"] == "ready"
-
-
-@pytest.fixture
-def own_minio(tmp_path: Path) -> Iterator[MinioServer]:
-    server = MinioServer(tmp_path / "minio")
-    server.start()
-    yield server
-    server.stop()
 
 
 def test_an_s3_outage_spends_no_attempt_and_the_image_is_analysed_after_recovery(
