@@ -12,6 +12,7 @@ from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, IndexModel, MongoClient
 from pymongo.database import Database
+from pymongo.errors import ConnectionFailure, PyMongoError
 
 from picsource_core.config import MongoSettings
 
@@ -38,6 +39,12 @@ def connect(settings: MongoSettings, *, app_name: str = "picsource") -> Database
         tz_aware=True,
     )
     return client[settings.database]
+
+
+def is_outage(err: BaseException) -> bool:
+    """Whether a MongoDB error says the server is unreachable or did not answer in time
+    (not that the request was wrong): web answers 503, the worker spends no attempt."""
+    return isinstance(err, ConnectionFailure) or (isinstance(err, PyMongoError) and err.timeout)
 
 
 def ping(db: Database[Document]) -> None:

@@ -182,7 +182,7 @@ class ObjectStore:
         try:
             result = call()
         except S3Error as err:
-            if _server_side(err):
+            if is_server_side(err):
                 self.breaker.failure()
             else:
                 self.breaker.success()  # the store answered: "no such key" is an answer
@@ -256,10 +256,17 @@ class ObjectStore:
         )
 
 
-def _server_side(err: S3Error) -> bool:
-    """Whether an S3 error says the store itself is failing (not the request)."""
+#: S3 error codes that say the store itself is failing or overloaded, not the request.
+S3_SERVER_CODES = frozenset({
+    "InternalError", "ServiceUnavailable", "SlowDown", "RequestTimeout",
+    "XMinioServerNotInitialized", "XMinioReadQuorum", "XMinioWriteQuorum",
+})
+
+
+def is_server_side(err: S3Error) -> bool:
+    """Whether an S3 error says the store itself is failing (a 5xx), not the request."""
     status = getattr(err.response, "status", 0) or 0
-    return status >= 500 or (err.code or "") in {"InternalError", "ServiceUnavailable", "SlowDown"}
+    return status >= 500 or (err.code or "") in S3_SERVER_CODES
 
 
 def _classify(err: S3Error) -> StorageError:

@@ -26,6 +26,7 @@ from minio.error import MinioException
 from pymongo.errors import ConnectionFailure, PyMongoError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from picsource_core.mongo import is_outage as is_mongo_outage
 from picsource_core.storage import StorageError
 from picsource_web.api.problems import (
     Problem,
@@ -35,7 +36,7 @@ from picsource_web.api.problems import (
     problem_response,
 )
 from picsource_web.context import wants_json
-from picsource_web.resilience import MONGO_DOWN, is_outage, mongo_failed
+from picsource_web.resilience import MONGO_DOWN, mongo_failed
 from picsource_web.services.errors import ServiceError, Unavailable
 from picsource_web.sessions import viewer
 
@@ -125,7 +126,7 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(PyMongoError)
     @app.errorhandler(Exception)
     def _unexpected(err: Exception) -> Response:
-        if is_outage(err):  # a timeout the server reported (ExecutionTimeout), not a bug
+        if is_mongo_outage(err):  # a timeout the server reported (ExecutionTimeout), not a bug
             return _mongo_down(err)  # type: ignore[arg-type]
         log.exception("unhandled error: %s", err)
         return _respond(ServiceError(500, "internal_error",

@@ -12,7 +12,6 @@ its own circuit inside the ObjectStore.
 from __future__ import annotations
 
 from flask import Flask, Response, request
-from pymongo.errors import ConnectionFailure, PyMongoError
 
 from picsource_core.breaker import CircuitOpen
 from picsource_web.context import current_services
@@ -22,11 +21,6 @@ MONGO_DOWN = "The database (MongoDB) is unavailable right now. Please try again 
 #: Blueprints and endpoints that never need MongoDB's circuit to be closed.
 _EXEMPT_BLUEPRINTS = {"health"}
 _EXEMPT_ENDPOINTS = {"static", "api.openapi"}
-
-
-def is_outage(err: BaseException) -> bool:
-    """Whether a MongoDB error says the server is unreachable or did not answer in time."""
-    return isinstance(err, ConnectionFailure) or (isinstance(err, PyMongoError) and err.timeout)
 
 
 def mongo_failed() -> None:

@@ -21,22 +21,23 @@ from typing import Any
 import urllib3
 from minio.error import InvalidResponseError, S3Error, ServerError
 from pymongo.database import Database
-from pymongo.errors import ConnectionFailure
 
 from picsource_core import images
 from picsource_core.image_documents import ImageDocuments
+from picsource_core.mongo import is_outage as is_mongo_outage
 from picsource_core.queue import FAILED, PENDING, Job, JobQueue
-from picsource_core.storage import ObjectStore, StorageError, thumbnail_key, thumbnails_prefix
+from picsource_core.storage import (
+    ObjectStore,
+    StorageError,
+    is_server_side,
+    thumbnail_key,
+    thumbnails_prefix,
+)
 from picsource_worker import duplicates
 from picsource_worker.pipeline.analyse import AnalysisOptions, analyse, describe_error
 from picsource_worker.results import analysis_fields, failure_fields
 
 log = logging.getLogger(__name__)
-#: S3 error codes that mean "the service is in trouble", whatever the HTTP status says.
-S3_SERVER_CODES = frozenset({
-    "InternalError", "ServiceUnavailable", "SlowDown", "RequestTimeout",
-    "XMinioServerNotInitialized", "XMinioReadQuorum", "XMinioWriteQuorum",
-})
 
 
 def is_infrastructure_error(exc: BaseException) -> bool:
@@ -52,12 +53,13 @@ def is_infrastructure_error(exc: BaseException) -> bool:
 
 
 def _is_outage(exc: BaseException) -> bool:
-    if isinstance(exc, ConnectionFailure | urllib3.exceptions.HTTPError | ConnectionError
-                  | TimeoutError | ServerError | InvalidResponseError):  # fmt: skip
-        return True  # pymongo's AutoReconnect, ServerSelectionTimeout, NetworkTimeout; urllib3
+    if is_mongo_outage(exc):
+        return True  # pymongo's AutoReconnect, ServerSelectionTimeout, NetworkTimeout, timeouts
+    if isinstance(exc, urllib3.exceptions.HTTPError | ConnectionError | TimeoutError
+                  | ServerError | InvalidResponseError):  # fmt: skip
+        return True
     if isinstance(exc, S3Error):
-        status = getattr(exc.response, "status", 0) or 0
-        return exc.code in S3_SERVER_CODES or status >= 500
+        return is_server_side(exc)
     return isinstance(exc, StorageError) and exc.reason in {"EndpointUnreachable", "Unavailable"}
 
 
