@@ -201,7 +201,9 @@ class MinioServer(_Service):
         return env
 
     def is_ready(self) -> bool:
-        url = f"{self.url}/minio/health/live"
+        # /live answers 200 while the object layer is still starting, and S3 calls made
+        # then get 503 (a test's first bucket creation would fail); /cluster waits for it.
+        url = f"{self.url}/minio/health/cluster"
         with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 (loopback)
             return bool(response.status == 200)
 
