@@ -8,8 +8,10 @@ report and retry, never a reason for the operator to crash.
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass
+from typing import Any
 
 from minio.error import S3Error
 from pymongo import MongoClient
@@ -21,12 +23,16 @@ from picsource_core.config import MongoSettings, StorageSettings
 from picsource_core.mongo import Document, connect, ensure_indexes, ping
 from picsource_core.queue import JobQueue
 from picsource_core.storage import ObjectStore, StorageError
+from picsource_operator import egress
 from picsource_operator.conditions import DATABASE_BOUND, FALSE, STORAGE_BOUND, TRUE, Condition
 from picsource_operator.credentials import SecretReader
 from picsource_operator.errors import BindingError
+from picsource_operator.kube import Kube, KubeError
 from picsource_operator.spec import Gallery
 
-__all__ = ["BindingError", "SecretReader", "backlog", "check_database", "check_storage", "reclaim"]
+__all__ = ["BindingError", "SecretReader", "backlog", "check_database", "check_storage", "reclaim",
+           "resolve_egress"]
+log = logging.getLogger(__name__)
 
 MONGO_TIMEOUT_MS = 3000
 S3_TIMEOUT_SECONDS = 5.0
@@ -134,7 +140,8 @@ def gallery_database(secrets: SecretReader, g: Gallery, clients: MongoClients, u
 
 
 def check_database(secrets: SecretReader, g: Gallery, clients: MongoClients) -> DatabaseBinding:
-    """DatabaseBound: URI readable, server answers, indexes exist."""
+    """DatabaseBound: URI readable, server answers, indexes exist. The URI read is kept even
+    when the check fails: egress is pinned from its hosts either way."""
     uri = ""
     try:
         uri = database_uri(secrets, g)
@@ -142,19 +149,40 @@ def check_database(secrets: SecretReader, g: Gallery, clients: MongoClients) -> 
         ping(db)
         ensure_indexes(db)
     except BindingError as err:
-        return DatabaseBinding(Condition(DATABASE_BOUND, FALSE, err.reason, err.message))
+        return DatabaseBinding(Condition(DATABASE_BOUND, FALSE, err.reason, err.message), uri=uri)
     except OperationFailure as err:
         reason = "InvalidCredentials" if err.code in (13, 18) else "DatabaseError"
-        return DatabaseBinding(Condition(DATABASE_BOUND, FALSE, reason, f"MongoDB refused: {err}"))
+        return DatabaseBinding(Condition(DATABASE_BOUND, FALSE, reason, f"MongoDB refused: {err}"), uri=uri)
     except PyMongoError as err:
         return DatabaseBinding(Condition(DATABASE_BOUND, FALSE, "DatabaseUnreachable",
-                                         f"MongoDB unreachable: {str(err)[:300]}"))
+                                         f"MongoDB unreachable: {str(err)[:300]}"), uri=uri)
     except Exception as err:
-        return DatabaseBinding(Condition(DATABASE_BOUND, FALSE, "DatabaseError", f"{type(err).__name__}: {err}"))
+        return DatabaseBinding(Condition(DATABASE_BOUND, FALSE, "DatabaseError", f"{type(err).__name__}: {err}"),
+                               uri=uri)
     return DatabaseBinding(
         Condition(DATABASE_BOUND, TRUE, "DatabaseReady", f"database {g.database.name!r} reachable, indexes ensured"),
         db, uri,
     )
+
+
+def read_services(kube: Kube, refs: list[egress.ServiceRef]) -> dict[egress.ServiceRef, dict[str, Any] | None]:
+    """Each Service the endpoints may name (None: it does not exist). One that cannot be read
+    (API error) is left out, so its endpoint is reported as not pinned and retried later."""
+    found: dict[egress.ServiceRef, dict[str, Any] | None] = {}
+    for ref in refs:
+        try:
+            found[ref] = kube.get("Service", ref.namespace, ref.name)
+        except KubeError as err:
+            log.warning("cannot read Service %s for egress pinning: %s", ref, err)
+    return found
+
+
+def resolve_egress(kube: Kube, g: Gallery, uri: str) -> egress.Egress:
+    """Where the pods may connect: the storage endpoint and the database URI's hosts, with
+    the Services they name read from the API (``uri`` empty: not readable yet)."""
+    database = egress.database_endpoints(uri) if uri else None
+    endpoints = [egress.storage_endpoint(g), *(database or [])]
+    return egress.plan(g, database, read_services(kube, egress.service_refs(endpoints, g.namespace)))
 
 
 def backlog(db: Database[Document]) -> int:

@@ -16,7 +16,10 @@ STORAGE_BOUND = "StorageBound"
 DATABASE_BOUND = "DatabaseBound"
 WEB_AVAILABLE = "WebAvailable"
 WORKERS_AVAILABLE = "WorkersAvailable"
-TYPES = (READY, STORAGE_BOUND, DATABASE_BOUND, WEB_AVAILABLE, WORKERS_AVAILABLE)
+EGRESS_PINNED = "EgressPinned"
+TYPES = (READY, STORAGE_BOUND, DATABASE_BOUND, WEB_AVAILABLE, WORKERS_AVAILABLE, EGRESS_PINNED)
+# Reported, with Events, but a gallery works without them: they never hold back Ready or the phase.
+ADVISORY = (EGRESS_PINNED,)
 
 TRUE, FALSE, UNKNOWN = "True", "False", "Unknown"
 
@@ -61,6 +64,7 @@ def phase(parts: Sequence[Condition], *, paused: bool = False, deleting: bool = 
         return "Deleting"
     if paused:
         return "Paused"
+    parts = [c for c in parts if c.type not in ADVISORY]
     by_type = {c.type: c for c in parts}
     for binding in (STORAGE_BOUND, DATABASE_BOUND):
         if binding in by_type and by_type[binding].status == FALSE:

@@ -15,12 +15,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from picsource_operator import bindings, constants, metrics
+from picsource_operator import bindings, constants, egress, metrics
 from picsource_operator.autoscale import decide_replicas
 from picsource_operator.builders import build_all, config_hash
 from picsource_operator.builders.common import app_secret_name
 from picsource_operator.builders.config import generate_secret_key
-from picsource_operator.builders.network import mongo_ports
 from picsource_operator.builders.pods import secret_refs
 from picsource_operator.builders.worker import build_worker_deployment
 from picsource_operator.conditions import FALSE, READY, Condition, merge
@@ -58,9 +57,20 @@ def ensure_bindings(rt: Runtime, g: Gallery, st: GalleryState) -> None:
     st.storage = bindings.check_storage(rt.secrets, g)
     database = bindings.check_database(rt.secrets, g, rt.mongo)
     st.database, st.db = database.condition, database.db
-    if database.uri:
-        st.mongo_ports = tuple(mongo_ports(database.uri))
+    st.egress = _egress(rt, g, database.uri, st.egress)
     st.checked_at, st.checked_generation = time.monotonic(), g.generation
+
+
+def _egress(rt: Runtime, g: Gallery, uri: str, previous: egress.Egress | None) -> egress.Egress:
+    """The pinned egress plan; the previous one stays when the Services cannot be read."""
+    try:
+        plan = bindings.resolve_egress(rt.kube, g, uri)
+    except Exception as err:  # the API server flaking must not stop the reconcile
+        log.warning("gallery %s/%s: egress not resolved: %s", g.namespace, g.name, err)
+        return previous or egress.plan(g, None, {})
+    if previous is not None and plan != previous and plan.unpinned:
+        log.info("gallery %s/%s: egress not pinned: %s", g.namespace, g.name, "; ".join(plan.unpinned))
+    return plan
 
 
 def record_deployment(rt: Runtime, obj: dict[str, Any]) -> bool:
@@ -108,8 +118,14 @@ def apply_children(rt: Runtime, g: Gallery, st: GalleryState, only: tuple[str, s
                    body_status: dict[str, Any] | None = None) -> int:
     """Server-side apply every child (or only one); returns how many were applied."""
     digest = secrets_hash(rt, g, st)
+    if st.egress is None:  # e.g. a drift repair right after a restart: never apply an unpinned guess
+        try:
+            uri = bindings.database_uri(rt.secrets, g)
+        except BindingError:
+            uri = ""
+        st.egress = _egress(rt, g, uri, None)
     objects = build_all(g, secret_key=secret_key(rt, g, st), worker_replicas=desired_workers(g, st),
-                        mongo_ports=st.mongo_ports, secrets_hash=digest)
+                        egress=st.egress, secrets_hash=digest)
     if only is not None:
         objects = [o for o in objects if (o["kind"], o["metadata"]["name"]) == only]
     for result in rt.apply_pool.map(rt.kube.apply, objects):
@@ -121,6 +137,7 @@ def apply_children(rt: Runtime, g: Gallery, st: GalleryState, only: tuple[str, s
         st.ingress_may_exist = g.web.ingress is not None
         st.applied_at, st.applied_generation = time.monotonic(), g.generation
         st.applied_secrets_hash = digest
+        st.applied_egress = st.egress
     return len(objects)
 
 
@@ -208,7 +225,8 @@ def tick(rt: Runtime, body: dict[str, Any]) -> None:
         _refresh_backlog(g, st)
         extra = _autoscale(rt, g, st)
         if (time.monotonic() - st.applied_at >= RESYNC_SECONDS
-                or (st.secrets_hash or UNAVAILABLE) != st.applied_secrets_hash):  # a credential changed
+                or (st.secrets_hash or UNAVAILABLE) != st.applied_secrets_hash  # a credential changed
+                or st.egress != st.applied_egress):  # a bound Service or the database hosts changed
             apply_children(rt, g, st, body_status=body.get("status"))
         publish(rt, g, st, body.get("status"), extra=extra)
 

@@ -8,6 +8,7 @@ checks that these defaults equal the CRD's, so the two cannot drift apart.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -135,6 +136,13 @@ class AuthSpec:
 
 
 @dataclass(frozen=True)
+class NetworkSpec:
+    # Where endpoints the operator cannot pin itself (external DNS names, ExternalName or
+    # selector-less Services) may be reached; canonical CIDRs (see picsource_operator.egress).
+    egress_cidrs: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Gallery:
     """Identity of the Gallery object plus its parsed spec."""
 
@@ -148,6 +156,7 @@ class Gallery:
     database: DatabaseSpec
     limits: Limits = Limits()
     auth: AuthSpec = AuthSpec()
+    network: NetworkSpec = NetworkSpec()
     reclaim_policy: str = "Retain"
     paused: bool = False
 
@@ -226,6 +235,22 @@ def _check_url(path: str, url: str) -> None:
         raise SpecError(f"spec.{path} must be an http(s) URL, not {url!r}")
 
 
+def _network(raw: Mapping[str, Any]) -> NetworkSpec:
+    cidrs = raw.get("egressCIDRs") or []
+    if not isinstance(cidrs, list):
+        raise SpecError("spec.network.egressCIDRs must be a list of CIDRs such as 203.0.113.0/24")
+    parsed: list[str] = []
+    for i, value in enumerate(cidrs):
+        try:
+            network = ipaddress.ip_network(str(value), strict=True)
+        except ValueError as err:
+            raise SpecError(f"spec.network.egressCIDRs[{i}] is not a CIDR such as 203.0.113.0/24 "
+                            f"or 2001:db8::/32: {value!r} ({err})") from None
+        if str(network) not in parsed:
+            parsed.append(str(network))
+    return NetworkSpec(egress_cidrs=tuple(parsed))
+
+
 def parse_gallery(body: Mapping[str, Any], *, web_image: str = constants.DEFAULT_WEB_IMAGE,
                   worker_image: str = constants.DEFAULT_WORKER_IMAGE) -> Gallery:
     """Parse a Gallery object (as returned by the API) into a `Gallery`; raise SpecError.
@@ -282,6 +307,7 @@ def parse_gallery(body: Mapping[str, Any], *, web_image: str = constants.DEFAULT
             quota_bytes=int(quota.get("bytes", 1024**3)),
         ),
         auth=AuthSpec(signup=signup, admin_secret=(auth.get("adminSecretRef") or {}).get("name")),
+        network=_network(spec.get("network") or {}),
         reclaim_policy=reclaim,
         paused=bool(spec.get("paused", False)),
     )

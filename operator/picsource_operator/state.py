@@ -19,6 +19,7 @@ from picsource_core.mongo import Document
 from picsource_operator.autoscale import History
 from picsource_operator.bindings import MongoClients, SecretReader
 from picsource_operator.conditions import Condition
+from picsource_operator.egress import Egress
 from picsource_operator.kube import Kube
 from picsource_operator.settings import OperatorSettings
 from picsource_operator.spec import Gallery
@@ -52,7 +53,8 @@ class GalleryState:
     last_status: dict[str, Any] | None = None
     phase: str = "Pending"
     ingress_may_exist: bool | None = None  # None: unknown (decided from the Gallery's status)
-    mongo_ports: tuple[int, ...] = (27017,)
+    egress: Egress | None = None  # where the pods may connect (resolved with the bindings)
+    applied_egress: Egress | None = None  # the plan of the last full apply
     secret_key: str = ""  # the app Secret's key, kept so a deleted Secret comes back unchanged
     secrets_hash: str | None = None  # digest of the referenced Secrets' data; None: not read yet
     applied_secrets_hash: str | None = None  # the digest on the pod templates of the last full apply

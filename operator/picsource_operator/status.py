@@ -60,7 +60,8 @@ def current_conditions(rt: Runtime, g: Gallery, st: GalleryState) -> list[c.Cond
         c.deployment_condition(c.WORKERS_AVAILABLE, "worker", worker.ready if worker else None,
                                desired_workers(g, st)),
     ]
-    return [c.ready_condition(parts), *parts]
+    egress = st.egress.condition() if st.egress is not None else c.unknown(c.EGRESS_PINNED)
+    return [c.ready_condition(parts), *parts, egress]
 
 
 def build_status(rt: Runtime, g: Gallery, st: GalleryState, existing: dict[str, Any] | None, *,
@@ -119,12 +120,12 @@ def publish(rt: Runtime, g: Gallery, st: GalleryState, body_status: dict[str, An
 def worth_an_event(cond: c.Condition, previous: str | None) -> bool:
     """Events for what a person should notice, not for every step of a normal rollout.
 
-    Ready and the bindings report every transition; web and workers only when they
+    Ready, the bindings and egress pinning report every transition; web and workers only when they
     stop being available after having been (a fresh gallery starts unavailable).
     """
     if cond.status == c.UNKNOWN:
         return False
-    if cond.type in (c.READY, c.STORAGE_BOUND, c.DATABASE_BOUND):
+    if cond.type in (c.READY, c.STORAGE_BOUND, c.DATABASE_BOUND, c.EGRESS_PINNED):
         return True
     return previous == c.TRUE and not cond.ok
 

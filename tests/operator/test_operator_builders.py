@@ -10,8 +10,8 @@ from operator_samples import gallery_body
 from picsource_operator import constants
 from picsource_operator.builders import build_all, config_hash
 from picsource_operator.builders.config import build_app_secret, config_data, generate_secret_key
-from picsource_operator.builders.network import mongo_ports
 from picsource_operator.builders.web import build_ingress, build_web_deployment, gallery_url
+from picsource_operator.egress import ServiceRef, database_endpoints, plan
 from picsource_operator.spec import parse_gallery
 
 KEY = "k" * 48
@@ -151,8 +151,11 @@ def test_worker_deployment_uses_given_replicas_and_only_metrics_port():
 
 
 def test_network_policies_allow_only_what_each_part_needs():
-    objs = build_all(parse_gallery(gallery_body()), secret_key=KEY, worker_replicas=1,
-                     mongo_ports=mongo_ports("mongodb://u:p@db-0:27018,db-1:27019/x"))
+    g = parse_gallery(gallery_body())
+    minio = {"spec": {"selector": {"app": "minio"}, "ports": [{"port": 9000, "targetPort": 9000}]}}
+    egress = plan(g, database_endpoints("mongodb://u:p@10.0.0.7:27018,10.0.0.8:27019/x"),
+                  {ServiceRef("storage", "minio"): minio})
+    objs = build_all(g, secret_key=KEY, worker_replicas=1, egress=egress)
     web = by_kind(objs, "NetworkPolicy", "photos-web")["spec"]
     worker = by_kind(objs, "NetworkPolicy", "photos-worker")["spec"]
     assert web["policyTypes"] == worker["policyTypes"] == ["Ingress", "Egress"]
@@ -161,14 +164,8 @@ def test_network_policies_allow_only_what_each_part_needs():
     for policy in (web, worker):
         ports = {(p["port"], p["protocol"]) for rule in policy["egress"] for p in rule["ports"]}
         assert ports == {(53, "UDP"), (53, "TCP"), (27018, "TCP"), (27019, "TCP"), (9000, "TCP")}
+        assert all(rule.get("to") for rule in policy["egress"]), "every egress rule names its peers"
     assert worker["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "worker"
-
-
-def test_mongo_ports_from_uris():
-    assert mongo_ports("mongodb://localhost") == [27017]
-    assert mongo_ports("mongodb://127.0.0.1:41234/db?x=1") == [41234]
-    assert mongo_ports("mongodb+srv://cluster.example.com/db") == [27017]
-    assert mongo_ports("mongodb://[::1]:27020") == [27020]
 
 
 def test_pdb_never_blocks_a_single_replica_drain():

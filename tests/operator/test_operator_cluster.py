@@ -67,6 +67,7 @@ def test_minimal_gallery_becomes_ready_with_every_object_owned(gallery_env: Env,
         "DatabaseBound": ("True", "DatabaseReady"),
         "WebAvailable": ("True", "ReplicasReady"),
         "WorkersAvailable": ("True", "ReplicasReady"),
+        "EgressPinned": ("True", "EgressPinned"),  # the test's stores listen on IP literals
     }
     for cond in status["conditions"]:
         assert cond["lastTransitionTime"] and cond["message"]

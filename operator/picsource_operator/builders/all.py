@@ -6,8 +6,6 @@ them. The Ingress is absent without a host; the reconciler deletes a leftover on
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 from picsource_operator.builders.common import Obj
 from picsource_operator.builders.config import build_app_secret, build_configmap, config_hash
 from picsource_operator.builders.network import (
@@ -21,16 +19,17 @@ from picsource_operator.builders.web import (
     build_web_service,
 )
 from picsource_operator.builders.worker import build_worker_deployment
+from picsource_operator.egress import Egress
 from picsource_operator.spec import Gallery
 
 __all__ = ["build_all", "config_hash"]
 
 
 def build_all(g: Gallery, *, secret_key: str, worker_replicas: int,
-              mongo_ports: Iterable[int] = (27017,), secrets_hash: str | None = None) -> list[Obj]:
-    """`secrets_hash`: digest of the referenced Secrets' data (see credentials.py)."""
+              egress: Egress | None = None, secrets_hash: str | None = None) -> list[Obj]:
+    """`secrets_hash`: digest of the referenced Secrets' data (see credentials.py);
+    `egress`: where the pods may connect (see egress.py; None: the storage endpoint only)."""
     digest = config_hash(g)
-    ports = list(mongo_ports)
     objects = [
         build_app_secret(g, secret_key),
         build_configmap(g),
@@ -38,8 +37,8 @@ def build_all(g: Gallery, *, secret_key: str, worker_replicas: int,
         build_worker_deployment(g, digest, worker_replicas, secrets_hash),
         build_web_service(g),
         build_web_pdb(g),
-        build_web_network_policy(g, ports),
-        build_worker_network_policy(g, ports),
+        build_web_network_policy(g, egress),
+        build_worker_network_policy(g, egress),
     ]
     ingress = build_ingress(g)
     if ingress is not None:

@@ -1,14 +1,13 @@
 """NetworkPolicies: each part of a gallery may talk only to what it needs.
 
 Web accepts HTTP from anywhere (the Ingress controller lives elsewhere) and
-metrics scrapes; workers accept only metrics scrapes. Both may reach DNS, the
-MongoDB port(s) and the object store port; destinations are not pinned to
-addresses because the stores may live outside the cluster.
+metrics scrapes; workers accept only metrics scrapes. Both may reach the cluster's
+DNS (the kube-dns pods, not any address on port 53) and the gallery's MongoDB and S3
+endpoints, pinned as `picsource_operator.egress` decides (a Service's pods, an IP,
+or the Gallery's egressCIDRs).
 """
 
 from __future__ import annotations
-
-from collections.abc import Iterable
 
 from picsource_operator.builders.common import (
     WEB,
@@ -19,19 +18,22 @@ from picsource_operator.builders.common import (
     web_name,
     worker_name,
 )
+from picsource_operator.egress import NAMESPACE_LABEL, Egress, plan
 from picsource_operator.spec import Gallery
 
-
-def _egress(g: Gallery, mongo_ports: Iterable[int]) -> list[Obj]:
-    dns = [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]
-    stores = sorted({*mongo_ports, g.storage.port})
-    return [
-        {"ports": dns},
-        {"ports": [{"port": p, "protocol": "TCP"} for p in stores]},
-    ]
+# The cluster DNS as kubeadm, kind, GKE, EKS and AKS label it (CoreDNS keeps the kube-dns name).
+DNS_PEER: Obj = {"namespaceSelector": {"matchLabels": {NAMESPACE_LABEL: "kube-system"}},
+                 "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}
 
 
-def build_web_network_policy(g: Gallery, mongo_ports: Iterable[int] = (27017,)) -> Obj:
+def _egress(g: Gallery, egress: Egress | None) -> list[Obj]:
+    dns = {"to": [DNS_PEER], "ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]}
+    stores = egress if egress is not None else plan(g, None, {})
+    return [dns, *stores.rules]
+
+
+def build_web_network_policy(g: Gallery, egress: Egress | None = None) -> Obj:
+    """`egress`: the stores' plan (None: the storage endpoint alone, as pinned from the spec)."""
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
@@ -43,12 +45,12 @@ def build_web_network_policy(g: Gallery, mongo_ports: Iterable[int] = (27017,)) 
                 {"ports": [{"port": "http", "protocol": "TCP"}]},
                 {"ports": [{"port": "metrics", "protocol": "TCP"}]},
             ],
-            "egress": _egress(g, mongo_ports),
+            "egress": _egress(g, egress),
         },
     }
 
 
-def build_worker_network_policy(g: Gallery, mongo_ports: Iterable[int] = (27017,)) -> Obj:
+def build_worker_network_policy(g: Gallery, egress: Egress | None = None) -> Obj:
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
@@ -57,30 +59,6 @@ def build_worker_network_policy(g: Gallery, mongo_ports: Iterable[int] = (27017,
             "podSelector": {"matchLabels": selector_labels(g, WORKER)},
             "policyTypes": ["Ingress", "Egress"],
             "ingress": [{"ports": [{"port": "metrics", "protocol": "TCP"}]}],
-            "egress": _egress(g, mongo_ports),
+            "egress": _egress(g, egress),
         },
     }
-
-
-def mongo_ports(uri: str) -> list[int]:
-    """TCP ports named in a mongodb:// URI (27017 when absent or for mongodb+srv)."""
-    if uri.startswith("mongodb+srv://"):
-        return [27017]
-    rest = uri.split("://", 1)[-1]
-    hosts = rest.split("/", 1)[0].rsplit("@", 1)[-1]
-    ports: set[int] = set()
-    for host in hosts.split(","):
-        host = host.strip()
-        if not host:
-            continue
-        tail = host.rsplit("]", 1)[-1] if host.startswith("[") else host
-        if ":" in tail:
-            try:
-                ports.add(int(tail.rsplit(":", 1)[1]))
-                continue
-            except ValueError:
-                pass
-        ports.add(27017)
-    return sorted(ports) or [27017]
-
-
