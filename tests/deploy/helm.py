@@ -66,12 +66,12 @@ def find(objects: list[dict[str, Any]], kind: str, name_suffix: str = "") -> dic
 
 
 def pod_specs(objects: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
-    """(object name, pod spec) of every Pod, Deployment and StatefulSet rendered."""
+    """(object name, pod spec) of every Pod, Deployment, StatefulSet and Job rendered."""
     specs = []
     for o in objects:
         if o["kind"] == "Pod":
             specs.append((o["metadata"]["name"], o["spec"]))
-        elif o["kind"] in ("Deployment", "StatefulSet"):
+        elif o["kind"] in ("Deployment", "StatefulSet", "Job"):
             specs.append((o["metadata"]["name"], o["spec"]["template"]["spec"]))
     return specs
 

@@ -122,8 +122,12 @@ def test_bundled_services_and_default_gallery_keep_credentials_across_upgrade(
     secret_name = f"{release}-picsource-mongodb"
     first = _get(kubectl, "-n", namespace, "secret", secret_name)["data"]
     minio_first = _get(kubectl, "-n", namespace, "secret", f"{release}-picsource-minio")["data"]
+    app_first = {name: _get(kubectl, "-n", namespace, "secret", f"{release}-picsource-{name}-app")["data"]
+                 for name in ("mongodb", "minio")}
     gallery = _get(kubectl, "-n", namespace, "gallery", "photos")
-    assert gallery["spec"]["database"]["uriSecretRef"] == {"name": secret_name, "key": "uri"}
+    # The Gallery holds the application users' Secrets, never the root ones (#14 item 13).
+    assert gallery["spec"]["database"]["uriSecretRef"] == {"name": f"{secret_name}-app", "key": "uri"}
+    assert gallery["spec"]["storage"]["credentialsSecretRef"] == {"name": f"{release}-picsource-minio-app"}
     # The API server applied the CRD's defaults: the rendered spec is a valid Gallery.
     assert gallery["spec"]["storage"]["createBucket"] is True
 
@@ -134,6 +138,8 @@ def test_bundled_services_and_default_gallery_keep_credentials_across_upgrade(
     assert base64.b64decode(after["uri"]) == base64.b64decode(first["uri"])
     minio_after = _get(kubectl, "-n", namespace, "secret", f"{release}-picsource-minio")["data"]
     assert minio_after == minio_first
+    for name, data in app_first.items():
+        assert _get(kubectl, "-n", namespace, "secret", f"{release}-picsource-{name}-app")["data"] == data
     statefulset = _get(kubectl, "-n", namespace, "statefulset", secret_name)
     container = statefulset["spec"]["template"]["spec"]["containers"][0]
     assert container["resources"]["limits"]["memory"] == "2Gi"

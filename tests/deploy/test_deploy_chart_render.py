@@ -152,12 +152,65 @@ def test_default_gallery_binds_to_the_bundled_services() -> None:
     spec = gallery["spec"]
     assert spec["storage"] == {
         "endpoint": "http://rel-picsource-minio.gal.svc:9000",
-        "credentialsSecretRef": {"name": "rel-picsource-minio"},
+        "credentialsSecretRef": {"name": "rel-picsource-minio-app"},
         "bucket": "picsource-default",
     }
-    assert spec["database"] == {"uriSecretRef": {"name": "rel-picsource-mongodb", "key": "uri"},
+    assert spec["database"] == {"uriSecretRef": {"name": "rel-picsource-mongodb-app", "key": "uri"},
                                 "name": "picsource"}  # fmt: skip
     assert spec["worker"]["autoscaling"] == {"minReplicas": 1, "maxReplicas": 3}
+
+
+def _secret(objects: list[dict], suffix: str) -> dict[str, str]:
+    import base64
+
+    return {k: base64.b64decode(v).decode() for k, v in find(objects, "Secret", suffix)["data"].items()}
+
+
+def test_galleries_get_application_users_never_root_credentials() -> None:
+    """#14 item 13: the Gallery's Secrets are app users limited to its bucket and database;
+    the root Secrets are read by the database pods and the app-users Job alone."""
+    objects = render([CHART / "ci" / "with-default-gallery-values.yaml"], namespace="gal")
+    roots = {"rel-picsource-mongodb", "rel-picsource-minio"}
+    spec = find(objects, "Gallery")["spec"]
+    referenced = {spec["storage"]["credentialsSecretRef"]["name"], spec["database"]["uriSecretRef"]["name"]}
+    assert referenced == {"rel-picsource-minio-app", "rel-picsource-mongodb-app"}
+
+    mongo, mongo_app = _secret(objects, "-mongodb"), _secret(objects, "-mongodb-app")
+    assert mongo_app["username"] == "picsource" and mongo_app["password"] != mongo["password"]
+    assert mongo_app["uri"] == (f"mongodb://picsource:{mongo_app['password']}@rel-picsource-mongodb.gal.svc:27017"
+                                "/picsource?authSource=picsource")
+    minio, minio_app = _secret(objects, "-minio"), _secret(objects, "-minio-app")
+    assert minio_app["accessKey"] == "picsource" and minio_app["accessKey"] != minio["accessKey"]
+    assert len(minio_app["secretKey"]) == 40 and minio_app["secretKey"] != minio["secretKey"]
+    assert minio_app["bucket"] == "picsource-default"
+
+    readers: dict[str, set[str]] = {}
+    for name, pod in pod_specs(objects):
+        for container in pod["containers"]:
+            for env in container.get("env", []):
+                ref = (env.get("valueFrom") or {}).get("secretKeyRef")
+                if ref:
+                    readers.setdefault(ref["name"], set()).add(name)
+    assert readers["rel-picsource-mongodb"] == {"rel-picsource-mongodb", "rel-picsource-app-users"}
+    assert readers["rel-picsource-minio"] == {"rel-picsource-minio", "rel-picsource-app-users"}
+    assert not roots & {o["metadata"]["name"] for o in objects if o["kind"] == "Gallery"}
+
+    job = find(objects, "Job", "-app-users")
+    assert job["metadata"]["annotations"]["helm.sh/hook"] == "post-install,post-upgrade"
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+    assert container["command"] == ["python", "-m", "picsource_operator.bootstrap"]
+    assert container["image"] == find(objects, "Deployment", "-operator")["spec"]["template"]["spec"][
+        "containers"][0]["image"]
+    env = {e["name"]: e.get("value") or e["valueFrom"]["secretKeyRef"]["name"] for e in container["env"]}
+    assert env["MINIO_APP_ACCESS_KEY"] == env["MINIO_APP_BUCKET"] == "rel-picsource-minio-app"
+    assert env["MONGODB_APP_USERNAME"] == "rel-picsource-mongodb-app"
+    assert env["MINIO_ENDPOINT"] == "http://rel-picsource-minio.gal.svc:9000"
+    assert job["spec"]["template"]["spec"]["automountServiceAccountToken"] is False
+    # Only the enabled service is bootstrapped; with neither, there is no Job.
+    only_minio = render(sets=["minio.enabled=true"])
+    assert not any(e["name"].startswith("MONGODB_") for e in find(only_minio, "Job", "-app-users")[
+        "spec"]["template"]["spec"]["containers"][0]["env"])
+    assert not [o for o in render() if o["kind"] == "Job"]
 
 
 def test_default_gallery_without_bindings_explains_what_is_missing() -> None:

@@ -106,13 +106,15 @@ class Install:
         self.apply(obj.secantusdb_objects(obj.NAMESPACE, ref))
 
     def gallery(self) -> dict[str, Any]:
-        """The example Gallery and its two Secrets, bound to the bundled MinIO."""
-        minio = self.get("secret", f"{obj.RELEASE}-minio", "-n", obj.NAMESPACE)["data"]
+        """The example Gallery and its two Secrets, bound to the bundled MinIO as its
+        application user (the chart's app-users Job made it; its policy allows one bucket)."""
+        minio = self.get("secret", f"{obj.RELEASE}-minio-app", "-n", obj.NAMESPACE)["data"]
         endpoint = base64.b64decode(minio["endpoint"]).decode()
         access = base64.b64decode(minio["accessKey"]).decode()
         secret_key = base64.b64decode(minio["secretKey"]).decode()
         self.kubectl("create", "namespace", obj.GALLERY_NS, check=False)
         gallery = obj.example_gallery(obj.GALLERY_NS, endpoint)
+        gallery["spec"]["storage"]["bucket"] = base64.b64decode(minio["bucket"]).decode()
         self.apply(obj.gallery_secrets(gallery, access, secret_key, obj.db_uri(obj.NAMESPACE)))
         self.apply([gallery])
         return gallery

@@ -79,6 +79,13 @@ app.kubernetes.io/component: {{ .component }}
 {{- define "picsource.minioName" -}}
 {{- printf "%s-minio" (include "picsource.fullname" .) | trunc 63 | trimSuffix "-" }}
 {{- end }}
+{{/* The bundled services' application-user Secrets (what a Gallery references; never root). */}}
+{{- define "picsource.mongodbAppSecret" -}}
+{{- printf "%s-app" (include "picsource.mongodbName" .) }}
+{{- end }}
+{{- define "picsource.minioAppSecret" -}}
+{{- printf "%s-app" (include "picsource.minioName" .) }}
+{{- end }}
 
 {{/*
 An image reference: repository:tag, the tag defaulting to the chart's appVersion so the
