@@ -97,3 +97,18 @@ def test_a_spec_whose_children_are_rejected_is_reported_not_retried(
     env.apply(doc)
     env.wait_condition("photos", "Ready", "True", timeout=60)
     assert running_operator.process is not None and running_operator.process.running()
+
+
+@pytest.mark.parametrize("ref", ["storage.credentialsSecretRef", "database.uriSecretRef", "auth.adminSecretRef"])
+def test_secret_refs_cannot_name_another_namespace(gallery_env: Env, ref: str) -> None:
+    """A Gallery reads Secrets from its own namespace only: the schema has no namespace
+    field on a reference, so naming one is refused at admission, not silently followed."""
+    doc = gallery_env.gallery("elsewhere")
+    node = doc["spec"]
+    *parents, leaf = ref.split(".")
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[leaf] = {**node.get(leaf, {}), "name": "stolen", "namespace": "kube-system"}
+    result = gallery_env.apply(doc, check=False)
+    assert result.returncode != 0, "a reference into another namespace was accepted"
+    assert f'unknown field "spec.{ref}.namespace"' in result.stderr, result.stderr
