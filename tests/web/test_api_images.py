@@ -12,6 +12,7 @@ from flask import Flask
 
 from picsource_core.queue import JobQueue
 from tests.support import images as samples
+from tests.support.clock import FakeClock
 from tests.support.web import WebClient, app_services
 from tests.web.api_support import ApiClient, assert_problem, token_for
 
@@ -142,9 +143,11 @@ def test_revoked_token_is_refused(app: Flask, api: ApiClient) -> None:
 
 
 def test_invalid_tokens_are_rate_limited(app: Flask) -> None:
+    """LOGIN_RATE_LIMIT's free refusals, then a wait (test_web_login_throttle.py has the rest)."""
+    app_services(app).limiter.clock = FakeClock()  # the wait must not run out mid-test
     bad = ApiClient(app, "psk_guess")
     limit = app_services(app).settings.login_rate_limit.attempts
-    for _ in range(limit - 1):
+    for _ in range(limit):
         assert_problem(bad.get("/api/v1/images"), 401, "unauthorized")
     response = bad.get("/api/v1/images")
     assert_problem(response, 429, "rate_limited")

@@ -1,4 +1,5 @@
-"""Accounts against real MongoDB: sign-up, sign-in, CSRF, rate limiting, API tokens, sessions."""
+"""Accounts against real MongoDB: sign-up, sign-in, CSRF, API tokens, sessions (sign-in
+throttling has its own file, test_web_login_throttle.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from collections.abc import Callable
 
 from flask import Flask
 
-from picsource_core.mongo import LOGIN_ATTEMPTS, TOKENS, USERS
+from picsource_core.mongo import TOKENS, USERS
 from tests.support.images import jpeg
 from tests.support.web import PASSWORD, WebClient, app_services
 
@@ -83,22 +84,6 @@ def test_login_form_needs_csrf_too(web_client: Callable[[], WebClient]) -> None:
     assert response.status_code == 400
 
 
-def test_login_rate_limit_is_stored_in_mongo_and_shared(make_app: Callable[..., Flask],
-                                                        web_client: Callable[..., WebClient]) -> None:
-    app_a, app_b = make_app(), make_app()  # two replicas on one database
-    owner = web_client(app_a)
-    owner.signup("grace")
-    attacker = web_client(app_a)
-    for _ in range(5):
-        assert attacker.login("grace", "wrong password!!").status_code == 401
-    on_other_replica = web_client(app_b)
-    limited = on_other_replica.login("grace")  # even the right password is refused now
-    assert limited.status_code == 429
-    assert "Too many failed sign-in attempts" in limited.get_data(as_text=True)
-    assert int(limited.headers["Retry-After"]) > 0
-    assert app_services(app_b).db[LOGIN_ATTEMPTS].count_documents({}) >= 1
-
-
 def test_api_tokens_create_list_use_revoke(app: Flask, alice: WebClient) -> None:
     created = alice.post("/settings/tokens", {"name": "backup script"})
     assert created.status_code == 201
@@ -168,22 +153,3 @@ def test_closed_signup(make_app: Callable[..., Flask],
     client = web_client(make_app(signup="closed"))
     assert client.get("/signup").status_code == 403
     assert client.signup("mallory").status_code == 403
-
-
-def test_client_address_limit_is_looser_and_honours_trusted_proxies(make_app: Callable[..., Flask],
-                                                                    web_client: Callable[..., WebClient]) -> None:
-    app = make_app(proxy_hops=1)
-    web_client(app).signup("hank")
-    web_client(app).signup("ivan")
-    attacker = web_client(app)
-    headers = {"X-Forwarded-For": "203.0.113.7"}
-    for name in ("hank", "ivan"):  # two users' allowances from one address: still allowed
-        for _ in range(5):
-            response = attacker.post("/login", {"username": name, "password": "wrong password!!"}, headers=headers)
-            assert response.status_code == 401
-    keys = {d["key"].split("@")[0] for d in app_services(app).db[LOGIN_ATTEMPTS].find({})}
-    assert "ip:203.0.113.7" in keys  # the forwarded client address, not the proxy's
-    neighbour = web_client(app)  # someone else behind the same address
-    assert neighbour.post("/login", {"username": "ivan", "password": PASSWORD}, headers=headers).status_code == 429
-    web_client(app).signup("judy")
-    assert neighbour.post("/login", {"username": "judy", "password": PASSWORD}, headers=headers).status_code == 302

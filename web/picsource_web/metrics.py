@@ -48,6 +48,12 @@ UPLOAD_BYTES = Counter("picsource_web_upload_bytes_total", "Bytes of images stor
 UPLOAD_REJECTIONS = Counter(
     "picsource_web_upload_rejections_total", "Uploads refused, by reason.", ["reason"],
 )
+LOGIN_THROTTLED = Counter(
+    "picsource_web_login_throttled_total",
+    "Sign-in attempts and API tokens refused inside a wait (429, not counted as guesses), "
+    "by the counter that refused them: pair (username and client), client or api_token. "
+    "Counted by services/ratelimit.py only.", ["scope"],
+)
 LISTINGS = Counter(
     "picsource_web_listing_pages_total",
     "Listing pages (grid, search, API list) by where they came from: the per-process "

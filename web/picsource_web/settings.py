@@ -108,7 +108,12 @@ class Settings:
     # PASSWORD_SCRYPT_N: scrypt cost of new password hashes (default OWASP's 2**17;
     # lower only for tests). Sign-in re-hashes passwords stored with other parameters.
     password_cost: ScryptCost = DEFAULT_COST
+    #: LOGIN_RATE_LIMIT: failed sign-ins per (username, client) before waits start, and
+    #: the idle window after which they are forgotten (services/ratelimit.py).
     login_rate_limit: RateLimit = RateLimit(attempts=10, window_seconds=900)
+    #: LOGIN_DELAY_CAP_SECONDS: the longest wait a (username, client) pair or a spraying
+    #: client is made to sit out; waits double from 1 s per further failure up to it.
+    login_delay_cap_seconds: int = 900
     log_level: str = "info"
     # Number of reverse proxies in front (ingress): their X-Forwarded-For/-Proto are trusted
     # so sign-in rate limits see the real client address. 0 = none (direct Service).
@@ -160,6 +165,7 @@ class Settings:
             login_rate_limit=parse_rate_limit(
                 "LOGIN_RATE_LIMIT", env.str("LOGIN_RATE_LIMIT", "10/15m")
             ),
+            login_delay_cap_seconds=env.int("LOGIN_DELAY_CAP_SECONDS", 900, minimum=1, maximum=86400),
             log_level=env.choice("LOG_LEVEL", _LOG_LEVELS, "info"),
             proxy_hops=env.int("TRUSTED_PROXY_HOPS", 0, minimum=0, maximum=5),
             internal_port=env.int("WEB_INTERNAL_PORT", 0, minimum=0, maximum=65535) or None,

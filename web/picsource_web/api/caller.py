@@ -3,8 +3,9 @@
 The HTML side treats a bad or missing credential as "anonymous" (public pages still
 render). An API client that sent a token wants to know it was refused, so a presented
 but unknown/revoked token is a 401 here, never a quiet downgrade to anonymous; and
-failed tokens are counted per client with the sign-in rate limiter (stored in
-MongoDB, so the limit holds across replicas).
+refused tokens are counted per client (the ProxyFix-computed address) by the sign-in
+throttle, services/ratelimit.py: free refusals, then a doubling wait (stored in MongoDB,
+so it holds across replicas).
 """
 
 from __future__ import annotations
@@ -17,10 +18,6 @@ from picsource_web.services.users import User, Viewer
 from picsource_web.sessions import bearer_token, viewer
 
 
-def _client_key() -> str:
-    return f"api-token:{request.remote_addr or 'unknown'}"
-
-
 def api_viewer() -> Viewer:
     """Who is calling; 401 for a malformed Authorization header or a refused token."""
     header = request.headers.get("Authorization")
@@ -30,10 +27,8 @@ def api_viewer() -> Viewer:
                       "Unsupported Authorization header: send 'Authorization: Bearer <token>'.")
     who = viewer()
     if token is not None and who.user is None:
-        limiter = current_services().limiter
-        keys = [_client_key()]
-        limiter.record_failure(keys)
-        limiter.check(keys)  # RateLimited (429) once this client failed too often
+        # RateLimited (429, not counted) inside this client's wait; else counted, then 401.
+        current_services().limiter.refuse_token(request.remote_addr)
         raise Problem("unauthorized", "The API token is not valid (unknown or revoked).")
     return who
 

@@ -10,7 +10,7 @@ from werkzeug.wrappers import Response
 from picsource_web.context import current_services
 from picsource_web.services.errors import ServiceError
 from picsource_web.services.passwords import POLICY_HINTS
-from picsource_web.services.ratelimit import RateLimited, login_keys
+from picsource_web.services.ratelimit import RateLimited
 from picsource_web.services.users import USERNAME_HINT
 from picsource_web.sessions import login_user, logout_user, viewer
 
@@ -36,21 +36,26 @@ def login() -> Response | str | tuple[str, int]:
         return render_template("auth/login.html", next=next_url, signup_open=svc.settings.signup == "open")
     username = request.form.get("username", "")[:200]
     password = request.form.get("password", "")[:4096]
-    keys = login_keys(username, request.remote_addr)
     try:
-        svc.limiter.check(keys)
+        # The client address ProxyFix computed (TRUSTED_PROXY_HOPS); without trusted hops
+        # X-Forwarded-For is ignored, so it cannot mint fresh client identities.
+        attempt = svc.limiter.begin(username, request.remote_addr)
     except RateLimited as err:
         page = render_template("auth/login.html", next=next_url, username=username, error=err.message,
                                signup_open=svc.settings.signup == "open")
         return Response(page, status=429, headers={"Retry-After": str(err.retry_after)})
-    user = svc.users.authenticate(username, password) if username and password else None
+    try:
+        user = svc.users.authenticate(username, password) if username and password else None
+    except ServiceError:  # the password was right, the account may not sign in (yet)
+        svc.limiter.succeeded(attempt)
+        raise
     if user is None:
-        svc.limiter.record_failure(keys)
+        svc.limiter.failed(attempt)
         return render_template(
             "auth/login.html", next=next_url, username=username,
             error="Wrong username or password.", signup_open=svc.settings.signup == "open",
         ), 401
-    svc.limiter.reset(keys[0])
+    svc.limiter.succeeded(attempt)
     login_user(user)
     flash(f"Welcome back, {user.username}.", "success")
     return redirect(next_url)
