@@ -10,6 +10,9 @@ A write that changes either stores the new tokens in the same update when it kno
 whole document: the update is guarded by ``updated_at`` (every write renews it), so it
 applies only if nobody wrote in between. If somebody did, the write falls back to two
 steps (write, then tokens from the document as it now is), the same result either way.
+
+Inserts and deletes also keep the gallery's running storage total (picsource_core.usage)
+here, for the same reason: a delete path that forgot it would let the total drift.
 """
 
 from __future__ import annotations
@@ -23,17 +26,21 @@ from pymongo import ReturnDocument
 from pymongo.command_cursor import CommandCursor
 from pymongo.cursor import Cursor
 from pymongo.database import Database
+from pymongo.errors import WriteError
 
 from picsource_core import stamps
 from picsource_core.images import FAILED, PENDING, PROCESSING, READY
 from picsource_core.mongo import IMAGES, Document
 from picsource_core.queue import utcnow
 from picsource_core.search import image_search_tokens
+from picsource_core.usage import GalleryUsage
 
 log = logging.getLogger(__name__)
 
 #: What a write needs back to know which listings it changed.
 SCOPE_FIELDS = {"owner_id": 1, "visibility": 1}
+#: What a delete needs back: the scope, and the size to take off the gallery's total.
+GONE_FIELDS = {**SCOPE_FIELDS, "bytes": 1}
 #: Everything but the large vector nobody reads when editing or analysing.
 WHOLE = {"embedding": 0}
 
@@ -44,6 +51,8 @@ class ImageDocuments:
     def __init__(self, db: Database[Document]) -> None:
         self._db = db
         self._images = db[IMAGES]
+        #: The gallery's running storage total, kept by insert, remove and delete.
+        self.usage = GalleryUsage(db)
 
     # --- reads ------------------------------------------------------------------------
     def find_one(self, query: Mapping[str, Any], projection: Mapping[str, Any] | None = None) -> Document | None:
@@ -57,22 +66,39 @@ class ImageDocuments:
         return self._images.aggregate(pipeline)
 
     # --- writes by the web tier -------------------------------------------------------
-    def insert(self, doc: Document) -> None:
-        """Store a new document (DuplicateKeyError when the owner has these bytes already)."""
-        self._images.insert_one(doc)
+    def insert(self, doc: Document, *, gallery_cap: int | None = None) -> None:
+        """Store a new document and count its bytes in the gallery's running total.
+
+        Under ``gallery_cap`` the bytes are reserved first, atomically, and StorageFull is
+        raised if they do not fit; DuplicateKeyError when the owner has these bytes
+        already (then nothing stays counted). After a timeout the outcome is unknown and the
+        bytes stay counted: the total errs high, never low (see picsource_core.usage)."""
+        size = int(doc.get("bytes") or 0)
+        self.usage.reserve(size, gallery_cap)
+        try:
+            self._images.insert_one(doc)
+        except WriteError:  # refused by the server (a duplicate): surely not stored
+            self.usage.release(size)
+            raise
         stamps.touch_image(self._db, doc)
 
     def remove(self, image_id: ObjectId) -> None:
         """Roll back an insert; a listing may have been cached with it meanwhile."""
-        stamps.touch_image(self._db, self._images.find_one_and_delete({"_id": image_id}, SCOPE_FIELDS))
+        gone = self._images.find_one_and_delete({"_id": image_id}, GONE_FIELDS)
+        if gone is not None:
+            self.usage.release(int(gone.get("bytes") or 0))
+        stamps.touch_image(self._db, gone)
 
     def delete(self, doc: Mapping[str, Any]) -> bool:
         """Delete one owner's image and every near-duplicate link to it; False if already gone."""
-        gone = self._images.delete_one({"_id": doc["_id"], "owner_id": doc["owner_id"]}).deleted_count
+        gone = self._images.find_one_and_delete({"_id": doc["_id"], "owner_id": doc["owner_id"]},
+                                                GONE_FIELDS)
+        if gone is not None:
+            self.usage.release(int(gone.get("bytes") or 0))
         stamps.touch_image(self._db, doc)
-        if gone:
+        if gone is not None:
             self.unlink_near_duplicates(doc["_id"])
-        return bool(gone)
+        return gone is not None
 
     def edit(self, doc: Mapping[str, Any], changes: Mapping[str, Any]) -> Document:
         """Apply a user's edit (title, description, tags, visibility, share token) to ``doc``,

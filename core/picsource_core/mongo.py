@@ -23,6 +23,12 @@ TOKENS = "api_tokens"
 LOGIN_ATTEMPTS = "login_attempts"
 #: One small document per listing scope; see picsource_core.stamps.
 STAMPS = "listing_stamps"
+#: Single-use sign-up invites (only a hash of each code); owned by the web's InviteService.
+INVITES = "invites"
+#: Fixed-window sign-up counters (per client and global), like LOGIN_ATTEMPTS.
+SIGNUP_ATTEMPTS = "signup_attempts"
+#: Running totals (the gallery's stored bytes); see picsource_core.usage.
+USAGE = "usage_counters"
 
 Document = dict[str, Any]
 
@@ -89,6 +95,14 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("key", ASCENDING)], name="key", unique=True),
         # TTL: counters vanish on their own once their window has passed.
         IndexModel([("expires_at", ASCENDING)], name="expires_at_ttl", expireAfterSeconds=0),
+    ],
+    SIGNUP_ATTEMPTS: [
+        IndexModel([("key", ASCENDING)], name="key", unique=True),
+        IndexModel([("expires_at", ASCENDING)], name="expires_at_ttl", expireAfterSeconds=0),
+    ],
+    INVITES: [
+        IndexModel([("code_hash", ASCENDING)], name="code_hash", unique=True),
+        IndexModel([("created_at", DESCENDING)], name="created_newest"),
     ],
 }
 

@@ -42,6 +42,9 @@ def web_env_for(mongo_uri: str, database: str, minio: Any, bucket: str) -> dict[
         "MONGODB_TIMEOUT_MS": "2000",
         "S3_TIMEOUT_SECONDS": "3",
         "LOGIN_RATE_LIMIT": "5/15m",
+        # Tests sign many users up from one address; the throttle's own tests set theirs.
+        "SIGNUP_RATE_LIMIT": "1000/1h",
+        "SIGNUP_GLOBAL_RATE_LIMIT": "1000/1h",
         "PASSWORD_SCRYPT_N": "16384",  # fast hashing in tests; the default (2**17) is asserted
         "LOG_LEVEL": "warning",
     }

@@ -48,7 +48,7 @@ NOT_SIGNED_IN = "Authenticate with 'Authorization: Bearer <token>' or a signed-i
 _TITLES = {400: "Bad request", 401: "Sign-in required", 403: "Not allowed", 404: "Not found",
            405: "Method not allowed", 409: "Conflict", 413: "Too large", 415: "Unsupported format",
            422: "Cannot process", 429: "Too many attempts", 500: "Server error",
-           503: "Service unavailable"}
+           503: "Service unavailable", 507: "Storage full"}
 
 
 def _respond(err: ServiceError) -> Response:

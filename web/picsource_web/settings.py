@@ -24,6 +24,8 @@ _LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 MONGO_OPERATION_TIMEOUT_MS = 2500
 _RATE_RE = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*([smh]?)\s*$")
 _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600}
+#: The SIGNUP modes (see ``Settings.signup``).
+SIGNUP_MODES = ("open", "closed", "invite", "approval")
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,9 @@ class Settings:
     # Per-user quotas; None means unlimited.
     quota_images: int | None = None
     quota_bytes: int | None = None
+    #: GALLERY_QUOTA_BYTES: the most bytes of originals all users together may store
+    #: (507 above it); None means unlimited. Kept as a running total (picsource_core.usage).
+    gallery_quota_bytes: int | None = None
     # Lifetime of presigned object URLs handed to browsers.
     presign_seconds: int = 1800
     #: PRESIGN_PRIVATE_SECONDS: the (shorter) lifetime of presigned URLs to private and
@@ -100,8 +105,16 @@ class Settings:
     public_endpoint: str | None = None
     # Mark cookies Secure (set when served over HTTPS).
     session_cookie_secure: bool = False
-    # "open": anyone may sign up; "closed": only configured/admin-created accounts.
+    #: SIGNUP: who may create an account. ``open``: anyone; ``closed``: nobody (only the
+    #: configured accounts); ``invite``: whoever holds an unused, unexpired invite code the
+    #: admin created; ``approval``: anyone may register, but signs in only once the admin
+    #: has approved the account.
     signup: str = "open"
+    #: SIGNUP_RATE_LIMIT: sign-up attempts per client address and window (``5/1h``), and
+    #: SIGNUP_GLOBAL_RATE_LIMIT: attempts from everyone together (``100/1h``), a brake on
+    #: mass registration from many addresses. Counted in MongoDB, so shared by replicas.
+    signup_rate_limit: RateLimit = RateLimit(attempts=5, window_seconds=3600)
+    signup_global_rate_limit: RateLimit = RateLimit(attempts=100, window_seconds=3600)
     # Configured accounts; their usernames are reserved (nobody can sign up with them).
     admin: Account | None = None
     demo: Account | None = None
@@ -151,6 +164,7 @@ class Settings:
             max_image_pixels=env.int("MAX_IMAGE_PIXELS", 50_000_000, minimum=1),
             quota_images=quota_images or None,
             quota_bytes=quota_bytes or None,
+            gallery_quota_bytes=env.size("GALLERY_QUOTA_BYTES", 0) or None,
             presign_seconds=env.int("PRESIGN_SECONDS", 1800, minimum=60, maximum=7 * 24 * 3600),
             presign_private_seconds=env.int("PRESIGN_PRIVATE_SECONDS", 300, minimum=60, maximum=7 * 24 * 3600),
             proxy_images=env.bool("PROXY_IMAGES", False),
@@ -158,7 +172,13 @@ class Settings:
                 env.url("S3_PUBLIC_ENDPOINT") if env.raw("S3_PUBLIC_ENDPOINT") else None
             ),
             session_cookie_secure=env.bool("SESSION_COOKIE_SECURE", False),
-            signup=env.choice("SIGNUP", ("open", "closed"), "open"),
+            signup=env.choice("SIGNUP", SIGNUP_MODES, "open"),
+            signup_rate_limit=parse_rate_limit(
+                "SIGNUP_RATE_LIMIT", env.str("SIGNUP_RATE_LIMIT", "5/1h")
+            ),
+            signup_global_rate_limit=parse_rate_limit(
+                "SIGNUP_GLOBAL_RATE_LIMIT", env.str("SIGNUP_GLOBAL_RATE_LIMIT", "100/1h")
+            ),
             admin=_account(env, "ADMIN_USERNAME", "ADMIN_PASSWORD"),
             demo=_account(env, "DEMO_USERNAME", "DEMO_PASSWORD"),
             password_cost=_scrypt_cost(env),

@@ -136,6 +136,8 @@ _DOCUMENT: dict[str, Any] = {
                     "415": _problem("unsupported_media_type: not an accepted image format "
                                     "(by content), or the body is not multipart/form-data."),
                     "422": _problem("Too many pixels, or the image cannot be decoded."),
+                    "507": _problem("quota_exceeded (reason quota_gallery_bytes): the gallery's "
+                                    "total storage cap (GALLERY_QUOTA_BYTES) is reached."),
                     **_COMMON,
                 },
             },

@@ -15,7 +15,12 @@ from dataclasses import dataclass
 
 from picsource_web.services.errors import ServiceError
 from picsource_web.services.metadata import ImageMetadata, safe_filename
-from picsource_web.services.uploads import UploadResult, UploadService, check_quota
+from picsource_web.services.uploads import (
+    UploadResult,
+    UploadService,
+    check_gallery_quota,
+    check_quota,
+)
 from picsource_web.services.users import User
 from picsource_web.services.validation import content_digest, validate_image
 
@@ -81,6 +86,8 @@ def _precheck(service: UploadService, owner: User, files: Sequence[IncomingFile]
         count, used = service.repo.usage(owner.id)
         # check_quota checks count + 1 and used + bytes: fold the batch into one "file".
         check_quota(settings, (count + new_count - 1, used), new_bytes)
+    if new_count and settings.gallery_quota_bytes is not None:
+        check_gallery_quota(settings, service.repo.docs.usage.current().bytes, new_bytes)
 
 
 def _roll_back(service: UploadService, owner: User,

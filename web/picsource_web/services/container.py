@@ -18,9 +18,11 @@ from picsource_core.mongo import Document, connect
 from picsource_core.queue import JobQueue
 from picsource_core.storage import ObjectStore
 from picsource_web.services.images import ImageRepository, new_share_token
+from picsource_web.services.invites import InviteService
 from picsource_web.services.listing_cache import ListingCache
 from picsource_web.services.present import MediaUrls, ProxyUrl
 from picsource_web.services.ratelimit import LoginRateLimiter
+from picsource_web.services.signup_limits import SignupThrottle
 from picsource_web.services.tokens import TokenService
 from picsource_web.services.uploads import UploadService
 from picsource_web.services.users import UserService
@@ -36,6 +38,10 @@ class Services:
     users: UserService
     tokens: TokenService
     limiter: LoginRateLimiter
+    #: Sign-up attempts per client and from everyone (SIGNUP_RATE_LIMIT, SIGNUP_GLOBAL_RATE_LIMIT).
+    signup_throttle: SignupThrottle
+    #: Invite codes for SIGNUP=invite.
+    invites: InviteService
     images: ImageRepository
     uploads: UploadService
     media: MediaUrls
@@ -67,6 +73,8 @@ def build_services(settings: Settings, proxy_url: ProxyUrl,
                           on_password_change=tokens.revoke_all),
         tokens=tokens,
         limiter=LoginRateLimiter(db, settings.login_rate_limit, settings.login_delay_cap_seconds),
+        signup_throttle=SignupThrottle(db, settings.signup_rate_limit, settings.signup_global_rate_limit),
+        invites=InviteService(db),
         images=images,
         uploads=UploadService(settings, images, share_token_factory),
         media=MediaUrls(presigner=presigner, presign_seconds=settings.presign_seconds,

@@ -4,6 +4,12 @@ Atomic from the user's view: the object is written first (invisible without a do
 the document makes the image exist; if the document write or the enqueue fails, what was
 written is removed again and the user gets an error. A crash between the two steps leaves
 only an object without a document, which ``sweep_orphans`` removes later.
+
+Quotas: per user (QUOTA_IMAGES, QUOTA_BYTES, summed over the owner's images) and for the
+whole gallery (GALLERY_QUOTA_BYTES). The gallery's total is a running counter kept by
+core's ImageDocuments (picsource_core.usage): a cheap read refuses an upload that cannot
+fit before its bytes are stored, and the insert itself reserves the bytes atomically, so
+two parallel uploads can never together pass the cap.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from picsource_core.images import new_image_doc
 from picsource_core.mongo import Document
 from picsource_core.queue import utcnow
 from picsource_core.storage import IMAGE_ROOTS, image_id_of_key, original_key
+from picsource_core.usage import StorageFull
 from picsource_web.services.errors import ServiceError, Unavailable
 from picsource_web.services.images import ImageRepository, new_share_token
 from picsource_web.services.metadata import ImageMetadata, safe_filename
@@ -60,6 +67,24 @@ def check_quota(settings: Settings, usage: tuple[int, int], new_bytes: int) -> N
         )
 
 
+def gallery_full(new_bytes: int, used: int, cap: int) -> QuotaExceeded:
+    """507: the gallery as a whole has no room (not this user's fault, nor theirs to fix alone)."""
+    left = max(0, cap - used)
+    return QuotaExceeded(
+        507, "quota_gallery_bytes",
+        f"This gallery's storage is full: this file needs {new_bytes:,} bytes but only {left:,} "
+        f"of the gallery's {cap:,} bytes are left. Delete some images or ask an administrator for more space.",
+    )
+
+
+def check_gallery_quota(settings: Settings, used: int, new_bytes: int) -> None:
+    """Pure rule for GALLERY_QUOTA_BYTES: raise QuotaExceeded (507) when ``new_bytes`` more
+    would pass it; ``used`` is the gallery's running total."""
+    cap = settings.gallery_quota_bytes
+    if cap is not None and used + new_bytes > cap:
+        raise gallery_full(new_bytes, used, cap)
+
+
 class UploadService:
     def __init__(self, settings: Settings, repo: ImageRepository,
                  share_token_factory: Callable[[], str] = new_share_token) -> None:
@@ -83,6 +108,8 @@ class UploadService:
                               max_pixels=self.settings.max_image_pixels, sha256=sha256)
         if quotas:
             check_quota(self.settings, usage, info.size_bytes)
+        if self.settings.gallery_quota_bytes is not None:  # before the bytes go to storage
+            check_gallery_quota(self.settings, self.repo.docs.usage.current().bytes, info.size_bytes)
 
         image_id = ObjectId()
         key = original_key(owner.id, image_id)
@@ -101,7 +128,10 @@ class UploadService:
             filename=safe_filename(filename),
         )
         try:
-            self.repo.docs.insert(doc)
+            self.repo.docs.insert(doc, gallery_cap=self.settings.gallery_quota_bytes)
+        except StorageFull as full:  # a parallel upload took the room since the check above
+            self._remove_object(key)
+            raise gallery_full(full.size, full.used, full.cap) from None
         except DuplicateKeyError as err:
             self._remove_object(key)
             # The same bytes uploaded concurrently by the same user: the other request won.
@@ -191,4 +221,4 @@ def sweep_orphans(repo: ImageRepository, older_than: timedelta,
 
 
 __all__ = ["ServiceError", "UploadRejected", "QuotaExceeded", "UploadResult", "UploadService",
-           "check_quota", "sweep_orphans", "SweepResult"]
+           "check_quota", "check_gallery_quota", "gallery_full", "sweep_orphans", "SweepResult"]

@@ -8,6 +8,12 @@ Admin rights follow the configured secret, not the name: the configured account 
 are reserved at sign-up, and ``ensure_account`` grants admin to an existing account only
 when ADMIN_PASSWORD verifies against it (see its docstring for why it logs instead of
 refusing to start).
+
+Under ``SIGNUP=approval`` a new account is stored with ``approval: "pending"``: it exists
+(the name is taken) but cannot sign in, and ``get`` does not return it, so no session or
+token can act for it, until the admin approves it (the field is removed) or rejects it
+(the account is deleted). Accounts without the field are approved, so existing ones are
+unaffected.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from pymongo.errors import DuplicateKeyError
 from picsource_core import stamps
 from picsource_core.mongo import USERS, Document
 from picsource_core.queue import utcnow
-from picsource_web.services.errors import BadRequest, Conflict
+from picsource_web.services.errors import BadRequest, Conflict, ServiceError
 from picsource_web.services.passwords import (
     DEFAULT_COST,
     ScryptCost,
@@ -42,6 +48,10 @@ from picsource_web.settings import Account
 log = logging.getLogger(__name__)
 
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{2,31}$")
+#: The field that marks an account waiting for approval; absent means approved.
+APPROVAL, PENDING = "approval", "pending"
+NOT_PENDING: dict[str, Any] = {APPROVAL: {"$ne": PENDING}}
+
 USERNAME_HINT = "3-32 characters: lowercase letters, digits, '.', '_' or '-'; starting with a letter or digit."
 
 
@@ -52,6 +62,8 @@ class User:
     is_admin: bool
     created_at: datetime
     session_epoch: int = 0
+    #: Waiting for the admin's approval (SIGNUP=approval): may not sign in yet.
+    pending: bool = False
     # This user's listing stamp as loaded with the request (picsource_core.stamps): cached
     # "mine" pages are keyed by it, so they need no extra round trip to validate.
     listing_stamp: str = stamps.UNSET
@@ -61,8 +73,16 @@ class User:
         return cls(
             id=doc["_id"], username=doc["username"], is_admin=bool(doc.get("is_admin")),
             created_at=doc.get("created_at") or utcnow(), session_epoch=int(doc.get("session_epoch", 0)),
-            listing_stamp=stamps.owner_stamp(doc),
+            listing_stamp=stamps.owner_stamp(doc), pending=doc.get(APPROVAL) == PENDING,
         )
+
+
+class AccountPending(ServiceError):
+    """The password was right, but the admin has not approved the account yet."""
+
+    def __init__(self) -> None:
+        super().__init__(403, "account_pending", "Your account is waiting for approval by an "
+                         "administrator. You can sign in once it is approved.")
 
 
 @dataclass(frozen=True)
@@ -117,15 +137,25 @@ class UserService:
         self._reserved = frozenset(normalise_username(name) for name in reserved)
         self._on_password_change = on_password_change
 
-    def sign_up(self, username: str, password: str) -> User:
+    def sign_up(self, username: str, password: str, *, pending: bool = False) -> User:
         """``create`` for the public sign-up form: configured account names are refused, so
-        nobody can take the admin name while start-up work is deferred."""
+        nobody can take the admin name while start-up work is deferred. ``pending``: the
+        account waits for the admin's approval before it can sign in."""
+        self.check_new(username, password)
+        return self.create(username, password, pending=pending)
+
+    def check_new(self, username: str, password: str) -> None:
+        """Every refusal ``sign_up`` would give that needs no write (before an invite is
+        claimed for it): reserved name, bad username or password."""
         name = normalise_username(username)
         if name in self._reserved:
             raise Conflict("username_reserved", f"The username {name!r} is reserved.")
-        return self.create(name, password)
+        problems = username_problems(name) + password_problems(password, name)
+        if problems:
+            raise BadRequest("invalid_account", " ".join(problems))
 
-    def create(self, username: str, password: str, *, is_admin: bool = False) -> User:
+    def create(self, username: str, password: str, *, is_admin: bool = False,
+               pending: bool = False) -> User:
         """Create an account; BadRequest listing every problem, Conflict when the name is taken."""
         name = normalise_username(username)
         problems = username_problems(name) + password_problems(password, name)
@@ -135,6 +165,8 @@ class UserService:
             "username": name, "username_key": name, "password_hash": hash_password(password, self._cost),
             "is_admin": is_admin, "created_at": utcnow(), "session_epoch": 0,
         }
+        if pending:
+            doc[APPROVAL] = PENDING
         try:
             doc["_id"] = self._users.insert_one(doc).inserted_id
         except DuplicateKeyError:
@@ -142,6 +174,8 @@ class UserService:
         return User.from_doc(doc)
 
     def authenticate(self, username: str, password: str) -> User | None:
+        """The account, or None for a wrong name or password; AccountPending (403) when the
+        password is right but the account awaits approval (said only to its owner)."""
         doc = self._users.find_one({"username_key": normalise_username(username)})
         if doc is None:
             verify_password(password, dummy_hash(self._cost))  # same cost as a real check
@@ -152,13 +186,16 @@ class UserService:
         if needs_rehash(stored, self._cost):  # older parameters: upgrade while we know the password
             self._users.update_one({"_id": doc["_id"], "password_hash": stored},
                                    {"$set": {"password_hash": hash_password(password, self._cost)}})
+        if doc.get(APPROVAL) == PENDING:
+            raise AccountPending()
         return User.from_doc(doc)
 
     def get(self, user_id: object) -> User | None:
+        """An approved account by id (a pending one acts for nobody: None)."""
         oid = parse_object_id(user_id)
         if oid is None:
             return None
-        doc = self._users.find_one({"_id": oid}, {"password_hash": 0})
+        doc = self._users.find_one({"_id": oid, **NOT_PENDING}, {"password_hash": 0})
         return User.from_doc(doc) if doc else None
 
     def change_password(self, user: User, current: str, new: str) -> User:
@@ -218,4 +255,24 @@ class UserService:
         return self._users.estimated_document_count()
 
     def list_all(self, limit: int = 500) -> list[User]:
-        return [User.from_doc(d) for d in self._users.find({}, {"password_hash": 0}).sort("_id", 1).limit(limit)]
+        """Approved accounts, oldest first."""
+        return [User.from_doc(d) for d in self._users.find(NOT_PENDING, {"password_hash": 0})
+                .sort("_id", 1).limit(limit)]
+
+    def list_pending(self, limit: int = 500) -> list[User]:
+        """Accounts waiting for approval, oldest first (the admin's queue)."""
+        return [User.from_doc(d) for d in self._users.find({APPROVAL: PENDING}, {"password_hash": 0})
+                .sort("_id", 1).limit(limit)]
+
+    def approve(self, user_id: ObjectId) -> User | None:
+        """Let a pending account sign in; None when it is not pending (gone, or decided)."""
+        doc = self._users.find_one_and_update({"_id": user_id, APPROVAL: PENDING},
+                                              {"$unset": {APPROVAL: ""}}, projection={"password_hash": 0})
+        return User.from_doc({**doc, APPROVAL: None}) if doc else None
+
+    def reject(self, user_id: ObjectId) -> User | None:
+        """Delete a pending account (its name becomes free); None when it is not pending.
+        A pending account has no images, tokens or sessions, so nothing else is left."""
+        doc = self._users.find_one_and_delete({"_id": user_id, APPROVAL: PENDING},
+                                              projection={"password_hash": 0})
+        return User.from_doc(doc) if doc else None

@@ -11,6 +11,8 @@ from picsource_web.context import current_services
 from picsource_web.services.errors import ServiceError
 from picsource_web.services.passwords import POLICY_HINTS
 from picsource_web.services.ratelimit import RateLimited
+from picsource_web.services.signup import register
+from picsource_web.services.signup_limits import SignupRateLimited
 from picsource_web.services.users import USERNAME_HINT
 from picsource_web.sessions import login_user, logout_user, viewer
 
@@ -33,7 +35,7 @@ def login() -> Response | str | tuple[str, int]:
     if request.method == "GET":
         if viewer().user is not None:
             return redirect(next_url)
-        return render_template("auth/login.html", next=next_url, signup_open=svc.settings.signup == "open")
+        return render_template("auth/login.html", next=next_url, signup_open=svc.settings.signup != "closed")
     username = request.form.get("username", "")[:200]
     password = request.form.get("password", "")[:4096]
     try:
@@ -42,7 +44,7 @@ def login() -> Response | str | tuple[str, int]:
         attempt = svc.limiter.begin(username, request.remote_addr)
     except RateLimited as err:
         page = render_template("auth/login.html", next=next_url, username=username, error=err.message,
-                               signup_open=svc.settings.signup == "open")
+                               signup_open=svc.settings.signup != "closed")
         return Response(page, status=429, headers={"Retry-After": str(err.retry_after)})
     try:
         user = svc.users.authenticate(username, password) if username and password else None
@@ -53,7 +55,7 @@ def login() -> Response | str | tuple[str, int]:
         svc.limiter.failed(attempt)
         return render_template(
             "auth/login.html", next=next_url, username=username,
-            error="Wrong username or password.", signup_open=svc.settings.signup == "open",
+            error="Wrong username or password.", signup_open=svc.settings.signup != "closed",
         ), 401
     svc.limiter.succeeded(attempt)
     login_user(user)
@@ -64,21 +66,29 @@ def login() -> Response | str | tuple[str, int]:
 @bp.route("/signup", methods=["GET", "POST"])
 def signup() -> Response | str | tuple[str, int]:
     svc = current_services()
-    if svc.settings.signup != "open":
+    mode = svc.settings.signup
+    if mode == "closed":
         return render_template("auth/signup_closed.html"), 403
-    context = {"password_hints": POLICY_HINTS, "username_hint": USERNAME_HINT}
+    context = {"password_hints": POLICY_HINTS, "username_hint": USERNAME_HINT, "mode": mode}
     if request.method == "GET":
-        return render_template("auth/signup.html", **context)
+        return render_template("auth/signup.html", invite=request.args.get("invite", "")[:64], **context)
     username = request.form.get("username", "")[:200]
+    invite = request.form.get("invite", "")[:64]
     password = request.form.get("password", "")[:4096]
-    if password != request.form.get("password2", password):
-        return render_template("auth/signup.html", username=username,
-                               error="The two passwords do not match.", **context), 400
+    form = {"username": username, "invite": invite, **context}
     try:
-        user = svc.users.sign_up(username, password)
+        svc.signup_throttle.attempt(request.remote_addr)
+    except SignupRateLimited as err:
+        page = render_template("auth/signup.html", error=err.message, **form)
+        return Response(page, status=429, headers={"Retry-After": str(err.retry_after)})
+    if password != request.form.get("password2", password):
+        return render_template("auth/signup.html", error="The two passwords do not match.", **form), 400
+    try:
+        user = register(svc.users, svc.invites, mode, username, password, invite)
     except ServiceError as err:
-        return render_template("auth/signup.html", username=username, error=err.message,
-                               **context), err.status
+        return render_template("auth/signup.html", error=err.message, **form), err.status
+    if user.pending:
+        return render_template("auth/signup_pending.html", username=user.username)
     login_user(user)
     flash("Your account is ready. Upload your first images!", "success")
     return redirect(url_for("upload.upload"))

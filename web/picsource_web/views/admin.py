@@ -1,18 +1,21 @@
-"""Admin area: users with usage and quota, the analysis queue with retry, statistics, sweep."""
+"""Admin area: users with usage and quota, accounts waiting for approval, invites, the
+analysis queue with retry, statistics with the gallery's storage cap, sweep."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
+from bson import ObjectId
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from picsource_core.queue import FAILED, PENDING, RUNNING
 from picsource_web.context import current_services
-from picsource_web.services.errors import NotFound
+from picsource_web.services.errors import BadRequest, NotFound
+from picsource_web.services.invites import MAX_DAYS
 from picsource_web.services.uploads import sweep_orphans
 from picsource_web.services.users import parse_object_id
-from picsource_web.sessions import admin_required
+from picsource_web.sessions import admin_required, current_user
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -35,11 +38,16 @@ def index() -> str:
         "images": sum(by_status.values()),
         "bytes": sum(b for _, b in usage.values()),
         "by_status": by_status,
+        "gallery_bytes": svc.images.docs.usage.current().bytes,
+        "gallery_quota_bytes": svc.settings.gallery_quota_bytes,
     }
     return render_template(
         "admin/index.html", users=users, queue=svc.queue.stats(), jobs=svc.queue.list(state, limit=100),
         job_state=state, stats=stats, quota_images=svc.settings.quota_images,
         quota_bytes=svc.settings.quota_bytes, orphan_minutes=svc.settings.orphan_minutes,
+        signup=svc.settings.signup, pending=svc.users.list_pending(),
+        invites=svc.invites.list_recent() if svc.settings.signup == "invite" else [],
+        now=svc.invites.now(), max_invite_days=MAX_DAYS,
     )
 
 
@@ -64,5 +72,63 @@ def retry_job(job_id: str) -> Response:
 def sweep() -> Response:
     svc = current_services()
     result = sweep_orphans(svc.images, timedelta(minutes=svc.settings.orphan_minutes))
-    flash(f"Orphan sweep: scanned {result.scanned} objects, removed {len(result.removed)}.", "success")
+    total = svc.images.docs.usage.recount()  # the running storage total, repaired too
+    flash(f"Orphan sweep: scanned {result.scanned} objects, removed {len(result.removed)}; "
+          f"{total.images} images, {total.bytes:,} bytes stored.", "success")
+    return redirect(url_for("admin.index"))
+
+
+def _user_id(user_id: str) -> ObjectId:
+    oid = parse_object_id(user_id)
+    if oid is None:
+        raise NotFound("No such account.")
+    return oid
+
+
+@bp.post("/users/<user_id>/approve")
+@admin_required
+def approve_user(user_id: str) -> Response:
+    user = current_services().users.approve(_user_id(user_id))
+    if user is None:
+        flash("That account is not waiting for approval (already approved or rejected).", "info")
+    else:
+        flash(f"{user.username} is approved and can sign in now.", "success")
+    return redirect(url_for("admin.index"))
+
+
+@bp.post("/users/<user_id>/reject")
+@admin_required
+def reject_user(user_id: str) -> Response:
+    user = current_services().users.reject(_user_id(user_id))
+    if user is None:
+        flash("That account is not waiting for approval (already approved or rejected).", "info")
+    else:
+        flash(f"The sign-up of {user.username} is rejected; the account is deleted.", "success")
+    return redirect(url_for("admin.index"))
+
+
+@bp.post("/invites")
+@admin_required
+def create_invite() -> Response:
+    svc = current_services()
+    raw_days = request.form.get("days", "7").strip()
+    if not raw_days.isdigit():
+        raise BadRequest("invalid_days", f"days: a whole number of days from 1 to {MAX_DAYS}.")
+    admin = current_user()
+    code, invite = svc.invites.create(admin.username if admin else "", days=int(raw_days[:3]),
+                                      note=request.form.get("note", ""))
+    link = url_for("auth.signup", invite=code, _external=True)
+    flash(f"New invite (shown only now): {code} · valid until "
+          f"{invite.expires_at.strftime('%Y-%m-%d %H:%M')} UTC · sign-up link: {link}", "success")
+    return redirect(url_for("admin.index"))
+
+
+@bp.post("/invites/<invite_id>/revoke")
+@admin_required
+def revoke_invite(invite_id: str) -> Response:
+    oid = parse_object_id(invite_id)
+    if oid is None or not current_services().invites.revoke(oid):
+        flash("That invite is already used or gone.", "info")
+    else:
+        flash("The invite is revoked.", "success")
     return redirect(url_for("admin.index"))
