@@ -127,6 +127,12 @@ class Limits:
     max_pixels: int = 50_000_000
     quota_images: int = 1000
     quota_bytes: int = 1024**3
+    #: spec.limits.quota.galleryBytes: all users' originals together (0 = unlimited).
+    gallery_bytes: int = 0
+
+
+#: spec.auth.signup values; the web tier's SIGNUP accepts the same.
+SIGNUP_MODES = ("open", "closed", "invite", "approval")
 
 
 @dataclass(frozen=True)
@@ -220,6 +226,14 @@ def _worker(raw: Mapping[str, Any], default_image: str) -> WorkerSpec:
     )
 
 
+def _count(raw: Mapping[str, Any], key: str, path: str, default: int = 0) -> int:
+    """A whole number >= 0 (0 meaning unlimited); SpecError naming ``spec.<path>`` otherwise."""
+    value = raw.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise SpecError(f"spec.{path} must be a whole number of bytes >= 0 (0 = unlimited), not {value!r}")
+    return value
+
+
 def _required(raw: Mapping[str, Any], path: str) -> Any:
     node: Any = raw
     for part in path.split("."):
@@ -267,8 +281,8 @@ def parse_gallery(body: Mapping[str, Any], *, web_image: str = constants.DEFAULT
     quota = limits.get("quota") or {}
     auth = spec.get("auth") or {}
     signup = auth.get("signup", "open")
-    if signup not in ("open", "closed"):
-        raise SpecError(f"spec.auth.signup must be open or closed, not {signup!r}")
+    if signup not in SIGNUP_MODES:
+        raise SpecError(f"spec.auth.signup must be one of {', '.join(SIGNUP_MODES)}, not {signup!r}")
     reclaim = spec.get("reclaimPolicy", "Retain")
     if reclaim not in ("Retain", "Delete"):
         raise SpecError(f"spec.reclaimPolicy must be Retain or Delete, not {reclaim!r}")
@@ -305,6 +319,7 @@ def parse_gallery(body: Mapping[str, Any], *, web_image: str = constants.DEFAULT
             max_pixels=int(limits.get("maxPixels", 50_000_000)),
             quota_images=int(quota.get("images", 1000)),
             quota_bytes=int(quota.get("bytes", 1024**3)),
+            gallery_bytes=_count(quota, "galleryBytes", "limits.quota.galleryBytes"),
         ),
         auth=AuthSpec(signup=signup, admin_secret=(auth.get("adminSecretRef") or {}).get("name")),
         network=_network(spec.get("network") or {}),

@@ -90,7 +90,7 @@ def test_parsed_values():
     ({"worker": {"autoscaling": {"minReplicas": 1}}}, "maxReplicas is required"),
     ({"web": {"ingress": {"tlsSecretName": "x"}}}, "requires web.ingress.host"),
     ({"reclaimPolicy": "Destroy"}, "reclaimPolicy"),
-    ({"auth": {"signup": "invite"}}, "signup"),
+    ({"auth": {"signup": "invite-only"}}, "spec.auth.signup"),
     ({"storage": {"endpoint": "ftp://x", "bucket": "abc", "credentialsSecretRef": {"name": "s"}}}, "endpoint"),
     ({"storage": {"endpoint": "http://x:9000", "credentialsSecretRef": {"name": "s"}}}, "storage.bucket"),
     ({"database": {"name": "db"}}, "database.uriSecretRef.name"),

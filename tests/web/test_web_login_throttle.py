@@ -327,3 +327,15 @@ def test_invalid_api_tokens_wait_per_client(make_app: Callable[..., Flask], cloc
     response = guesser.get("/api/v1/images")
     assert_problem(response, 429, "rate_limited")
     assert response.headers["Retry-After"] == "2"
+
+
+def test_right_password_for_an_account_awaiting_approval_resets_the_pair(
+        make_app: Callable[..., Flask], web_client: Callable[..., WebClient], clock: FakeClock) -> None:
+    app = clocked(make_app(signup="approval"), clock)
+    web_client(app).signup("kate")  # registered, not yet approved
+    client = web_client(app)
+    for _ in range(app_services(app).settings.login_rate_limit.attempts - 1):
+        assert client.login("kate", WRONG).status_code == 401
+    assert client.login("kate").status_code == 403  # the right password: not a failed guess
+    keys = {d["key"] for d in app_services(app).db[LOGIN_ATTEMPTS].find({})}
+    assert "pair:kate\x1f127.0.0.1" not in keys

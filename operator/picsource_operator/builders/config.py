@@ -44,6 +44,7 @@ def config_data(g: Gallery) -> dict[str, str]:
         "MAX_IMAGE_PIXELS": str(g.limits.max_pixels),
         "QUOTA_IMAGES": str(g.limits.quota_images),
         "QUOTA_BYTES": str(g.limits.quota_bytes),
+        "GALLERY_QUOTA_BYTES": str(g.limits.gallery_bytes),
         "SIGNUP": g.auth.signup,
         "SESSION_COOKIE_SECURE": "true" if tls else "false",
         "TRUSTED_PROXY_HOPS": str(g.web.proxy_hops),

@@ -1,0 +1,76 @@
+"""spec.auth.signup's four modes and spec.limits.quota.galleryBytes, from spec to pod environment.
+
+Pure: parse_gallery and the ConfigMap builder, no cluster. The web tier, the operator and
+the CRD each list the sign-up modes (the layers may not import each other), so a test
+holds the three lists equal.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from operator_samples import gallery_body
+
+from picsource_operator.builders.config import config_data, config_hash
+from picsource_operator.spec import SIGNUP_MODES, SpecError, parse_gallery
+from picsource_web.settings import SIGNUP_MODES as WEB_SIGNUP_MODES
+from picsource_web.settings import Settings
+
+CRD = Path(__file__).resolve().parents[2] / "charts/picsource/crds/galleries.picsource.io.yaml"
+
+
+def _spec_schema() -> dict:
+    (version,) = yaml.safe_load(CRD.read_text())["spec"]["versions"]
+    return version["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
+
+
+@pytest.mark.parametrize("mode", ["open", "closed", "invite", "approval"])
+def test_each_signup_mode_reaches_the_pods_as_SIGNUP(mode):
+    g = parse_gallery(gallery_body(auth={"signup": mode}))
+    assert g.auth.signup == mode
+    assert config_data(g)["SIGNUP"] == mode
+
+
+def test_signup_modes_agree_between_operator_web_and_crd():
+    crd_enum = _spec_schema()["auth"]["properties"]["signup"]["enum"]
+    assert tuple(crd_enum) == SIGNUP_MODES == WEB_SIGNUP_MODES
+
+
+def test_an_unknown_signup_mode_names_the_field_and_the_choices():
+    with pytest.raises(SpecError, match=r"spec\.auth\.signup must be one of open, closed, invite, approval"):
+        parse_gallery(gallery_body(auth={"signup": "invite-only"}))
+
+
+def test_gallery_bytes_defaults_to_unlimited_and_reaches_the_pods():
+    default = parse_gallery(gallery_body())
+    assert default.limits.gallery_bytes == 0
+    assert config_data(default)["GALLERY_QUOTA_BYTES"] == "0"  # the web tier reads 0 as unlimited
+    capped = parse_gallery(gallery_body(limits={"quota": {"galleryBytes": 5 * 1024**3}}))
+    assert config_data(capped)["GALLERY_QUOTA_BYTES"] == str(5 * 1024**3)
+    assert config_hash(capped) != config_hash(default)  # changing the cap rolls the web pods
+
+
+def test_gallery_bytes_crd_default_matches_the_parser():
+    quota = _spec_schema()["limits"]["properties"]["quota"]["properties"]
+    assert quota["galleryBytes"]["default"] == parse_gallery(gallery_body()).limits.gallery_bytes
+    assert quota["galleryBytes"]["minimum"] == 0
+
+
+@pytest.mark.parametrize("value", [-1, "5GB", 1.5, True])
+def test_a_bad_gallery_bytes_names_the_field(value):
+    with pytest.raises(SpecError, match=r"spec\.limits\.quota\.galleryBytes"):
+        parse_gallery(gallery_body(limits={"quota": {"galleryBytes": value}}))
+
+
+def test_the_web_tier_accepts_what_the_operator_writes():
+    """The ConfigMap's SIGNUP and GALLERY_QUOTA_BYTES parse as web settings (0 = unlimited)."""
+    for mode, cap in (("invite", 0), ("approval", 7_000_000)):
+        data = config_data(parse_gallery(gallery_body(auth={"signup": mode},
+                                                      limits={"quota": {"galleryBytes": cap}})))
+        env = {"SECRET_KEY": "k" * 40, "MONGODB_URI": "mongodb://localhost:1", "S3_ACCESS_KEY": "a",
+               "S3_SECRET_KEY": "b", **data}
+        settings = Settings.from_env(env)
+        assert settings.signup == mode
+        assert settings.gallery_quota_bytes == (cap or None)
