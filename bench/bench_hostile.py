@@ -10,7 +10,7 @@ RSS (VmHWM in /proc/<pid>/status) is read after warm-up and after the attack.
 Goal: no worker grows by more than 20 MB.
 
 Run:  .venv/bin/python bench/bench_hostile.py [--posts 20] [--megabytes 100] [--workers N]
-      (WEB_THREADS=4 in the environment: gthread workers instead of sync)
+      (WEB_THREADS=1 in the environment: sync workers instead of the default gthread x4)
 Prints one line per worker and a summary (and writes bench/out/bench_hostile.json).
 """
 
@@ -89,7 +89,7 @@ def main() -> int:
         after = {pid: peak_rss_kib(pid) for pid in workers}
         replaced = sorted(set(worker_pids(proc.pid)) - set(workers))
 
-        threads_per_worker = int(os.environ.get("WEB_THREADS", "1"))
+        threads_per_worker = int(os.environ.get("WEB_THREADS", "4"))
         kind = f"gthread x{threads_per_worker}" if threads_per_worker > 1 else "sync"
         print(f"\n{args.posts} parallel anonymous {args.megabytes} MB POSTs, gunicorn workers="
               f"{len(workers)} ({kind}), {wall:.1f}s wall")

@@ -12,7 +12,12 @@ from picsource_web.services import metadata, passwords, query
 from picsource_web.services.errors import BadRequest
 from picsource_web.services.uploads import QuotaExceeded, check_quota
 from picsource_web.services.users import User, Viewer, parse_object_id
-from picsource_web.services.validation import UploadRejected, accepted_formats, validate_image
+from picsource_web.services.validation import (
+    DECODE_SLOTS,
+    UploadRejected,
+    accepted_formats,
+    validate_image,
+)
 from picsource_web.settings import Settings
 from tests.support import images as samples
 
@@ -61,6 +66,19 @@ def test_formats_outside_the_allowlist_are_415() -> None:
     with pytest.raises(UploadRejected) as info:
         validate_image(samples.encode(Image.new("RGB", (8, 8)), "BMP"), **LIMITS)
     assert info.value.status == 415 and "Accepted formats" in info.value.message
+
+
+def test_full_decodes_take_turns_and_a_long_wait_is_a_clear_503() -> None:
+    """With gthread workers, one process decodes one image at a time (memory bound); an
+    upload that cannot get the slot in time is refused as busy, not queued for ever."""
+    assert DECODE_SLOTS.acquire(timeout=5)  # another request of this process is decoding
+    try:
+        with pytest.raises(UploadRejected) as info:
+            validate_image(samples.png(), **LIMITS, decode_wait=0.05)
+        assert (info.value.status, info.value.reason) == (503, "busy")
+    finally:
+        DECODE_SLOTS.release()
+    assert validate_image(samples.png(), **LIMITS, decode_wait=0.05).format == "PNG"
 
 
 def test_pixel_bomb_is_refused_from_the_header_quickly() -> None:

@@ -6,7 +6,11 @@ fork (MongoClient is not fork-safe). Prometheus multiprocess mode needs a direct
 shared by the workers, emptied at start and told when a worker dies.
 
 Workers default to two per CPU the container may use (its cgroup CPU limit, not the
-node's cores). Everything gunicorn writes goes to the temporary directory, the one
+node's cores), each with WEB_THREADS (4) threads: gthread, because with sync workers a
+frozen backing service held every worker for one timeout each and everything queued
+behind them (bench/bench_frozen.py --load: /readyz 3-4 s and p99 2.5 s for requests that
+did not need the service; with 4 threads 1.8 s and 59 ms). Full image decodes still take
+turns per process (picsource_web.services.validation.DECODE_SLOTS), so memory stays bounded. Everything gunicorn writes goes to the temporary directory, the one
 writable place under the chart's read-only root filesystem (an emptyDir on /tmp): the
 control socket (gunicorn 25.1+ puts it in $XDG_RUNTIME_DIR or ~/.gunicorn otherwise, and
 the image's user has no home) and the workers' heartbeat files.
@@ -35,7 +39,7 @@ def binds(environ: Mapping[str, str]) -> list[str]:
 
 bind = binds(os.environ)
 workers = int(os.environ.get("WEB_WORKERS", str(2 * available_cpus())))
-threads = int(os.environ.get("WEB_THREADS", "1"))
+threads = int(os.environ.get("WEB_THREADS", "4"))
 worker_class = "gthread" if threads > 1 else "sync"
 timeout = int(os.environ.get("WEB_TIMEOUT", "60"))
 graceful_timeout = int(os.environ.get("WEB_GRACEFUL_TIMEOUT", "20"))

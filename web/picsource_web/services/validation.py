@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import threading
 import warnings
 from dataclasses import dataclass
 
@@ -43,6 +44,14 @@ class UploadRejected(ServiceError):
     """The upload is refused; ``status`` is the HTTP status, ``reason`` the metrics label."""
 
 
+#: Full decodes run one at a time per process. A 50-megapixel PNG needs about 200 MB of
+#: pixels; with gthread workers (WEB_THREADS) several uploads of one process would
+#: otherwise decode at once and multiply that. Other requests are not held back by it.
+DECODE_SLOTS = threading.BoundedSemaphore(1)
+#: How long an upload waits for the decode slot before it is refused with 503 "busy".
+DECODE_WAIT_SECONDS = 20.0
+
+
 @dataclass(frozen=True)
 class ImageInfo:
     format: str
@@ -65,10 +74,11 @@ def content_digest(data: bytes, *, max_bytes: int) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def validate_image(data: bytes, *, max_bytes: int, max_pixels: int,
-                   sha256: str | None = None) -> ImageInfo:
+def validate_image(data: bytes, *, max_bytes: int, max_pixels: int, sha256: str | None = None,
+                   decode_wait: float = DECODE_WAIT_SECONDS) -> ImageInfo:
     """Identify and fully decode ``data``; raise UploadRejected with a clear message.
-    ``sha256``: the content_digest already taken (saves hashing twice)."""
+    ``sha256``: the content_digest already taken (saves hashing twice); ``decode_wait``:
+    how long to wait for this process's decode slot."""
     digest = content_digest(data, max_bytes=max_bytes) if sha256 is None else sha256
     formats = accepted_formats()
     try:
@@ -104,7 +114,13 @@ def validate_image(data: bytes, *, max_bytes: int, max_pixels: int,
             f"The image is {width}x{height} = {width * height:,} pixels; "
             f"the limit is {max_pixels:,} pixels.",
         )
-    _decode_fully(data, fmt)
+    if not DECODE_SLOTS.acquire(timeout=decode_wait):
+        raise UploadRejected(503, "busy", "The server is busy checking other images; "
+                                          "please try again in a moment.")
+    try:
+        _decode_fully(data, fmt)
+    finally:
+        DECODE_SLOTS.release()
     return ImageInfo(
         format=fmt, content_type=formats[fmt], width=width, height=height,
         size_bytes=len(data), sha256=digest,
