@@ -68,6 +68,14 @@ class Claim:
     token: str
 
 
+def parse_days(text: str | None) -> int:
+    """Days an invite stays valid, from form text (ASCII digits, 1 to MAX_DAYS); else 400."""
+    text = (text or "").strip()
+    if not (text.isascii() and text.isdigit() and len(text) <= 3 and 1 <= int(text) <= MAX_DAYS):
+        raise BadRequest("invalid_days", f"days: an invite is valid for 1 to {MAX_DAYS} days.")
+    return int(text)
+
+
 def new_code() -> str:
     """``ABCD-EFGH-JKMN-PQRS``: 16 characters of a 31-letter alphabet (79 bits)."""
     chars = "".join(secrets.choice(_ALPHABET) for _ in range(_GROUPS * _GROUP_LEN))
@@ -94,7 +102,7 @@ class InviteService:
     def create(self, created_by: str, *, days: int = 7, note: str = "") -> tuple[str, Invite]:
         """A new invite valid for ``days``; returns the code (shown once) and the invite."""
         if not 1 <= days <= MAX_DAYS:
-            raise BadRequest("invalid_days", f"An invite is valid for 1 to {MAX_DAYS} days.")
+            raise BadRequest("invalid_days", f"days: an invite is valid for 1 to {MAX_DAYS} days.")
         code, now = new_code(), self.now()
         doc: Document = {"code_hash": code_hash(code), "created_at": now,
                          "expires_at": now + timedelta(days=days), "created_by": created_by,

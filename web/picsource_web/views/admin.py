@@ -11,8 +11,8 @@ from werkzeug.wrappers import Response
 
 from picsource_core.queue import FAILED, PENDING, RUNNING
 from picsource_web.context import current_services
-from picsource_web.services.errors import BadRequest, NotFound
-from picsource_web.services.invites import MAX_DAYS
+from picsource_web.services.errors import NotFound
+from picsource_web.services.invites import MAX_DAYS, parse_days
 from picsource_web.services.uploads import sweep_orphans
 from picsource_web.services.users import parse_object_id
 from picsource_web.sessions import admin_required, current_user
@@ -111,11 +111,9 @@ def reject_user(user_id: str) -> Response:
 @admin_required
 def create_invite() -> Response:
     svc = current_services()
-    raw_days = request.form.get("days", "7").strip()
-    if not raw_days.isdigit():
-        raise BadRequest("invalid_days", f"days: a whole number of days from 1 to {MAX_DAYS}.")
+    days = parse_days(request.form.get("days", "7"))
     admin = current_user()
-    code, invite = svc.invites.create(admin.username if admin else "", days=int(raw_days[:3]),
+    code, invite = svc.invites.create(admin.username if admin else "", days=days,
                                       note=request.form.get("note", ""))
     link = url_for("auth.signup", invite=code, _external=True)
     flash(f"New invite (shown only now): {code} · valid until "
