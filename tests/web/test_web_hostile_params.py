@@ -39,3 +39,25 @@ def test_a_page_size_in_other_digits_is_refused_by_name(app: Flask, alice: WebCl
         assert response.status_code == 400, value
         assert "limit must be a whole number" in response.get_json()["detail"]
     assert api.get("/api/v1/images", query_string={"limit": "12"}).status_code == 200
+
+
+def test_dates_are_only_accepted_as_yyyy_mm_dd(app: Flask, alice: WebClient) -> None:
+    """The OpenAPI document says format: date; Python also parses "20240531" and ISO weeks."""
+    api = ApiClient(app, token_for(app, "alice"))
+    for name in ("from", "to"):
+        for value in ("20240531", "2024-W22-5", "2024W225", "2024-05-31T00:00", "２０２４-05-31"):
+            response = api.get("/api/v1/images", query_string={name: value})
+            assert response.status_code == 400, (name, value)
+            assert f"{name} must be a date like 2024-05-31" in response.get_json()["detail"]
+            assert alice.get("/search", query_string={name: value}).status_code == 400
+        assert api.get("/api/v1/images", query_string={name: "2024-05-31"}).status_code == 200
+
+
+def test_a_tag_longer_than_any_stored_tag_is_refused_by_name(app: Flask, alice: WebClient) -> None:
+    """Stored tags are at most 64 characters (as documented); a longer one was cut silently."""
+    api = ApiClient(app, token_for(app, "alice"))
+    response = api.get("/api/v1/images", query_string={"tag": "t" * 65})
+    assert response.status_code == 400
+    assert response.get_json()["detail"].startswith("tag:")
+    assert alice.get("/search", query_string={"tag": "t" * 65}).status_code == 400
+    assert api.get("/api/v1/images", query_string={"tag": " " + "t" * 64 + " "}).status_code == 200

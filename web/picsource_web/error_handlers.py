@@ -84,6 +84,19 @@ def _api_problem(err: ServiceError) -> Problem:
     return problem
 
 
+def _too_large_message() -> str:
+    """Which limit refused the body. Werkzeug raises the same RequestEntityTooLarge for the
+    body's size and for a multipart form's part count or text-field size; a body within
+    its size limit was refused for its form, and saying "too large" would mislead."""
+    limit = request.max_content_length or current_app.config["MAX_CONTENT_LENGTH"]  # per route
+    length = request.content_length
+    if length is None or length > limit:
+        return f"The upload is larger than the limit of {limit:,} bytes."
+    parts, field = request.max_form_parts, request.max_form_memory_size
+    return (f"The form is refused: it may have at most {parts} parts, and a text field "
+            f"at most {field:,} bytes." if parts and field else "The form is too large.")
+
+
 def _anonymous() -> bool:
     try:
         return viewer().user is None
@@ -100,8 +113,7 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(RequestEntityTooLarge)
     def _too_large(err: RequestEntityTooLarge) -> Response:
-        limit = request.max_content_length or current_app.config["MAX_CONTENT_LENGTH"]  # per route
-        return _respond(ServiceError(413, "too_large", f"The upload is larger than the limit of {limit:,} bytes."))
+        return _respond(ServiceError(413, "too_large", _too_large_message()))
 
     @app.errorhandler(HTTPException)
     def _http_error(err: HTTPException) -> Response:

@@ -37,26 +37,35 @@ _COMMON = {"401": _problem("Missing or invalid credentials."),
 _CSRF = "csrf_failed: a session-cookie request without a valid X-CSRF-Token header"
 _NOT_FOUND = {"404": _problem("No such image, or it is not visible to you.")}
 
+def _query(name: str, schema: dict[str, Any], description: str = "", **extra: Any) -> dict[str, Any]:
+    """A listing filter. An empty value (``colour=``, as an HTML form sends an unset choice)
+    is the same as leaving the parameter out; the document says so with allowEmptyValue."""
+    parameter = {"name": name, "in": "query", "allowEmptyValue": True, "schema": schema, **extra}
+    return {**parameter, "description": description} if description else parameter
+
+
+# services/query.py: dates become ObjectId bounds, which hold 1970-01-01 .. 2105-12-31.
+_DATE = {"type": "string", "format": "date",
+         "pattern": r"^(19[7-9][0-9]|20[0-9][0-9]|210[0-5])-[0-9]{2}-[0-9]{2}$"}
+_DATE_RANGE = "YYYY-MM-DD, from 1970-01-01 to 2105-12-31"
+_COLOUR = {"type": "string", "enum": list(COLOUR_FAMILIES)}
+
 _LIST_PARAMS: list[dict[str, Any]] = [
-    {"name": "q", "in": "query", "description": "Words matched against title, description, tags, "
-     "labels, caption and OCR text (all must match).", "schema": {"type": "string", "maxLength": 300}},
-    {"name": "tag", "in": "query", "schema": {"type": "string", "maxLength": 64}},
-    {"name": "colour", "in": "query", "schema": {"type": "string", "enum": list(COLOUR_FAMILIES)}},
-    {"name": "from", "in": "query", "description": "Uploaded on or after this date (YYYY-MM-DD).",
-     "schema": {"type": "string", "format": "date"}},
-    {"name": "to", "in": "query", "description": "Uploaded on or before this date (YYYY-MM-DD).",
-     "schema": {"type": "string", "format": "date"}},
-    {"name": "has_text", "in": "query", "description": "Only images with (yes) or without (no) "
-     "recognised text.", "schema": {"type": "string", "enum": ["yes", "no", "any"]}},
-    {"name": "sort", "in": "query", "schema": {"type": "string", "enum": ["newest", "oldest"],
-                                               "default": "newest"}},
-    {"name": "scope", "in": "query", "description": "mine: your own images (signed in); "
-     "public: everyone's public images. Default: mine when signed in, else public.",
-     "schema": {"type": "string", "enum": ["mine", "public"]}},
-    {"name": "cursor", "in": "query", "description": "The opaque next_cursor of the previous page.",
-     "schema": {"type": "string"}},
-    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100,
-                                                "default": 48}},
+    _query("q", {"type": "string", "maxLength": 300}, "Words matched against title, description, "
+           "tags, labels, caption and OCR text (all must match); at most 12 words."),
+    _query("tag", {"type": "string", "maxLength": 64}, "One tag (tags are at most 64 characters)."),
+    _query("colour", _COLOUR),
+    _query("color", _COLOUR, "The same as colour.", deprecated=True),
+    _query("from", _DATE, f"Uploaded on or after this date ({_DATE_RANGE})."),
+    _query("to", _DATE, f"Uploaded on or before this date ({_DATE_RANGE}); not before from."),
+    _query("has_text", {"type": "string", "enum": ["yes", "no", "any"]},
+           "Only images with (yes) or without (no) recognised text."),
+    _query("sort", {"type": "string", "enum": ["newest", "oldest"], "default": "newest"}),
+    _query("scope", {"type": "string", "enum": ["mine", "public"]}, "mine: your own images "
+           "(signed in); public: everyone's public images. Default: mine when signed in, else public."),
+    _query("cursor", {"type": "string", "pattern": "^[A-Za-z0-9_-]{16}$"},
+           "The opaque next_cursor of the previous page."),
+    _query("limit", {"type": "integer", "minimum": 1, "maximum": 100, "default": 48}),
 ]
 
 _IMAGE_SCHEMA: dict[str, Any] = {
@@ -120,10 +129,12 @@ _DOCUMENT: dict[str, Any] = {
                 "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
                     "type": "object", "required": ["file"],
                     "properties": {
-                        "file": {"type": "array", "items": {"type": "string", "format": "binary"}},
+                        "file": {"type": "array", "minItems": 1, "maxItems": 20,
+                                 "items": {"type": "string", "format": "binary"}},
                         "title": {"type": "string", "maxLength": 200},
                         "description": {"type": "string", "maxLength": 5000},
-                        "tags": {"type": "string", "description": "Comma-separated tags."},
+                        "tags": {"type": "string", "description": "Comma-separated tags: at "
+                                 "most 30, each at most 64 characters."},
                         "visibility": {"type": "string", "enum": ["private", "unlisted", "public"]},
                     }}}}},
                 "responses": {
@@ -203,7 +214,9 @@ _DOCUMENT: dict[str, Any] = {
                            "properties": {
                                "title": {"type": "string", "maxLength": 200},
                                "description": {"type": "string", "maxLength": 5000},
-                               "tags": {"type": "array", "items": {"type": "string"}},
+                               "tags": {"type": ["array", "string"], "maxItems": 30,
+                                        "items": {"type": "string", "maxLength": 64},
+                                        "description": "A list, or one comma-separated string."},
                                "visibility": {"type": "string",
                                               "enum": ["private", "unlisted", "public"]}}},
             "UploadResult": {"type": "object", "properties": {

@@ -21,6 +21,7 @@ from bson import ObjectId
 from picsource_core.images import HIDDEN_FROM_PUBLIC, PUBLIC
 from picsource_core.search import COLOUR_FAMILIES, normalise_tag, query_tokens
 from picsource_web.services.errors import BadRequest
+from picsource_web.services.metadata import MAX_TAG
 from picsource_web.services.users import Viewer
 
 MAX_QUERY_LENGTH = 300
@@ -81,7 +82,11 @@ def _whole_number(name: str, value: str, minimum: int, maximum: int) -> int:
 
 
 def _date(name: str, value: str) -> date:
+    """YYYY-MM-DD only (ASCII digits): ``date.fromisoformat`` also takes "20240531" and
+    ISO weeks, which the API documents as invalid (format: date)."""
     try:
+        if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value):
+            raise ValueError(value)
         day = date.fromisoformat(value)
     except ValueError:
         raise BadRequest("invalid_date", f"{name} must be a date like 2024-05-31.") from None
@@ -106,6 +111,8 @@ def parse_query(params: Mapping[str, str], viewer: Viewer, *, default_scope: str
     tokens = query_tokens(text)
     if len(tokens) > MAX_QUERY_TOKENS:
         raise BadRequest("query_too_long", f"q: search for at most {MAX_QUERY_TOKENS} words at once.")
+    if len(get("tag")) > MAX_TAG:  # no stored tag is longer: a longer one is a mistake, say so
+        raise BadRequest("invalid_tag", f"tag: a tag is at most {MAX_TAG} characters.")
     tag = normalise_tag(get("tag")) or None
     colour = get("colour").lower() or get("color").lower() or None
     if colour is not None and colour not in COLOUR_FAMILIES:

@@ -1,0 +1,75 @@
+"""Schemathesis over the whole /api/v1 surface with many examples (#14 item 4).
+
+The same plan as tests/web/test_api_fuzz.py (tests/support/fuzz.py: every operation,
+positive and negative data, as a token-bearing owner of a real image and anonymously,
+derandomized), with ``--examples`` per operation, mode and caller instead of the test's
+25. Real SecantusDB and MinIO from the test harness; the app in process (WSGI).
+
+Run:  .venv/bin/python bench/bench_fuzz.py [--examples 200]
+Prints the cases run, the answers per status, the server errors and any failed check.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO / p) for p in ("core", "web")] + [str(REPO)]
+
+from picsource_web.app import create_app  # noqa: E402
+from picsource_web.settings import Settings  # noqa: E402
+from tests.harness.services import MinioServer, MongoServer  # noqa: E402
+from tests.support import images  # noqa: E402
+from tests.support.env import web_env_for  # noqa: E402
+from tests.support.fuzz import Caller, run_fuzz  # noqa: E402
+from tests.support.web import WebClient  # noqa: E402
+from tests.web.api_support import ApiClient, token_for  # noqa: E402
+
+
+def run(tmp: Path, examples: int) -> int:
+    mongo, minio = MongoServer(tmp / "mongo"), MinioServer(tmp / "minio")
+    mongo.start()
+    minio.start()
+    try:
+        minio.client().make_bucket("fuzz")
+        env = {**web_env_for(mongo.uri, "fuzz", minio, "fuzz"), "LOG_LEVEL": "critical"}
+        app = create_app(Settings.from_env(env))
+        app.config["TESTING"] = True
+        WebClient(app).signup("fuzzer")
+        token = token_for(app, "fuzzer")
+        image_id = ApiClient(app, token).upload_one(images.noisy_jpeg(1), tags="beach")["id"]
+        callers = [Caller("owner", {"Authorization": f"Bearer {token}"}), Caller("anonymous", {})]
+        started = time.perf_counter()
+        report = run_fuzz(app, callers, examples=examples, image_id=image_id)
+        seconds = time.perf_counter() - started
+    finally:
+        minio.stop()
+        mongo.stop()
+    statuses = ", ".join(f"{status}: {n}" for status, n in sorted(report.statuses.items()))
+    print(f"schemathesis {examples} examples per operation, mode and caller: "
+          f"{report.cases} cases in {seconds:.1f} s")
+    print(f"  answers by status: {statuses}")
+    print(f"  server errors (5xx): {report.server_errors}")
+    print(f"  failed checks: {len(report.failures)}")
+    for line in report.failures[:20]:
+        print(f"    {line}")
+    for line in report.skipped:
+        print(f"  not generated: {line}")
+    return 1 if report.server_errors or report.failures else 0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--examples", type=int, default=200,
+                        help="examples per operation, generation mode and caller (default 200)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-fuzz-") as tmp:
+        sys.exit(run(Path(tmp), args.examples))
+
+
+if __name__ == "__main__":
+    main()
