@@ -8,6 +8,7 @@ and the assertions hold whichever request wins.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -23,7 +24,7 @@ from picsource_core.mongo import IMAGES, INVITES, USAGE
 from picsource_core.storage import ORIGINALS
 from picsource_core.usage import GalleryUsage, StorageFull
 from picsource_web.services.errors import ServiceError
-from picsource_web.services.invites import InviteService
+from picsource_web.services.invites import InviteService, code_hash, new_code, parse_days
 from picsource_web.services.signup_limits import SignupThrottle
 from picsource_web.settings import Account, RateLimit, Settings
 from tests.support import images as samples
@@ -341,6 +342,29 @@ def test_the_total_starts_from_existing_images_and_a_recount_repairs_drift(mongo
     usage.release(50)
     mongo_db[USAGE].update_one({}, {"$inc": {"bytes": 999}})  # drift (a crashed upload)
     assert usage.recount().bytes == 350 and usage.current().bytes == 350
+
+
+# --- pure helpers -----------------------------------------------------------------------
+def test_codes_are_long_unambiguous_and_typed_forgivingly() -> None:
+    codes = {new_code() for _ in range(200)}
+    assert len(codes) == 200
+    for code in codes:
+        assert re.fullmatch(r"[A-HJKMNP-Z2-9]{4}(-[A-HJKMNP-Z2-9]{4}){3}", code), code
+    code = next(iter(codes))
+    assert code_hash(code) == code_hash(f"  {code.lower().replace('-', ' ')} ")
+    assert code_hash(code) != code_hash(code[:-1])
+
+
+@pytest.mark.parametrize(("text", "days"), [("1", 1), (" 7 ", 7), ("90", 90)])
+def test_invite_days_parse(text: str, days: int) -> None:
+    assert parse_days(text) == days
+
+
+@pytest.mark.parametrize("text", ["", "0", "91", "-1", "7.5", "²", "0007", "seven", None])
+def test_invite_days_refuse_with_a_400_naming_days(text: str | None) -> None:
+    with pytest.raises(ServiceError, match="days") as err:
+        parse_days(text)
+    assert err.value.status == 400
 
 
 # --- settings ---------------------------------------------------------------------------
