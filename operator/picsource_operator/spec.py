@@ -9,6 +9,7 @@ checks that these defaults equal the CRD's, so the two cannot drift apart.
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -133,12 +134,19 @@ class Limits:
 
 #: spec.auth.signup values; the web tier's SIGNUP accepts the same.
 SIGNUP_MODES = ("open", "closed", "invite", "approval")
+#: A rate limit such as ``5/1h`` (the CRD's pattern; the web tier parses the same form).
+RATE_LIMIT_PATTERN = r"^[1-9][0-9]{0,8}/[1-9][0-9]{0,8}[smh]?$"
 
 
 @dataclass(frozen=True)
 class AuthSpec:
     signup: str = "open"
     admin_secret: str | None = None
+    #: spec.auth.signupRateLimit / signupGlobalRateLimit: sign-up attempts per client
+    #: address and from everyone, per window (the web tier's SIGNUP_RATE_LIMIT and
+    #: SIGNUP_GLOBAL_RATE_LIMIT, in the same ``count/window[smh]`` form).
+    signup_rate_limit: str = "5/1h"
+    signup_global_rate_limit: str = "100/1h"
 
 
 @dataclass(frozen=True)
@@ -234,6 +242,13 @@ def _count(raw: Mapping[str, Any], key: str, path: str, default: int = 0) -> int
     return value
 
 
+def _rate(auth: Mapping[str, Any], key: str, default: str) -> str:
+    value = auth.get(key, default)
+    if not isinstance(value, str) or not re.fullmatch(RATE_LIMIT_PATTERN, value):
+        raise SpecError(f"spec.auth.{key} must look like 5/1h (attempts/window with s, m or h), not {value!r}")
+    return value
+
+
 def _required(raw: Mapping[str, Any], path: str) -> Any:
     node: Any = raw
     for part in path.split("."):
@@ -321,7 +336,9 @@ def parse_gallery(body: Mapping[str, Any], *, web_image: str = constants.DEFAULT
             quota_bytes=int(quota.get("bytes", 1024**3)),
             gallery_bytes=_count(quota, "galleryBytes", "limits.quota.galleryBytes"),
         ),
-        auth=AuthSpec(signup=signup, admin_secret=(auth.get("adminSecretRef") or {}).get("name")),
+        auth=AuthSpec(signup=signup, admin_secret=(auth.get("adminSecretRef") or {}).get("name"),
+                      signup_rate_limit=_rate(auth, "signupRateLimit", "5/1h"),
+                      signup_global_rate_limit=_rate(auth, "signupGlobalRateLimit", "100/1h")),
         network=_network(spec.get("network") or {}),
         reclaim_policy=reclaim,
         paused=bool(spec.get("paused", False)),

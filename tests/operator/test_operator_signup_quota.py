@@ -1,4 +1,5 @@
-"""spec.auth.signup's four modes and spec.limits.quota.galleryBytes, from spec to pod environment.
+"""spec.auth.signup's four modes, the sign-up rate limits and spec.limits.quota.galleryBytes,
+from spec to pod environment.
 
 Pure: parse_gallery and the ConfigMap builder, no cluster. The web tier, the operator and
 the CRD each list the sign-up modes (the layers may not import each other), so a test
@@ -14,9 +15,9 @@ import yaml
 from operator_samples import gallery_body
 
 from picsource_operator.builders.config import config_data, config_hash
-from picsource_operator.spec import SIGNUP_MODES, SpecError, parse_gallery
+from picsource_operator.spec import RATE_LIMIT_PATTERN, SIGNUP_MODES, SpecError, parse_gallery
 from picsource_web.settings import SIGNUP_MODES as WEB_SIGNUP_MODES
-from picsource_web.settings import Settings
+from picsource_web.settings import RateLimit, Settings
 
 CRD = Path(__file__).resolve().parents[2] / "charts/picsource/crds/galleries.picsource.io.yaml"
 
@@ -64,13 +65,39 @@ def test_a_bad_gallery_bytes_names_the_field(value):
         parse_gallery(gallery_body(limits={"quota": {"galleryBytes": value}}))
 
 
+def test_signup_rate_limits_default_and_reach_the_pods():
+    data = config_data(parse_gallery(gallery_body()))
+    assert (data["SIGNUP_RATE_LIMIT"], data["SIGNUP_GLOBAL_RATE_LIMIT"]) == ("5/1h", "100/1h")
+    custom = parse_gallery(gallery_body(auth={"signupRateLimit": "3/10m", "signupGlobalRateLimit": "20/1h"}))
+    data = config_data(custom)
+    assert (data["SIGNUP_RATE_LIMIT"], data["SIGNUP_GLOBAL_RATE_LIMIT"]) == ("3/10m", "20/1h")
+
+
+@pytest.mark.parametrize(("key", "value"), [
+    ("signupRateLimit", "five"), ("signupRateLimit", "0/1h"), ("signupGlobalRateLimit", "100/1d"),
+    ("signupGlobalRateLimit", 100),
+])
+def test_a_bad_signup_rate_limit_names_the_field(key, value):
+    with pytest.raises(SpecError, match=rf"spec\.auth\.{key}"):
+        parse_gallery(gallery_body(auth={key: value}))
+
+
+def test_the_crd_checks_rate_limits_with_the_parser_s_pattern():
+    auth = _spec_schema()["auth"]["properties"]
+    for key in ("signupRateLimit", "signupGlobalRateLimit"):
+        assert auth[key]["pattern"] == RATE_LIMIT_PATTERN
+
+
 def test_the_web_tier_accepts_what_the_operator_writes():
     """The ConfigMap's SIGNUP and GALLERY_QUOTA_BYTES parse as web settings (0 = unlimited)."""
     for mode, cap in (("invite", 0), ("approval", 7_000_000)):
-        data = config_data(parse_gallery(gallery_body(auth={"signup": mode},
-                                                      limits={"quota": {"galleryBytes": cap}})))
+        data = config_data(parse_gallery(gallery_body(
+            auth={"signup": mode, "signupRateLimit": "3/10m", "signupGlobalRateLimit": "999999999/999999999h"},
+            limits={"quota": {"galleryBytes": cap}})))
         env = {"SECRET_KEY": "k" * 40, "MONGODB_URI": "mongodb://localhost:1", "S3_ACCESS_KEY": "a",
                "S3_SECRET_KEY": "b", **data}
         settings = Settings.from_env(env)
         assert settings.signup == mode
         assert settings.gallery_quota_bytes == (cap or None)
+        assert settings.signup_rate_limit == RateLimit(3, 600)
+        assert settings.signup_global_rate_limit == RateLimit(999999999, 999999999 * 3600)

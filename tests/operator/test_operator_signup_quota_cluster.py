@@ -20,6 +20,7 @@ CONFIG = "/api/v1/namespaces/{ns}/configmaps/{name}-config"
     ({"auth": {"signup": "invites"}}, 'Unsupported value: "invites"'),
     ({"limits": {"quota": {"galleryBytes": -1}}}, "galleryBytes"),
     ({"limits": {"quota": {"galleryBytes": "5GB"}}}, "galleryBytes"),
+    ({"auth": {"signupRateLimit": "5 per hour"}}, "signupRateLimit"),
 ])
 def test_bad_signup_modes_and_caps_are_refused_at_admission(gallery_env: Env, spec: dict[str, Any],
                                                             message: str) -> None:
@@ -34,7 +35,7 @@ def test_modes_and_the_cap_reach_the_pods(gallery_env: Env, running_operator: Op
     env = gallery_env
     env.apply(env.gallery("invited", auth={"signup": "invite"},
                           limits={"quota": {"galleryBytes": 50 * 1024**3}}))
-    env.apply(env.gallery("approved", auth={"signup": "approval"}))
+    env.apply(env.gallery("approved", auth={"signup": "approval", "signupRateLimit": "2/10m"}))
     stored = env.get("approved") or {}
     assert stored["spec"]["limits"]["quota"]["galleryBytes"] == 0  # defaulted: unlimited
 
@@ -46,3 +47,5 @@ def test_modes_and_the_cap_reach_the_pods(gallery_env: Env, running_operator: Op
     assert (config("invited")["SIGNUP"], config("invited")["GALLERY_QUOTA_BYTES"]) == \
         ("invite", str(50 * 1024**3))
     assert (config("approved")["SIGNUP"], config("approved")["GALLERY_QUOTA_BYTES"]) == ("approval", "0")
+    assert (config("approved")["SIGNUP_RATE_LIMIT"], config("approved")["SIGNUP_GLOBAL_RATE_LIMIT"]) == \
+        ("2/10m", "100/1h")  # the CRD's default for the one not given

@@ -46,6 +46,8 @@ def config_data(g: Gallery) -> dict[str, str]:
         "QUOTA_BYTES": str(g.limits.quota_bytes),
         "GALLERY_QUOTA_BYTES": str(g.limits.gallery_bytes),
         "SIGNUP": g.auth.signup,
+        "SIGNUP_RATE_LIMIT": g.auth.signup_rate_limit,
+        "SIGNUP_GLOBAL_RATE_LIMIT": g.auth.signup_global_rate_limit,
         "SESSION_COOKIE_SECURE": "true" if tls else "false",
         "TRUSTED_PROXY_HOPS": str(g.web.proxy_hops),
         **delivery,
