@@ -344,6 +344,21 @@ def test_the_total_starts_from_existing_images_and_a_recount_repairs_drift(mongo
     assert usage.recount().bytes == 350 and usage.current().bytes == 350
 
 
+def test_the_admin_sweep_recounts_the_total(make_app: Callable[..., Flask],
+                                            web_client: Callable[..., WebClient]) -> None:
+    app = make_app(admin=ADMIN, gallery_quota_bytes=10_000_000)
+    db = app_services(app).db
+    user = web_client(app)
+    user.signup("dora")
+    user.upload_id(samples.noisy_jpeg(8))
+    (doc,) = db[IMAGES].find({})
+    db[USAGE].update_one({}, {"$inc": {"bytes": 9_000_000}})  # drift: a crashed upload's reservation
+    admin = admin_of(app, web_client)
+    assert admin.post("/admin/sweep").status_code == 302
+    assert GalleryUsage(db).current().bytes == doc["bytes"]
+    assert f"{doc['bytes'] / 1e6:.1f} of 10.0 MB gallery cap" in admin.get("/admin/").get_data(as_text=True)
+
+
 # --- pure helpers -----------------------------------------------------------------------
 def test_codes_are_long_unambiguous_and_typed_forgivingly() -> None:
     codes = {new_code() for _ in range(200)}
