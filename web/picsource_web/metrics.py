@@ -52,7 +52,7 @@ LOGIN_THROTTLED = Counter(
     "picsource_web_login_throttled_total",
     "Sign-in attempts and API tokens refused inside a wait (429, not counted as guesses), "
     "by the counter that refused them: pair (username and client), client or api_token. "
-    "Counted by services/ratelimit.py only.", ["scope"],
+    "Counted where the refusal is answered (the sign-in view, the API caller).", ["scope"],
 )
 LISTINGS = Counter(
     "picsource_web_listing_pages_total",

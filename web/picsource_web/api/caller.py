@@ -12,8 +12,10 @@ from __future__ import annotations
 
 from flask import g, request
 
+from picsource_web import metrics
 from picsource_web.api.problems import Problem
 from picsource_web.context import current_services
+from picsource_web.services.ratelimit import RateLimited
 from picsource_web.services.users import User, Viewer
 from picsource_web.sessions import bearer_token, viewer
 
@@ -28,7 +30,11 @@ def api_viewer() -> Viewer:
     who = viewer()
     if token is not None and who.user is None:
         # RateLimited (429, not counted) inside this client's wait; else counted, then 401.
-        current_services().limiter.refuse_token(request.remote_addr)
+        try:
+            current_services().limiter.refuse_token(request.remote_addr)
+        except RateLimited as err:
+            metrics.LOGIN_THROTTLED.labels(scope=err.scope).inc()
+            raise
         raise Problem("unauthorized", "The API token is not valid (unknown or revoked).")
     return who
 

@@ -38,7 +38,6 @@ from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 from picsource_core.mongo import LOGIN_ATTEMPTS, Document
-from picsource_web.metrics import LOGIN_THROTTLED
 from picsource_web.services.errors import ServiceError
 from picsource_web.settings import RateLimit
 
@@ -58,10 +57,14 @@ def _duration(seconds: int) -> str:
 class RateLimited(ServiceError):
     """429 with ``retry_after`` (seconds; sent as a Retry-After header)."""
 
-    def __init__(self, retry_after: int, what: str = "failed sign-in attempts") -> None:
+    def __init__(self, retry_after: int, what: str = "failed sign-in attempts",
+                 scope: str = "pair") -> None:
         super().__init__(429, "rate_limited",
                          f"Too many {what}. Try again in {_duration(retry_after)}.")
         self.retry_after = retry_after
+        #: The counter that refused: pair (username and client), client or api_token; the
+        #: edges count it in picsource_web_login_throttled_total.
+        self.scope = scope
 
 
 @dataclass(frozen=True)
@@ -244,8 +247,7 @@ class LoginRateLimiter:
     def _refuse_inside_wait(self, doc: Document, now: float, scope: str,
                             what: str = "failed sign-in attempts") -> None:
         if not doc.get("admitted"):
-            LOGIN_THROTTLED.labels(scope=scope).inc()
-            raise RateLimited(max(1, math.ceil(float(doc.get("next_at", now)) - now)), what)
+            raise RateLimited(max(1, math.ceil(float(doc.get("next_at", now)) - now)), what, scope)
 
     def _expiry(self, at: float) -> datetime:
         return datetime.fromtimestamp(at + self.policy.window_seconds, UTC)

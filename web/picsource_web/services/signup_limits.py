@@ -4,9 +4,9 @@ Why two limits: the per-client one stops one address from registering accounts i
 (or guessing invite codes); the global one is a brake when many addresses do it at once,
 so a botnet cannot fill the gallery with accounts faster than an admin can notice.
 
-The counting is the same idea as the sign-in limiter (services/ratelimit.py): fixed
-windows, one counter document per (key, window) in MongoDB, so the limit holds across
-replicas, removed by a TTL index once its window has passed. Unlike sign-in, every
+Fixed windows, one counter document per (key, window) in MongoDB, so the limit holds
+across replicas, removed by a TTL index once its window has passed. (Sign-in uses waits
+that double per failure instead, services/ratelimit.py.) Unlike sign-in, every
 attempt counts (not only failures), and the count is taken in the same atomic update that
 adds the attempt: two replicas can never both let the sixth attempt through.
 The client is counted first; a client over its own limit does not use up the global one.
@@ -58,13 +58,21 @@ class SignupThrottle:
         index = int(now // limit.window_seconds)
         ends = (index + 1) * limit.window_seconds
         doc_key = f"{key}@{limit.window_seconds}:{index}"
-        update = {"$inc": {"count": 1},
-                  "$setOnInsert": {"expires_at": datetime.fromtimestamp(ends, UTC)}}
+        # Create the window's counter with a plain upsert that changes nothing when it
+        # exists, then count in it with an update that is not an upsert. One
+        # find_one_and_update(upsert=True) would be a round trip less, but SecantusDB
+        # answers None to some of several racing upserts that it did apply, which read
+        # as a count of 0 and let an attempt past the limit.
         try:
-            doc = self._counters.find_one_and_update({"key": doc_key}, update, upsert=True,
-                                                     return_document=ReturnDocument.AFTER)
+            self._counters.update_one(
+                {"key": doc_key},
+                {"$setOnInsert": {"count": 0, "expires_at": datetime.fromtimestamp(ends, UTC)}},
+                upsert=True)
         except DuplicateKeyError:  # two replicas created the counter at once: it exists now
-            doc = self._counters.find_one_and_update({"key": doc_key}, {"$inc": {"count": 1}},
-                                                     return_document=ReturnDocument.AFTER)
-        if int((doc or {}).get("count", 0)) > limit.attempts:
+            pass
+        doc = self._counters.find_one_and_update({"key": doc_key}, {"$inc": {"count": 1}},
+                                                 return_document=ReturnDocument.AFTER)
+        # None only if the TTL monitor removed the counter in between, which happens once
+        # its window has ended: then this is the first attempt of a new window.
+        if int((doc or {}).get("count", 1)) > limit.attempts:
             raise SignupRateLimited(int(ends - now) + 1, everyone=everyone)

@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
+from picsource_web import metrics
 from picsource_web.context import current_services
 from picsource_web.services.errors import ServiceError
 from picsource_web.services.passwords import POLICY_HINTS
@@ -43,6 +44,7 @@ def login() -> Response | str | tuple[str, int]:
         # X-Forwarded-For is ignored, so it cannot mint fresh client identities.
         attempt = svc.limiter.begin(username, request.remote_addr)
     except RateLimited as err:
+        metrics.LOGIN_THROTTLED.labels(scope=err.scope).inc()
         page = render_template("auth/login.html", next=next_url, username=username, error=err.message,
                                signup_open=svc.settings.signup != "closed")
         return Response(page, status=429, headers={"Retry-After": str(err.retry_after)})
