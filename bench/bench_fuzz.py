@@ -1,8 +1,8 @@
 """Schemathesis over the whole /api/v1 surface with many examples (#14 item 4).
 
 The same plan as tests/web/test_api_fuzz.py (tests/support/fuzz.py: every operation,
-positive and negative data, as a token-bearing owner of a real image and anonymously,
-derandomized), with ``--examples`` per operation, mode and caller instead of the test's
+positive and negative data, as the owner of a real image with a write token, a read-only
+token and a session cookie without the CSRF header, and anonymously; derandomized), with ``--examples`` per operation, mode and caller instead of the test's
 25. Real SecantusDB and MinIO from the test harness; the app in process (WSGI).
 
 Run:  .venv/bin/python bench/bench_fuzz.py [--examples 200]
@@ -23,11 +23,9 @@ sys.path[:0] = [str(REPO / p) for p in ("core", "web")] + [str(REPO)]
 from picsource_web.app import create_app  # noqa: E402
 from picsource_web.settings import Settings  # noqa: E402
 from tests.harness.services import MinioServer, MongoServer  # noqa: E402
-from tests.support import images  # noqa: E402
 from tests.support.env import web_env_for  # noqa: E402
-from tests.support.fuzz import Caller, run_fuzz  # noqa: E402
+from tests.support.fuzz import callers_for, run_fuzz  # noqa: E402
 from tests.support.web import WebClient  # noqa: E402
-from tests.web.api_support import ApiClient, token_for  # noqa: E402
 
 
 def run(tmp: Path, examples: int) -> int:
@@ -39,10 +37,9 @@ def run(tmp: Path, examples: int) -> int:
         env = {**web_env_for(mongo.uri, "fuzz", minio, "fuzz"), "LOG_LEVEL": "critical"}
         app = create_app(Settings.from_env(env))
         app.config["TESTING"] = True
-        WebClient(app).signup("fuzzer")
-        token = token_for(app, "fuzzer")
-        image_id = ApiClient(app, token).upload_one(images.noisy_jpeg(1), tags="beach")["id"]
-        callers = [Caller("owner", {"Authorization": f"Bearer {token}"}), Caller("anonymous", {})]
+        browser = WebClient(app)
+        browser.signup("fuzzer")
+        callers, image_id = callers_for(app, browser)
         started = time.perf_counter()
         report = run_fuzz(app, callers, examples=examples, image_id=image_id)
         seconds = time.perf_counter() - started

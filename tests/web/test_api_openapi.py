@@ -58,3 +58,10 @@ def test_problem_codes_in_document_cover_what_the_api_sends(app: Flask) -> None:
     assert {"unsupported_media_type", "payload_too_large", "image_too_large", "not_found",
             "validation_error", "quota_exceeded", "duplicate", "unauthorized", "csrf_failed",
             "rate_limited", "service_unavailable"} <= codes
+
+
+def test_documented_session_cookie_is_the_one_the_app_sets(app: Flask) -> None:
+    """The document named the cookie 'session'; a client following it was never signed in."""
+    doc = app.test_client().get("/api/v1/openapi.json").get_json()
+    session_scheme = doc["components"]["securitySchemes"]["session"]
+    assert (session_scheme["in"], session_scheme["name"]) == ("cookie", app.config["SESSION_COOKIE_NAME"])

@@ -28,6 +28,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+#: The session cookie's name (app.py sets it; the OpenAPI document names it).
+SESSION_COOKIE = "picsource_session"
 
 
 class Unauthorized(ServiceError):

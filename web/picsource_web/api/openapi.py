@@ -11,6 +11,7 @@ from typing import Any
 
 from picsource_core.search import COLOUR_FAMILIES
 from picsource_web.api.problems import CODES
+from picsource_web.sessions import SESSION_COOKIE
 
 API_PREFIX = "/api/v1"
 
@@ -36,6 +37,7 @@ _COMMON = {"401": _problem("Missing or invalid credentials."),
            "503": _problem("MongoDB or object storage is unavailable.")}
 _CSRF = "csrf_failed: a session-cookie request without a valid X-CSRF-Token header"
 _NOT_FOUND = {"404": _problem("No such image, or it is not visible to you.")}
+_READ_ONLY = "forbidden (reason read_only_token): a read-only API token may only read"
 
 def _query(name: str, schema: dict[str, Any], description: str = "", **extra: Any) -> dict[str, Any]:
     """A listing filter. An empty value (``colour=``, as an HTML form sends an unset choice)
@@ -141,7 +143,8 @@ _DOCUMENT: dict[str, Any] = {
                     "201": _json("The created images (and any duplicates that were skipped).",
                                  "UploadResult"),
                     "400": _problem(f"empty_file, validation_error (metadata); {_CSRF}."),
-                    "403": _problem("quota_exceeded: the image count or byte quota is used up."),
+                    "403": _problem("quota_exceeded: the image count or byte quota is used up; "
+                                    f"{_READ_ONLY}."),
                     "409": _problem("Every file was already uploaded (duplicate)."),
                     "413": _problem("A file or the request is too large."),
                     "415": _problem("unsupported_media_type: not an accepted image format "
@@ -163,6 +166,7 @@ _DOCUMENT: dict[str, Any] = {
                     "$ref": "#/components/schemas/ImagePatch"}}}},
                 "responses": {"200": _json("The updated image.", "Image"),
                               "400": _problem(f"validation_error: invalid fields; {_CSRF}."),
+                              "403": _problem(f"{_READ_ONLY}."),
                               "415": _problem("The body is not application/json."),
                               **_NOT_FOUND, **_COMMON},
             },
@@ -170,7 +174,8 @@ _DOCUMENT: dict[str, Any] = {
                 "operationId": "deleteImage",
                 "summary": "Delete the image, its thumbnails, metadata and pending jobs",
                 "responses": {"204": {"description": "Deleted."},
-                              "400": _problem(f"{_CSRF}."), **_NOT_FOUND, **_COMMON},
+                              "400": _problem(f"{_CSRF}."), "403": _problem(f"{_READ_ONLY}."),
+                              **_NOT_FOUND, **_COMMON},
             },
         },
         f"{API_PREFIX}/images/{{image_id}}/analysis": {
@@ -193,7 +198,7 @@ _DOCUMENT: dict[str, Any] = {
         "securitySchemes": {
             "bearer": {"type": "http", "scheme": "bearer",
                        "description": "A personal API token (psk_...)."},
-            "session": {"type": "apiKey", "in": "cookie", "name": "session"},
+            "session": {"type": "apiKey", "in": "cookie", "name": SESSION_COOKIE},
         },
         "schemas": {
             "Problem": {
