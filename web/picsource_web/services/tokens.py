@@ -67,7 +67,8 @@ def parse_expiry_days(text: str | None) -> int | None:
     text = (text or "").strip()
     if not text or text == "never":
         return None
-    if not text.isdigit() or not 1 <= int(text) <= MAX_EXPIRY_DAYS:
+    # ASCII digits only: "²".isdigit() is true but int("²") raises (a 500 before).
+    if not (text.isascii() and text.isdigit() and len(text) <= 4) or not 1 <= int(text) <= MAX_EXPIRY_DAYS:
         raise BadRequest("invalid_token_expiry",
                          f"Token expiry must be 1-{MAX_EXPIRY_DAYS} days, or never.")
     return int(text)
