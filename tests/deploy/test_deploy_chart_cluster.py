@@ -127,7 +127,9 @@ def test_bundled_services_and_default_gallery_keep_credentials_across_upgrade(
     gallery = _get(kubectl, "-n", namespace, "gallery", "photos")
     # The Gallery holds the application users' Secrets, never the root ones (#14 item 13).
     assert gallery["spec"]["database"]["uriSecretRef"] == {"name": f"{secret_name}-app", "key": "uri"}
-    assert gallery["spec"]["storage"]["credentialsSecretRef"] == {"name": f"{release}-picsource-minio-app"}
+    assert gallery["spec"]["storage"]["credentialsSecretRef"]["name"] == f"{release}-picsource-minio-app"
+    # The app-users hook Job ran (kwok completes Job pods) and was deleted once it succeeded.
+    assert kubectl("get", "jobs", "-n", namespace, "-o", "name").stdout.strip() == ""
     # The API server applied the CRD's defaults: the rendered spec is a valid Gallery.
     assert gallery["spec"]["storage"]["createBucket"] is True
 

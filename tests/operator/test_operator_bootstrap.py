@@ -35,7 +35,7 @@ def auth_mongo(own_mongo: MongoServer) -> Iterator[MongoServer]:
     client.close()
     assert own_mongo.process is not None
     own_mongo.process.stop()
-    own_mongo.config_toml = "auth = true\n"
+    own_mongo.config_toml = "[server]\nauth = true\n"
     own_mongo.start()
     yield own_mongo
 
