@@ -11,7 +11,10 @@ real image with a write token, with a read-only token and with a session cookie 
 CSRF header, and anonymously (``callers_for``); operations on one image also run
 with that image's id pinned, so handlers get past the 404. ``deleteImage`` runs last, so
 the image lives while the others use it. Hypothesis is derandomized (the same cases on
-every run), has no deadline and no example database: CI sees the same run every time.
+every run of the same code), has no deadline and no example database, so CI sees the same
+run every time. The cases do change with the code: Hypothesis mixes in constants it finds
+in the loaded project modules. Every failure line therefore carries a curl command that
+replays the request as sent.
 
 Each response goes through ``CHECKS``: no 5xx, a documented status code and content
 type, a body that validates against the documented schema, and (for operations without
