@@ -56,3 +56,16 @@ def test_an_overlong_text_field_is_named_as_such(app: Flask, alice: WebClient) -
     response = api.upload((samples.noisy_jpeg(2), "a.jpg"), description="d" * (1024 * 1024 + 1))
     detail = assert_problem(response, 413, "payload_too_large")["detail"]
     assert "a text field" in detail and "1,048,576 bytes" in detail
+
+
+def test_a_405_says_which_methods_are_allowed(app: Flask) -> None:
+    """RFC 9110 requires Allow on a 405 (schemathesis' unsupported_method check asks for it);
+    the problem response built for the refusal used to drop the header werkzeug had set."""
+    client = app.test_client()
+    response = client.put("/api/v1/images")
+    assert_problem(response, 405, "method_not_allowed")
+    assert {"GET", "POST"} <= {m.strip() for m in response.headers.get("Allow", "").split(",")}
+    response = client.post("/api/v1/me")
+    assert response.status_code == 405 and "GET" in response.headers.get("Allow", "")
+    response = client.put("/upload")
+    assert response.status_code == 405 and "POST" in response.headers.get("Allow", "")

@@ -120,7 +120,11 @@ def init_app(app: Flask) -> None:
         status = err.code or 500
         reason = {404: "not_found", 405: "method_not_allowed"}.get(status, f"http_{status}")
         message = "No such page." if status == 404 else (err.description or _TITLES.get(status, "Error"))
-        return _respond(ServiceError(status, reason, message))
+        response = _respond(ServiceError(status, reason, message))
+        for name, value in err.get_headers():  # e.g. Allow on a 405, which HTTP requires
+            if name.lower() != "content-type":
+                response.headers[name] = value
+        return response
 
     @app.errorhandler(ConnectionFailure)
     def _mongo_down(err: PyMongoError) -> Response:
