@@ -96,16 +96,23 @@ def database_endpoints(uri: str) -> list[Endpoint]:
         host, port = part, MONGO_PORT
         if part.startswith("["):
             host, _, tail = part[1:].partition("]")
-            if tail.startswith(":") and tail[1:].isdigit():
-                port = int(tail[1:])
+            if tail.startswith(":"):
+                port = _tcp_port(tail[1:]) or MONGO_PORT
         elif part.count(":") == 1:
             name, _, digits = part.partition(":")
-            if digits.isdigit():
-                host, port = name, int(digits)
+            host, port = name, _tcp_port(digits) or MONGO_PORT
         endpoint = Endpoint("database", host.lower(), port)
         if endpoint not in found:
             found.append(endpoint)
     return found
+
+
+def _tcp_port(text: str) -> int | None:
+    """1-65535 in ASCII digits, else None: the URI comes from a user's Secret, and
+    "²".isdigit() is true while int("²") raises (a bad URI is the binding check's to report)."""
+    if text.isascii() and text.isdigit() and len(text) <= 5 and 1 <= int(text) <= 65535:
+        return int(text)
+    return None
 
 
 def service_ref(host: str, namespace: str) -> ServiceRef | None:

@@ -140,3 +140,12 @@ def test_a_bad_egress_cidr_is_a_spec_error_naming_the_field(bad):
     with pytest.raises(SpecError, match=r"spec\.network\.egressCIDRs\[1\]"):
         gallery(cidrs=["10.0.0.0/8", bad])
     assert gallery(cidrs=["10.0.0.0/8", "10.0.0.0/8"]).network.egress_cidrs == ("10.0.0.0/8",)
+
+
+@pytest.mark.parametrize("uri", ["mongodb://db:²", "mongodb://db:٣", "mongodb://[::1]:²", "mongodb://db:99999",
+                                 "mongodb://db:0"])
+def test_a_port_that_is_not_an_ascii_tcp_port_is_not_read_as_one(uri: str) -> None:
+    """The URI comes from a user's Secret: "²".isdigit() is true but int("²") raises, and
+    Arabic-Indic digits or 99999 would make a policy the API server refuses."""
+    (endpoint,) = database_endpoints(uri)
+    assert endpoint.port == 27017
