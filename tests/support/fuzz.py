@@ -18,7 +18,8 @@ replays the request as sent.
 
 Each response goes through ``CHECKS``: no 5xx, a documented status code and content
 type, a body that validates against the documented schema, and (for operations without
-a body) a parameter the document calls invalid refused with a 4xx.
+a body) a parameter the document calls invalid refused with a 4xx. A caller without
+credentials must get a 401 from every operation the document secures.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.failures import FailureGroup
+from schemathesis.core.parameters import ParameterLocation
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     negative_data_rejection,
@@ -88,6 +90,10 @@ class Caller:
     headers: Mapping[str, str] = field(default_factory=dict)
     cookies: Mapping[str, str] = field(default_factory=dict)  # a Cookie header would be dropped
 
+    @property
+    def anonymous(self) -> bool:
+        return not self.headers and not self.cookies
+
 
 def callers_for(app: Flask, browser: WebClient) -> tuple[list[Caller], str]:
     """Who calls, as the signed-in ``browser``'s user, and the id of an image of theirs.
@@ -115,8 +121,12 @@ def callers_for(app: Flask, browser: WebClient) -> tuple[list[Caller], str]:
 
 
 def load_schema(app: Flask) -> Any:
-    """The OpenAPI document as the app serves it, bound to the app (requests go through WSGI)."""
-    return schemathesis.openapi.from_wsgi(OPENAPI_PATH, app)
+    """The OpenAPI document as the app serves it, bound to the app (requests go through WSGI).
+    Schemathesis would make up credentials where the document requires some; here only the
+    caller's own are sent, so "anonymous" means no credentials at all."""
+    schema = schemathesis.openapi.from_wsgi(OPENAPI_PATH, app)
+    schema.config.generation.update(with_security_parameters=False)
+    return schema
 
 
 def _operations(schema: Any) -> list[Any]:
@@ -133,6 +143,22 @@ def _plans(schema: Any, image_id: str | None) -> Iterator[tuple[str, Any, dict[s
             pins.append({"image_id": image_id})
         for pin in pins:
             yield (f"{operation.label}{' [own image]' if pin else ''}", operation, pin)
+
+
+def _needs_credentials(operation: Any) -> bool:
+    """Whether the document leaves anonymous access ({} in security) out for the operation."""
+    security = operation.definition.raw.get("security", operation.schema.raw_schema.get("security"))
+    return {} not in (security or [{}])
+
+
+def _anonymous_refusal(label: str, case: Any, response: Any) -> list[str]:
+    """An operation that needs credentials answers 401 to a caller without any (or 404 when
+    the path itself was made invalid: no route, so no operation, was reached)."""
+    path_negated = case.meta is not None and case.meta.is_negative_at(ParameterLocation.PATH)
+    if response.status_code == 401 or (path_negated and response.status_code == 404):
+        return []
+    return [f"{label}: answered {response.status_code} to a caller without credentials, "
+            f"where the document requires some | {case.as_curl_command()}"]
 
 
 def _failure_lines(label: str, case: Any, response: Any, group: FailureGroup) -> list[str]:
@@ -181,6 +207,8 @@ def _run_one(report: FuzzReport, label: str, operation: Any, mode: GenerationMod
             case.validate_response(response, checks=CHECKS, headers=dict(caller.headers))
         except FailureGroup as group:
             report.failures.extend(_failure_lines(label, case, response, group))
+        if caller.anonymous and _needs_credentials(operation):
+            report.failures.extend(_anonymous_refusal(label, case, response))
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # schemathesis' notes on unusual schemas, not failures

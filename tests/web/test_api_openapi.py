@@ -65,3 +65,16 @@ def test_documented_session_cookie_is_the_one_the_app_sets(app: Flask) -> None:
     doc = app.test_client().get("/api/v1/openapi.json").get_json()
     session_scheme = doc["components"]["securitySchemes"]["session"]
     assert (session_scheme["in"], session_scheme["name"]) == ("cookie", app.config["SESSION_COOKIE_NAME"])
+
+
+def test_operations_that_need_credentials_do_not_offer_anonymous_access(app: Flask) -> None:
+    """The document allowed anonymous callers ({} in security) on every operation, though
+    upload, edit, delete and /me answer 401 without credentials."""
+    doc = app.test_client().get("/api/v1/openapi.json").get_json()
+    anonymous = {}
+    for path, item in doc["paths"].items():
+        for method, operation in item.items():
+            if method != "parameters":
+                anonymous[operation["operationId"]] = {} in operation.get("security", doc["security"])
+    assert {name for name, allowed in anonymous.items() if not allowed} == {
+        "uploadImages", "updateImage", "deleteImage", "whoAmI"}

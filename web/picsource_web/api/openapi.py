@@ -35,6 +35,8 @@ _ID = {"name": "image_id", "in": "path", "required": True,
 _COMMON = {"401": _problem("Missing or invalid credentials."),
            "429": _problem("rate_limited: too many invalid tokens from this client."),
            "503": _problem("MongoDB or object storage is unavailable.")}
+# Upload, edit, delete and /me need credentials; the document's default also allows none ({}).
+_SIGNED_IN = [{"bearer": []}, {"session": []}]
 _CSRF = "csrf_failed: a session-cookie request without a valid X-CSRF-Token header"
 _NOT_FOUND = {"404": _problem("No such image, or it is not visible to you.")}
 _READ_ONLY = "forbidden (reason read_only_token): a read-only API token may only read"
@@ -128,6 +130,7 @@ _DOCUMENT: dict[str, Any] = {
             },
             "post": {
                 "operationId": "uploadImages", "summary": "Upload one or more images",
+                "security": _SIGNED_IN,
                 "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
                     "type": "object", "required": ["file"],
                     "properties": {
@@ -162,6 +165,7 @@ _DOCUMENT: dict[str, Any] = {
                     "responses": {"200": _json("The image.", "Image"), **_NOT_FOUND, **_COMMON}},
             "patch": {
                 "operationId": "updateImage", "summary": "Change title, description, tags or visibility",
+                "security": _SIGNED_IN,
                 "requestBody": {"required": True, "content": {"application/json": {"schema": {
                     "$ref": "#/components/schemas/ImagePatch"}}}},
                 "responses": {"200": _json("The updated image.", "Image"),
@@ -171,7 +175,7 @@ _DOCUMENT: dict[str, Any] = {
                               **_NOT_FOUND, **_COMMON},
             },
             "delete": {
-                "operationId": "deleteImage",
+                "operationId": "deleteImage", "security": _SIGNED_IN,
                 "summary": "Delete the image, its thumbnails, metadata and pending jobs",
                 "responses": {"204": {"description": "Deleted."},
                               "400": _problem(f"{_CSRF}."), "403": _problem(f"{_READ_ONLY}."),
@@ -186,6 +190,7 @@ _DOCUMENT: dict[str, Any] = {
         },
         f"{API_PREFIX}/me": {
             "get": {"operationId": "whoAmI", "summary": "The authenticated user",
+                    "security": _SIGNED_IN,
                     "responses": {"200": _json("The user.", "Me"), **_COMMON}},
         },
         f"{API_PREFIX}/openapi.json": {
