@@ -61,3 +61,21 @@ def test_a_tag_longer_than_any_stored_tag_is_refused_by_name(app: Flask, alice: 
     assert response.get_json()["detail"].startswith("tag:")
     assert alice.get("/search", query_string={"tag": "t" * 65}).status_code == 400
     assert api.get("/api/v1/images", query_string={"tag": " " + "t" * 64 + " "}).status_code == 200
+
+
+def test_choices_are_exact_and_never_silently_ignored(app: Flask, alice: WebClient) -> None:
+    """Found by bench_fuzz: 'has_text=true' was read as yes, and 'color=true' next to a
+    valid 'colour' was ignored; the document lists exact choices."""
+    api = ApiClient(app, token_for(app, "alice"))
+    refused = [({"has_text": "true"}, "has_text"), ({"has_text": "1"}, "has_text"),
+               ({"has_text": "on"}, "has_text"), ({"colour": "rouge"}, "colour"),
+               ({"color": "true", "colour": "red"}, "color"),
+               ({"colour": "red", "color": "blue"}, "color")]
+    for params, name in refused:
+        response = api.get("/api/v1/images", query_string=params)
+        assert response.status_code == 400, params
+        assert name in response.get_json()["detail"], (params, response.get_json()["detail"])
+        assert alice.get("/search", query_string=params).status_code == 400, params
+    for params in ({"has_text": "yes"}, {"has_text": "Any"}, {"colour": "red", "color": "RED"},
+                   {"color": "blue"}, {"has_text": ""}):  # choices are case-insensitive
+        assert api.get("/api/v1/images", query_string=params).status_code == 200, params

@@ -36,7 +36,7 @@ _COMMON = {"401": _problem("Missing or invalid credentials."),
            "429": _problem("rate_limited: too many invalid tokens from this client."),
            "503": _problem("MongoDB or object storage is unavailable.")}
 # Upload, edit, delete and /me need credentials; the document's default also allows none ({}).
-_SIGNED_IN = [{"bearer": []}, {"session": []}]
+_SIGNED_IN: list[dict[str, list[str]]] = [{"bearer": []}, {"session": []}]
 _CSRF = "csrf_failed: a session-cookie request without a valid X-CSRF-Token header"
 _NOT_FOUND = {"404": _problem("No such image, or it is not visible to you.")}
 _READ_ONLY = "forbidden (reason read_only_token): a read-only API token may only read"
@@ -58,12 +58,12 @@ _LIST_PARAMS: list[dict[str, Any]] = [
     _query("q", {"type": "string", "maxLength": 300}, "Words matched against title, description, "
            "tags, labels, caption and OCR text (all must match); at most 12 words."),
     _query("tag", {"type": "string", "maxLength": 64}, "One tag (tags are at most 64 characters)."),
-    _query("colour", _COLOUR),
-    _query("color", _COLOUR, "The same as colour.", deprecated=True),
+    _query("colour", _COLOUR, "Images of this colour family (case-insensitive)."),
+    _query("color", _COLOUR, "The same as colour; with both, they must agree.", deprecated=True),
     _query("from", _DATE, f"Uploaded on or after this date ({_DATE_RANGE})."),
     _query("to", _DATE, f"Uploaded on or before this date ({_DATE_RANGE}); not before from."),
     _query("has_text", {"type": "string", "enum": ["yes", "no", "any"]},
-           "Only images with (yes) or without (no) recognised text."),
+           "Only images with (yes) or without (no) recognised text (case-insensitive)."),
     _query("sort", {"type": "string", "enum": ["newest", "oldest"], "default": "newest"}),
     _query("scope", {"type": "string", "enum": ["mine", "public"]}, "mine: your own images "
            "(signed in); public: everyone's public images. Default: mine when signed in, else public."),

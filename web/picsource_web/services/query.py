@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -30,9 +30,7 @@ DEFAULT_PAGE_SIZE = 48
 MAX_PAGE_SIZE = 100
 SORTS = ("newest", "oldest")
 SCOPES = ("mine", "public")
-#: Set by the worker when an image's safety score reaches the gallery's threshold.
-_YES = {"1", "true", "yes", "on"}
-_NO = {"0", "false", "no", "off"}
+HAS_TEXT = {"yes": True, "no": False, "any": None}
 
 
 def encode_cursor(last_id: ObjectId) -> str:
@@ -81,6 +79,25 @@ def _whole_number(name: str, value: str, minimum: int, maximum: int) -> int:
     return int(value)
 
 
+def _choice(name: str, value: str, choices: Iterable[str], reason: str | None = None) -> str:
+    """One of ``choices``, as the API documents them: no aliases, nothing quietly dropped."""
+    allowed = tuple(choices)
+    if value not in allowed:
+        raise BadRequest(reason or f"invalid_{name}", f"{name} must be one of {', '.join(allowed)}.")
+    return value
+
+
+def _colour(get: Callable[[str], str]) -> str | None:
+    """``colour``, or its alias ``color`` (either in any case); both given must agree:
+    neither is ever ignored."""
+    given = {name: _choice(name, get(name).lower(), COLOUR_FAMILIES, "invalid_colour")
+             for name in ("colour", "color") if get(name)}
+    if len(set(given.values())) > 1:
+        raise BadRequest("invalid_colour", "color is another name for colour: give one of them, "
+                         "or the same value in both.")
+    return next(iter(given.values()), None)
+
+
 def _date(name: str, value: str) -> date:
     """YYYY-MM-DD only (ASCII digits): ``date.fromisoformat`` also takes "20240531" and
     ISO weeks, which the API documents as invalid (format: date)."""
@@ -100,9 +117,8 @@ def parse_query(params: Mapping[str, str], viewer: Viewer, *, default_scope: str
     def get(name: str) -> str:
         return (params.get(name) or "").strip()
 
-    scope = get("scope") or default_scope or ("mine" if viewer.user else "public")
-    if scope not in SCOPES:
-        raise BadRequest("invalid_scope", f"scope must be one of {', '.join(SCOPES)}.")
+    scope = _choice("scope", get("scope") or default_scope or ("mine" if viewer.user else "public"),
+                    SCOPES)
     if scope == "mine" and viewer.user is None:
         scope = "public"
     text = get("q")
@@ -114,20 +130,13 @@ def parse_query(params: Mapping[str, str], viewer: Viewer, *, default_scope: str
     if len(get("tag")) > MAX_TAG:  # no stored tag is longer: a longer one is a mistake, say so
         raise BadRequest("invalid_tag", f"tag: a tag is at most {MAX_TAG} characters.")
     tag = normalise_tag(get("tag")) or None
-    colour = get("colour").lower() or get("color").lower() or None
-    if colour is not None and colour not in COLOUR_FAMILIES:
-        raise BadRequest("invalid_colour", f"colour must be one of {', '.join(COLOUR_FAMILIES)}.")
+    colour = _colour(get)
     date_from = _date("from", get("from")) if get("from") else None
     date_to = _date("to", get("to")) if get("to") else None
     if date_from and date_to and date_from > date_to:
         raise BadRequest("invalid_date", "The 'from' date is after the 'to' date.")
-    has_text_raw = get("has_text").lower()
-    if has_text_raw and has_text_raw not in _YES | _NO | {"any"}:
-        raise BadRequest("invalid_has_text", "has_text must be yes, no or any.")
-    has_text = True if has_text_raw in _YES else False if has_text_raw in _NO else None
-    sort = get("sort") or "newest"
-    if sort not in SORTS:
-        raise BadRequest("invalid_sort", f"sort must be one of {', '.join(SORTS)}.")
+    has_text = HAS_TEXT[_choice("has_text", get("has_text").lower() or "any", HAS_TEXT)]
+    sort = _choice("sort", get("sort") or "newest", SORTS)
     cursor = decode_cursor(get("cursor")) if get("cursor") else None
     limit = _whole_number("limit", get("limit"), 1, MAX_PAGE_SIZE) if get("limit") else DEFAULT_PAGE_SIZE
     return ImageQuery(scope=scope, text=text, tokens=tokens, tag=tag, colour=colour,
