@@ -159,6 +159,23 @@ _DOCUMENT: dict[str, Any] = {
                 },
             },
         },
+        f"{API_PREFIX}/images/lookup": {
+            "post": {
+                "operationId": "lookupImages", "security": _SIGNED_IN,
+                "summary": "Which of these SHA-256s you already uploaded (your own images only)",
+                "description": "For importers that resume: hash locally, ask in batches of at "
+                "most 1000, upload only the missing. Other users' images are never reported.",
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                    "$ref": "#/components/schemas/LookupRequest"}}}},
+                "responses": {"200": _json("Found (hash -> image id) and missing hashes.",
+                                           "LookupResult"),
+                              "400": _problem("validation_error: not a list, more than 1000 "
+                                              f"hashes, or an item (named) not 64 hex digits; {_CSRF}."),
+                              "403": _problem(f"{_READ_ONLY}."),
+                              "415": _problem("The body is not application/json."),
+                              **_COMMON},
+            },
+        },
         f"{API_PREFIX}/images/{{image_id}}": {
             "parameters": [_ID],
             "get": {"operationId": "getImage", "summary": "One image",
@@ -233,6 +250,14 @@ _DOCUMENT: dict[str, Any] = {
                 "images": {"type": "array", "items": {"$ref": "#/components/schemas/Image"}},
                 "duplicates": {"type": "array", "items": {"type": "object", "properties": {
                     "filename": {"type": "string"}, "existing_id": {"type": "string"}}}}}},
+            "LookupRequest": {"type": "object", "additionalProperties": False,
+                              "required": ["sha256"], "properties": {
+                                  "sha256": {"type": "array", "maxItems": 1000, "items": {
+                                      "type": "string", "pattern": "^[0-9a-fA-F]{64}$"}}}},
+            "LookupResult": {"type": "object", "required": ["found", "missing"], "properties": {
+                "found": {"type": "object", "additionalProperties": {"type": "string"},
+                          "description": "sha256 (lower case) -> the id of your image"},
+                "missing": {"type": "array", "items": {"type": "string"}}}},
             "Analysis": {"type": "object", "required": ["id", "status"], "properties": {
                 "id": {"type": "string"},
                 "status": {"type": "string", "enum": ["pending", "processing", "ready", "failed"]},

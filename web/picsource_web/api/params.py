@@ -58,3 +58,34 @@ def patch_metadata(doc: Document, body: Any) -> ImageMetadata:
         tags,
         body.get("visibility", doc.get("visibility")),
     )
+
+
+#: At most this many hashes per lookup call: one bounded $in query, one small answer.
+LOOKUP_MAX_HASHES = 1000
+_HEX = frozenset("0123456789abcdef")
+
+
+def lookup_hashes(body: Any) -> list[str]:
+    """The ``sha256`` list of a lookup body, lower-cased and de-duplicated (order kept);
+    400 naming the problem: not a list, more than LOOKUP_MAX_HASHES, or an item (by its
+    index) that is not 64 hex digits."""
+    if not isinstance(body, dict) or not isinstance(body.get("sha256"), list):
+        raise Problem("validation_error", 'The body must be a JSON object such as '
+                      '{"sha256": ["<64 hex digits>", ...]}.',
+                      extra={"errors": [{"field": "sha256", "problem": "must be a list"}]})
+    unknown = sorted(set(body) - {"sha256"})
+    if unknown:
+        raise _field_problem(unknown[0], "unknown field; accepted: sha256")
+    items = body["sha256"]
+    if len(items) > LOOKUP_MAX_HASHES:
+        raise _field_problem("sha256", f"at most {LOOKUP_MAX_HASHES} hashes per call, "
+                             f"got {len(items)}")
+    hashes: dict[str, None] = {}
+    for index, item in enumerate(items):
+        value = item.lower() if isinstance(item, str) else None
+        if value is None or len(value) != 64 or not _HEX.issuperset(value):
+            shown = repr(item)[:80]
+            raise _field_problem(f"sha256[{index}]",
+                                 f"{shown} is not a SHA-256 (64 hexadecimal digits)")
+        hashes[value] = None
+    return list(hashes)

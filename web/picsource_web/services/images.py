@@ -157,7 +157,20 @@ class ImageRepository:
                     version=version)
 
     def find_duplicate(self, owner_id: ObjectId, sha256: str) -> Document | None:
-        return self.docs.find_one({"owner_id": owner_id, "sha256": sha256}, {"_id": 1})
+        """The owner's image with these bytes ({"_id": ...}), if any: uploads skip it."""
+        found = self.find_by_hashes(owner_id, [sha256])
+        return {"_id": found[sha256]} if sha256 in found else None
+
+    def find_by_hashes(self, owner_id: ObjectId, sha256s: list[str]) -> dict[str, ObjectId]:
+        """sha256 -> image id for those of ``sha256s`` the owner already has. The one query
+        behind duplicate detection (uploads, the importer's lookup); scoped to the owner,
+        so nobody learns which bytes another user stored. Uses the owner_sha256 index."""
+        if not sha256s:
+            return {}
+        flt = ({"owner_id": owner_id, "sha256": sha256s[0]} if len(sha256s) == 1
+               else {"owner_id": owner_id, "sha256": {"$in": sha256s}})
+        return {str(doc["sha256"]): doc["_id"]
+                for doc in self.docs.find(flt, {"_id": 1, "sha256": 1})}
 
     def similar(self, doc: Document, viewer: Viewer, limit: int = 8) -> list[Document]:
         """Near-duplicates recorded by the worker first, then images sharing labels or colours.

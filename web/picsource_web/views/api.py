@@ -1,4 +1,5 @@
-"""JSON API under /api/v1: list/search, upload, get, patch, delete, analysis status.
+"""JSON API under /api/v1: list/search, upload, get, patch, delete, analysis status, and
+the lookup by SHA-256 an importer resumes with.
 
 Thin handlers: visibility, validation, quotas, search parsing and storage all come from
 ``picsource_web.services`` (the same code as the HTML pages); this module only reads
@@ -16,7 +17,12 @@ from flask import Blueprint, Response, jsonify, request, url_for
 from picsource_web import metrics
 from picsource_web.api.caller import api_viewer, auth_method, require_user
 from picsource_web.api.openapi import document
-from picsource_web.api.params import LIST_PARAMS, check_known_params, patch_metadata
+from picsource_web.api.params import (
+    LIST_PARAMS,
+    check_known_params,
+    lookup_hashes,
+    patch_metadata,
+)
 from picsource_web.api.problems import Problem
 from picsource_web.api.serializers import (
     LIST_PROJECTION,
@@ -106,6 +112,19 @@ def upload_image() -> tuple[Response, int, dict[str, str]] | Response:
     images = [image_json(r.doc, user.id, links) for _, r in results if r.doc is not None]
     headers = {"Location": url_for("api.get_image", image_id=str(created_ids[0]))}
     return jsonify(images=images, duplicates=duplicates), 201, headers
+
+
+@bp.post("/images/lookup")
+def lookup_images() -> Response:
+    """Which of these SHA-256s the caller already uploaded (their own images only), so an
+    importer re-run sends only what is missing. Answers {"found": {sha256: id}, "missing": [...]}."""
+    user = require_user()
+    if not request.is_json:
+        raise Problem("unsupported_media_type", "Send the hashes as application/json.")
+    hashes = lookup_hashes(request.get_json(silent=True))
+    found = current_services().images.find_by_hashes(user.id, hashes)
+    return jsonify(found={sha: str(oid) for sha, oid in found.items()},
+                   missing=[sha for sha in hashes if sha not in found])
 
 
 @bp.get("/images/<image_id>")
