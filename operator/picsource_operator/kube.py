@@ -30,6 +30,7 @@ _PATHS: dict[str, str] = {
     "PodDisruptionBudget": "/apis/policy/v1/namespaces/{ns}/poddisruptionbudgets",
     "Gallery": f"/apis/{constants.API_VERSION}/namespaces/{{ns}}/{constants.PLURAL}",
     "Namespace": "/api/v1/namespaces",  # cluster-scoped: the namespace argument is ignored
+    "Lease": "/apis/coordination.k8s.io/v1/namespaces/{ns}/leases",  # leader election (leader.py)
 }
 
 
@@ -139,6 +140,16 @@ class Kube:
             if err.status == 404:
                 return None
             raise
+
+    def create(self, obj: Obj) -> Obj:
+        """POST a new object (409 when it exists); for objects with no apply semantics (Lease)."""
+        meta = obj["metadata"]
+        return self.request("POST", object_path(obj["kind"], meta["namespace"]), body=obj)
+
+    def replace(self, obj: Obj) -> Obj:
+        """PUT an object; with metadata.resourceVersion set, a 409 means someone wrote first."""
+        meta = obj["metadata"]
+        return self.request("PUT", object_path(obj["kind"], meta["namespace"], meta["name"]), body=obj)
 
     def delete(self, kind: str, namespace: str, name: str) -> bool:
         """Delete an object; False when it was already gone."""

@@ -36,13 +36,18 @@ class OperatorProcess:
 
     def __init__(self, cluster: Cluster, namespace: str, log_path: Path,
                  kubeconfig: Path | None = None, *, wrapper: tuple[str, ...] = (),
-                 drop_env: tuple[str, ...] = (), clusterwide: bool = False) -> None:
+                 drop_env: tuple[str, ...] = (), clusterwide: bool = False,
+                 as_deployed: bool = False, extra_env: dict[str, str] | None = None) -> None:
         self.cluster = cluster
         self.wrapper = wrapper  # e.g. unshare, to run under another uid
         self.drop_env = drop_env
         # --all-namespaces, as the chart runs it (kopf stops watching a namespace it was
         # started for as soon as that namespace begins terminating).
         self.clusterwide = clusterwide
+        # `python -m picsource_operator` as the chart runs it: scope from PICSOURCE_WATCH_NAMESPACES
+        # (this namespace unless clusterwide), leader election when extra_env enables it.
+        self.as_deployed = as_deployed
+        self.extra_env = dict(extra_env or {})
         self.kubeconfig = kubeconfig or cluster.kubeconfig
         self.namespace = namespace
         self.log_path = log_path
@@ -60,10 +65,18 @@ class OperatorProcess:
         )
         for name in self.drop_env:
             env.pop(name, None)
-        scope = ["--all-namespaces"] if self.clusterwide else ["--namespace", self.namespace]
-        argv = [*self.wrapper, sys.executable, "-m", "kopf", "run", "-m", "picsource_operator.main",
-                *scope, "--standalone",
-                f"--liveness=http://127.0.0.1:{self.health_port}/healthz"]
+        liveness = f"--liveness=http://127.0.0.1:{self.health_port}/healthz"
+        if self.as_deployed:
+            env.pop("PICSOURCE_WATCH_NAMESPACES", None)
+            if not self.clusterwide:
+                env["PICSOURCE_WATCH_NAMESPACES"] = self.namespace
+            env.update(self.extra_env)
+            argv = [*self.wrapper, sys.executable, "-m", "picsource_operator", liveness]
+        else:
+            env.update(self.extra_env)
+            scope = ["--all-namespaces"] if self.clusterwide else ["--namespace", self.namespace]
+            argv = [*self.wrapper, sys.executable, "-m", "kopf", "run", "-m", "picsource_operator.main",
+                    *scope, "--standalone", liveness]
         self.process = ManagedProcess("picsource-operator", argv, self.log_path, env=env, cwd=REPO)
         self.process.start()
         self.process.wait_ready(lambda: http_responds(f"http://127.0.0.1:{self.health_port}/healthz"),

@@ -1,0 +1,77 @@
+"""Two operator replicas with leader election: one acts, the other waits, and takes over when
+the leader is killed (SIGKILL, no clean release) within a bounded time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from operator_runner import Env, OperatorProcess
+
+from tests.harness.cluster import Cluster
+from tests.harness.kubeapi import wait_until
+
+pytestmark = [pytest.mark.cluster, pytest.mark.slow]
+
+LEASE = "/apis/coordination.k8s.io/v1/namespaces/{ns}/leases/picsource-operator"
+# Short terms keep the test quick; the chart's defaults are 10 s / 6 s / 2 s.
+TIMING = {"PICSOURCE_OPERATOR_LEASE_SECONDS": "4", "PICSOURCE_OPERATOR_LEASE_RENEW_DEADLINE_SECONDS": "2.5",
+          "PICSOURCE_OPERATOR_LEASE_RETRY_SECONDS": "0.5"}
+
+
+def replica(cluster: Cluster, env: Env, tmp_path: Path, name: str) -> OperatorProcess:
+    return OperatorProcess(cluster, env.namespace, tmp_path / f"{name}.log", as_deployed=True, extra_env={
+        "PICSOURCE_OPERATOR_LEADER_ELECTION": "true", "POD_NAMESPACE": env.namespace, "POD_ID": name, **TIMING})
+
+
+def holder(env: Env) -> str:
+    return str(((env.obj(LEASE) or {}).get("spec") or {}).get("holderIdentity") or "")
+
+
+def reconciled(proc: OperatorProcess, gallery: str) -> bool:
+    return any(f"/{gallery}]" in line and "Handler 'reconcile_gallery" in line and "succeeded" in line
+               for line in proc.log().splitlines())
+
+
+def test_one_replica_leads_and_the_other_takes_over_when_it_is_killed(
+        cluster: Cluster, gallery_env: Env, tmp_path: Path, kubectl: Any) -> None:
+    env = gallery_env
+    first = replica(cluster, env, tmp_path, "op-a").start()
+    wait_until(lambda: holder(env) == "op-a", 30, "op-a to hold the Lease")
+    second = replica(cluster, env, tmp_path, "op-b").start()  # live (standby probe), not leading
+    try:
+        env.apply(env.gallery("before"))
+        env.wait_condition("before", "Ready", "True", timeout=60)
+        assert holder(env) == "op-a"
+        assert reconciled(first, "before")
+        assert "waiting to lead" in second.log()
+        assert "reconcile_gallery" not in second.log()  # the standby never ran a handler
+
+        first.kill()
+        env.apply(env.gallery("after"))
+        wait_until(lambda: holder(env) == "op-b", 30, "op-b to take the Lease")
+        env.wait_condition("after", "Ready", "True", timeout=60)
+        assert reconciled(second, "after")
+        lease = (env.obj(LEASE) or {})["spec"]
+        assert lease["leaseTransitions"] >= 1
+    finally:
+        env.cleanup()  # while a leader can still run the finalizers
+        first.stop()
+        second.stop()
+        print("--- op-a ---\n" + "\n".join(first.log().splitlines()[-40:]))
+        print("--- op-b ---\n" + "\n".join(second.log().splitlines()[-40:]))
+
+
+def test_a_leader_stopping_cleanly_hands_over_at_once(cluster: Cluster, gallery_env: Env, tmp_path: Path) -> None:
+    env = gallery_env
+    first = replica(cluster, env, tmp_path, "op-a").start()
+    wait_until(lambda: holder(env) == "op-a", 30, "op-a to hold the Lease")
+    second = replica(cluster, env, tmp_path, "op-b").start()
+    try:
+        first.stop()  # SIGTERM: Kopf stops, the Lease is released
+        assert "released the Lease" in first.log()
+        wait_until(lambda: holder(env) == "op-b", 10, "op-b to take the released Lease")
+    finally:
+        first.stop()
+        second.stop()
