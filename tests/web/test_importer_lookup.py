@@ -8,6 +8,7 @@ import hashlib
 
 import pytest
 from flask import Flask
+from werkzeug.test import TestResponse
 
 from tests.support import images as samples
 from tests.web.api_support import ApiClient, assert_problem, token_for
@@ -27,7 +28,7 @@ def api_bob(app: Flask, bob: object) -> ApiClient:
     return ApiClient(app, token_for(app, "bob"))
 
 
-def _lookup(api: ApiClient, body: object) -> object:
+def _lookup(api: ApiClient, body: object) -> TestResponse:
     """POST ``body`` as JSON (a str is sent as it is, as application/json)."""
     if isinstance(body, str):
         return api.client.post("/api/v1/images/lookup", data=body, headers=api.headers,
