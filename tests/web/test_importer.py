@@ -9,7 +9,10 @@ stdout/stderr, so the exit code, the summary and the messages are what a shell s
 from __future__ import annotations
 
 import io
+import os
 import shutil
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -20,9 +23,12 @@ import pytest
 from flask import Flask
 from PIL import Image
 
+from picsource_web.app import create_app
 from picsource_web.importer import cli
+from picsource_web.settings import Settings
 from tests.harness.procs import free_port
 from tests.support import images as samples
+from tests.support.env import python_path, web_env_for
 from tests.support.http_server import AppServer
 from tests.support.waiting import wait_until
 from tests.support.web import WebClient, app_services
@@ -295,3 +301,49 @@ def test_wait_timeout_reports_unfinished_analysis(server: AppServer, token: str,
                         "--wait-timeout", "0")
     assert result.code == cli.EXIT_FAILED
     assert "analysis: 0 ready, 0 failed, 1 not finished" in result.out
+
+
+def test_storage_outage_mid_import_503s_are_retried_until_every_file_is_uploaded(
+        mongo_server: Any, mongo_db: Any, own_minio: Any, web_client: Callable[..., WebClient],
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    own_minio.client().make_bucket("outage")
+    app = create_app(Settings.from_env(web_env_for(mongo_server.uri, mongo_db.name, own_minio,
+                                                   "outage")))
+    assert web_client(app).signup("olga").status_code == 302
+    monkeypatch.setenv("PICSOURCE_TOKEN", token_for(app, "olga"))
+    small = build_tree(tmp_path / "lib", jpegs=120, others=0, trash=0, copies=0, broken=0,
+                       extras=False)
+    docs = app_services(app).db.images
+    err = io.StringIO()
+    with AppServer(app) as server:
+        def importer() -> Outcome:
+            out = io.StringIO()
+            code = cli.run(["import", str(small.root), "--url", server.url, "--jobs", "2",
+                            "--max-backoff", "1", "--retry-for", "120"],
+                           out=out, err=err, stdin=io.StringIO())
+            return Outcome(code, out.getvalue(), err.getvalue())
+
+        thread, result = _in_thread(importer)
+        wait_until(lambda: docs.count_documents({}) >= 10, 60, "the first uploads")
+        own_minio.process.stop()
+        wait_until(lambda: "HTTP 503" in err.getvalue(), 60, "a 503 the importer retries")
+        assert thread.is_alive()
+        own_minio.start()
+        thread.join(timeout=120)
+    assert result, "the importer did not finish after storage came back"
+    outcome = result[0]
+    assert outcome.code == cli.EXIT_OK, outcome.out + outcome.err
+    assert (outcome.count("uploaded"), outcome.count("failed")) == (small.unique, 0)
+    assert docs.count_documents({}) == small.unique
+
+
+def test_the_module_command_exits_3_when_unreachable(tree: Tree) -> None:
+    """The same exit code from a real process, as a shell script sees it."""
+    url = f"http://127.0.0.1:{free_port()}"
+    proc = subprocess.run(
+        [sys.executable, "-m", "picsource_web.importer", "import", str(tree.root / "takeout"),
+         "--url", url, "--max-backoff", "0.2"],
+        env={**os.environ, "PYTHONPATH": python_path(), "PICSOURCE_TOKEN": "psk_x"},
+        capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 3, proc.stderr
+    assert "is not answering" in proc.stderr and "uploaded: 0" in proc.stdout
