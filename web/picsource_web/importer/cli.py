@@ -120,7 +120,7 @@ def run(argv: Sequence[str] | None = None, *, out: TextIO | None = None,
     progress = Progress(err, interactive=err.isatty())
     api = Api(args.url, token, timeout=args.timeout, retry_for=args.retry_for,
               max_backoff=args.max_backoff,
-              on_retry=lambda why, delay: progress.message(f"retrying in {delay:.1f} s: {why}"))
+              on_retry=progress.retrying)
     opts = Options(roots=list(args.paths), excludes=args.exclude,
                    tags=[t for value in args.tags for t in value.split(",")],
                    visibility=args.visibility, dry_run=args.dry_run, jobs=args.jobs,
@@ -128,7 +128,10 @@ def run(argv: Sequence[str] | None = None, *, out: TextIO | None = None,
     tally = Tally()
     code = EXIT_OK
     try:
-        me = api.get_json("/api/v1/me", retry_for=min(args.retry_for, PROBE_RETRY_SECONDS))
+        try:
+            me = api.get_json("/api/v1/me", retry_for=min(args.retry_for, PROBE_RETRY_SECONDS))
+        except Unreachable as exc:
+            raise Unreachable(f"{exc} Is --url right, and is the gallery up?") from None
         if me.status != 200 or not isinstance(me.body, dict) or "username" not in me.body:
             raise Unreachable(f"{args.url} does not look like a PicSource server "
                               f"(GET /api/v1/me answered {me.status}).")

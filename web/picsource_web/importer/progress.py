@@ -58,6 +58,7 @@ class Progress:
         self._done_files = self._done_bytes = 0
         self._started = self._last = 0.0
         self._drawn = False
+        self._retry_why, self._retry_at = "", 0.0
 
     def start(self, phase: str, files: int, total_bytes: int) -> None:
         with self.lock:
@@ -92,6 +93,16 @@ class Progress:
             self.out.write(text + "\n")
             self.out.flush()
             self._drawn = False
+
+    def retrying(self, why: str, delay: float) -> None:
+        """A retry notice: the first of an outage, a changed reason, then at most one every
+        ``log_every`` seconds (``jobs`` threads retrying at once would flood the log)."""
+        with self.lock:
+            now = time.monotonic()
+            if why == self._retry_why and now - self._retry_at < max(self.log_every, 1.0):
+                return
+            self._retry_why, self._retry_at = why, now
+        self.message(f"retrying in {delay:.1f} s: {why}")
 
     def line(self, now: float) -> str:
         elapsed = max(now - self._started, 1e-6)

@@ -90,6 +90,11 @@ def _in_pool(jobs: int, api: Api, items: Iterable[T], work: Callable[[T], None])
                         other.cancel()
             except CancelledError:  # only after an abort
                 pass
+            except KeyboardInterrupt:
+                api.stopped.set()  # running requests stop retrying; queued ones never start
+                for other in futures:
+                    other.cancel()
+                raise
         if aborted is not None:
             raise aborted
 
