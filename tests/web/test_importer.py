@@ -347,3 +347,16 @@ def test_the_module_command_exits_3_when_unreachable(tree: Tree) -> None:
         capture_output=True, text=True, timeout=60, check=False)
     assert proc.returncode == 3, proc.stderr
     assert "is not answering" in proc.stderr and "uploaded: 0" in proc.stdout
+
+
+def test_read_only_token_is_exit_3_and_uploads_nothing(app: Flask, server: AppServer, token: str,
+                                                       tree: Tree,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    svc = app_services(app)
+    user = svc.users.by_username("alice")
+    assert user is not None
+    read_only, _ = svc.tokens.create(user.id, "read only", scope="read")
+    monkeypatch.setenv("PICSOURCE_TOKEN", read_only)
+    result = run_import(str(tree.root / "takeout"), "--url", server.url)
+    assert result.code == cli.EXIT_UNREACHABLE
+    assert "read-only" in result.err and _images(app) == []
