@@ -196,22 +196,30 @@ def _upload(api: Api, photo: Photo, opts: Options) -> tuple[str, str]:
 
 def wait_for_analysis(api: Api, stored: list[tuple[str, str]], opts: Options, progress: Progress,
                       tally: Tally, sleep: Callable[[float], None] = time.sleep) -> None:
-    """Poll each stored image's analysis until ready/failed or ``wait_timeout``."""
+    """Poll each stored image's analysis until ready/failed or ``wait_timeout``.
+
+    The job queue is roughly first in, first out, so each round checks images in upload
+    order and stops at the first unfinished one: about one request per finished image
+    plus one per round, instead of one per image per round (10,000 images)."""
     pending = dict(stored)
     deadline = time.monotonic() + opts.wait_timeout
+    reported = -1
     while pending:
         for rel, image_id in list(pending.items()):
             answer = api.get_json(f"/api/v1/images/{image_id}/analysis")
             status = answer.body.get("status") if isinstance(answer.body, dict) else None
             if status == "ready":
                 tally.ready += 1
-                del pending[rel]
             elif status == "failed" or answer.status == 404:
                 error = answer.body.get("error") if isinstance(answer.body, dict) else None
                 tally.analysis_failed.append((rel, str(error or answer.detail)))
-                del pending[rel]
+            else:
+                break
+            del pending[rel]
         done = len(stored) - len(pending)
-        progress.message(f"analysis: {done}/{len(stored)} finished")
+        if done != reported:
+            progress.message(f"analysis: {done}/{len(stored)} finished")
+            reported = done
         if not pending or time.monotonic() + opts.poll_interval > deadline:
             break
         sleep(opts.poll_interval)
