@@ -1,4 +1,5 @@
-"""Errors shared by the binding checks and the Secret reader (kept apart to avoid an import cycle)."""
+"""Errors shared by the binding checks, the Secret reader and the spec parsers (kept apart to
+avoid an import cycle)."""
 
 from __future__ import annotations
 
@@ -10,3 +11,10 @@ class BindingError(Exception):
         super().__init__(message)
         self.reason = reason
         self.message = message
+
+
+class SpecError(ValueError):
+    """A spec that can never work (the handler turns it into kopf.PermanentError).
+
+    Its message names the field, as ``spec.web.pods.labels[app.kubernetes.io/name]``.
+    """

@@ -16,11 +16,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from picsource_core.images import DEFAULT_SAFETY_THRESHOLD
-from picsource_operator import constants
+from picsource_operator import constants, knobs
 
-
-class SpecError(ValueError):
-    """A spec that can never work (the handler turns it into kopf.PermanentError)."""
+# SpecError is re-exported: callers import it from here.
+from picsource_operator.errors import SpecError as SpecError
 
 
 @dataclass(frozen=True)
@@ -38,7 +37,9 @@ class Resources:
 
 
 WEB_RESOURCES = Resources({"cpu": "100m", "memory": "128Mi"}, {"memory": "512Mi"})
-WORKER_RESOURCES = Resources({"cpu": "250m", "memory": "512Mi"}, {"memory": "1Gi"})
+# One analysis process with OCR plus the supervisor (knobs.PROCESS_MEMORY_OCR and
+# SUPERVISOR_MEMORY: 768Mi); the limit leaves room for the largest images.
+WORKER_RESOURCES = Resources({"cpu": "250m", "memory": "768Mi"}, {"memory": "1Gi"})
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,8 @@ class Ingress:
     host: str
     class_name: str | None = None
     tls_secret_name: str | None = None
+    #: spec.web.ingress.annotations, as given (the body-size defaults are added by the builder).
+    annotations: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,8 @@ class WebSpec:
     # Reverse proxies in front of the pods whose X-Forwarded-* headers are trusted;
     # None = decided from the Ingress (see `proxy_hops`).
     trusted_proxy_hops: int | None = None
+    #: spec.pods refined by spec.web.pods (see knobs).
+    pods: knobs.PodOptions = knobs.PodOptions()
 
     @property
     def proxy_hops(self) -> int:
@@ -88,6 +93,8 @@ class WorkerSpec:
     autoscaling: Autoscaling | None = None
     resources: Resources = WORKER_RESOURCES
     analysis: Analysis = Analysis()
+    #: spec.pods refined by spec.worker.pods (see knobs).
+    pods: knobs.PodOptions = knobs.PodOptions()
 
 
 @dataclass(frozen=True)
@@ -184,25 +191,29 @@ def _resources(raw: Mapping[str, Any] | None, default: Resources) -> Resources:
     )
 
 
-def _web(raw: Mapping[str, Any], default_image: str) -> WebSpec:
+def _web(raw: Mapping[str, Any], default_image: str, pods: knobs.PodOptions) -> WebSpec:
     ingress = raw.get("ingress") or {}
     if ingress.get("tlsSecretName") and not ingress.get("host"):
         raise SpecError("web.ingress.tlsSecretName requires web.ingress.host")
     hops = raw.get("trustedProxyHops")
     if hops is not None and not 0 <= int(hops) <= 5:
         raise SpecError(f"web.trustedProxyHops must be between 0 and 5, not {hops!r}")
+    annotations = knobs.string_map(ingress.get("annotations"), "web.ingress.annotations",
+                                   label_values=False)
     return WebSpec(
         trusted_proxy_hops=None if hops is None else int(hops),
         replicas=int(raw.get("replicas", 2)),
-        image=raw.get("image") or default_image,
+        image=knobs.check_image(raw.get("image") or default_image, "web.image"),
         resources=_resources(raw.get("resources"), WEB_RESOURCES),
-        ingress=Ingress(ingress["host"], ingress.get("className"), ingress.get("tlsSecretName"))
+        ingress=Ingress(ingress["host"], ingress.get("className"), ingress.get("tlsSecretName"),
+                        annotations)
         if ingress.get("host")
         else None,
+        pods=pods.refined_by(knobs.parse_pod_options(raw.get("pods"), "web.pods")),
     )
 
 
-def _worker(raw: Mapping[str, Any], default_image: str) -> WorkerSpec:
+def _worker(raw: Mapping[str, Any], default_image: str, pods: knobs.PodOptions) -> WorkerSpec:
     auto_raw = raw.get("autoscaling")
     if auto_raw is not None and raw.get("replicas") is not None:
         raise SpecError("worker.replicas and worker.autoscaling are mutually exclusive")
@@ -221,16 +232,20 @@ def _worker(raw: Mapping[str, Any], default_image: str) -> WorkerSpec:
         if autoscaling.target_backlog_per_worker < 1:
             raise SpecError("worker.autoscaling.targetBacklogPerWorker must be >= 1")
     analysis = raw.get("analysis") or {}
+    resources = _resources(raw.get("resources"), WORKER_RESOURCES)
+    ocr = bool(analysis.get("ocr", True))
+    knobs.check_worker_memory(resources.limits.get("memory"), ocr)
     return WorkerSpec(
         replicas=int(raw.get("replicas", 1)),
-        image=raw.get("image") or default_image,
+        image=knobs.check_image(raw.get("image") or default_image, "worker.image"),
         autoscaling=autoscaling,
-        resources=_resources(raw.get("resources"), WORKER_RESOURCES),
+        resources=resources,
         analysis=Analysis(
-            ocr=bool(analysis.get("ocr", True)),
+            ocr=ocr,
             faces=bool(analysis.get("faces", True)),
             safety_threshold=float(analysis.get("safetyThreshold", DEFAULT_SAFETY_THRESHOLD)),
         ),
+        pods=pods.refined_by(knobs.parse_pod_options(raw.get("pods"), "worker.pods")),
     )
 
 
@@ -306,13 +321,18 @@ def parse_gallery(body: Mapping[str, Any], *, web_image: str = constants.DEFAULT
     public = storage.get("publicEndpoint") or None
     if public is not None:
         _check_url("storage.publicEndpoint", public)
+    pods = knobs.parse_pod_options(spec.get("pods"), "pods")
+    web = _web(spec.get("web") or {}, web_image, pods)
+    max_upload = int(limits.get("maxUploadBytes", 20 * 1024 * 1024))
+    if web.ingress is not None:
+        knobs.check_body_size(web.ingress.annotations, max_upload)
     return Gallery(
         name=meta.get("name", ""),
         namespace=meta.get("namespace", ""),
         uid=meta.get("uid", ""),
         generation=int(meta.get("generation", 0)),
-        web=_web(spec.get("web") or {}, web_image),
-        worker=_worker(spec.get("worker") or {}, worker_image),
+        web=web,
+        worker=_worker(spec.get("worker") or {}, worker_image, pods),
         storage=StorageSpec(
             endpoint=endpoint,
             bucket=_required(spec, "storage.bucket"),
@@ -330,7 +350,7 @@ def parse_gallery(body: Mapping[str, Any], *, web_image: str = constants.DEFAULT
             uri_key=uri_ref.get("key", "uri"),
         ),
         limits=Limits(
-            max_upload_bytes=int(limits.get("maxUploadBytes", 20 * 1024 * 1024)),
+            max_upload_bytes=max_upload,
             max_pixels=int(limits.get("maxPixels", 50_000_000)),
             quota_images=int(quota.get("images", 1000)),
             quota_bytes=int(quota.get("bytes", 1024**3)),

@@ -27,10 +27,14 @@ def test_kubectl_explain_reads_well(gallery_env: Env, kubectl: Any) -> None:
     assert "KIND: Gallery" in text and "GROUP: picsource.io" in text
     assert "Set either a fixed replicas count or autoscaling." in text
     fields = {line.split()[0] for line in raw.splitlines() if line.startswith("  ") and "<" in line}
-    assert fields == {"analysis", "autoscaling", "replicas", "resources", "image"}
+    assert fields == {"analysis", "autoscaling", "replicas", "resources", "image", "pods"}
     assert "Scale workers from the analysis queue backlog" in text
     text = " ".join(kubectl("explain", "gallery.spec.storage.bucket").stdout.split())
     assert "Immutable once set." in text
+    text = " ".join(kubectl("explain", "gallery.spec.pods").stdout.split())
+    assert "refine it per component" in text and "topologySpreadConstraints" in text
+    text = " ".join(kubectl("explain", "gallery.spec.web.ingress.annotations").stdout.split())
+    assert "nginx.ingress.kubernetes.io/proxy-body-size" in text
     text = " ".join(kubectl("explain", "gallery.status.conditions").stdout.split())
     assert "StorageBound" in text
 

@@ -24,6 +24,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from picsource_core.mongo import ensure_indexes
 from picsource_core.storage import StorageError
+from picsource_core.uploads import upload_request_limit
 from picsource_web import error_handlers, logs, metrics, resilience, security, sessions
 from picsource_web.context import EXTENSION
 from picsource_web.services.container import Services, build_services
@@ -116,8 +117,9 @@ def create_app(settings: Settings | None = None, *, bootstrap: bool = True, **ov
         # The largest body, accepted only on the upload routes from a signed-in caller
         # (security.guard_body; every other request gets FORM_BODY_LIMIT). One image per
         # request from the upload page's script; the no-script form and the API may send
-        # several, so allow a few files' worth plus form overhead.
-        MAX_CONTENT_LENGTH=settings.max_upload_bytes * 10 + 1024 * 1024,
+        # several, so allow a few files' worth plus form overhead (the operator gives the
+        # Ingress the same figure).
+        MAX_CONTENT_LENGTH=upload_request_limit(settings.max_upload_bytes),
         MAX_FORM_MEMORY_SIZE=1024 * 1024,
         MAX_FORM_PARTS=200,
         JSON_SORT_KEYS=False,

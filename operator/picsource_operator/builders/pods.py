@@ -8,11 +8,13 @@ ConfigMap or an annotation.
 
 from __future__ import annotations
 
+import copy
 import math
 import re
 
 from picsource_operator import constants
 from picsource_operator.builders.common import Obj, app_secret_name, config_name
+from picsource_operator.knobs import PodOptions
 from picsource_operator.spec import Gallery, Resources
 
 
@@ -50,6 +52,43 @@ def template_annotations(config_hash: str, secrets_hash: str | None) -> dict[str
     out = {constants.CONFIG_HASH_ANNOTATION: config_hash}
     if secrets_hash is not None:
         out[constants.SECRETS_HASH_ANNOTATION] = secrets_hash
+    return out
+
+
+def template_metadata(labels: dict[str, str], annotations: dict[str, str], options: PodOptions,
+                      rolling: dict[str, str]) -> Obj:
+    """A pod template's metadata: the admin's labels and annotations beside the operator's.
+
+    The operator's labels always win (knobs refuses those keys anyway); the admin may
+    override an ordinary annotation such as prometheus.io/scrape, never the `rolling`
+    ones (config and secrets hashes) whose change rolls the pods.
+    """
+    return {"labels": {**options.labels, **labels},
+            "annotations": {**annotations, **options.annotations, **rolling}}
+
+
+def placement(options: PodOptions, selector: dict[str, str]) -> Obj:
+    """Pod-spec fields from the admin's knobs; only those set appear.
+
+    A topology spread constraint without a labelSelector spreads this component's own
+    pods (`selector`), which is what an admin writing one almost always means.
+    """
+    out: Obj = {}
+    if options.node_selector:
+        out["nodeSelector"] = dict(options.node_selector)
+    if options.affinity:
+        out["affinity"] = copy.deepcopy(dict(options.affinity))
+    if options.tolerations:
+        out["tolerations"] = [copy.deepcopy(dict(t)) for t in options.tolerations]
+    if options.topology_spread:
+        out["topologySpreadConstraints"] = [
+            {"labelSelector": {"matchLabels": dict(selector)}, **copy.deepcopy(dict(c))}
+            for c in options.topology_spread
+        ]
+    if options.priority_class:
+        out["priorityClassName"] = options.priority_class
+    if options.image_pull_secrets:
+        out["imagePullSecrets"] = [{"name": name} for name in options.image_pull_secrets]
     return out
 
 

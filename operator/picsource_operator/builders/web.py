@@ -9,7 +9,7 @@ never routes to.
 
 from __future__ import annotations
 
-from picsource_operator import constants
+from picsource_operator import constants, knobs
 from picsource_operator.builders import pods
 from picsource_operator.builders.common import (
     WEB,
@@ -69,15 +69,12 @@ def build_web_deployment(g: Gallery, config_hash: str, secrets_hash: str | None 
                 "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
             },
             "template": {
-                "metadata": {
-                    "labels": labels(g, WEB),
-                    "annotations": {
-                        **pods.template_annotations(config_hash, secrets_hash),
-                        "prometheus.io/scrape": "true",
-                        "prometheus.io/port": str(constants.WEB_METRICS_PORT),
-                    },
-                },
+                "metadata": pods.template_metadata(
+                    labels(g, WEB),
+                    {"prometheus.io/scrape": "true", "prometheus.io/port": str(constants.WEB_METRICS_PORT)},
+                    g.web.pods, pods.template_annotations(config_hash, secrets_hash)),
                 "spec": {
+                    **pods.placement(g.web.pods, selector_labels(g, WEB)),
                     "automountServiceAccountToken": False,
                     "enableServiceLinks": False,
                     "terminationGracePeriodSeconds": 30,
@@ -127,10 +124,13 @@ def build_ingress(g: Gallery) -> Obj | None:
         spec["ingressClassName"] = ing.class_name
     if ing.tls_secret_name:
         spec["tls"] = [{"hosts": [ing.host], "secretName": ing.tls_secret_name}]
+    # The admin's annotations win; the body-size defaults let the web tier's largest upload
+    # request through controllers that would cut it off at 1 MiB (knobs.BODY_SIZE_ANNOTATIONS).
+    annotations = {**knobs.body_size_annotations(g.limits.max_upload_bytes), **ing.annotations}
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "Ingress",
-        "metadata": metadata(g, g.name, WEB),
+        "metadata": metadata(g, g.name, WEB, annotations=annotations),
         "spec": spec,
     }
 
