@@ -134,7 +134,7 @@ def summary(tally: Tally, *, dry_run: bool, waited: bool) -> list[str]:
                      f"{tally.pending} not finished")
     for reason, count in sorted(Counter(r for _, r in tally.skipped).items()):
         lines.append(f"  skipped {count} × {reason}")
-    lines += [f"  failed {name}: {reason}" for name, reason in tally.failed]
-    lines += [f"  analysis failed {name}: {reason}" for name, reason in tally.analysis_failed]
+    lines += [f"  failed {name}: {reason}" for name, reason in sorted(tally.failed)]
+    lines += [f"  analysis failed {name}: {reason}" for name, reason in sorted(tally.analysis_failed)]
     lines += [f"  warning {text}" for text in tally.warnings]
     return lines
