@@ -21,11 +21,12 @@ from typing import Any
 
 import kopf
 
+from picsource_core.config import Env
 from picsource_core.metrics import serve_metrics
 from picsource_operator import conditions, constants, drift, metrics, reconcile
 from picsource_operator.bindings import BindingError
 from picsource_operator.kube import ForeignObject, Kube, KubeError
-from picsource_operator.settings import OperatorSettings
+from picsource_operator.settings import OperatorSettings, watch_namespaces
 from picsource_operator.spec import SpecError
 from picsource_operator.state import Runtime
 from picsource_operator.status import publish
@@ -58,7 +59,10 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix=constants.GROUP, key="last-handled-configuration")
     settings.persistence.finalizer = f"{constants.GROUP}/finalizer"
-    settings.peering.standalone = True  # one replica (Recreate); no KopfPeering CRD needed
+    settings.peering.standalone = True  # leader election is a Lease (leader.py), not Kopf's peering
+    if watch_namespaces(Env(os.environ)):
+        # Namespaced mode runs on Roles only: no cluster-wide namespace or CRD discovery.
+        settings.scanning.disabled = True
     settings.execution.max_workers = ops.max_workers
     settings.posting.level = logging.INFO
     logging.getLogger("kopf.objects").addFilter(_quiet_routine_success)

@@ -38,9 +38,9 @@ Obj = dict[str, Any]
 
 @dataclass(frozen=True)
 class LeaseTiming:
-    lease_seconds: float = 10.0  # how long a silent holder keeps the Lease
-    renew_deadline_seconds: float = 6.0  # a leader unable to renew for this long exits
-    retry_seconds: float = 2.0  # how often the leader renews and a standby looks
+    lease_seconds: float = 8.0  # how long a silent holder keeps the Lease
+    renew_deadline_seconds: float = 4.8  # a leader unable to renew for this long exits
+    retry_seconds: float = 1.6  # how often the leader renews and a standby looks
 
 
 def micro_time(now: datetime | None = None) -> str:

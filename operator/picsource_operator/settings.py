@@ -78,7 +78,7 @@ class LaunchSettings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> LaunchSettings:
         env = Env(environ)
-        lease = env.float("PICSOURCE_OPERATOR_LEASE_SECONDS", 10.0, minimum=2, maximum=300)
+        lease = env.float("PICSOURCE_OPERATOR_LEASE_SECONDS", 8.0, minimum=2, maximum=300)
         renew = env.float("PICSOURCE_OPERATOR_LEASE_RENEW_DEADLINE_SECONDS", round(lease * 0.6, 1),
                           minimum=1, maximum=300)
         retry = env.float("PICSOURCE_OPERATOR_LEASE_RETRY_SECONDS", min(2.0, renew / 3),

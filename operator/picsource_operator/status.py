@@ -15,7 +15,7 @@ import kopf
 
 from picsource_operator import conditions as c
 from picsource_operator import constants, metrics
-from picsource_operator.builders.common import web_name, worker_name
+from picsource_operator.builders.common import selector_labels, web_name, worker_name
 from picsource_operator.builders.web import gallery_url
 from picsource_operator.kube import KubeError
 from picsource_operator.spec import Gallery
@@ -50,6 +50,11 @@ def desired_workers(g: Gallery, st: GalleryState) -> int:
     return g.worker.autoscaling.min_replicas
 
 
+def worker_selector(g: Gallery) -> str:
+    """The worker pods' label selector as a string (what a scale subresource reports)."""
+    return ",".join(f"{key}={value}" for key, value in sorted(selector_labels(g, "worker").items()))
+
+
 def current_conditions(rt: Runtime, g: Gallery, st: GalleryState) -> list[c.Condition]:
     web = rt.deployments.get((g.namespace, web_name(g)))
     worker = rt.deployments.get((g.namespace, worker_name(g)))
@@ -79,6 +84,10 @@ def build_status(rt: Runtime, g: Gallery, st: GalleryState, existing: dict[str, 
         "webReadyReplicas": web.ready if web else 0,
         "workerReadyReplicas": worker.ready if worker else 0,
         "desiredWorkers": desired_workers(g, st),
+        # The scale subresource's status (kubectl scale, HPA, KEDA): what the worker Deployment
+        # is set to run, and a selector for its pods.
+        "workerReplicas": worker.desired if worker else 0,
+        "workerSelector": worker_selector(g),
         "conditions": c.merge((existing or {}).get("conditions"), conds, g.generation, now_iso()),
     }
     if st.backlog is not None:

@@ -1,6 +1,6 @@
 """The Helm chart without a cluster: lint, what it renders, and what its schema refuses.
 
-These pin the promises of the chart (one operator replica with Recreate, non-root and
+These pin the promises of the chart (operator replicas under leader election, non-root and
 read-only pods everywhere, least-privilege RBAC, documented and validated values) so a
 template edit that breaks one of them fails here in a second, long before an install.
 """
@@ -51,18 +51,20 @@ def test_operator_deployment() -> None:
     objects = render()
     deployment = find(objects, "Deployment", "-operator")
     spec = deployment["spec"]
-    assert spec["replicas"] == 1
-    assert spec["strategy"] == {"type": "Recreate"}
+    # Two replicas, one leading (a Lease): a rolling update never leaves none.
+    assert spec["replicas"] == 2
+    assert spec["strategy"] == {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}
     pod = spec["template"]["spec"]
     (container,) = pod["containers"]
     assert container["image"] == "ghcr.io/picsource/operator:0.1.0"
     command = container["command"]
-    assert command[:4] == ["kopf", "run", "-m", "picsource_operator.main"]
-    assert "--all-namespaces" in command
-    assert "--liveness=http://0.0.0.0:8080/healthz" in command
+    assert command == ["python", "-m", "picsource_operator", "--liveness=http://0.0.0.0:8080/healthz"]
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
     assert ports == {"healthz": 8080, "metrics": 9102}
     env = {e["name"]: e.get("value") for e in container["env"]}
+    assert "PICSOURCE_WATCH_NAMESPACES" not in env  # all namespaces
+    assert env["PICSOURCE_OPERATOR_LEADER_ELECTION"] == "true"
+    assert env["PICSOURCE_OPERATOR_LEASE_NAME"] == deployment["metadata"]["name"]
     assert env["PICSOURCE_OPERATOR_METRICS_PORT"] == "9102"
     assert env["PICSOURCE_WEB_IMAGE"] == "ghcr.io/picsource/web:0.1.0"
     assert env["PICSOURCE_WORKER_IMAGE"] == "ghcr.io/picsource/worker:0.1.0"
@@ -122,6 +124,16 @@ def test_rbac_is_least_privilege() -> None:
     assert {key for key, verbs in granted.items() if "delete" in verbs} == {("networking.k8s.io", "ingresses")}
     binding = find(render(), "ClusterRoleBinding")
     assert binding["roleRef"]["name"] == role["metadata"]["name"]
+
+
+def test_watch_namespaces_reach_the_operator_and_its_roles() -> None:
+    objects = render(sets=["operator.watchNamespaces={team-a,team-b}"])
+    container = find(objects, "Deployment", "-operator")["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["PICSOURCE_WATCH_NAMESPACES"] == "team-a,team-b"
+    assert not [o for o in objects if o["kind"] in ("ClusterRole", "ClusterRoleBinding")]
+    roles = sorted((o["metadata"]["namespace"], o["metadata"]["name"]) for o in objects if o["kind"] == "Role")
+    assert [ns for ns, _ in roles] == ["picsource", "team-a", "team-b"]  # the leader Lease's Role at home
 
 
 def test_backing_services_have_volumes_and_generated_credentials() -> None:
@@ -303,7 +315,9 @@ def test_schema_closes_every_object_of_the_values() -> None:
     [
         (["operator.metricsPort=abc"], "at '/operator/metricsPort': got string, want integer"),
         (["operator.metricsPort=70000"], "/operator/metricsPort"),
-        (["operator.replicas=2"], "additional properties 'replicas' not allowed"),
+        (["operator.replicas=0"], "/operator/replicas"),
+        (["operator.watchNamespaces={team-a,Team_B}"], "/operator/watchNamespaces/1"),
+        (["operator.leaderElection.leaseSeconds=1"], "/operator/leaderElection/leaseSeconds"),
         (["mongodb.enabled=yes"], "at '/mongodb/enabled': got string, want boolean"),
         (["operator.logLevel=loud"], "/operator/logLevel"),
         (["operator.image.pullPolicy=Sometimes"], "/operator/image/pullPolicy"),

@@ -53,7 +53,8 @@ def test_base_builds_with_the_charts_rbac_and_operator() -> None:
     objects = kustomize(MANIFESTS / "base")
     kinds = sorted(o["kind"] for o in objects)
     assert kinds == sorted(["CustomResourceDefinition", "Namespace", "ServiceAccount",
-                            "ClusterRole", "ClusterRoleBinding", "Service", "Deployment"])  # fmt: skip
+                            "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding",
+                            "Service", "Deployment"])  # fmt: skip
     chart = render()
     assert find(objects, "ClusterRole")["rules"] == find(chart, "ClusterRole")["rules"]
     binding = find(objects, "ClusterRoleBinding")
@@ -62,7 +63,7 @@ def test_base_builds_with_the_charts_rbac_and_operator() -> None:
     ]
     deployment = find(objects, "Deployment")
     chart_deployment = find(chart, "Deployment", "-operator")
-    assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+    assert deployment["spec"]["strategy"] == chart_deployment["spec"]["strategy"]
     assert (deployment["spec"]["template"]["spec"]["containers"][0]["command"]
             == chart_deployment["spec"]["template"]["spec"]["containers"][0]["command"])  # fmt: skip
     for o in objects:
@@ -104,6 +105,7 @@ def _into_namespace(objects: list[dict[str, Any]], namespace: str) -> list[dict[
             o["metadata"]["namespace"] = namespace
         if o["kind"] == "ClusterRoleBinding":
             o["roleRef"]["name"] += f"-{namespace}"
+        if o["kind"] in ("ClusterRoleBinding", "RoleBinding"):
             for subject in o["subjects"]:
                 subject["namespace"] = namespace
         moved.append(o)

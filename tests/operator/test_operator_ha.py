@@ -15,7 +15,7 @@ from tests.harness.kubeapi import wait_until
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
 LEASE = "/apis/coordination.k8s.io/v1/namespaces/{ns}/leases/picsource-operator"
-# Short terms keep the test quick; the chart's defaults are 10 s / 6 s / 2 s.
+# Short terms keep the test quick; the defaults are 8 s / 4.8 s / 1.6 s.
 TIMING = {"PICSOURCE_OPERATOR_LEASE_SECONDS": "4", "PICSOURCE_OPERATOR_LEASE_RENEW_DEADLINE_SECONDS": "2.5",
           "PICSOURCE_OPERATOR_LEASE_RETRY_SECONDS": "0.5"}
 

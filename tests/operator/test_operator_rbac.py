@@ -20,11 +20,24 @@ from tests.harness.tools import binary
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
 
-def chart_cluster_role() -> dict[str, Any]:
+def chart_rbac(*sets: str) -> list[dict[str, Any]]:
+    """The chart's templates/rbac.yaml rendered with `--set` values."""
+    args = [arg for value in sets for arg in ("--set", value)]
     rendered = subprocess.run(
         [str(binary("helm")), "template", "ps", str(REPO / "charts/picsource"), "--namespace", "picsource",
-         "--show-only", "templates/rbac.yaml"], capture_output=True, text=True, check=True).stdout
-    (role,) = [d for d in yaml.safe_load_all(rendered) if d and d["kind"] == "ClusterRole"]
+         "--show-only", "templates/rbac.yaml", *args], capture_output=True, text=True, check=True).stdout
+    return [d for d in yaml.safe_load_all(rendered) if d]
+
+
+def chart_cluster_role() -> dict[str, Any]:
+    (role,) = [d for d in chart_rbac() if d["kind"] == "ClusterRole"]
+    return dict(role)
+
+
+def chart_leader_role(*sets: str) -> dict[str, Any]:
+    """The Role for the leader-election Lease, in the release namespace."""
+    (role,) = [d for d in chart_rbac(*sets) if d["kind"] == "Role" and d["metadata"]["name"].endswith("-leader")]
+    assert role["metadata"]["namespace"] == "picsource"
     return dict(role)
 
 
@@ -122,7 +135,17 @@ def derived_rules() -> dict[tuple[str, str], set[str]]:
         grant((group, "events"), "create", "patch")
     grant(("", "namespaces"), "list", "watch")  # kopf --all-namespaces
     grant(("apiextensions.k8s.io", "customresourcedefinitions"), "list", "watch")  # kopf discovery
+    # Objects written whole (POST, PUT with resourceVersion): only the leader-election Lease.
+    for path in OPERATOR_SRC.rglob("*.py"):
+        for method, verb in (("create", "create"), ("replace", "update")):
+            if re.search(rf"kube\.{method}\(", path.read_text()):
+                assert path.name == "leader.py", f"{path.name} calls kube.{method}: derive its kind here"
+                grant(_resource("Lease"), verb)
     return rules
+
+
+LEASES = ("coordination.k8s.io", "leases")
+CLUSTER_ONLY = {("", "namespaces"), ("apiextensions.k8s.io", "customresourcedefinitions")}
 
 
 def granted_rules(role: dict[str, Any]) -> dict[tuple[str, str], set[str]]:
@@ -136,6 +159,7 @@ def granted_rules(role: dict[str, Any]) -> dict[tuple[str, str], set[str]]:
 
 def test_the_cluster_role_grants_exactly_the_verbs_the_code_uses() -> None:
     derived, granted = derived_rules(), granted_rules(chart_cluster_role())
+    assert granted_rules(chart_leader_role()) == {LEASES: derived.pop(LEASES)}
     assert granted == derived
     deletable = {key for key, verbs in granted.items() if "delete" in verbs}
     assert deletable == {("networking.k8s.io", "ingresses")}  # children go by garbage collection
@@ -155,4 +179,21 @@ def test_rbac_md_lists_the_same_rules() -> None:
         for group in groups:
             for resource in resources:
                 table.setdefault((group, resource), set()).update(verbs)
-    assert table == granted_rules(chart_cluster_role())
+    assert table == {**granted_rules(chart_cluster_role()), **granted_rules(chart_leader_role())}
+
+
+def test_namespaced_mode_grants_the_same_verbs_per_namespace_and_nothing_cluster_wide() -> None:
+    objects = chart_rbac("operator.watchNamespaces={team-a,team-b}")
+    assert not [o for o in objects if o["kind"].startswith("Cluster")]
+    roles = {o["metadata"]["namespace"]: o for o in objects if o["kind"] == "Role"
+             and not o["metadata"]["name"].endswith("-leader")}
+    assert set(roles) == {"team-a", "team-b"}
+    derived = derived_rules()
+    assert granted_rules(chart_leader_role("operator.watchNamespaces={team-a}")) == {LEASES: derived.pop(LEASES)}
+    # A Role cannot grant cluster-scoped reads: Kopf skips discovery in namespaced mode.
+    expected = {key: verbs for key, verbs in derived.items() if key not in CLUSTER_ONLY}
+    for role in roles.values():
+        assert granted_rules(role) == expected
+    bindings = {o["metadata"]["namespace"]: o for o in objects if o["kind"] == "RoleBinding"}
+    assert set(bindings) == {"team-a", "team-b", "picsource"}
+    assert all(b["subjects"][0]["namespace"] == "picsource" for b in bindings.values())
