@@ -37,6 +37,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / p) for p in ("core", "web")] + [str(REPO)]
 
+from flask import Flask  # noqa: E402
+
 from picsource_web.app import create_app  # noqa: E402
 from picsource_web.settings import Settings  # noqa: E402
 from tests.harness.services import MinioServer, MongoServer  # noqa: E402
@@ -52,20 +54,26 @@ def ms(call: Callable[[], Any]) -> tuple[Any, float]:
     return result, (time.perf_counter() - started) * 1000
 
 
+def stack(mongo: MongoServer, minio: MinioServer) -> tuple[dict[str, str], Flask, WebClient, str]:
+    """The web tier's environment on fresh servers, an in-process app, a signed-up user
+    with one image: (env, app, that user's client, the image's id)."""
+    minio.client().make_bucket("frozen")
+    env = {"SECRET_KEY": "bench-" + "k" * 40, "MONGODB_URI": mongo.uri, "MONGODB_DATABASE": "frozen",
+           "S3_ENDPOINT": minio.url, "S3_ACCESS_KEY": minio.access_key, "S3_SECRET_KEY": minio.secret_key,
+           "S3_BUCKET": "frozen", "S3_REGION": minio.region, "LOG_LEVEL": "critical"}
+    app = create_app(Settings.from_env(env))
+    app.config["TESTING"] = True
+    client = WebClient(app)
+    client.signup("frosty")
+    return env, app, client, client.upload_id(images.noisy_jpeg(0))
+
+
 def run(tmp: Path) -> None:
     mongo, minio = MongoServer(tmp / "mongo"), MinioServer(tmp / "minio")
     mongo.start()
     minio.start()
     try:
-        minio.client().make_bucket("frozen")
-        env = {"SECRET_KEY": "bench-" + "k" * 40, "MONGODB_URI": mongo.uri, "MONGODB_DATABASE": "frozen",
-               "S3_ENDPOINT": minio.url, "S3_ACCESS_KEY": minio.access_key, "S3_SECRET_KEY": minio.secret_key,
-               "S3_BUCKET": "frozen", "S3_REGION": minio.region, "LOG_LEVEL": "critical"}
-        app = create_app(Settings.from_env(env))
-        app.config["TESTING"] = True
-        client = WebClient(app)
-        client.signup("frosty")
-        image_id = client.upload_id(images.noisy_jpeg(0))
+        _, _, client, image_id = stack(mongo, minio)
         seed = iter(range(1, 1000))
         needs: dict[str, Callable[[], Any]] = {
             "MongoDB": lambda: client.get(f"/images/{image_id}"),
@@ -188,15 +196,7 @@ def run_load(tmp: Path, seconds: float, threads: int) -> None:
     minio.start()
     gunicorn = None
     try:
-        minio.client().make_bucket("frozen")
-        env = {"SECRET_KEY": "bench-" + "k" * 40, "MONGODB_URI": mongo.uri, "MONGODB_DATABASE": "frozen",
-               "S3_ENDPOINT": minio.url, "S3_ACCESS_KEY": minio.access_key, "S3_SECRET_KEY": minio.secret_key,
-               "S3_BUCKET": "frozen", "S3_REGION": minio.region, "LOG_LEVEL": "critical"}
-        app = create_app(Settings.from_env(env))
-        app.config["TESTING"] = True
-        client = WebClient(app)
-        client.signup("frosty")
-        image_id = client.upload_id(images.noisy_jpeg(0))
+        env, app, _, image_id = stack(mongo, minio)
         svc = app_services(app)
         user = svc.users.by_username("frosty")
         assert user is not None
