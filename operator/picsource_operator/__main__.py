@@ -125,7 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for handler in list(logging.root.handlers):
         logging.root.removeHandler(handler)
     try:
-        cli.main(args=args, prog_name="kopf", standalone_mode=False)
+        cli.main(args=args, prog_name="kopf")  # exits with kopf's status (usage errors included)
     finally:
         if elector is not None:
             elector.release()  # a clean stop hands over at once

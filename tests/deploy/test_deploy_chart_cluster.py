@@ -83,10 +83,11 @@ def test_install_upgrade_uninstall(
 
     deployment_name = f"{release}-picsource-operator"
     selector = f"app.kubernetes.io/instance={release},app.kubernetes.io/component=operator"
-    pod = _ready_operator_pod(kubectl, namespace, selector)
-    assert pod["spec"]["serviceAccountName"] == deployment_name
-    assert pod["spec"]["nodeName"], "scheduled onto the simulated Node"
-    assert "--debug" not in pod["spec"]["containers"][0]["command"]
+    pods = _ready_operator_pods(kubectl, namespace, selector)  # operator.replicas: one leads, one stands by
+    for pod in pods:
+        assert pod["spec"]["serviceAccountName"] == deployment_name
+        assert pod["spec"]["nodeName"], "scheduled onto the simulated Node"
+        assert "--debug" not in pod["spec"]["containers"][0]["command"]
 
     helm("upgrade", release, CHART, "-n", namespace, "--wait", "--timeout", "120s",
          "--set", "operator.logLevel=debug", kubeconfig=kube)  # fmt: skip
@@ -94,8 +95,8 @@ def test_install_upgrade_uninstall(
     assert deployment["metadata"]["generation"] == 2
     command = deployment["spec"]["template"]["spec"]["containers"][0]["command"]
     assert "--debug" in command
-    new_pod = _ready_operator_pod(kubectl, namespace, selector, not_named=pod["metadata"]["name"])
-    assert "--debug" in new_pod["spec"]["containers"][0]["command"]
+    new_pods = _ready_operator_pods(kubectl, namespace, selector, not_named={p["metadata"]["name"] for p in pods})
+    assert all("--debug" in p["spec"]["containers"][0]["command"] for p in new_pods)
     status = json.loads(helm("status", release, "-n", namespace, "-o", "json",
                              kubeconfig=kube).stdout)  # fmt: skip
     assert status["info"]["status"] == "deployed" and status["version"] == 2
@@ -158,21 +159,21 @@ def test_bundled_services_and_default_gallery_keep_credentials_across_upgrade(
     )  # fmt: skip
 
 
-def _ready_operator_pod(kubectl: KubectlRunner, namespace: str, selector: str,
-                        not_named: str = "") -> dict[str, Any]:  # fmt: skip
-    found: dict[str, Any] = {}
+def _ready_operator_pods(kubectl: KubectlRunner, namespace: str, selector: str, count: int = 2,
+                         not_named: set[str] | frozenset[str] = frozenset()) -> list[dict[str, Any]]:  # fmt: skip
+    found: list[dict[str, Any]] = []
 
     def ready() -> bool:
         pods = _get(kubectl, "-n", namespace, "pods", "-l", selector)["items"]
-        live = [p for p in pods if p["metadata"]["name"] != not_named
+        live = [p for p in pods if p["metadata"]["name"] not in not_named
                 and not p["metadata"].get("deletionTimestamp")]  # fmt: skip
-        if len(live) != 1:
+        if len(live) != count:
             return False
-        conditions = {c["type"]: c["status"] for c in live[0]["status"].get("conditions", [])}
-        found.update(live[0])
-        return conditions.get("Ready") == "True"
+        found[:] = live
+        return all({c["type"]: c["status"] for c in p["status"].get("conditions", [])}.get("Ready") == "True"
+                   for p in live)
 
-    wait_until(ready, 90, f"one Ready operator pod ({selector})")
+    wait_until(ready, 90, f"{count} Ready operator pods ({selector})")
     return found
 
 

@@ -75,3 +75,27 @@ def test_a_leader_stopping_cleanly_hands_over_at_once(cluster: Cluster, gallery_
     finally:
         first.stop()
         second.stop()
+
+
+def test_a_leader_that_loses_the_lease_stops_at_once(cluster: Cluster, gallery_env: Env, tmp_path: Path) -> None:
+    """Somebody else in the Lease (here a hand edit, as a partitioned leader would find it):
+    the leader exits with status 1 instead of acting beside the new holder."""
+    env = gallery_env
+    first = replica(cluster, env, tmp_path, "op-a").start()
+    try:
+        wait_until(lambda: holder(env) == "op-a", 30, "op-a to hold the Lease")
+
+        def steal() -> bool:  # retried: the leader's renewal may come between GET and PUT (409)
+            lease = env.obj(LEASE) or {}
+            lease["spec"]["holderIdentity"] = "intruder"
+            status, _ = env.api.request("PUT", LEASE.format(ns=env.namespace), lease)
+            return status == 200
+
+        wait_until(steal, 10, "the Lease rewritten to another holder")
+        assert first.process is not None and first.process.proc is not None
+        proc = first.process.proc
+        wait_until(lambda: proc.poll() is not None, 15, "op-a to exit")
+        assert proc.returncode == 1
+        assert "leadership lost, exiting: another process took the Lease" in first.log()
+    finally:
+        first.stop()
