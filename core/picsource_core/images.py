@@ -26,6 +26,11 @@ UNLISTED = "unlisted"
 PUBLIC = "public"
 VISIBILITIES = (PRIVATE, UNLISTED, PUBLIC)
 
+#: The owner's own marks, never shown to anyone else: a favourite, and an image archived
+#: (hidden from the owner's main grid, still found by search and listed in the Archive).
+FAVOURITE = "favourite"
+ARCHIVED = "archived"
+
 #: Top-level flag the worker sets when the safety score reaches the gallery's threshold;
 #: public listings leave such images out (their owner still sees them).
 HIDDEN_FROM_PUBLIC = "hidden_from_public"

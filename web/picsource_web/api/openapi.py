@@ -64,6 +64,12 @@ _LIST_PARAMS: list[dict[str, Any]] = [
     _query("to", _DATE, f"Uploaded on or before this date ({_DATE_RANGE}); not before from."),
     _query("has_text", {"type": "string", "enum": ["yes", "no", "any"]},
            "Only images with (yes) or without (no) recognised text (case-insensitive)."),
+    _query("favourite", {"type": "string", "enum": ["yes", "no", "any"]},
+           "Only your favourites (yes) or the others (no); scope=mine only (else 400)."),
+    _query("archived", {"type": "string", "enum": ["yes", "no", "any"]},
+           "Archived images (yes) or the others (no); scope=mine only (else 400). Default: no "
+           "for a plain listing (archived images leave the main grid), any when searching "
+           "or filtering by favourite."),
     _query("sort", {"type": "string", "enum": ["newest", "oldest"], "default": "newest"}),
     _query("scope", {"type": "string", "enum": ["mine", "public"]}, "mine: your own images "
            "(signed in); public: everyone's public images. Default: mine when signed in, else public."),
@@ -95,6 +101,9 @@ _IMAGE_SCHEMA: dict[str, Any] = {
         "caption": {"type": ["string", "null"]},
         "alt": {"type": "string", "description": "Caption, else title: use as alt text."},
         "share_url": {"type": ["string", "null"], "description": "Only for the owner."},
+        "favourite": {"type": ["boolean", "null"], "description": "Only for the owner."},
+        "archived": {"type": ["boolean", "null"], "description": "Only for the owner: "
+                     "archived images leave the main listing, not search."},
         "urls": {"type": "object", "properties": {
             "original": {"type": ["string", "null"]},
             "thumbnail": {"type": ["string", "null"]}, "large": {"type": ["string", "null"]},
@@ -181,7 +190,8 @@ _DOCUMENT: dict[str, Any] = {
             "get": {"operationId": "getImage", "summary": "One image",
                     "responses": {"200": _json("The image.", "Image"), **_NOT_FOUND, **_COMMON}},
             "patch": {
-                "operationId": "updateImage", "summary": "Change title, description, tags or visibility",
+                "operationId": "updateImage",
+                "summary": "Change title, description, tags or visibility; favourite or archive it",
                 "security": _SIGNED_IN,
                 "requestBody": {"required": True, "content": {"application/json": {"schema": {
                     "$ref": "#/components/schemas/ImagePatch"}}}},
@@ -245,7 +255,9 @@ _DOCUMENT: dict[str, Any] = {
                                         "items": {"type": "string", "maxLength": 64},
                                         "description": "A list, or one comma-separated string."},
                                "visibility": {"type": "string",
-                                              "enum": ["private", "unlisted", "public"]}}},
+                                              "enum": ["private", "unlisted", "public"]},
+                               "favourite": {"type": "boolean"},
+                               "archived": {"type": "boolean"}}},
             "UploadResult": {"type": "object", "properties": {
                 "images": {"type": "array", "items": {"$ref": "#/components/schemas/Image"}},
                 "duplicates": {"type": "array", "items": {"type": "object", "properties": {

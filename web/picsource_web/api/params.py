@@ -16,8 +16,11 @@ from picsource_web.api.problems import Problem
 from picsource_web.services.metadata import ImageMetadata, parse_metadata
 
 LIST_PARAMS = frozenset({"q", "tag", "colour", "color", "from", "to", "has_text", "sort",
-                         "scope", "cursor", "limit"})
-PATCH_FIELDS = ("title", "description", "tags", "visibility")
+                         "scope", "cursor", "limit", "favourite", "archived"})
+METADATA_FIELDS = ("title", "description", "tags", "visibility")
+#: The owner's marks (booleans), set by the same PATCH.
+MARK_FIELDS = ("favourite", "archived")
+PATCH_FIELDS = METADATA_FIELDS + MARK_FIELDS
 
 
 def check_known_params(names: Iterable[str], allowed: frozenset[str]) -> None:
@@ -33,8 +36,18 @@ def _field_problem(name: str, problem: str) -> Problem:
                    extra={"errors": [{"field": name, "problem": problem}]})
 
 
-def patch_metadata(doc: Document, body: Any) -> ImageMetadata:
-    """The image's metadata with the JSON patch applied; 400 naming the bad field."""
+def patch_marks(body: Any) -> dict[str, bool]:
+    """The marks a (checked: see patch_metadata) patch body sets; 400 unless booleans."""
+    marks = {name: body[name] for name in MARK_FIELDS if isinstance(body, dict) and name in body}
+    for name, value in marks.items():
+        if not isinstance(value, bool):
+            raise _field_problem(name, "must be true or false")
+    return marks
+
+
+def patch_metadata(doc: Document, body: Any) -> ImageMetadata | None:
+    """The image's metadata with the JSON patch applied (None when the patch sets only
+    marks); 400 naming the bad field."""
     if not isinstance(body, dict):
         raise Problem("validation_error", "The body must be a JSON object such as "
                       '{"title": "Sunset", "tags": ["beach"]}.')
@@ -43,6 +56,8 @@ def patch_metadata(doc: Document, body: Any) -> ImageMetadata:
         raise _field_problem(unknown[0], f"unknown field; accepted: {', '.join(PATCH_FIELDS)}")
     if not body:
         raise Problem("validation_error", f"Send at least one of: {', '.join(PATCH_FIELDS)}.")
+    if not set(body) & set(METADATA_FIELDS):
+        return None
     for name in ("title", "description", "visibility"):
         if name in body and not isinstance(body[name], str):
             raise _field_problem(name, "must be a string")

@@ -73,6 +73,9 @@ def image_json(doc: Document, viewer_id: ObjectId | None, links: Links) -> dict[
         "caption": analysis.get("caption"),
         "alt": alt_text(doc),
         "share_url": links.share_url(doc) if is_owner else None,
+        # The owner's own marks: nobody else learns them.
+        "favourite": bool(doc.get("favourite")) if is_owner else None,
+        "archived": bool(doc.get("archived")) if is_owner else None,
         "urls": {
             "original": links.media.url(doc, "original"),
             "thumbnail": links.media.display_url(doc, GRID_SIZE),

@@ -18,7 +18,7 @@ from pymongo.database import Database
 
 from picsource_core import stamps
 from picsource_core.image_documents import ImageDocuments
-from picsource_core.images import PRIVATE, PUBLIC, STATUSES, UNLISTED
+from picsource_core.images import ARCHIVED, FAVOURITE, PRIVATE, PUBLIC, STATUSES, UNLISTED
 from picsource_core.mongo import Document
 from picsource_core.queue import JobQueue
 from picsource_core.search import query_tokens
@@ -37,6 +37,7 @@ TILE_FIELDS = {
     "owner_id": 1, "title": 1, "visibility": 1, "status": 1, "width": 1, "height": 1,
     "thumbnails": 1, "analysis.caption": 1, "analysis.dominant_hex": 1, "analysis.palette": 1,
     "created_at": 1, "tags": 1, "share_token": 1, "content_type": 1, "sha256": 1,
+    FAVOURITE: 1, ARCHIVED: 1,
 }
 
 
@@ -250,6 +251,17 @@ class ImageRepository:
         if meta.visibility == PRIVATE and doc.get("visibility") != PRIVATE:
             changes["share_token"] = new_share_token()
         return self.docs.edit(doc, changes)
+
+    def set_marks(self, doc: Document, *, favourite: bool | None = None,
+                  archived: bool | None = None) -> Document:
+        """Set the owner's favourite and/or archived marks (None leaves one as it is);
+        through the one write path, so the Favourites, Archive and main grids change at once."""
+        changes: dict[str, Any] = {}
+        if favourite is not None:
+            changes[FAVOURITE] = favourite
+        if archived is not None:
+            changes[ARCHIVED] = archived
+        return self.docs.edit(doc, changes) if changes else doc
 
     def mark_pending(self, image_id: ObjectId) -> None:
         """Show the image as waiting for analysis again (an admin retried its job)."""

@@ -156,6 +156,8 @@ def tile(doc: Document, media: MediaUrls) -> dict[str, Any]:
         "width": int(doc.get("width") or 1),
         "height": int(doc.get("height") or 1),
         "tags": list(doc.get("tags") or []),
+        "favourite": bool(doc.get("favourite")),
+        "archived": bool(doc.get("archived")),
     }
 
 

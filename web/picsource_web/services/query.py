@@ -12,13 +12,13 @@ import base64
 import binascii
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from bson import ObjectId
 
-from picsource_core.images import HIDDEN_FROM_PUBLIC, PUBLIC
+from picsource_core.images import ARCHIVED, FAVOURITE, HIDDEN_FROM_PUBLIC, PUBLIC
 from picsource_core.search import COLOUR_FAMILIES, normalise_tag, query_tokens
 from picsource_web.services.errors import BadRequest
 from picsource_web.services.metadata import MAX_TAG
@@ -31,6 +31,8 @@ MAX_PAGE_SIZE = 100
 SORTS = ("newest", "oldest")
 SCOPES = ("mine", "public")
 HAS_TEXT = {"yes": True, "no": False, "any": None}
+#: The owner's marks as filters (favourite, archived): the same three answers.
+MARKS = HAS_TEXT
 
 
 def encode_cursor(last_id: ObjectId) -> str:
@@ -58,6 +60,9 @@ class ImageQuery:
     date_from: date | None = None
     date_to: date | None = None
     has_text: bool | None = None
+    #: The owner's marks (scope "mine" only); None: either.
+    favourite: bool | None = None
+    archived: bool | None = None
     sort: str = "newest"
     cursor: ObjectId | None = None
     limit: int = DEFAULT_PAGE_SIZE
@@ -130,6 +135,11 @@ def parse_query(params: Mapping[str, str], viewer: Viewer, *, default_scope: str
     if len(get("tag")) > MAX_TAG:  # no stored tag is longer: a longer one is a mistake, say so
         raise BadRequest("invalid_tag", f"tag: a tag is at most {MAX_TAG} characters.")
     tag = normalise_tag(get("tag")) or None
+    marks = {name: MARKS[_choice(name, get(name).lower(), MARKS)]
+             for name in (FAVOURITE, ARCHIVED) if get(name)}
+    if marks and scope != "mine":
+        raise BadRequest("invalid_scope", f"{', '.join(marks)}: only your own images (scope=mine, "
+                         "signed in) can be filtered by favourite or archived.")
     colour = _colour(get)
     date_from = _date("from", get("from")) if get("from") else None
     date_to = _date("to", get("to")) if get("to") else None
@@ -139,9 +149,12 @@ def parse_query(params: Mapping[str, str], viewer: Viewer, *, default_scope: str
     sort = _choice("sort", get("sort") or "newest", SORTS)
     cursor = decode_cursor(get("cursor")) if get("cursor") else None
     limit = _whole_number("limit", get("limit"), 1, MAX_PAGE_SIZE) if get("limit") else DEFAULT_PAGE_SIZE
-    return ImageQuery(scope=scope, text=text, tokens=tokens, tag=tag, colour=colour,
-                      date_from=date_from, date_to=date_to, has_text=has_text, sort=sort,
-                      cursor=cursor, limit=limit)
+    query = ImageQuery(scope=scope, text=text, tokens=tokens, tag=tag, colour=colour,
+                       date_from=date_from, date_to=date_to, has_text=has_text, sort=sort,
+                       cursor=cursor, limit=limit, favourite=marks.get(FAVOURITE))
+    # Archived images leave the main grid only: a search, a filter or the Favourites finds them.
+    default_archived = None if query.is_search or query.favourite is not None else False
+    return replace(query, archived=marks.get(ARCHIVED, default_archived))
 
 
 def _day_start(day: date) -> datetime:
@@ -172,6 +185,11 @@ def build_filter(query: ImageQuery, viewer: Viewer) -> dict[str, Any]:
         flt["colour_families"] = query.colour
     if query.has_text is not None:
         flt["has_text"] = query.has_text
+    if "owner_id" in flt:  # marks are the owner's own: never a filter on other people's images
+        if query.favourite is not None:
+            flt[FAVOURITE] = True if query.favourite else {"$ne": True}
+        if query.archived is not None:
+            flt[ARCHIVED] = True if query.archived else {"$ne": True}
     id_range: dict[str, ObjectId] = {}
     if query.date_from:
         id_range["$gte"] = ObjectId.from_datetime(_day_start(query.date_from))
@@ -204,6 +222,9 @@ def query_params(query: ImageQuery, **overrides: str | None) -> dict[str, str]:
         params["to"] = query.date_to.isoformat()
     if query.has_text is not None:
         params["has_text"] = "yes" if query.has_text else "no"
+    for name, mark in ((FAVOURITE, query.favourite), (ARCHIVED, query.archived)):
+        if mark is not None and params.get("scope") == "mine":
+            params[name] = "yes" if mark else "no"
     if query.sort != "newest":
         params["sort"] = query.sort
     if query.limit != DEFAULT_PAGE_SIZE:

@@ -21,6 +21,7 @@ from picsource_web.api.params import (
     LIST_PARAMS,
     check_known_params,
     lookup_hashes,
+    patch_marks,
     patch_metadata,
 )
 from picsource_web.api.problems import Problem
@@ -142,7 +143,9 @@ def update_image(image_id: str) -> Response:
     body: Any = request.get_json(silent=True) if request.is_json else None
     if not request.is_json:
         raise Problem("unsupported_media_type", "Send the changes as application/json.")
-    updated = svc.images.update_metadata(doc, patch_metadata(doc, body))
+    meta, marks = patch_metadata(doc, body), patch_marks(body)
+    updated = svc.images.update_metadata(doc, meta) if meta is not None else doc
+    updated = svc.images.set_marks(updated, **marks)
     return jsonify(image_json(updated, user.id, _links()))
 
 

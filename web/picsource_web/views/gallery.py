@@ -10,48 +10,74 @@ import functools
 from typing import Any
 
 from flask import Blueprint, redirect, render_template, request, url_for
-from markupsafe import Markup
+from markupsafe import Markup, escape
 from werkzeug.wrappers import Response
 
 from picsource_core.search import COLOUR_FAMILIES
 from picsource_web import metrics
 from picsource_web.context import current_services
+from picsource_web.security import csrf_token
 from picsource_web.services import present
 from picsource_web.services.images import Page
 from picsource_web.services.present import MediaUrls
 from picsource_web.services.query import parse_query, query_params
-from picsource_web.sessions import viewer
+from picsource_web.sessions import login_required, viewer
 
 bp = Blueprint("gallery", __name__)
 
+#: Stand-ins in cached tiles for what belongs to one request: the owner's favourite
+#: buttons need the session's CSRF token and the page to come back to.
+CSRF_SLOT, BACK_SLOT = "@@csrf@@", "@@back@@"
 
-def tiles_html(page: Page, media: MediaUrls) -> Markup:
-    """The grid's tiles as HTML: a pure function of the page's documents and the URL
-    signing window, so it is cached under both (it holds no session data, no CSRF token)."""
+
+def tiles_html(page: Page, media: MediaUrls, owned: bool = False) -> Markup:
+    """The grid's tiles as HTML: a pure function of the page's documents, the URL signing
+    window and whether they are the viewer's own (a favourite button each), so it is
+    cached under them. It holds no session data: the CSRF token and the way back are
+    slots, filled per request (``fill_slots``)."""
     tiles = [present.tile(doc, media) for doc in page.items]
     # One url_for for the page instead of one per tile (routing builds cost ~20 us each).
     href = url_for("images.detail", image_id="IMAGE_ID")
+    fav = url_for("images.favourite", image_id="IMAGE_ID")
     for t in tiles:
         t["href"] = href.replace("IMAGE_ID", t["id"])
+        t["favourite_url"] = fav.replace("IMAGE_ID", t["id"]) if owned else None
+        t["csrf_slot"], t["back_slot"] = CSRF_SLOT, BACK_SLOT
     return Markup(render_template("gallery/_tiles.html", tiles=tiles))
 
 
-def render_grid(template_title: str, default_scope: str, *, search: bool) -> str:
+def fill_slots(html: Markup) -> Markup:
+    if CSRF_SLOT not in html:
+        return html
+    back = str(escape(request.full_path.rstrip("?")))
+    return Markup(str(html).replace(CSRF_SLOT, csrf_token()).replace(BACK_SLOT, back))
+
+
+def render_grid(template_title: str, default_scope: str, *, search: bool,
+                fixed: dict[str, str] | None = None) -> str:
+    """A grid for the request's filters; ``fixed`` ones (a Favourites or Archive view)
+    override what the URL says."""
     svc, who = current_services(), viewer()
-    query = parse_query(request.args, who, default_scope=default_scope)
+    args = {**request.args.to_dict(), **(fixed or {})}
+    query = parse_query(args, who, default_scope=default_scope)
     page = svc.images.list_page(query, who)
     metrics.LISTINGS.labels(source="cache" if page.cached else "database").inc()
-    build = functools.partial(tiles_html, page, svc.media)
-    html = svc.fragments.get_or_build((page.version, svc.media.window()), build) if page.version else build()
+    owned = query.scope == "mine" and who.user is not None
+    build = functools.partial(tiles_html, page, svc.media, owned)
+    key = (page.version, svc.media.window(), owned)
+    html = fill_slots(svc.fragments.get_or_build(key, build) if page.version else build())
     endpoint = request.endpoint or "gallery.search"
     next_params: dict[str, Any] = query_params(query, cursor=page.next_cursor)
     first_params: dict[str, Any] = query_params(query)
+    for name in fixed or {}:  # the view's own path says them
+        next_params.pop(name, None)
+        first_params.pop(name, None)
     next_url = url_for(endpoint, **next_params) if page.next_cursor else None
     first_url = url_for(endpoint, **first_params) if query.cursor else None
     return render_template(
         "gallery/grid.html", title=template_title, tiles_html=html, count=len(page.items),
         query=query, next_url=next_url,
-        first_url=first_url, search=search, colours=COLOUR_FAMILIES,
+        first_url=first_url, search=search, colours=COLOUR_FAMILIES, view=request.endpoint,
     )
 
 
@@ -71,3 +97,16 @@ def public() -> str:
 def search() -> str:
     return render_grid("Search", "mine" if viewer().user else "public", search=True)
 
+
+
+@bp.get("/favourites")
+@login_required
+def favourites() -> str:
+    return render_grid("Favourites", "mine", search=False, fixed={"scope": "mine", "favourite": "yes"})
+
+
+@bp.get("/archive")
+@login_required
+def archive() -> str:
+    """Archived images: out of the main grid, still in search; unarchive from their page."""
+    return render_grid("Archive", "mine", search=False, fixed={"scope": "mine", "archived": "yes"})

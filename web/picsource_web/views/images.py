@@ -13,10 +13,11 @@ from picsource_core.images import VISIBILITIES
 from picsource_core.mongo import Document
 from picsource_web.context import current_services
 from picsource_web.services import present
-from picsource_web.services.errors import NotFound, ServiceError
+from picsource_web.services.errors import BadRequest, NotFound, ServiceError
 from picsource_web.services.metadata import MAX_DESCRIPTION, MAX_TITLE, parse_metadata
 from picsource_web.services.present import DETAIL_PROJECTION
 from picsource_web.sessions import login_required, viewer
+from picsource_web.views.accounts import safe_next
 
 bp = Blueprint("images", __name__)
 
@@ -75,6 +76,39 @@ def edit(image_id: str) -> BaseResponse | str | tuple[str, int]:
     svc.images.update_metadata(doc, meta)
     flash("Saved.", "success")
     return redirect(url_for("images.detail", image_id=image_id))
+
+
+def _switch(name: str) -> bool:
+    """A form's on/off field ("1" or "0"); anything else is a 400 naming it."""
+    value = request.form.get(name, "")
+    if value not in ("0", "1"):
+        raise BadRequest(f"invalid_{name}", f"{name} must be 1 (on) or 0 (off).")
+    return value == "1"
+
+
+def _back(image_id: str) -> str:
+    """Where a toggle returns to: the page it was made on (same site only), else the image."""
+    target = request.form.get("next")
+    return safe_next(target) if target else url_for("images.detail", image_id=image_id)
+
+
+@bp.post("/images/<image_id>/favourite")
+@login_required
+def favourite(image_id: str) -> BaseResponse:
+    doc, on = _owned(image_id), _switch("favourite")
+    current_services().images.set_marks(doc, favourite=on)
+    flash("Added to favourites." if on else "Removed from favourites.", "success")
+    return redirect(_back(image_id))
+
+
+@bp.post("/images/<image_id>/archive")
+@login_required
+def archive(image_id: str) -> BaseResponse:
+    doc, on = _owned(image_id), _switch("archived")
+    current_services().images.set_marks(doc, archived=on)
+    flash("Archived: it left your main grid; search and the Archive still show it." if on
+          else "Back in your main grid.", "success")
+    return redirect(_back(image_id))
 
 
 @bp.post("/images/<image_id>/share-link")
