@@ -27,7 +27,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
 from picsource_core.config import ConfigurationError
-from picsource_operator.settings import LaunchSettings
+from picsource_operator.settings import LaunchSettings, OperatorSettings
 
 log = logging.getLogger("picsource_operator")
 
@@ -88,6 +88,23 @@ def standby_probe(url: str | None) -> Iterator[None]:
         server.server_close()
 
 
+@contextmanager
+def standby_metrics(port: int) -> Iterator[None]:
+    """Serve /metrics while standing by (picsource_operator_leader 0); the leader's own
+    server (handlers.configure) takes the port over once Kopf starts."""
+    from picsource_core.metrics import serve_metrics
+    from picsource_operator import metrics
+
+    metrics.LEADER.set(0)
+    server = serve_metrics(port) if port else None
+    try:
+        yield
+    finally:
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+
+
 def _lost(reason: str) -> None:
     """Leadership is gone: stop acting now (no cleanup that could still write)."""
     log.error("leadership lost, exiting: %s", reason)
@@ -99,6 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     extra = list(sys.argv[1:] if argv is None else argv)
     try:
         settings = LaunchSettings.from_env(os.environ)
+        port = OperatorSettings.from_env(os.environ).metrics_port  # checked before waiting to lead
         args = kopf_argv(settings, extra)
     except ConfigurationError as err:
         print(f"picsource-operator: {err}", file=sys.stderr)
@@ -118,7 +136,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         elector = LeaderElector(Kube.from_environment(), settings.lease_namespace, settings.lease_name,
                                 settings.identity, settings.timing)
-        with standby_probe(liveness_url(extra)):
+        with standby_probe(liveness_url(extra)), standby_metrics(port):
             elector.acquire()
         elector.keep_renewing(_lost)
 

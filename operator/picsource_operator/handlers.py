@@ -67,6 +67,7 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     settings.posting.level = logging.INFO
     logging.getLogger("kopf.objects").addFilter(_quiet_routine_success)
     memo.runtime = Runtime(settings=ops, kube=Kube.from_environment())
+    metrics.LEADER.set(1)  # Kopf runs only in the Lease holder (or without election)
     if ops.metrics_port:
         memo.metrics_server = serve_metrics(ops.metrics_port)
 

@@ -26,6 +26,13 @@ DRIFT_CORRECTIONS = Counter(
 AUTOSCALER_DECISIONS = Counter(
     "picsource_operator_autoscaler_decisions", "Worker autoscaler changes by direction.", ["direction"],
 )
+# Every replica serves /metrics, the standbys too (so a standby is not "down" to Prometheus);
+# sum(picsource_operator_leader) is 1 when exactly one replica reconciles.
+LEADER = Gauge(
+    "picsource_operator_leader",
+    "1 when this replica runs the reconcilers (holds the leader Lease, or runs without election), "
+    "0 while it stands by.",
+)
 # Per-gallery series, labelled like the Gallery itself: the dashboard's worker panel and
 # the "Gallery not Ready for 10 minutes" alert read these. Removed when the Gallery goes,
 # so a deleted Gallery never keeps an alert firing.

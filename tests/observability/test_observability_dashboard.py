@@ -42,6 +42,7 @@ KNOWN_METRICS = {
     "picsource_operator_gallery_ready",
     "picsource_operator_workers_desired",
     "picsource_operator_workers_ready",
+    "picsource_operator_leader",
     "up",
 }
 REQUIRED_PANELS = {

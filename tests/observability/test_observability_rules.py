@@ -16,6 +16,7 @@ REQUIRED_ALERTS = {
     "PicSourceWebErrorRatioHigh",
     "PicSourceGalleryNotReady",
     "PicSourceOperatorDown",
+    "PicSourceOperatorNoLeader",
 }
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from operator_runner import Env, OperatorProcess
+from operator_runner import Env, OperatorProcess, metric_value
 
 from tests.harness.cluster import Cluster
 from tests.harness.kubeapi import wait_until
@@ -47,12 +47,16 @@ def test_one_replica_leads_and_the_other_takes_over_when_it_is_killed(
         assert reconciled(first, "before")
         assert "waiting to lead" in second.log()
         assert "reconcile_gallery" not in second.log()  # the standby never ran a handler
+        # Both are scrapeable (a standby is not "down"); only one says it reconciles.
+        assert metric_value(first.metrics(), "picsource_operator_leader") == 1
+        assert metric_value(second.metrics(), "picsource_operator_leader") == 0
 
         first.kill()
         env.apply(env.gallery("after"))
         wait_until(lambda: holder(env) == "op-b", 30, "op-b to take the Lease")
         env.wait_condition("after", "Ready", "True", timeout=60)
         assert reconciled(second, "after")
+        assert metric_value(second.metrics(), "picsource_operator_leader") == 1
         lease = (env.obj(LEASE) or {})["spec"]
         assert lease["leaseTransitions"] >= 1
     finally:
