@@ -89,14 +89,16 @@ class Kube:
 
     def request(self, method: str, path: str, *, body: Any = None,
                 query: list[tuple[str, str]] | None = None,
-                content_type: str = "application/json") -> Obj:
+                content_type: str = "application/json",
+                timeout: float | tuple[float, float] = (5, 30)) -> Obj:
+        """One API call; `timeout` is (connect, read) seconds, or one number bounding it all."""
         method, url, headers, payload, _ = self.api.param_serialize(
             method=method, resource_path=path, query_params=query or [],
             header_params={"Content-Type": content_type, "Accept": "application/json"},
             body=body, auth_settings=["BearerToken"],
         )
         response = self.api.call_api(method, url, header_params=headers, body=payload,
-                                     _request_timeout=(5, 30))
+                                     _request_timeout=timeout)
         data = response.read()
         text = data.decode() if data else ""
         if not 200 <= response.status < 300:
@@ -133,23 +135,25 @@ class Kube:
         return self.request("PATCH", path, body=obj, query=[*query, ("force", "true")],
                             content_type="application/apply-patch+yaml")
 
-    def get(self, kind: str, namespace: str, name: str) -> Obj | None:
+    def get(self, kind: str, namespace: str, name: str,
+            timeout: float | tuple[float, float] = (5, 30)) -> Obj | None:
         try:
-            return self.request("GET", object_path(kind, namespace, name))
+            return self.request("GET", object_path(kind, namespace, name), timeout=timeout)
         except KubeError as err:
             if err.status == 404:
                 return None
             raise
 
-    def create(self, obj: Obj) -> Obj:
+    def create(self, obj: Obj, timeout: float | tuple[float, float] = (5, 30)) -> Obj:
         """POST a new object (409 when it exists); for objects with no apply semantics (Lease)."""
         meta = obj["metadata"]
-        return self.request("POST", object_path(obj["kind"], meta["namespace"]), body=obj)
+        return self.request("POST", object_path(obj["kind"], meta["namespace"]), body=obj, timeout=timeout)
 
-    def replace(self, obj: Obj) -> Obj:
+    def replace(self, obj: Obj, timeout: float | tuple[float, float] = (5, 30)) -> Obj:
         """PUT an object; with metadata.resourceVersion set, a 409 means someone wrote first."""
         meta = obj["metadata"]
-        return self.request("PUT", object_path(obj["kind"], meta["namespace"], meta["name"]), body=obj)
+        return self.request("PUT", object_path(obj["kind"], meta["namespace"], meta["name"]), body=obj,
+                            timeout=timeout)
 
     def delete(self, kind: str, namespace: str, name: str) -> bool:
         """Delete an object; False when it was already gone."""

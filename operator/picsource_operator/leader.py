@@ -94,15 +94,24 @@ class LeaderElector:
         self._renewer: threading.Thread | None = None
 
     # --- one attempt --------------------------------------------------------------------
-    def try_acquire(self) -> bool:
-        """One attempt to take or renew the Lease; True when we hold it afterwards."""
-        lease = self.kube.get("Lease", self.namespace, self.name)
+    def try_acquire(self, deadline: float | None = None) -> bool:
+        """One attempt to take or renew the Lease; True when we hold it afterwards.
+
+        With `deadline` (a `clock()` value) no request may outlast it: a hung API server
+        must not keep a leader acting past its renew deadline.
+        """
+        started = self.clock()
+
+        def timeout() -> float | tuple[float, float]:
+            return (5, 30) if deadline is None else max(0.1, deadline - self.clock())
+
+        lease = self.kube.get("Lease", self.namespace, self.name, timeout=timeout())
         now = micro_time()
         if lease is None:
             body = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
                     "metadata": {"name": self.name, "namespace": self.namespace},
                     "spec": claimed_spec({}, self.identity, self.timing, now)}
-            return self._write(lambda: self.kube.create(body))
+            return self._write(lambda: self.kube.create(body, timeout=timeout()), started)
         version = str((lease.get("metadata") or {}).get("resourceVersion") or "")
         if version != self._seen_version:
             self._seen_version, self._seen_at = version, self.clock()
@@ -113,9 +122,9 @@ class LeaderElector:
         if spec.get("holderIdentity") != self.identity:
             log.info("taking the Lease %s/%s from %r", self.namespace, self.name,
                      spec.get("holderIdentity") or "nobody")
-        return self._write(lambda: self.kube.replace(lease))
+        return self._write(lambda: self.kube.replace(lease, timeout=timeout()), started)
 
-    def _write(self, write: Callable[[], Obj]) -> bool:
+    def _write(self, write: Callable[[], Obj], started: float) -> bool:
         try:
             written = write()
         except KubeError as err:
@@ -123,7 +132,10 @@ class LeaderElector:
                 return False
             raise
         self._seen_version = str((written.get("metadata") or {}).get("resourceVersion") or "")
-        self._seen_at = self._renewed_at = self.clock()
+        self._seen_at = self.clock()
+        # Counted from before the attempt: the server applied the renewal no earlier, so the
+        # renew deadline measured from here ends before any standby's view of the Lease does.
+        self._renewed_at = started
         return True
 
     # --- the loops ----------------------------------------------------------------------
@@ -135,7 +147,7 @@ class LeaderElector:
                 if self.try_acquire():
                     log.info("leading: Lease %s/%s held by %r", self.namespace, self.name, self.identity)
                     return
-            except (KubeError, OSError) as err:
+            except Exception as err:  # noqa: BLE001 - any failure (urllib3's too) means "not yet"
                 log.warning("Lease %s/%s not readable: %s", self.namespace, self.name, err)
             self._stop.wait(self.timing.retry_seconds)
         raise InterruptedError("stopped before leading")
@@ -147,18 +159,21 @@ class LeaderElector:
         self._renewer.start()
 
     def _renew_loop(self, on_lost: Callable[[str], None]) -> None:
+        """Every failure counts against the renew deadline, whatever its type: a renewer
+        that died quietly would leave a leader acting after its Lease ran out."""
         while not self._stop.wait(self.timing.retry_seconds):
             try:
-                if self.try_acquire():
-                    continue
-                on_lost(f"another process took the Lease {self.namespace}/{self.name}")
-                return
-            except (KubeError, OSError) as err:
+                renewed = self.try_acquire(deadline=self._renewed_at + self.timing.renew_deadline_seconds)
+            except Exception as err:  # noqa: BLE001 - see above
                 silent = self.clock() - self._renewed_at
                 if silent >= self.timing.renew_deadline_seconds:
-                    on_lost(f"could not renew the Lease for {silent:.0f}s: {err}")
+                    on_lost(f"could not renew the Lease for {silent:.1f}s: {err}")
                     return
-                log.warning("Lease renewal failed (%.0fs since the last): %s", silent, err)
+                log.warning("Lease renewal failed (%.1fs since the last): %s", silent, err)
+                continue
+            if not renewed:
+                on_lost(f"another process took the Lease {self.namespace}/{self.name}")
+                return
 
     def release(self) -> None:
         """Stop renewing and give the Lease up if we still hold it (best effort)."""
@@ -172,5 +187,5 @@ class LeaderElector:
             lease["spec"] = released_spec(lease.get("spec") or {}, micro_time())
             self.kube.replace(lease)
             log.info("released the Lease %s/%s", self.namespace, self.name)
-        except (KubeError, OSError) as err:
+        except Exception as err:  # noqa: BLE001 - best effort: the Lease lapses anyway
             log.warning("could not release the Lease %s/%s: %s", self.namespace, self.name, err)

@@ -3,14 +3,19 @@ the leader is killed (SIGKILL, no clean release) within a bounded time."""
 
 from __future__ import annotations
 
+import contextlib
+import socket
+import threading
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from operator_runner import Env, OperatorProcess, metric_value
 
 from tests.harness.cluster import Cluster
 from tests.harness.kubeapi import wait_until
+from tests.harness.pki import kubeconfig_text
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
@@ -102,4 +107,65 @@ def test_a_leader_that_loses_the_lease_stops_at_once(cluster: Cluster, gallery_e
         assert proc.returncode == 1
         assert "leadership lost, exiting: another process took the Lease" in first.log()
     finally:
+        first.stop()
+
+
+class Relay:
+    """A TCP relay to the API server that the test can cut, as a network partition would."""
+
+    def __init__(self, upstream: tuple[str, int]) -> None:
+        self.upstream = upstream
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self.listener.getsockname()[1])
+        self.sockets: list[socket.socket] = [self.listener]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                client, _ = self.listener.accept()
+                server = socket.create_connection(self.upstream)
+                self.sockets += [client, server]
+                for a, b in ((client, server), (server, client)):
+                    threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(src: socket.socket, dst: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := src.recv(65536):
+                dst.sendall(data)
+        with contextlib.suppress(OSError):
+            dst.shutdown(socket.SHUT_WR)
+
+    def cut(self) -> None:
+        for sock in self.sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+
+
+def test_a_leader_cut_off_from_the_api_server_stops_by_its_renew_deadline(
+        cluster: Cluster, gallery_env: Env, tmp_path: Path) -> None:
+    """Renewals failing (here the connection cut, so requests are refused) count against the
+    renew deadline, which ends before the Lease does: the leader exits with status 1 rather
+    than act while a standby may already have taken over."""
+    env = gallery_env
+    url = urlsplit(cluster.server)
+    relay = Relay((url.hostname or "127.0.0.1", url.port or 443))
+    kubeconfig = tmp_path / "relay.kubeconfig"
+    kubeconfig.write_text(kubeconfig_text(f"https://127.0.0.1:{relay.port}", cluster.pki))
+    first = OperatorProcess(cluster, env.namespace, tmp_path / "op-a.log", kubeconfig, as_deployed=True,
+                            extra_env={"PICSOURCE_OPERATOR_LEADER_ELECTION": "true", "POD_NAMESPACE": env.namespace,
+                                       "POD_ID": "op-a", **TIMING})
+    try:
+        first.start()
+        wait_until(lambda: holder(env) == "op-a", 30, "op-a to hold the Lease")
+        assert first.process is not None and first.process.proc is not None
+        proc = first.process.proc
+        relay.cut()
+        wait_until(lambda: proc.poll() is not None, 15, "op-a to exit")
+        assert proc.returncode == 1
+        assert "leadership lost, exiting: could not renew the Lease" in first.log()
+    finally:
+        relay.cut()
         first.stop()
