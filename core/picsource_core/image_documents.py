@@ -11,6 +11,10 @@ whole document: the update is guarded by ``updated_at`` (every write renews it),
 applies only if nobody wrote in between. If somebody did, the write falls back to two
 steps (write, then tokens from the document as it now is), the same result either way.
 
+Trash (picsource_core.trash) is two writes here too: ``trash`` sets ``trashed_at`` and
+``restore`` removes it, each renewing the stamps, so listings drop or regain the image at
+once; the purge is ``delete``.
+
 Inserts and deletes also keep the gallery's running storage total (picsource_core.usage)
 here, for the same reason: a delete path that forgot it would let the total drift.
 """
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from bson import ObjectId
@@ -99,6 +104,24 @@ class ImageDocuments:
         if gone is not None:
             self.unlink_near_duplicates(doc["_id"])
         return gone is not None
+
+    def trash(self, doc: Mapping[str, Any], when: datetime, share_token: str) -> bool:
+        """Move one owner's image to the trash at ``when``, with a new share token (links
+        handed out before stay dead, even after a restore); False if already there or gone."""
+        moved = self._images.find_one_and_update(
+            {"_id": doc["_id"], "owner_id": doc["owner_id"], "trashed_at": None},
+            {"$set": {"trashed_at": when, "share_token": share_token, "updated_at": utcnow()}},
+            projection=SCOPE_FIELDS)
+        stamps.touch_image(self._db, moved)
+        return moved is not None
+
+    def restore(self, doc: Mapping[str, Any]) -> bool:
+        """Take one owner's image out of the trash; False if it was not in it (or is gone)."""
+        back = self._images.find_one_and_update(
+            {"_id": doc["_id"], "owner_id": doc["owner_id"], "trashed_at": {"$ne": None}},
+            {"$unset": {"trashed_at": ""}, "$set": {"updated_at": utcnow()}}, projection=SCOPE_FIELDS)
+        stamps.touch_image(self._db, back)
+        return back is not None
 
     def edit(self, doc: Mapping[str, Any], changes: Mapping[str, Any]) -> Document:
         """Apply a user's edit (title, description, tags, visibility, share token) to ``doc``,

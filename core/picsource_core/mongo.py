@@ -78,6 +78,8 @@ INDEXES: dict[str, list[IndexModel]] = {
           for field in ("search_tokens", "tags", "colour_families")],
         IndexModel([("owner_id", ASCENDING), ("analysis.phash", ASCENDING)], name="owner_phash"),
         IndexModel([("original_key", ASCENDING)], name="original_key"),
+        # The worker's purge of images whose time in the trash is up (picsource_core.trash).
+        IndexModel([("trashed_at", ASCENDING)], name="trashed_at"),
     ],
     JOBS: [
         IndexModel([("image_id", ASCENDING), ("kind", ASCENDING)], name="image_kind", unique=True),

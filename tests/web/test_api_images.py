@@ -52,7 +52,11 @@ def test_upload_get_patch_delete_life_cycle(app: Flask, api: ApiClient) -> None:
     found = api.get("/api/v1/images", query_string={"q": "dusk"}).get_json()["items"]
     assert [item["id"] for item in found] == [image_id]
 
-    assert api.delete(f"/api/v1/images/{image_id}").status_code == 204
+    assert api.delete(f"/api/v1/images/{image_id}").status_code == 204  # to the trash
+    trashed = api.get(f"/api/v1/images/{image_id}").get_json()
+    assert trashed["trashed_at"] and api.get("/api/v1/images").get_json()["items"] == []
+    assert svc.db.images.count_documents({}) == 1 and svc.store.exists(doc["original_key"])
+    assert api.delete(f"/api/v1/images/{image_id}?permanent=true").status_code == 204  # for good
     assert svc.db.images.count_documents({}) == 0
     assert list(svc.store.list_keys("")) == []
     assert JobQueue(svc.db).stats().pending == 0

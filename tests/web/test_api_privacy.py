@@ -30,6 +30,8 @@ WRITES: dict[tuple[str, str], Call] = {
     ("/api/v1/images/<image_id>", "PATCH"): lambda c, i: c.patch(f"/api/v1/images/{i}",
                                                                  {"title": "hacked"}),
     ("/api/v1/images/<image_id>", "DELETE"): lambda c, i: c.delete(f"/api/v1/images/{i}"),
+    ("/api/v1/images/<image_id>/restore", "POST"): lambda c, i: c.client.post(
+        f"/api/v1/images/{i}/restore", headers=c.headers),
 }
 
 

@@ -62,7 +62,10 @@ def test_similar_images_include_recorded_near_duplicates(app: Flask, alice: WebC
     svc.db[IMAGES].update_one({"_id": ObjectId(copy)}, {"$set": {"near_duplicates": [ObjectId(original)]}})
     html = alice.get(f"/images/{original}").get_data(as_text=True)
     assert copy in html.split("Similar images", 1)[1]
-    alice.post(f"/images/{copy}/delete")
+    alice.post(f"/images/{copy}/delete")  # to the trash: out of "similar" at once
+    html = alice.get(f"/images/{original}").get_data(as_text=True)
+    assert copy not in html.split("Similar images", 1)[-1]
+    alice.post(f"/images/{copy}/purge")  # for good: the links go too
     assert svc.db[IMAGES].find_one({"_id": ObjectId(original)})["near_duplicates"] == []  # type: ignore[index]
 
 

@@ -151,7 +151,7 @@ def test_image_page_shows_analysis_and_gps_only_to_owner(app: Flask, alice: WebC
     owner_page = alice.get(f"/images/{image_id}").get_data(as_text=True)
     for text in ("Café", "Line one", "#coffee", "A photo of an espresso, mostly red", "espresso", "87%",
                  "firebrick", "80%", "Canon EOS R5", "RF 50mm", "1/250 s", "f/1.8", "MENU",
-                 "38.72230, -9.13930", "Download original", "Edit", "Delete", "Share link"):
+                 "38.72230, -9.13930", "Download original", "Edit", "Move to trash", "Share link"):
         assert text in owner_page, text
     assert 'alt="A photo of an espresso, mostly red"' in owner_page
     other_page = bob.get(f"/images/{image_id}").get_data(as_text=True)

@@ -90,15 +90,18 @@ def test_csp_allows_the_object_store_only_in_presign_mode(app: Flask, make_app: 
     assert "'self'" in proxied and not any(s.startswith("http") for s in proxied)
 
 
-def test_delete_removes_original_thumbnails_metadata_and_jobs(app: Flask, alice: WebClient) -> None:
+def test_delete_for_good_removes_original_thumbnails_metadata_and_jobs(app: Flask, alice: WebClient) -> None:
     svc = app_services(app)
     keep = alice.upload_id(samples.noisy_jpeg(1))
     image_id = alice.upload_id(samples.noisy_jpeg(2))
     finish_analysis(svc, image_id)
     assert len(list(svc.store.list_keys(""))) == 4
     page = alice.get(f"/images/{image_id}").get_data(as_text=True)
-    assert "data-confirm" in page
-    response = alice.post(f"/images/{image_id}/delete")
+    assert alice.post(f"/images/{image_id}/delete").status_code == 302  # to the trash first
+    assert len(list(svc.store.list_keys(""))) == 4
+    page = alice.get(f"/images/{image_id}").get_data(as_text=True)
+    assert "data-confirm" in page and "Delete for good" in page
+    response = alice.post(f"/images/{image_id}/purge")
     assert response.status_code == 302
     assert svc.db[IMAGES].find_one({"_id": ObjectId(image_id)}) is None
     assert svc.db[JOBS].count_documents({"image_id": ObjectId(image_id)}) == 0

@@ -299,9 +299,12 @@ def test_gallery_cap_refuses_the_upload_that_would_pass_it(make_app: Callable[..
     assert "This gallery's storage is full" in body["detail"]
     assert svc.db[IMAGES].count_documents({}) == 2 and len(_originals(app)) == 2  # nothing half-written
     assert GalleryUsage(svc.db).current().bytes == len(a) + len(b)
-    assert alice.post(f"/images/{first}/delete").status_code == 302
+    assert alice.post(f"/images/{first}/delete").status_code == 302  # to the trash: still counted
+    assert GalleryUsage(svc.db).current().bytes == len(a) + len(b)
+    assert bob.upload(c).status_code == 507
+    assert alice.post(f"/images/{first}/purge").status_code == 302
     assert GalleryUsage(svc.db).current().bytes == len(b)
-    assert bob.upload(c).status_code == 201  # the delete freed the space
+    assert bob.upload(c).status_code == 201  # the purge freed the space
 
 
 def test_gallery_cap_is_a_clear_api_problem(make_app: Callable[..., Flask],

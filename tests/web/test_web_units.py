@@ -128,7 +128,8 @@ def test_anonymous_queries_are_public_only() -> None:
     anonymous = Viewer()
     q = query.parse_query({"scope": "mine"}, anonymous)
     assert query.build_filter(q, anonymous) == {"visibility": "public",
-                                                 "hidden_from_public": {"$ne": True}}
+                                                 "hidden_from_public": {"$ne": True},
+                                                 "trashed_at": None}
 
 
 def test_cursor_combines_with_date_bounds() -> None:

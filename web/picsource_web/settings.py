@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from picsource_core.config import ConfigurationError, Env, MongoSettings, StorageSettings
+from picsource_core.trash import DEFAULT_TRASH_DAYS, trash_days
 from picsource_web.services.passwords import DEFAULT_COST, MIN_N, ScryptCost, password_problems
 from picsource_web.services.scan import SCAN_MODES
 
@@ -147,6 +148,9 @@ class Settings:
     #: LISTING_SCAN: how listing pages are read: ``auto`` (windows only on servers that need
     #: them, see services/scan.py), ``index`` (one sorted, limited query) or ``windowed``.
     listing_scan: str = "auto"
+    #: TRASH_DAYS: days a trashed image waits before the worker purges it (shown to users;
+    #: the worker reads the same variable with the same parser, picsource_core.trash).
+    trash_days: int = DEFAULT_TRASH_DAYS
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -193,6 +197,7 @@ class Settings:
             listing_cache_entries=env.int("LISTING_CACHE_ENTRIES", 128, minimum=0, maximum=100_000),
             listing_cache_seconds=env.int("LISTING_CACHE_SECONDS", 60, minimum=0, maximum=3600),
             listing_scan=env.choice("LISTING_SCAN", SCAN_MODES, "auto"),
+            trash_days=trash_days(environ),
         )
 
 

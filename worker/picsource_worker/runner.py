@@ -11,7 +11,8 @@ enforces two deadlines by giving the job back and leaving the process:
 
 A process that dies outright (OOM kill, a segfault in a decoder) settles nothing: its
 lease expires and the claim counts. Before each claim the loop buries the jobs whose
-lease expired on their last attempt, so their images show failed instead of "processing".
+lease expired on their last attempt, so their images show failed instead of "processing";
+slot 0 also purges the trash whose TRASH_DAYS are up (at most every few minutes).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from picsource_core.storage import ObjectStore
 from picsource_worker.job import JobContext, JobState, bury_abandoned, run_job, settle_failure
 from picsource_worker.pipeline.analyse import analyse
 from picsource_worker.settings import Settings
+from picsource_worker.trash import TrashPurge
 
 log = logging.getLogger(__name__)
 #: Seconds kept in hand before the grace period ends, to release the job and exit.
@@ -79,6 +81,8 @@ def run_slot(slot: int, settings: Settings, shared: Shared) -> None:
         observe=metrics.observe_steps,
     )
     worker_id = f"{settings.worker_id}-{slot}-{os.getpid()}"
+    # One slot per worker purges expired trash between jobs (picsource_worker.trash).
+    purge = TrashPurge(ctx.images, ctx.queue, store, days=settings.trash_days) if slot == 0 else None
     shared.ticks[slot] = time.time()
     _warm_up(ctx)
 
@@ -92,6 +96,8 @@ def run_slot(slot: int, settings: Settings, shared: Shared) -> None:
         shared.ticks[slot] = time.time()
         try:
             metrics.JOBS.labels("failed").inc(bury_abandoned(ctx))
+            if purge is not None:
+                purge.run_if_due()
             job = ctx.queue.claim(worker_id, settings.lease_seconds)
         except PyMongoError as exc:
             log.warning("cannot claim a job: %s", exc)

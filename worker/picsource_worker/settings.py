@@ -15,6 +15,7 @@ from picsource_core.config import ConfigurationError, Env, MongoSettings, Storag
 from picsource_core.cpus import available_cpus
 from picsource_core.images import DEFAULT_SAFETY_THRESHOLD
 from picsource_core.storage import THUMBNAIL_SIZES
+from picsource_core.trash import DEFAULT_TRASH_DAYS, trash_days
 from picsource_worker.pipeline.analyse import AnalysisOptions
 from picsource_worker.pipeline.decode import DEFAULT_MAX_PIXELS
 
@@ -56,6 +57,8 @@ class Settings:
     job_timeout_seconds: float = 300.0
     #: WORKER_ID: prefix of lease owners (default: the host name, the pod name in a cluster).
     worker_id: str = "worker"
+    #: TRASH_DAYS: trashed images older than this are purged by the worker (picsource_worker.trash).
+    trash_days: int = DEFAULT_TRASH_DAYS
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -97,6 +100,7 @@ class Settings:
                 "WORKER_JOB_TIMEOUT_SECONDS", 300.0, minimum=1.0, maximum=86400.0
             ),
             worker_id=env.str("WORKER_ID", env.str("HOSTNAME", socket.gethostname())),
+            trash_days=trash_days(environ),
         )
 
     def analysis_options(self) -> AnalysisOptions:

@@ -104,6 +104,8 @@ _IMAGE_SCHEMA: dict[str, Any] = {
         "favourite": {"type": ["boolean", "null"], "description": "Only for the owner."},
         "archived": {"type": ["boolean", "null"], "description": "Only for the owner: "
                      "archived images leave the main listing, not search."},
+        "trashed_at": {"type": ["string", "null"], "format": "date-time",
+                       "description": "Only for the owner: when it went to the trash (null: not in it)."},
         "urls": {"type": "object", "properties": {
             "original": {"type": ["string", "null"]},
             "thumbnail": {"type": ["string", "null"]}, "large": {"type": ["string", "null"]},
@@ -203,10 +205,49 @@ _DOCUMENT: dict[str, Any] = {
             },
             "delete": {
                 "operationId": "deleteImage", "security": _SIGNED_IN,
-                "summary": "Delete the image, its thumbnails, metadata and pending jobs",
-                "responses": {"204": {"description": "Deleted."},
-                              "400": _problem(f"{_CSRF}."), "403": _problem(f"{_READ_ONLY}."),
+                "summary": "Move the image to the trash, or delete it for good",
+                "description": "Without permanent (or permanent=false) the image moves to the "
+                "trash: it leaves every listing and share link at once, still counts towards "
+                "quotas, and can be restored until TRASH_DAYS (default 30) pass, when the worker "
+                "deletes it for good. permanent=true deletes it for good now: metadata, original, "
+                "thumbnails and pending jobs.",
+                "parameters": [{"name": "permanent", "in": "query", "schema": {
+                    "type": "string", "enum": ["true", "false"], "default": "false"}}],
+                "responses": {"204": {"description": "Moved to the trash (or deleted for good)."},
+                              "400": _problem(f"validation_error: permanent is not true or false; {_CSRF}."),
+                              "403": _problem(f"{_READ_ONLY}."),
                               **_NOT_FOUND, **_COMMON},
+            },
+        },
+        f"{API_PREFIX}/images/{{image_id}}/restore": {
+            "parameters": [_ID],
+            "post": {
+                "operationId": "restoreImage", "security": _SIGNED_IN,
+                "summary": "Take the image out of the trash",
+                "responses": {"200": _json("The restored image.", "Image"),
+                              "400": _problem(f"{_CSRF}."), "403": _problem(f"{_READ_ONLY}."),
+                              "409": _problem("conflict: the image is not in the trash."),
+                              **_NOT_FOUND, **_COMMON},
+            },
+        },
+        f"{API_PREFIX}/trash": {
+            "get": {
+                "operationId": "listTrash", "security": _SIGNED_IN,
+                "summary": "Your trashed images, newest first (cursor pagination)",
+                "parameters": [p for p in _LIST_PARAMS
+                               if p["name"] not in ("scope", "favourite", "archived")],
+                "responses": {"200": _json("A page of trashed images.", "ImagePage"),
+                              "400": _problem("A malformed filter or cursor."), **_COMMON},
+            },
+            "delete": {
+                "operationId": "emptyTrash", "security": _SIGNED_IN,
+                "summary": "Empty your trash: delete every image in it for good",
+                "responses": {"200": {"description": "How many images were deleted.",
+                                      "content": {"application/json": {"schema": {
+                                          "type": "object", "required": ["purged"],
+                                          "properties": {"purged": {"type": "integer"}}}}}},
+                              "400": _problem(f"{_CSRF}."), "403": _problem(f"{_READ_ONLY}."),
+                              **_COMMON},
             },
         },
         f"{API_PREFIX}/images/{{image_id}}/analysis": {

@@ -17,6 +17,10 @@ from picsource_web.services.metadata import ImageMetadata, parse_metadata
 
 LIST_PARAMS = frozenset({"q", "tag", "colour", "color", "from", "to", "has_text", "sort",
                          "scope", "cursor", "limit", "favourite", "archived"})
+#: The trash lists like /images but only the caller's own: no scope, no marks.
+TRASH_PARAMS = frozenset({"q", "tag", "colour", "color", "from", "to", "has_text", "sort",
+                          "cursor", "limit"})
+DELETE_PARAMS = frozenset({"permanent"})
 METADATA_FIELDS = ("title", "description", "tags", "visibility")
 #: The owner's marks (booleans), set by the same PATCH.
 MARK_FIELDS = ("favourite", "archived")
@@ -34,6 +38,16 @@ def check_known_params(names: Iterable[str], allowed: frozenset[str]) -> None:
 def _field_problem(name: str, problem: str) -> Problem:
     return Problem("validation_error", f"{name}: {problem}",
                    extra={"errors": [{"field": name, "problem": problem}]})
+
+
+def permanent_param(value: str | None) -> bool:
+    """``permanent`` of a DELETE: true (for good) or false/absent (to the trash); else 400."""
+    if value in (None, "", "false"):
+        return False
+    if value == "true":
+        return True
+    raise Problem("validation_error", "permanent must be true or false.",
+                  extra={"errors": [{"parameter": "permanent", "problem": "must be true or false"}]})
 
 
 def patch_marks(body: Any) -> dict[str, bool]:

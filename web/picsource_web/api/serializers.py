@@ -76,6 +76,7 @@ def image_json(doc: Document, viewer_id: ObjectId | None, links: Links) -> dict[
         # The owner's own marks: nobody else learns them.
         "favourite": bool(doc.get("favourite")) if is_owner else None,
         "archived": bool(doc.get("archived")) if is_owner else None,
+        "trashed_at": _iso(doc.get("trashed_at")) if is_owner else None,
         "urls": {
             "original": links.media.url(doc, "original"),
             "thumbnail": links.media.display_url(doc, GRID_SIZE),

@@ -96,7 +96,7 @@ def _roll_back(service: UploadService, owner: User,
         if result.doc is None:  # a duplicate: the owner's earlier copy stays
             continue
         try:
-            service.repo.delete(result.doc)
+            service.repo.purge(result.doc)
         except Exception:  # noqa: BLE001 - the orphan sweep removes leftovers
             log.warning("could not roll back image %s of a failed batch", result.image_id,
                         exc_info=True)

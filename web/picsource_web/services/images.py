@@ -2,7 +2,7 @@
 
 Visibility rule (the privacy matrix tests pin it down): the owner sees everything they
 own; anyone may see ``public`` images; ``unlisted`` ones only through their share token;
-``private`` ones only their owner. Everyone else gets ``NotFound`` — the same answer as
+``private`` ones only their owner; an image in the trash only its owner. Everyone else gets ``NotFound`` — the same answer as
 for an id that does not exist — so nobody can probe for other people's private images.
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -20,9 +21,10 @@ from picsource_core import stamps
 from picsource_core.image_documents import ImageDocuments
 from picsource_core.images import ARCHIVED, FAVOURITE, PRIVATE, PUBLIC, STATUSES, UNLISTED
 from picsource_core.mongo import Document
-from picsource_core.queue import JobQueue
+from picsource_core.queue import JobQueue, utcnow
 from picsource_core.search import query_tokens
-from picsource_core.storage import ObjectStore, image_prefixes
+from picsource_core.storage import ObjectStore
+from picsource_core.trash import TRASHED_AT, purge_image
 from picsource_web.services.errors import NotFound
 from picsource_web.services.listing_cache import ListingCache
 from picsource_web.services.metadata import ImageMetadata
@@ -37,7 +39,7 @@ TILE_FIELDS = {
     "owner_id": 1, "title": 1, "visibility": 1, "status": 1, "width": 1, "height": 1,
     "thumbnails": 1, "analysis.caption": 1, "analysis.dominant_hex": 1, "analysis.palette": 1,
     "created_at": 1, "tags": 1, "share_token": 1, "content_type": 1, "sha256": 1,
-    FAVOURITE: 1, ARCHIVED: 1,
+    FAVOURITE: 1, ARCHIVED: 1, TRASHED_AT: 1,
 }
 
 
@@ -48,6 +50,8 @@ def new_share_token() -> str:
 def can_view(doc: Document, viewer: Viewer, share_token: str | None = None) -> bool:
     if viewer.user_id is not None and doc.get("owner_id") == viewer.user_id:
         return True
+    if doc.get(TRASHED_AT) is not None:
+        return False
     if doc.get("visibility") == PUBLIC:
         return True
     return bool(
@@ -122,7 +126,8 @@ class ImageRepository:
     def get_by_share_token(self, token: str) -> Document:
         if not token or len(token) > 64:
             raise NotFound("This share link is not valid (any more).")
-        doc = self.docs.find_one({"share_token": token, "visibility": {"$in": [UNLISTED, PUBLIC]}})
+        doc = self.docs.find_one({"share_token": token, "visibility": {"$in": [UNLISTED, PUBLIC]},
+                                  TRASHED_AT: None})
         if doc is None:
             raise NotFound("This share link is not valid (any more).")
         return doc
@@ -183,6 +188,7 @@ class ImageRepository:
             {"owner_id": viewer.user_id} if viewer.user_id is not None and viewer.user_id == doc["owner_id"]
             else public_listing()
         )
+        scope[TRASHED_AT] = None
         found: dict[ObjectId, Document] = {}
         near = [d.get("image_id") if isinstance(d, dict) else d for d in doc.get("near_duplicates") or []]
         near_ids = [i for i in (parse_object_id(str(n)) for n in near) if i is not None]
@@ -273,17 +279,29 @@ class ImageRepository:
         self.docs.edit(doc, {"share_token": token})
         return token
 
-    def delete(self, doc: Document) -> None:
-        """Metadata first (the image disappears at once), then jobs, then objects.
+    def trash(self, doc: Document) -> bool:
+        """Move to the trash (picsource_core.trash): out of every listing and out of
+        everyone else's reach at once, its share link retired for good; False if it was
+        there already."""
+        return self.docs.trash(doc, utcnow(), new_share_token())
 
-        If object deletion fails half-way, the leftovers have no document and the
-        orphan sweep removes them; nothing visible is left half-deleted.
-        """
-        self.docs.delete(doc)
-        self.queue.cancel_for_image(doc["_id"])
-        for prefix in image_prefixes(doc["owner_id"], doc["_id"]):
-            try:
-                self.store.delete_prefix(prefix)
-            except Exception:  # noqa: BLE001 - logged; the sweep retries later
-                log.warning("could not delete objects under %s; the orphan sweep will", prefix,
-                            exc_info=True)
+    def restore(self, doc: Document) -> bool:
+        """Back out of the trash; False if it was not in it."""
+        return self.docs.restore(doc)
+
+    def purge(self, doc: Document) -> bool:
+        """Delete for good: document, jobs and objects (picsource_core.trash.purge_image)."""
+        return purge_image(self.docs, self.queue, self.store, doc)
+
+    def trashed(self, owner_id: ObjectId, batch: int = 200) -> Iterator[Document]:
+        """The owner's trashed images, a batch of ids at a time (for emptying the trash)."""
+        while True:
+            found = list(self.docs.find({"owner_id": owner_id, TRASHED_AT: {"$ne": None}},
+                                        {"owner_id": 1, "visibility": 1, "bytes": 1}).limit(batch))
+            yield from found
+            if len(found) < batch:
+                return
+
+    def empty_trash(self, owner_id: ObjectId) -> int:
+        """Purge every image in the owner's trash (their explicit request); how many went."""
+        return sum(self.purge(doc) for doc in self.trashed(owner_id))

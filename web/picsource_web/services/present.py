@@ -229,6 +229,7 @@ def detail(doc: Document, viewer: Viewer, media: MediaUrls, share_token: str | N
         format=doc.get("format"),
         filename=doc.get("filename") if is_owner else None,
         share_token=doc.get("share_token") if is_owner else None,
+        trashed_at=doc.get("trashed_at") if is_owner else None,
         created_at=doc.get("created_at"),
     )
     return view

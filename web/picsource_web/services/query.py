@@ -20,6 +20,7 @@ from bson import ObjectId
 
 from picsource_core.images import ARCHIVED, FAVOURITE, HIDDEN_FROM_PUBLIC, PUBLIC
 from picsource_core.search import COLOUR_FAMILIES, normalise_tag, query_tokens
+from picsource_core.trash import TRASHED_AT
 from picsource_web.services.errors import BadRequest
 from picsource_web.services.metadata import MAX_TAG
 from picsource_web.services.users import Viewer
@@ -63,6 +64,8 @@ class ImageQuery:
     #: The owner's marks (scope "mine" only); None: either.
     favourite: bool | None = None
     archived: bool | None = None
+    #: The Trash view (the owner's trashed images); every other listing leaves them out.
+    trashed: bool = False
     sort: str = "newest"
     cursor: ObjectId | None = None
     limit: int = DEFAULT_PAGE_SIZE
@@ -185,10 +188,12 @@ def build_filter(query: ImageQuery, viewer: Viewer) -> dict[str, Any]:
         flt["colour_families"] = query.colour
     if query.has_text is not None:
         flt["has_text"] = query.has_text
+    # Only the owner's Trash view lists trashed images; everything else leaves them out.
+    flt[TRASHED_AT] = {"$ne": None} if query.trashed and "owner_id" in flt else None
     if "owner_id" in flt:  # marks are the owner's own: never a filter on other people's images
         if query.favourite is not None:
             flt[FAVOURITE] = True if query.favourite else {"$ne": True}
-        if query.archived is not None:
+        if query.archived is not None and not query.trashed:  # the Trash lists all of its images
             flt[ARCHIVED] = True if query.archived else {"$ne": True}
     id_range: dict[str, ObjectId] = {}
     if query.date_from:

@@ -1,5 +1,5 @@
-"""JSON API under /api/v1: list/search, upload, get, patch, delete, analysis status, and
-the lookup by SHA-256 an importer resumes with.
+"""JSON API under /api/v1: list/search, upload, get, patch, delete (to the trash), restore,
+the trash (list, empty), analysis status, and the lookup by SHA-256 an importer resumes with.
 
 Thin handlers: visibility, validation, quotas, search parsing and storage all come from
 ``picsource_web.services`` (the same code as the HTML pages); this module only reads
@@ -10,6 +10,7 @@ the browser session; with the session, writes need ``X-CSRF-Token`` (security.py
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request, url_for
@@ -18,11 +19,14 @@ from picsource_web import metrics
 from picsource_web.api.caller import api_viewer, auth_method, require_user
 from picsource_web.api.openapi import document
 from picsource_web.api.params import (
+    DELETE_PARAMS,
     LIST_PARAMS,
+    TRASH_PARAMS,
     check_known_params,
     lookup_hashes,
     patch_marks,
     patch_metadata,
+    permanent_param,
 )
 from picsource_web.api.problems import Problem
 from picsource_web.api.serializers import (
@@ -151,10 +155,48 @@ def update_image(image_id: str) -> Response:
 
 @bp.delete("/images/<image_id>")
 def delete_image(image_id: str) -> Response:
+    """To the trash (restorable until TRASH_DAYS pass); ``?permanent=true`` deletes for good."""
     require_user()
+    check_known_params(request.args, DELETE_PARAMS)
+    permanent = permanent_param(request.args.get("permanent"))
     svc = current_services()
-    svc.images.delete(svc.images.get_owned(image_id, api_viewer()))
+    doc = svc.images.get_owned(image_id, api_viewer())
+    if permanent:
+        svc.images.purge(doc)
+    else:
+        svc.images.trash(doc)
     return Response(status=204)
+
+
+@bp.post("/images/<image_id>/restore")
+def restore_image(image_id: str) -> Response:
+    user = require_user()
+    svc = current_services()
+    doc = svc.images.get_owned(image_id, api_viewer())
+    if not svc.images.restore(doc):
+        raise Problem("conflict", "This image is not in the trash.")
+    restored = svc.images.get_owned(image_id, api_viewer())
+    return jsonify(image_json(restored, user.id, _links()))
+
+
+@bp.get("/trash")
+def list_trash() -> Response:
+    """The caller's trashed images, newest first (cursor pagination like /images)."""
+    require_user()
+    who = api_viewer()
+    check_known_params(request.args, TRASH_PARAMS)
+    query = replace(parse_query(request.args, who, default_scope="mine"), trashed=True)
+    page = current_services().images.list_page(query, who, projection=LIST_PROJECTION)
+    links = _links()
+    return jsonify(items=[image_json(doc, who.user_id, links) for doc in page.items],
+                   next_cursor=page.next_cursor)
+
+
+@bp.delete("/trash")
+def empty_trash() -> Response:
+    """Delete every image in the caller's trash for good: {"purged": n}."""
+    user = require_user()
+    return jsonify(purged=current_services().images.empty_trash(user.id))
 
 
 @bp.get("/images/<image_id>/analysis")

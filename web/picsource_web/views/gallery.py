@@ -7,9 +7,10 @@ scope; pagination is a "More" link carrying the opaque cursor, so it works witho
 from __future__ import annotations
 
 import functools
+from dataclasses import replace
 from typing import Any
 
-from flask import Blueprint, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from markupsafe import Markup, escape
 from werkzeug.wrappers import Response
 
@@ -54,15 +55,15 @@ def fill_slots(html: Markup) -> Markup:
 
 
 def render_grid(template_title: str, default_scope: str, *, search: bool,
-                fixed: dict[str, str] | None = None) -> str:
+                fixed: dict[str, str] | None = None, trash: bool = False) -> str:
     """A grid for the request's filters; ``fixed`` ones (a Favourites or Archive view)
-    override what the URL says."""
+    override what the URL says; ``trash``: the owner's trashed images instead."""
     svc, who = current_services(), viewer()
     args = {**request.args.to_dict(), **(fixed or {})}
-    query = parse_query(args, who, default_scope=default_scope)
+    query = replace(parse_query(args, who, default_scope=default_scope), trashed=trash)
     page = svc.images.list_page(query, who)
     metrics.LISTINGS.labels(source="cache" if page.cached else "database").inc()
-    owned = query.scope == "mine" and who.user is not None
+    owned = query.scope == "mine" and who.user is not None and not trash
     build = functools.partial(tiles_html, page, svc.media, owned)
     key = (page.version, svc.media.window(), owned)
     html = fill_slots(svc.fragments.get_or_build(key, build) if page.version else build())
@@ -78,6 +79,7 @@ def render_grid(template_title: str, default_scope: str, *, search: bool,
         "gallery/grid.html", title=template_title, tiles_html=html, count=len(page.items),
         query=query, next_url=next_url,
         first_url=first_url, search=search, colours=COLOUR_FAMILIES, view=request.endpoint,
+        trash_days=svc.settings.trash_days,
     )
 
 
@@ -110,3 +112,20 @@ def favourites() -> str:
 def archive() -> str:
     """Archived images: out of the main grid, still in search; unarchive from their page."""
     return render_grid("Archive", "mine", search=False, fixed={"scope": "mine", "archived": "yes"})
+
+
+@bp.get("/trash")
+@login_required
+def trash() -> str:
+    """Trashed images, restorable from their page until TRASH_DAYS pass (the worker purges)."""
+    return render_grid("Trash", "mine", search=False, fixed={"scope": "mine"}, trash=True)
+
+
+@bp.post("/trash/empty")
+@login_required
+def empty_trash() -> Response:
+    user = viewer().user
+    assert user is not None  # login_required
+    count = current_services().images.empty_trash(user.id)
+    flash(f"Deleted {count} image{'' if count == 1 else 's'} for good.", "success")
+    return redirect(url_for("gallery.trash"))

@@ -13,7 +13,7 @@ from picsource_core.images import VISIBILITIES
 from picsource_core.mongo import Document
 from picsource_web.context import current_services
 from picsource_web.services import present
-from picsource_web.services.errors import BadRequest, NotFound, ServiceError
+from picsource_web.services.errors import BadRequest, Conflict, NotFound, ServiceError
 from picsource_web.services.metadata import MAX_DESCRIPTION, MAX_TITLE, parse_metadata
 from picsource_web.services.present import DETAIL_PROJECTION
 from picsource_web.sessions import login_required, viewer
@@ -122,10 +122,35 @@ def rotate_share_link(image_id: str) -> BaseResponse:
 @bp.post("/images/<image_id>/delete")
 @login_required
 def delete(image_id: str) -> BaseResponse:
+    """Move to the trash (restorable until TRASH_DAYS pass); "delete for good" is purge."""
     doc = _owned(image_id)
-    current_services().images.delete(doc)
-    flash(f"Deleted “{doc.get('title') or 'untitled image'}”.", "success")
+    current_services().images.trash(doc)
+    flash(f"Moved “{doc.get('title') or 'untitled image'}” to the trash. You can restore it from "
+          "the Trash.", "success")
     return redirect(url_for("gallery.index"))
+
+
+@bp.post("/images/<image_id>/restore")
+@login_required
+def restore(image_id: str) -> BaseResponse:
+    doc = _owned(image_id)
+    if not current_services().images.restore(doc):
+        raise Conflict("not_in_trash", "This image is not in the trash.")
+    flash("Restored.", "success")
+    return redirect(url_for("images.detail", image_id=image_id))
+
+
+@bp.post("/images/<image_id>/purge")
+@login_required
+def purge(image_id: str) -> BaseResponse:
+    """Delete for good, from the trash only: a slip on the image page cannot lose it."""
+    doc = _owned(image_id)
+    if doc.get("trashed_at") is None:
+        raise Conflict("not_in_trash", "Only an image in the trash can be deleted for good; "
+                       "move it to the trash first.")
+    current_services().images.purge(doc)
+    flash(f"Deleted “{doc.get('title') or 'untitled image'}” for good.", "success")
+    return redirect(url_for("gallery.trash"))
 
 
 @bp.get("/media/<image_id>/<variant>")
