@@ -174,10 +174,26 @@ def test_sign_up_upload_browse_search_open_delete(web_url: str, browser: Any) ->
         page.set_viewport_size(VIEWPORTS[width])
         shoot(page, f"detail-{width}")
     image_url = page.url
-    page.on("dialog", lambda dialog: dialog.accept())
-    page.locator("form[data-confirm] button[type=submit]").click()
+    # Delete moves it to the trash: gone from the grid, listed in the trash, restorable.
+    page.locator("button:has-text('Move to trash')").click()
     page.wait_for_url(lambda url: "/images/" not in url)
     assert page.locator("[data-image-id]").count() == 1
+    assert page.goto(image_url).status == 200  # the owner still sees it, with a banner
+    assert page.locator("[data-in-trash]").is_visible()
+    page.locator("[data-in-trash] button:has-text('Restore')").click()
+    page.wait_for_url(image_url)
+    assert page.locator("[data-in-trash]").count() == 0
+    page.goto(f"{web_url}/")  # restored: back in the grid
+    assert page.locator("[data-image-id]").count() == 2
+    # Trash it again and delete it for good (the page asks for confirmation first).
+    page.goto(image_url)
+    page.locator("button:has-text('Move to trash')").click()
+    page.wait_for_url(lambda url: "/images/" not in url)
+    page.goto(image_url)
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.locator("[data-in-trash] form[data-confirm] button[type=submit]").click()
+    page.wait_for_url(lambda url: "/trash" in url)
+    assert page.locator("[data-image-id]").count() == 0
     assert errors == [], f"browser console errors: {errors}"
     assert page.goto(image_url).status == 404
     context.close()
