@@ -94,10 +94,14 @@ class ImageDocuments:
             self.usage.release(int(gone.get("bytes") or 0))
         stamps.touch_image(self._db, gone)
 
-    def delete(self, doc: Mapping[str, Any]) -> bool:
-        """Delete one owner's image and every near-duplicate link to it; False if already gone."""
-        gone = self._images.find_one_and_delete({"_id": doc["_id"], "owner_id": doc["owner_id"]},
-                                                GONE_FIELDS)
+    def delete(self, doc: Mapping[str, Any], *, trashed_by: datetime | None = None) -> bool:
+        """Delete one owner's image and every near-duplicate link to it; False if already gone.
+        ``trashed_by``: only if it is in the trash since that moment or earlier, checked in
+        the same operation, so an image restored after the caller read it is kept."""
+        scope: dict[str, Any] = {"_id": doc["_id"], "owner_id": doc["owner_id"]}
+        if trashed_by is not None:
+            scope["trashed_at"] = {"$lte": trashed_by}
+        gone = self._images.find_one_and_delete(scope, GONE_FIELDS)
         if gone is not None:
             self.usage.release(int(gone.get("bytes") or 0))
         stamps.touch_image(self._db, doc)

@@ -44,13 +44,15 @@ def trash_days(environ: Mapping[str, str]) -> int:
 
 
 def purge_image(images: ImageDocuments, queue: JobQueue, store: ObjectStore,
-                doc: Mapping[str, Any]) -> bool:
+                doc: Mapping[str, Any], *, trashed_by: datetime | None = None) -> bool:
     """Delete an image for good: metadata first (it disappears at once), then its jobs,
-    then its objects. False if the document was already gone.
+    then its objects. False, and nothing touched, if the document was already gone or,
+    with ``trashed_by``, is not in the trash since then (restored after ``doc`` was read).
 
     If object deletion fails half-way, the leftovers have no document and the orphan
     sweep removes them; nothing visible is left half-deleted."""
-    gone = images.delete(doc)
+    if not images.delete(doc, trashed_by=trashed_by):
+        return False
     queue.cancel_for_image(doc["_id"])
     for prefix in image_prefixes(doc["owner_id"], doc["_id"]):
         try:
@@ -58,7 +60,7 @@ def purge_image(images: ImageDocuments, queue: JobQueue, store: ObjectStore,
         except Exception:  # noqa: BLE001 - logged; the orphan sweep retries later
             log.warning("could not delete objects under %s; the orphan sweep will", prefix,
                         exc_info=True)
-    return gone
+    return True
 
 
 def purge_expired(images: ImageDocuments, queue: JobQueue, store: ObjectStore, *,
@@ -69,4 +71,4 @@ def purge_expired(images: ImageDocuments, queue: JobQueue, store: ObjectStore, *
     cutoff = now - timedelta(days=days)
     expired = list(images.find({TRASHED_AT: {"$lte": cutoff}}, PURGE_FIELDS)
                    .sort(TRASHED_AT, 1).limit(limit))
-    return sum(purge_image(images, queue, store, doc) for doc in expired)
+    return sum(purge_image(images, queue, store, doc, trashed_by=cutoff) for doc in expired)

@@ -15,7 +15,7 @@ from picsource_core.image_documents import ImageDocuments
 from picsource_core.mongo import IMAGES, JOBS
 from picsource_core.queue import JobQueue
 from picsource_core.storage import ObjectStore
-from picsource_core.trash import trash_days
+from picsource_core.trash import purge_image, trash_days
 from picsource_worker.settings import Settings
 from picsource_worker.trash import TrashPurge
 from tests.support.clock import FakeClock
@@ -86,3 +86,24 @@ def test_trash_days_comes_from_the_environment() -> None:
     for bad in ("0", "-1", "thirty", "1.5", "99999"):
         with pytest.raises(ConfigurationError, match="TRASH_DAYS"):
             trash_days({"TRASH_DAYS": bad})
+
+
+def test_an_image_restored_after_the_purge_read_it_is_kept(mongo_db: Any, object_store: ObjectStore) -> None:
+    """The purge reads the expired images, then deletes them one by one: an owner who
+    restores one in between keeps it, document and objects (nothing stored is lost)."""
+    owner = ObjectId()
+    image_id = seed_image(mongo_db, object_store, noisy_jpeg(60), owner)
+    docs, queue = ImageDocuments(mongo_db), JobQueue(mongo_db)
+    _trash(docs, image_id, NOW - timedelta(days=40))
+    read_by_the_purge = docs.find_one({"_id": image_id})
+    assert read_by_the_purge is not None
+    assert docs.restore(read_by_the_purge)  # the owner, between the purge's read and its delete
+    assert purge_image(docs, queue, object_store, read_by_the_purge,
+                       trashed_by=NOW - timedelta(days=30)) is False
+    assert mongo_db[IMAGES].find_one({"_id": image_id}) is not None
+    assert [k for k in object_store.list_keys("") if str(image_id) in k]
+    # Deleting for good from the trash needs the image to be in the trash at that moment.
+    assert purge_image(docs, queue, object_store, read_by_the_purge, trashed_by=NOW) is False
+    assert docs.trash(read_by_the_purge, NOW, "retired-again")
+    assert purge_image(docs, queue, object_store, read_by_the_purge, trashed_by=NOW) is True
+    assert not [k for k in object_store.list_keys("") if str(image_id) in k]

@@ -289,9 +289,11 @@ class ImageRepository:
         """Back out of the trash; False if it was not in it."""
         return self.docs.restore(doc)
 
-    def purge(self, doc: Document) -> bool:
-        """Delete for good: document, jobs and objects (picsource_core.trash.purge_image)."""
-        return purge_image(self.docs, self.queue, self.store, doc)
+    def purge(self, doc: Document, *, from_trash: bool = False) -> bool:
+        """Delete for good: document, jobs and objects (picsource_core.trash.purge_image).
+        ``from_trash``: only while it is in the trash (a restore that raced ahead wins)."""
+        return purge_image(self.docs, self.queue, self.store, doc,
+                           trashed_by=utcnow() if from_trash else None)
 
     def trashed(self, owner_id: ObjectId, batch: int = 200) -> Iterator[Document]:
         """The owner's trashed images, a batch of ids at a time (for emptying the trash)."""
@@ -304,4 +306,4 @@ class ImageRepository:
 
     def empty_trash(self, owner_id: ObjectId) -> int:
         """Purge every image in the owner's trash (their explicit request); how many went."""
-        return sum(self.purge(doc) for doc in self.trashed(owner_id))
+        return sum(self.purge(doc, from_trash=True) for doc in self.trashed(owner_id))

@@ -148,7 +148,9 @@ def purge(image_id: str) -> BaseResponse:
     if doc.get("trashed_at") is None:
         raise Conflict("not_in_trash", "Only an image in the trash can be deleted for good; "
                        "move it to the trash first.")
-    current_services().images.purge(doc)
+    if not current_services().images.purge(doc, from_trash=True):
+        raise Conflict("not_in_trash", "The image is no longer in the trash (it was restored "
+                       "or deleted meanwhile); nothing was deleted.")
     flash(f"Deleted “{doc.get('title') or 'untitled image'}” for good.", "success")
     return redirect(url_for("gallery.trash"))
 
