@@ -17,10 +17,8 @@ The killed replica is restarted as the next round's standby.
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,11 +28,10 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "tests/operator")]
 
-from operator_runner import CRD, OperatorProcess  # noqa: E402
+from operator_runner import OperatorProcess, stage_for_galleries  # noqa: E402
 
 from tests.harness.cluster import Cluster  # noqa: E402
 from tests.harness.services import MinioServer, MongoServer  # noqa: E402
-from tests.harness.tools import binary  # noqa: E402
 
 NAMESPACE = "bench"
 GALLERIES = f"/apis/picsource.io/v1alpha1/namespaces/{NAMESPACE}/galleries"
@@ -79,23 +76,7 @@ def main() -> int:
         cluster.up()
         minio.start()
         mongo.start()
-        kubectl = [str(binary("kubectl")), f"--kubeconfig={cluster.kubeconfig}"]
-        for _attempt in range(30):  # a fresh API server may still be initialising its storage
-            done = subprocess.run([*kubectl, "apply", "--server-side", "-f", str(CRD)], capture_output=True, text=True)
-            if done.returncode == 0:
-                break
-            time.sleep(1)
-        else:
-            raise RuntimeError(f"could not install the CRD: {done.stderr}")
-        subprocess.run([*kubectl, "wait", "--for=condition=Established", "--timeout=60s",
-                        "crd/galleries.picsource.io"], check=True, capture_output=True)
-        api = cluster.api()
-        api.create("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})
-        for name, data in (("s3", {"accessKey": minio.access_key, "secretKey": minio.secret_key}),
-                           ("mongo", {"uri": mongo.uri})):
-            api.create(f"/api/v1/namespaces/{NAMESPACE}/secrets", {
-                "apiVersion": "v1", "kind": "Secret", "metadata": {"name": name},
-                "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()}})
+        api = stage_for_galleries(cluster, minio, mongo, NAMESPACE)
 
         def holder() -> str:
             return str(((api.get(LEASE) or {}).get("spec") or {}).get("holderIdentity") or "")

@@ -13,7 +13,9 @@ import contextlib
 import json
 import os
 import signal
+import subprocess
 import sys
+import time
 import urllib.request
 import uuid
 from pathlib import Path
@@ -24,6 +26,7 @@ import yaml
 from tests.harness.cluster import Cluster
 from tests.harness.kubeapi import wait_until
 from tests.harness.procs import ManagedProcess, free_port, http_responds
+from tests.harness.tools import binary
 from tests.support.env import REPO, python_path
 
 CRD = REPO / "charts/picsource/crds/galleries.picsource.io.yaml"
@@ -206,3 +209,27 @@ class Env:
             with contextlib.suppress(Exception):
                 mongo.drop_database(database)
         mongo.close()
+
+
+def stage_for_galleries(cluster: Cluster, minio: Any, mongo: Any, namespace: str) -> Any:
+    """For the benches: the CRD installed and Established on a fresh control plane, then
+    ``namespace`` with the Secrets Galleries bind to (``s3`` and ``mongo``); returns the
+    API client. A fresh API server may still be initialising its storage: retried 30 s."""
+    kubectl = [str(binary("kubectl")), f"--kubeconfig={cluster.kubeconfig}"]
+    for _attempt in range(30):
+        done = subprocess.run([*kubectl, "apply", "--server-side", "-f", str(CRD)], capture_output=True, text=True)
+        if done.returncode == 0:
+            break
+        time.sleep(1)
+    else:
+        raise RuntimeError(f"could not install the CRD: {done.stderr}")
+    subprocess.run([*kubectl, "wait", "--for=condition=Established", "--timeout=60s",
+                    "crd/galleries.picsource.io"], check=True, capture_output=True)
+    api = cluster.api()
+    api.create("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
+    for name, data in (("s3", {"accessKey": minio.access_key, "secretKey": minio.secret_key}),
+                       ("mongo", {"uri": mongo.uri})):
+        api.create(f"/api/v1/namespaces/{namespace}/secrets", {
+            "apiVersion": "v1", "kind": "Secret", "metadata": {"name": name},
+            "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()}})
+    return api
