@@ -89,21 +89,23 @@ def _user_id(user_id: str) -> ObjectId:
 @admin_required
 def approve_user(user_id: str) -> Response:
     user = current_services().users.approve(_user_id(user_id))
-    if user is None:
-        flash("That account is not waiting for approval (already approved or rejected).", "info")
-    else:
-        flash(f"{user.username} is approved and can sign in now.", "success")
-    return redirect(url_for("admin.index"))
+    return _decided(None if user is None else f"{user.username} is approved and can sign in now.")
 
 
 @bp.post("/users/<user_id>/reject")
 @admin_required
 def reject_user(user_id: str) -> Response:
     user = current_services().users.reject(_user_id(user_id))
-    if user is None:
+    return _decided(None if user is None
+                    else f"The sign-up of {user.username} is rejected; the account is deleted.")
+
+
+def _decided(done: str | None) -> Response:
+    """Back to the admin page, saying what a decision did (or that another admin was first)."""
+    if done is None:
         flash("That account is not waiting for approval (already approved or rejected).", "info")
     else:
-        flash(f"The sign-up of {user.username} is rejected; the account is deleted.", "success")
+        flash(done, "success")
     return redirect(url_for("admin.index"))
 
 

@@ -74,8 +74,7 @@ def edit(image_id: str) -> BaseResponse | str | tuple[str, int]:
     except ServiceError as err:
         return render_template("images/edit.html", form=form, error=err.message, **context), err.status
     svc.images.update_metadata(doc, meta)
-    flash("Saved.", "success")
-    return redirect(url_for("images.detail", image_id=image_id))
+    return _to_image(image_id, "Saved.")
 
 
 def _switch(name: str) -> bool:
@@ -84,6 +83,12 @@ def _switch(name: str) -> bool:
     if value not in ("0", "1"):
         raise BadRequest(f"invalid_{name}", f"{name} must be 1 (on) or 0 (off).")
     return value == "1"
+
+
+def _to_image(image_id: str, done: str) -> BaseResponse:
+    """Back to the image page, saying what the action did."""
+    flash(done, "success")
+    return redirect(url_for("images.detail", image_id=image_id))
 
 
 def _back(image_id: str) -> str:
@@ -115,8 +120,7 @@ def archive(image_id: str) -> BaseResponse:
 @login_required
 def rotate_share_link(image_id: str) -> BaseResponse:
     current_services().images.rotate_share_token(_owned(image_id))
-    flash("A new share link was made; the old one no longer works.", "success")
-    return redirect(url_for("images.detail", image_id=image_id))
+    return _to_image(image_id, "A new share link was made; the old one no longer works.")
 
 
 @bp.post("/images/<image_id>/delete")
@@ -136,8 +140,7 @@ def restore(image_id: str) -> BaseResponse:
     doc = _owned(image_id)
     if not current_services().images.restore(doc):
         raise Conflict("not_in_trash", "This image is not in the trash.")
-    flash("Restored.", "success")
-    return redirect(url_for("images.detail", image_id=image_id))
+    return _to_image(image_id, "Restored.")
 
 
 @bp.post("/images/<image_id>/purge")
