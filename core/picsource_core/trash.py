@@ -33,14 +33,16 @@ log = logging.getLogger(__name__)
 #: When the image was moved to the trash; absent (or null) for images not in the trash.
 TRASHED_AT = "trashed_at"
 DEFAULT_TRASH_DAYS = 30
+#: The longest TRASH_DAYS (100 years); the operator's spec.limits.trashDays has the same bound.
+MAX_TRASH_DAYS = 36500
 #: What a purge reads of a document: enough to delete it, release its bytes and its objects.
 PURGE_FIELDS = {"owner_id": 1, "visibility": 1, "bytes": 1}
 
 
 def trash_days(environ: Mapping[str, str]) -> int:
-    """TRASH_DAYS: whole days a trashed image is kept (1..36500, default 30);
+    """TRASH_DAYS: whole days a trashed image is kept (1..MAX_TRASH_DAYS, default 30);
     ConfigurationError naming the variable otherwise."""
-    return Env(environ).int("TRASH_DAYS", DEFAULT_TRASH_DAYS, minimum=1, maximum=36500)
+    return Env(environ).int("TRASH_DAYS", DEFAULT_TRASH_DAYS, minimum=1, maximum=MAX_TRASH_DAYS)
 
 
 def purge_image(images: ImageDocuments, queue: JobQueue, store: ObjectStore,

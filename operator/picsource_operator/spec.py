@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from picsource_core.images import DEFAULT_SAFETY_THRESHOLD
+from picsource_core.trash import DEFAULT_TRASH_DAYS, MAX_TRASH_DAYS
 from picsource_operator import constants, knobs
 
 # SpecError is re-exported: callers import it from here.
@@ -137,6 +138,9 @@ class Limits:
     quota_bytes: int = 1024**3
     #: spec.limits.quota.galleryBytes: all users' originals together (0 = unlimited).
     gallery_bytes: int = 0
+    #: spec.limits.trashDays: days a trashed image waits before the worker purges it
+    #: (the pods' TRASH_DAYS; same range as core's parser).
+    trash_days: int = DEFAULT_TRASH_DAYS
 
 
 #: spec.auth.signup values; the web tier's SIGNUP accepts the same.
@@ -257,6 +261,15 @@ def _count(raw: Mapping[str, Any], key: str, path: str, default: int = 0) -> int
     return value
 
 
+def _trash_days(limits: Mapping[str, Any]) -> int:
+    """spec.limits.trashDays, in the range core's TRASH_DAYS parser accepts."""
+    value = limits.get("trashDays", DEFAULT_TRASH_DAYS)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_TRASH_DAYS:
+        raise SpecError(f"spec.limits.trashDays must be a whole number of days from 1 to {MAX_TRASH_DAYS}, "
+                        f"not {value!r}")
+    return value
+
+
 def _rate(auth: Mapping[str, Any], key: str, default: str) -> str:
     value = auth.get(key, default)
     if not isinstance(value, str) or not re.fullmatch(RATE_LIMIT_PATTERN, value):
@@ -355,6 +368,7 @@ def parse_gallery(body: Mapping[str, Any], *, web_image: str = constants.DEFAULT
             quota_images=int(quota.get("images", 1000)),
             quota_bytes=int(quota.get("bytes", 1024**3)),
             gallery_bytes=_count(quota, "galleryBytes", "limits.quota.galleryBytes"),
+            trash_days=_trash_days(limits),
         ),
         auth=AuthSpec(signup=signup, admin_secret=(auth.get("adminSecretRef") or {}).get("name"),
                       signup_rate_limit=_rate(auth, "signupRateLimit", "5/1h"),

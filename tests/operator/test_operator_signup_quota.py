@@ -1,5 +1,5 @@
-"""spec.auth.signup's four modes, the sign-up rate limits and spec.limits.quota.galleryBytes,
-from spec to pod environment.
+"""spec.auth.signup's four modes, the sign-up rate limits and spec.limits.quota.galleryBytes
+and spec.limits.trashDays, from spec to pod environment.
 
 Pure: parse_gallery and the ConfigMap builder, no cluster. The web tier, the operator and
 the CRD each list the sign-up modes (the layers may not import each other), so a test
@@ -14,6 +14,7 @@ import pytest
 import yaml
 from operator_samples import gallery_body
 
+from picsource_core.trash import DEFAULT_TRASH_DAYS, MAX_TRASH_DAYS, trash_days
 from picsource_operator.builders.config import config_data, config_hash
 from picsource_operator.spec import RATE_LIMIT_PATTERN, SIGNUP_MODES, SpecError, parse_gallery
 from picsource_web.settings import SIGNUP_MODES as WEB_SIGNUP_MODES
@@ -101,3 +102,23 @@ def test_the_web_tier_accepts_what_the_operator_writes():
         assert settings.gallery_quota_bytes == (cap or None)
         assert settings.signup_rate_limit == RateLimit(3, 600)
         assert settings.signup_global_rate_limit == RateLimit(999999999, 999999999 * 3600)
+
+
+def test_trash_days_default_to_core_s_and_reach_the_pods_as_TRASH_DAYS():
+    default = parse_gallery(gallery_body())
+    assert config_data(default)["TRASH_DAYS"] == str(DEFAULT_TRASH_DAYS)
+    week = parse_gallery(gallery_body(limits={"trashDays": 7}))
+    assert config_data(week)["TRASH_DAYS"] == "7"
+    assert trash_days(config_data(week)) == 7  # what web and worker parse from the ConfigMap
+    assert config_hash(week) != config_hash(default)  # a change rolls the pods
+
+
+def test_trash_days_crd_bounds_match_the_parsers():
+    days = _spec_schema()["limits"]["properties"]["trashDays"]
+    assert (days["default"], days["minimum"], days["maximum"]) == (DEFAULT_TRASH_DAYS, 1, MAX_TRASH_DAYS)
+
+
+@pytest.mark.parametrize("value", [0, -3, MAX_TRASH_DAYS + 1, "30", 7.5, True])
+def test_a_bad_trash_days_names_the_field(value):
+    with pytest.raises(SpecError, match=r"spec\.limits\.trashDays must be a whole number of days"):
+        parse_gallery(gallery_body(limits={"trashDays": value}))

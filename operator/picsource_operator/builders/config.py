@@ -45,6 +45,7 @@ def config_data(g: Gallery) -> dict[str, str]:
         "QUOTA_IMAGES": str(g.limits.quota_images),
         "QUOTA_BYTES": str(g.limits.quota_bytes),
         "GALLERY_QUOTA_BYTES": str(g.limits.gallery_bytes),
+        "TRASH_DAYS": str(g.limits.trash_days),
         "SIGNUP": g.auth.signup,
         "SIGNUP_RATE_LIMIT": g.auth.signup_rate_limit,
         "SIGNUP_GLOBAL_RATE_LIMIT": g.auth.signup_global_rate_limit,
