@@ -15,6 +15,11 @@ Trash (picsource_core.trash) is two writes here too: ``trash`` sets ``trashed_at
 ``restore`` removes it, each renewing the stamps, so listings drop or regain the image at
 once; the purge is ``delete``.
 
+Albums (picsource_core.albums) keep a copy of two facts of each member image, its trash
+mark and its date taken, for their sorted pages: ``trash``, ``restore``,
+``apply_analysis`` and ``delete`` update the memberships after their own write, for the
+same reason the stamps are renewed here, and a purged image leaves its albums.
+
 Inserts and deletes also keep the gallery's running storage total (picsource_core.usage)
 here, for the same reason: a delete path that forgot it would let the total drift.
 """
@@ -34,6 +39,7 @@ from pymongo.database import Database
 from pymongo.errors import WriteError
 
 from picsource_core import stamps
+from picsource_core.albums import AlbumImages
 from picsource_core.images import FAILED, PENDING, PROCESSING, READY
 from picsource_core.mongo import IMAGES, Document
 from picsource_core.queue import utcnow
@@ -58,6 +64,8 @@ class ImageDocuments:
         self._images = db[IMAGES]
         #: The gallery's running storage total, kept by insert, remove and delete.
         self.usage = GalleryUsage(db)
+        #: The images' side of album memberships (trash mark, date taken, purge).
+        self.album_images = AlbumImages(db)
 
     # --- reads ------------------------------------------------------------------------
     def find_one(self, query: Mapping[str, Any], projection: Mapping[str, Any] | None = None) -> Document | None:
@@ -107,6 +115,7 @@ class ImageDocuments:
         stamps.touch_image(self._db, doc)
         if gone is not None:
             self.unlink_near_duplicates(doc["_id"])
+            self.album_images.forget(doc["_id"])
         return gone is not None
 
     def trash(self, doc: Mapping[str, Any], when: datetime, share_token: str) -> bool:
@@ -117,6 +126,8 @@ class ImageDocuments:
             {"$set": {"trashed_at": when, "share_token": share_token, "updated_at": utcnow()}},
             projection=SCOPE_FIELDS)
         stamps.touch_image(self._db, moved)
+        if moved is not None:
+            self.album_images.set_trashed(doc["_id"], True)
         return moved is not None
 
     def restore(self, doc: Mapping[str, Any]) -> bool:
@@ -125,6 +136,8 @@ class ImageDocuments:
             {"_id": doc["_id"], "owner_id": doc["owner_id"], "trashed_at": {"$ne": None}},
             {"$unset": {"trashed_at": ""}, "$set": {"updated_at": utcnow()}}, projection=SCOPE_FIELDS)
         stamps.touch_image(self._db, back)
+        if back is not None:
+            self.album_images.set_trashed(doc["_id"], False)
         return back is not None
 
     def edit(self, doc: Mapping[str, Any], changes: Mapping[str, Any]) -> Document:
@@ -171,6 +184,7 @@ class ImageDocuments:
             after: Document = {**seen, **update}
             if self._write_with_tokens({"_id": image_id}, seen, update, after):
                 stamps.touch_image(self._db, after)
+                self._date_albums(after, fields)
                 return after
             return None
         doc = self._images.find_one_and_update({"_id": image_id}, {"$set": update},
@@ -179,7 +193,13 @@ class ImageDocuments:
             return None
         doc["search_tokens"] = self._store_tokens(doc)
         stamps.touch_image(self._db, doc)
+        self._date_albums(doc, fields)
         return doc
+
+    def _date_albums(self, doc: Mapping[str, Any], fields: Mapping[str, Any]) -> None:
+        """Album pages sort by date taken: tell the memberships when the worker read it."""
+        if "taken_at" in fields:
+            self.album_images.set_date_taken(doc)
 
     def link_near_duplicates(self, image_id: ObjectId, duplicates: list[ObjectId],
                              seen: Mapping[str, Any] | None = None) -> None:

@@ -29,6 +29,9 @@ INVITES = "invites"
 SIGNUP_ATTEMPTS = "signup_attempts"
 #: Running totals (the gallery's stored bytes); see picsource_core.usage.
 USAGE = "usage_counters"
+#: Albums and which images each holds; owned by picsource_core.albums.
+ALBUMS = "albums"
+ALBUM_IMAGES = "album_images"
 
 Document = dict[str, Any]
 
@@ -101,6 +104,23 @@ INDEXES: dict[str, list[IndexModel]] = {
     SIGNUP_ATTEMPTS: [
         IndexModel([("key", ASCENDING)], name="key", unique=True),
         IndexModel([("expires_at", ASCENDING)], name="expires_at_ttl", expireAfterSeconds=0),
+    ],
+    ALBUMS: [
+        IndexModel([("owner_id", ASCENDING), ("_id", DESCENDING)], name="owner_newest"),
+        IndexModel([("share_token", ASCENDING)], name="share_token", unique=True),
+        # A purged image stops being a cover (picsource_core.albums.AlbumImages.forget).
+        IndexModel([("cover_image_id", ASCENDING)], name="cover_image_id"),
+    ],
+    ALBUM_IMAGES: [
+        IndexModel([("album_id", ASCENDING), ("image_id", ASCENDING)], name="album_image", unique=True),
+        # The image's side: trash, restore, analysis and purge update its memberships.
+        IndexModel([("image_id", ASCENDING)], name="image_id"),
+        # An album page: one sorted, limited read per sort order.
+        *[IndexModel([("album_id", ASCENDING), ("hidden", ASCENDING), (field, DESCENDING),
+                      ("image_id", DESCENDING)], name=f"album_{field}")
+          for field in ("taken_at", "added_at")],
+        # Image counts of one owner's albums (the Albums page).
+        IndexModel([("owner_id", ASCENDING), ("hidden", ASCENDING)], name="owner_hidden"),
     ],
     INVITES: [
         IndexModel([("code_hash", ASCENDING)], name="code_hash", unique=True),
