@@ -35,12 +35,15 @@ class StorageError(RuntimeError):
         self.reason = reason
 
 
-#: The key layout: ``originals/<owner id>/<image id>`` and
-#: ``thumbnails/<image id>/<size>.webp``. Only this module spells it out.
+#: The key layout: ``originals/<owner id>/<image id>``,
+#: ``thumbnails/<image id>/<size>.webp`` and ``without-location/<image id>`` (the
+#: original with its location removed, for everyone but the owner: picsource_core.location).
+#: Only this module spells it out.
 ORIGINALS = "originals"
 THUMBNAILS = "thumbnails"
+WITHOUT_LOCATION = "without-location"
 #: The top-level prefixes every image object lives under (for sweeps).
-IMAGE_ROOTS = (f"{ORIGINALS}/", f"{THUMBNAILS}/")
+IMAGE_ROOTS = (f"{ORIGINALS}/", f"{THUMBNAILS}/", f"{WITHOUT_LOCATION}/")
 
 
 def original_key(owner_id: object, image_id: object) -> str:
@@ -56,17 +59,24 @@ def thumbnail_key(image_id: object, size: int) -> str:
     return f"{thumbnails_prefix(image_id)}{size}.webp"
 
 
+def location_free_key(image_id: object) -> str:
+    """The original without its location tags (only images that had some have one)."""
+    return f"{WITHOUT_LOCATION}/{image_id}"
+
+
 def image_prefixes(owner_id: object, image_id: object) -> list[str]:
     """Every key belonging to one image (for deletion)."""
-    return [original_key(owner_id, image_id), thumbnails_prefix(image_id)]
+    return [original_key(owner_id, image_id), thumbnails_prefix(image_id), location_free_key(image_id)]
 
 
 def image_id_of_key(key: str) -> str | None:
-    """The image id part of an original's or a thumbnail's key; None for any other key."""
+    """The image id part of any image object's key; None for any other key."""
     parts = key.split("/")
     if parts[0] == ORIGINALS and len(parts) == 3:
         return parts[2]
     if parts[0] == THUMBNAILS and len(parts) == 3:
+        return parts[1]
+    if parts[0] == WITHOUT_LOCATION and len(parts) == 2:
         return parts[1]
     return None
 

@@ -18,7 +18,7 @@ import zlib
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw, ImageFont, PngImagePlugin
 
 
 def encode(image: Image.Image, fmt: str = "JPEG", **params: Any) -> bytes:
@@ -162,3 +162,78 @@ TEXT_AS_JPG = b"Hello, I am a plain text file pretending to be a JPEG.\n" * 20
 
 SVG = (b'<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10">'
        b'<script>alert(1)</script><rect width="10" height="10" fill="red"/></svg>\n')
+
+
+# --- location in metadata (picsource_core.location) --------------------------------------
+#: An XMP packet naming a place the way phones and Lightroom write it: GPS as attributes,
+#: city and country as elements, IPTC's LocationCreated as a nested structure; plus a
+#: rating and a creator, which must survive.
+LOCATED_XMP = (
+    b'<?xpacket begin="\xef\xbb\xbf" id="W5M0MpCehiHzreSzNTczkc9d"?>\n'
+    b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">\n'
+    b' <rdf:Description rdf:about="" xmlns:xmp="http://ns.adobe.com/xap/1.0/"'
+    b' xmlns:exif="http://ns.adobe.com/exif/1.0/" xmlns:photoshop="http://ns.adobe.com/photoshop/1.0/"'
+    b' xmlns:dc="http://purl.org/dc/elements/1.1/"'
+    b' xmlns:Iptc4xmpExt="http://iptc.org/std/Iptc4xmpExt/2008-02-29/"'
+    b' xmp:Rating="4" exif:GPSLatitude="48,51.498N" exif:GPSLongitude="2,17.67W">\n'
+    b'  <photoshop:City>Paris</photoshop:City>\n'
+    b'  <photoshop:Country>France</photoshop:Country>\n'
+    b'  <dc:creator><rdf:Seq><rdf:li>Ann Example</rdf:li></rdf:Seq></dc:creator>\n'
+    b'  <Iptc4xmpExt:LocationCreated><rdf:Bag><rdf:li rdf:parseType="Resource">\n'
+    b'   <Iptc4xmpExt:City>Paris</Iptc4xmpExt:City><Iptc4xmpExt:Sublocation>Montmartre'
+    b'</Iptc4xmpExt:Sublocation></rdf:li></rdf:Bag></Iptc4xmpExt:LocationCreated>\n'
+    b' </rdf:Description>\n</rdf:RDF></x:xmpmeta>\n<?xpacket end="w"?>'
+)
+#: Words of LOCATED_XMP that say where; none may be left in a location-free copy.
+XMP_PLACES = (b"48,51.498N", b"2,17.67W", b"Paris", b"France", b"Montmartre", b"GPSLatitude")
+
+
+def located_exif() -> Image.Exif:
+    """EXIF with camera, date and exposure tags and a GPS IFD (Paris, 35 m up)."""
+    exif = Image.Exif()
+    exif[0x010F] = "Canon"
+    exif[0x0110] = "Canon EOS 5D Mark IV"
+    exif[0x0131] = "PicSource tests"  # Software: an IFD0 tag after the GPS pointer's place
+    sub = exif.get_ifd(0x8769)
+    sub[0x9003] = "2023:07:14 18:30:05"
+    sub[0x829A] = 1 / 250
+    gps = exif.get_ifd(0x8825)
+    gps[1] = "N"
+    gps[2] = (48.0, 51.0, 29.88)
+    gps[3] = "W"
+    gps[4] = (2.0, 17.0, 40.2)
+    gps[6] = 35.0
+    gps[0x1B] = b"ASCII\x00\x00\x00GPS fix by phone"  # GPSProcessingMethod: out-of-line bytes
+    return exif
+
+
+def located(fmt: str = "JPEG", *, xmp: bool = True, image: Image.Image | None = None) -> bytes:
+    """A file of ``fmt`` (JPEG, PNG, WEBP, AVIF) whose EXIF carries GPS and whose XMP
+    names the place, written by Pillow the way cameras and editors do."""
+    image = image or noisy_image(3)
+    params: dict[str, Any] = {"exif": located_exif()}
+    if xmp and fmt == "PNG":  # Pillow writes no XMP into PNGs: an iTXt chunk, as editors do
+        params["pnginfo"] = PngImagePlugin.PngInfo()
+        params["pnginfo"].add_itxt("XML:com.adobe.xmp", LOCATED_XMP.decode())
+    elif xmp:
+        params["xmp"] = LOCATED_XMP
+    if fmt in ("JPEG", "WEBP", "AVIF"):
+        params["quality"] = 90
+    return encode(image, fmt, **params)
+
+
+def noisy_image(seed: int, size: tuple[int, int] = (96, 64)) -> Image.Image:
+    """An RGB image whose pixels differ per seed (the pixels behind ``noisy_jpeg``)."""
+    pixels = np.random.default_rng(seed).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+    return Image.fromarray(pixels)
+
+
+def iptc_jpeg(base: bytes, city: bytes = b"Paris", caption: bytes = b"Sunset") -> bytes:
+    """``base`` with an APP13 Photoshop block whose IPTC-IIM names a city and a caption."""
+    def dataset(number: int, value: bytes) -> bytes:
+        return b"\x1c\x02" + bytes([number]) + struct.pack(">H", len(value)) + value
+
+    iptc = dataset(120, caption) + dataset(90, city) + dataset(101, b"France")
+    resource = b"8BIM\x04\x04\x00\x00" + struct.pack(">I", len(iptc)) + iptc + b"\x00" * (len(iptc) % 2)
+    body = b"Photoshop 3.0\x00" + resource
+    return base[:2] + b"\xff\xed" + struct.pack(">H", len(body) + 2) + body + base[2:]
