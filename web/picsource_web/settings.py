@@ -151,6 +151,10 @@ class Settings:
     #: TRASH_DAYS: days a trashed image waits before the worker purges it (shown to users;
     #: the worker reads the same variable with the same parser, picsource_core.trash).
     trash_days: int = DEFAULT_TRASH_DAYS
+    #: ZIP_MAX_BYTES / ZIP_MAX_SECONDS: the most originals one zip download holds, and how
+    #: long its stream may run (services/zipstream.py).
+    zip_max_bytes: int = 2 * 1024**3
+    zip_max_seconds: int = 1800
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -198,6 +202,8 @@ class Settings:
             listing_cache_seconds=env.int("LISTING_CACHE_SECONDS", 60, minimum=0, maximum=3600),
             listing_scan=env.choice("LISTING_SCAN", SCAN_MODES, "auto"),
             trash_days=trash_days(environ),
+            zip_max_bytes=env.int("ZIP_MAX_BYTES", 2 * 1024**3, minimum=1024**2, maximum=1024**4),
+            zip_max_seconds=env.int("ZIP_MAX_SECONDS", 1800, minimum=10, maximum=86400),
         )
 
 

@@ -187,6 +187,61 @@ _DOCUMENT: dict[str, Any] = {
                               **_COMMON},
             },
         },
+        f"{API_PREFIX}/images/bulk": {
+            "post": {
+                "operationId": "bulkImages", "security": _SIGNED_IN,
+                "summary": "One action on many of your images, with a result per image",
+                "description": "Trash, restore, (un)favourite, (un)archive, set visibility, add "
+                "or remove tags on up to 500 of your own images. The whole selection is checked "
+                "first: an id that is not your image, an image in the trash (for anything but "
+                "trash/restore) or an edit past an image's limits refuses the call and changes "
+                "nothing. Idempotent: a repeated call answers `unchanged` where it already applied, "
+                "so after a 503 send the same call again.",
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                    "$ref": "#/components/schemas/BulkRequest"}}}},
+                "responses": {"200": _json("A result per image, in the order asked.", "BulkResult"),
+                              "400": _problem("validation_error: an unknown action or field, no ids "
+                                              "or more than 500, an id that is not 24 hex digits, a "
+                                              "missing visibility or tags, more than 30 tags on an "
+                                              f"image (reason too_many_tags); {_CSRF}."),
+                              "403": _problem(f"{_READ_ONLY}."),
+                              "404": _problem("not_found: an id is not one of your images (named in "
+                                              "the detail); nothing was changed."),
+                              "409": _problem("conflict (reason in_trash): an image is in the trash; "
+                                              "nothing was changed."),
+                              "415": _problem("The body is not application/json."),
+                              **_COMMON},
+            },
+        },
+        f"{API_PREFIX}/images/zip": {
+            "post": {
+                "operationId": "zipImages", "security": _SIGNED_IN,
+                "summary": "Download the originals of up to 500 of your images as one zip",
+                "description": "Streamed as it is written (stored, not compressed: photos are "
+                "compressed already), the untouched originals under unique names. Also takes a "
+                "form post (`ids` fields and `csrf_token`), so a browser downloads it straight "
+                "to disk. Bounded before the first byte: at most 500 images and ZIP_MAX_BYTES of "
+                "originals. If storage fails mid-way the download stops short and the zip is "
+                "unfinished (no central directory), never complete-looking.",
+                "requestBody": {"required": True, "content": {
+                    "application/json": {"schema": {"$ref": "#/components/schemas/ZipRequest"}},
+                    "application/x-www-form-urlencoded": {"schema": {
+                        "$ref": "#/components/schemas/ZipRequest"}}}},
+                "responses": {"200": {"description": "The zip.", "content": {"application/zip": {
+                                  "schema": {"type": "string", "format": "binary"}}}},
+                              "400": _problem(f"validation_error: no ids, more than 500, or an id "
+                                              f"that is not 24 hex digits; {_CSRF}."),
+                              "403": _problem(f"{_READ_ONLY}."),
+                              "404": _problem("not_found: an id is not one of your images."),
+                              "413": _problem("payload_too_large (reason selection_too_large): the "
+                                              "originals add up to more than ZIP_MAX_BYTES."),
+                              "415": _problem("The body is neither JSON nor a form."),
+                              "401": _COMMON["401"], "429": _COMMON["429"],
+                              "503": _problem("service_unavailable: MongoDB or storage is down, or "
+                                              "(reason busy) this process streams its most zips "
+                                              "already; try again shortly.")},
+            },
+        },
         f"{API_PREFIX}/images/{{image_id}}": {
             "parameters": [_ID],
             "get": {"operationId": "getImage", "summary": "One image",
@@ -311,6 +366,30 @@ _DOCUMENT: dict[str, Any] = {
                 "found": {"type": "object", "additionalProperties": {"type": "string"},
                           "description": "sha256 (lower case) -> the id of your image"},
                 "missing": {"type": "array", "items": {"type": "string"}}}},
+            "BulkRequest": {
+                "type": "object", "additionalProperties": False, "required": ["action", "ids"],
+                "properties": {
+                    "action": {"type": "string", "enum": [
+                        "trash", "restore", "favourite", "unfavourite", "archive", "unarchive",
+                        "set_visibility", "add_tags", "remove_tags"]},
+                    "ids": {"type": "array", "minItems": 1, "maxItems": 500,
+                            "items": {"type": "string", "pattern": "^[0-9a-f]{24}$"}},
+                    "visibility": {"type": "string", "enum": ["private", "unlisted", "public"],
+                                   "description": "With set_visibility only (and required there)."},
+                    "tags": {"type": "array", "minItems": 1, "maxItems": 30,
+                             "items": {"type": "string", "maxLength": 64},
+                             "description": "With add_tags and remove_tags only (and required there)."}}},
+            "BulkResult": {"type": "object", "required": ["action", "changed", "unchanged", "results"],
+                           "properties": {
+                               "action": {"type": "string"},
+                               "changed": {"type": "integer"}, "unchanged": {"type": "integer"},
+                               "results": {"type": "array", "items": {
+                                   "type": "object", "required": ["id", "result"], "properties": {
+                                       "id": {"type": "string"},
+                                       "result": {"type": "string", "enum": ["changed", "unchanged"]}}}}}},
+            "ZipRequest": {"type": "object", "additionalProperties": False, "required": ["ids"],
+                           "properties": {"ids": {"type": "array", "minItems": 1, "maxItems": 500,
+                                                  "items": {"type": "string", "pattern": "^[0-9a-f]{24}$"}}}},
             "Analysis": {"type": "object", "required": ["id", "status"], "properties": {
                 "id": {"type": "string"},
                 "status": {"type": "string", "enum": ["pending", "processing", "ready", "failed"]},

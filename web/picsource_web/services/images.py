@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -177,6 +177,12 @@ class ImageRepository:
                else {"owner_id": owner_id, "sha256": {"$in": sha256s}})
         return {str(doc["sha256"]): doc["_id"]
                 for doc in self.docs.find(flt, {"_id": 1, "sha256": 1})}
+
+    def owned_many(self, owner_id: ObjectId, ids: list[ObjectId],
+                   projection: Mapping[str, Any] | None = None) -> list[Document]:
+        """Those of ``ids`` that are the owner's images, trashed ones included (bulk actions
+        and zip downloads); others' images are simply absent."""
+        return list(self.docs.find({"_id": {"$in": ids}, "owner_id": owner_id}, projection))
 
     def similar(self, doc: Document, viewer: Viewer, limit: int = 8) -> list[Document]:
         """Near-duplicates recorded by the worker first, then images sharing labels or colours.

@@ -6,8 +6,19 @@ from flask import Flask
 
 
 def register_blueprints(app: Flask) -> None:
-    from picsource_web.views import accounts, admin, api, gallery, health, images, settings, upload
+    from picsource_web.views import (
+        accounts,
+        admin,
+        api,
+        bulk,
+        gallery,
+        health,
+        images,
+        settings,
+        upload,
+    )
 
     for module in (health, accounts, gallery, images, upload, settings, admin):
         app.register_blueprint(module.bp)
     app.register_blueprint(api.bp, url_prefix="/api/v1")
+    app.register_blueprint(bulk.bp, url_prefix="/api/v1")
