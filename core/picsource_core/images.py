@@ -43,9 +43,11 @@ def new_image_doc(
     *, image_id: ObjectId, owner_id: ObjectId, title: str, description: str, tags: list[str],
     visibility: str, share_token: str, sha256: str, size: int, width: int, height: int,
     image_format: str, content_type: str, original_key: str, filename: str = "",
-    now: datetime | None = None,
+    now: datetime | None = None, location: str | None = None,
 ) -> Document:
-    """A fresh document for an uploaded original; analysis fields start empty."""
+    """A fresh document for an uploaded original; analysis fields start empty.
+    ``location``: what the upload found (picsource_core.location); None leaves the field
+    out, meaning "not checked yet"."""
     created = now or utcnow()
     doc: Document = {
         "_id": image_id, "owner_id": owner_id, "title": title, "description": description,
@@ -56,5 +58,7 @@ def new_image_doc(
         "analysis": {}, "thumbnails": {}, "colour_families": [], "has_text": False,
         "taken_at": None, "near_duplicates": [], HIDDEN_FROM_PUBLIC: False,
     }
+    if location is not None:
+        doc["location"] = location
     doc["search_tokens"] = image_search_tokens(doc)
     return doc

@@ -78,9 +78,10 @@ def image_json(doc: Document, viewer_id: ObjectId | None, links: Links) -> dict[
         "archived": bool(doc.get("archived")) if is_owner else None,
         "trashed_at": _iso(doc.get("trashed_at")) if is_owner else None,
         "urls": {
-            "original": links.media.url(doc, "original"),
-            "thumbnail": links.media.display_url(doc, GRID_SIZE),
-            "large": links.media.display_url(doc, LARGE_SIZE),
+            # The owner's untouched file; anyone else's copy without location, or null.
+            "original": links.media.url(doc, "original", owner=is_owner),
+            "thumbnail": links.media.display_url(doc, GRID_SIZE, owner=is_owner),
+            "large": links.media.display_url(doc, LARGE_SIZE, owner=is_owner),
             "page": links.page_url(doc),
             "self": links.api_url(doc),
         },

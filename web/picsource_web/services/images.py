@@ -20,6 +20,7 @@ from pymongo.database import Database
 from picsource_core import stamps
 from picsource_core.image_documents import ImageDocuments
 from picsource_core.images import ARCHIVED, FAVOURITE, PRIVATE, PUBLIC, STATUSES, UNLISTED
+from picsource_core.location import LOCATION_FIELDS
 from picsource_core.mongo import Document
 from picsource_core.queue import JobQueue, utcnow
 from picsource_core.search import query_tokens
@@ -39,7 +40,7 @@ TILE_FIELDS = {
     "owner_id": 1, "title": 1, "visibility": 1, "status": 1, "width": 1, "height": 1,
     "thumbnails": 1, "analysis.caption": 1, "analysis.dominant_hex": 1, "analysis.palette": 1,
     "created_at": 1, "tags": 1, "share_token": 1, "content_type": 1, "sha256": 1,
-    FAVOURITE: 1, ARCHIVED: 1, TRASHED_AT: 1,
+    FAVOURITE: 1, ARCHIVED: 1, TRASHED_AT: 1, **LOCATION_FIELDS,
 }
 
 

@@ -18,8 +18,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from picsource_core.images import FAILED, PENDING, PROCESSING, PUBLIC, READY
+from picsource_core.location import LOCATION, NONE, REMOVED
 from picsource_core.mongo import Document
-from picsource_core.storage import ObjectStore
+from picsource_core.storage import ObjectStore, location_free_key
 from picsource_web.services.users import Viewer
 
 _HEX = re.compile(r"^#[0-9a-fA-F]{6}$")
@@ -34,15 +35,54 @@ DETAIL_PROJECTION = {"embedding": 0, "search_tokens": 0}
 ProxyUrl = Callable[[str, str, str | None], str]
 
 
-def object_key(doc: Document, variant: str) -> str | None:
-    """The storage key behind a variant, or None when that derivative does not exist (yet)."""
+def object_key(doc: Document, variant: str, *, owner: bool = False) -> str | None:
+    """The storage key behind a variant for the viewer, or None when that derivative does
+    not exist (yet) or is not theirs to have.
+
+    The one rule for location privacy (picsource_core.location): the owner gets the
+    untouched original; anyone else its location-free copy, or the original itself when
+    it names no place, and nothing while that is unknown (an image from before the rule,
+    until the worker checks it) or when the location cannot be removed without
+    re-encoding: they still see the 1280 and 256 px variants, re-encoded without
+    metadata. ``owner`` defaults to the safe answer: whatever is shared between viewers
+    (grid tiles, cached fragments) is built for "anyone else"."""
     if variant == "original":
-        return str(doc.get("original_key") or "") or None
+        original = str(doc.get("original_key") or "") or None
+        if owner or original is None:
+            return original
+        state = doc.get(LOCATION)
+        if state == REMOVED:
+            return location_free_key(doc["_id"])
+        return original if state == NONE else None
     thumbs = doc.get("thumbnails") or {}
     entry = thumbs.get(variant) if isinstance(thumbs, dict) else None
     if isinstance(entry, dict) and entry.get("key"):
         return str(entry["key"])
     return None
+
+
+def owns(doc: Document, viewer_id: object) -> bool:
+    """Whether the viewer (a user id, None when signed out) owns the image."""
+    return viewer_id is not None and viewer_id == doc.get("owner_id")
+
+
+def unavailable(doc: Document, variant: str) -> str:
+    """Why object_key gave a viewer no object: a derivative not made yet, or an original
+    only its owner may have (see object_key)."""
+    if variant == "original" and doc.get("original_key"):
+        return ("Only the owner can download this original: it names where it was taken, or has "
+                "not been checked for that yet. The large version is available.")
+    return "This image size is not available yet."
+
+
+def etag(doc: Document, variant: str, key: str) -> str:
+    """The entity tag of the bytes at ``key``: the original's hash, the same with a suffix
+    for its location-free copy, the update time for a thumbnail."""
+    if variant != "original":
+        tag = f"{doc['_id']}-{variant}-{doc.get('updated_at', '')}"
+    else:
+        tag = str(doc.get("sha256")) + ("" if key == doc.get("original_key") else "-without-location")
+    return tag.replace('"', "")
 
 
 def download_name(doc: Document) -> str:
@@ -105,8 +145,11 @@ class MediaUrls:
         return signed(key, self.signing_window(seconds), tuple(sorted((headers or {}).items())), seconds)
 
     def url(self, doc: Document, variant: str, share_token: str | None = None,
-            download: bool = False) -> str | None:
-        key = object_key(doc, variant)
+            download: bool = False, *, owner: bool = False) -> str | None:
+        """A URL for ``variant`` as the owner (``owner``) or anyone else sees it
+        (object_key): in proxy mode the media route decides per request; presigned URLs
+        point at the object that viewer gets."""
+        key = object_key(doc, variant, owner=owner)
         if key is None:
             return None
         if self.proxy:
@@ -119,12 +162,14 @@ class MediaUrls:
             headers = {"response-content-type": str(doc.get("content_type") or "application/octet-stream")}
         return self.presigned(key, headers, self.lifetime(doc))
 
-    def display_url(self, doc: Document, size: str, share_token: str | None = None) -> str | None:
-        """A thumbnail when ready; the original for a finished image without thumbnails;
-        None while analysis is pending (the page shows a placeholder and polls)."""
+    def display_url(self, doc: Document, size: str, share_token: str | None = None, *,
+                    owner: bool = False) -> str | None:
+        """A thumbnail when ready; the original (as ``owner`` or anyone else gets it) for a
+        finished image without thumbnails; None while analysis is pending (the page shows
+        a placeholder and polls)."""
         url = self.url(doc, size, share_token)
         if url is None and doc.get("status") in (READY, FAILED):
-            url = self.url(doc, "original", share_token)
+            url = self.url(doc, "original", share_token, owner=owner)
         return url
 
 
@@ -209,7 +254,7 @@ def _exif(analysis: dict[str, Any], is_owner: bool) -> dict[str, Any]:
 
 def detail(doc: Document, viewer: Viewer, media: MediaUrls, share_token: str | None = None) -> dict[str, Any]:
     analysis = doc.get("analysis") or {}
-    is_owner = viewer.user_id is not None and viewer.user_id == doc.get("owner_id")
+    is_owner = owns(doc, viewer.user_id)
     view = tile(doc, media)
     view.update(
         description=doc.get("description") or "",
@@ -222,9 +267,9 @@ def detail(doc: Document, viewer: Viewer, media: MediaUrls, share_token: str | N
         faces=analysis.get("faces"),
         analysis_error=doc.get("analysis_error") if is_owner else None,
         is_owner=is_owner,
-        large_url=media.display_url(doc, LARGE_SIZE, share_token),
-        original_url=media.url(doc, "original", share_token),
-        download_url=media.url(doc, "original", share_token, download=True),
+        large_url=media.display_url(doc, LARGE_SIZE, share_token, owner=is_owner),
+        original_url=media.url(doc, "original", share_token, owner=is_owner),
+        download_url=media.url(doc, "original", share_token, download=True, owner=is_owner),
         bytes=int(doc.get("bytes") or 0),
         format=doc.get("format"),
         filename=doc.get("filename") if is_owner else None,

@@ -1,7 +1,8 @@
 """Uploads: validate, de-duplicate, check quota, store the object, then the document, then enqueue.
 
-Atomic from the user's view: the object is written first (invisible without a document);
-the document makes the image exist; if the document write or the enqueue fails, what was
+Atomic from the user's view: the object is written first (invisible without a document),
+with its location-free copy when the file names a place (picsource_core.location); the
+document makes the image exist; if the document write or the enqueue fails, what was
 written is removed again and the user gets an error. A crash between the two steps leaves
 only an object without a document, which ``sweep_orphans`` removes later.
 
@@ -23,9 +24,10 @@ from bson import ObjectId
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from picsource_core.images import new_image_doc
+from picsource_core.location import REMOVED, save_location_free_copy
 from picsource_core.mongo import Document
 from picsource_core.queue import utcnow
-from picsource_core.storage import IMAGE_ROOTS, image_id_of_key, original_key
+from picsource_core.storage import IMAGE_ROOTS, image_id_of_key, location_free_key, original_key
 from picsource_core.usage import StorageFull
 from picsource_web.services.errors import ServiceError, Unavailable
 from picsource_web.services.images import ImageRepository, new_share_token
@@ -113,10 +115,15 @@ class UploadService:
 
         image_id = ObjectId()
         key = original_key(owner.id, image_id)
+        keys = [key]
         try:
             self.store.put_bytes(key, data, info.content_type)
+            location = save_location_free_copy(self.store, image_id, data, info.format, info.content_type)
+            if location == REMOVED:
+                keys.append(location_free_key(image_id))
         except Exception as err:  # noqa: BLE001 - any storage failure is a 503 to the user
             log.error("storing original %s failed: %s", key, err)
+            self._remove_objects([key, location_free_key(image_id)])
             raise Unavailable("storage", "Object storage is unavailable; the image was not saved. "
                               "Please try again in a moment.") from err
 
@@ -125,37 +132,37 @@ class UploadService:
             tags=meta.tags, visibility=meta.visibility, share_token=self.share_token_factory(),
             sha256=info.sha256, size=info.size_bytes, width=info.width, height=info.height,
             image_format=info.format, content_type=info.content_type, original_key=key,
-            filename=safe_filename(filename),
+            filename=safe_filename(filename), location=location,
         )
         try:
             self.repo.docs.insert(doc, gallery_cap=self.settings.gallery_quota_bytes)
         except StorageFull as full:  # a parallel upload took the room since the check above
-            self._remove_object(key)
+            self._remove_objects(keys)
             raise gallery_full(full.size, full.used, full.cap) from None
         except DuplicateKeyError as err:
-            self._remove_object(key)
+            self._remove_objects(keys)
             # The same bytes uploaded concurrently by the same user: the other request won.
             winner = self.repo.find_duplicate(owner.id, info.sha256)
             if winner is not None:
                 return UploadResult(image_id=winner["_id"], duplicate=True)
             raise Unavailable("mongo", "The image could not be saved; please try again.") from err
         except PyMongoError as err:
-            self._remove_object(key)
+            self._remove_objects(keys)
             raise Unavailable("mongo", "The database is unavailable; the image was not saved. "
                               "Please try again in a moment.") from err
 
         if quotas:
-            self._recheck_quota(owner, image_id, key, info.size_bytes)
+            self._recheck_quota(owner, image_id, keys, info.size_bytes)
         try:
             self.repo.queue.enqueue(image_id)
         except PyMongoError as err:
             self._remove_document(image_id)
-            self._remove_object(key)
+            self._remove_objects(keys)
             raise Unavailable("mongo", "The database is unavailable; the image was not saved. "
                               "Please try again in a moment.") from err
         return UploadResult(image_id=image_id, duplicate=False, doc=doc)
 
-    def _recheck_quota(self, owner: User, image_id: ObjectId, key: str, size: int) -> None:
+    def _recheck_quota(self, owner: User, image_id: ObjectId, keys: list[str], size: int) -> None:
         """Close the race between two uploads that both passed the first check (the upload
         page sends files in parallel): count only images up to this one, so the earlier
         upload keeps its place and the later one is rolled back."""
@@ -164,14 +171,16 @@ class UploadService:
             check_quota(self.settings, (count - 1, used - size), size)
         except QuotaExceeded:
             self._remove_document(image_id)
-            self._remove_object(key)
+            self._remove_objects(keys)
             raise
 
-    def _remove_object(self, key: str) -> None:
-        try:
-            self.store.delete(key)
-        except Exception:  # noqa: BLE001 - the orphan sweep removes it later
-            log.warning("could not remove %s after a failed upload; left for the orphan sweep", key)
+    def _remove_objects(self, keys: list[str]) -> None:
+        """Undo what a failed upload stored (the original and its location-free copy)."""
+        for key in keys:
+            try:
+                self.store.delete(key)
+            except Exception:  # noqa: BLE001 - the orphan sweep removes it later
+                log.warning("could not remove %s after a failed upload; left for the orphan sweep", key)
 
     def _remove_document(self, image_id: ObjectId) -> None:
         """Roll back an inserted document; a listing may have been cached with it meanwhile."""

@@ -167,17 +167,19 @@ def media(image_id: str, variant: str) -> BaseResponse:
     svc = current_services()
     share = request.args.get("s") or None
     doc = svc.images.get_visible(image_id, viewer(), share, projection=DETAIL_PROJECTION)
-    key = present.object_key(doc, variant)
+    owner = present.owns(doc, viewer().user_id)
+    key = present.object_key(doc, variant, owner=owner)
     if key is None:
-        raise NotFound("This image size is not available yet.")
+        raise NotFound(present.unavailable(doc, variant))
     download = request.args.get("download") == "1"
     if not svc.settings.proxy_images:
-        url = svc.media.url(doc, variant, share, download=download)
+        url = svc.media.url(doc, variant, share, download=download, owner=owner)
         return redirect(url or "", code=302)
-    etag = doc.get("sha256") if variant == "original" else f"{doc['_id']}-{variant}-{doc.get('updated_at', '')}"
-    etag = str(etag).replace('"', "")
+    etag = present.etag(doc, variant, key)
     private = doc.get("visibility") != "public"
-    cache = f"{'private' if private else 'public'}, max-age=3600"
+    # The owner's original differs from what others get here: never in a shared cache.
+    personal = key != present.object_key(doc, variant)
+    cache = f"{'private' if private or personal else 'public'}, max-age=3600"
     if request.if_none_match.contains(etag):
         return Response(status=304, headers={"ETag": f'"{etag}"', "Cache-Control": cache})
     data = svc.store.get_bytes(key)
@@ -185,8 +187,8 @@ def media(image_id: str, variant: str) -> BaseResponse:
     response = Response(data, mimetype=content_type)
     response.set_etag(etag)
     response.headers["Cache-Control"] = cache
-    if private:
-        response.headers["Vary"] = "Cookie"
+    if private or personal:
+        response.headers["Vary"] = "Cookie, Authorization" if personal else "Cookie"
     if download:
         response.headers["Content-Disposition"] = f'attachment; filename="{present.download_name(doc)}"'
     return response
