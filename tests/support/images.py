@@ -4,10 +4,12 @@ truncated JPEG...).
 
 - ``photo(name)``: one of scikit-image's bundled sample photos as a PIL image;
   ``photo_jpeg``/``large_jpeg``/``exif_jpeg`` encode it the way cameras do.
+- ``heic`` (a real HEVC-coded HEIF) and ``camera_file(fmt)`` (JPEG, AVIF or HEIC with
+  ``camera_exif``: date, GPS, orientation), for iPhone-style uploads.
 - ``jpeg``/``png``/``noisy_jpeg``: small generated files for upload tests;
   ``noisy_jpeg(seed)`` differs per seed, so uploads are never duplicates.
 - Bad uploads: ``truncated_jpeg``, ``png_bomb``, ``png_header_only``, ``oversize``,
-  ``TEXT_AS_JPG``, ``SVG``.
+  ``heic_claiming``, ``TEXT_AS_JPG``, ``SVG``.
 """
 
 from __future__ import annotations
@@ -49,13 +51,13 @@ def large_jpeg(name: str, size: tuple[int, int] = (4000, 3000), seed: int = 0,
     return encode(Image.fromarray(pixels), "JPEG", quality=quality)
 
 
-def exif_jpeg(image: Image.Image | None = None, **tags: Any) -> bytes:
-    """A JPEG whose EXIF carries camera, exposure, date and GPS tags written by Pillow."""
-    image = image or photo("chelsea")
+def camera_exif(orientation: int = 1, huge_comment: str | None = None) -> Image.Exif:
+    """EXIF as a camera writes it: make, model, orientation, DateTimeOriginal 2023-07-14
+    18:30:05, exposure, lens and GPS (48.858300 N, 2.294500 W)."""
     exif = Image.Exif()
     exif[0x010F] = "Canon"
     exif[0x0110] = "Canon EOS 5D Mark IV"
-    exif[0x0112] = tags.get("orientation", 1)
+    exif[0x0112] = orientation
     sub = exif.get_ifd(0x8769)
     sub[0x9003] = "2023:07:14 18:30:05"
     sub[0x829A] = 1 / 250
@@ -68,9 +70,39 @@ def exif_jpeg(image: Image.Image | None = None, **tags: Any) -> bytes:
     gps[2] = (48.0, 51.0, 29.88)
     gps[3] = "W"
     gps[4] = (2.0, 17.0, 40.2)
-    if "huge_comment" in tags:
-        exif[0x010E] = tags["huge_comment"]  # ImageDescription
-    return encode(image, "JPEG", quality=90, exif=exif)
+    if huge_comment is not None:
+        exif[0x010E] = huge_comment  # ImageDescription
+    return exif
+
+
+def exif_jpeg(image: Image.Image | None = None, **tags: Any) -> bytes:
+    """A JPEG whose EXIF carries camera, exposure, date and GPS tags written by Pillow."""
+    exif = camera_exif(tags.get("orientation", 1), tags.get("huge_comment"))
+    return encode(image or photo("chelsea"), "JPEG", quality=90, exif=exif)
+
+
+def heic(image: Image.Image | None = None, *, exif: Image.Exif | None = None,
+         quality: int = 80) -> bytes:  # fmt: skip
+    """A real HEIC as iPhones write it: HEVC in HEIF, major brand "heic". Encoded with
+    pillow-heif's x265, a test-only dependency (the product only decodes, with pi-heif).
+    An EXIF orientation is written as the file's rotation (``irot``) with the pixels stored
+    as given, the way a phone stores its sensor's pixels."""
+    import pillow_heif  # here: only the tests that make HEIC files pay for it
+
+    buf = io.BytesIO()
+    heif = pillow_heif.from_pillow(image if image is not None else noisy_image(5))
+    heif.save(buf, quality=quality, exif=exif.tobytes() if exif is not None else None)
+    return buf.getvalue()
+
+
+def camera_file(fmt: str, image: Image.Image | None = None, orientation: int = 1) -> bytes:
+    """``image`` (default: chelsea, 451x300) as a camera or phone writes ``fmt`` (JPEG,
+    AVIF, or HEIF for a HEIC), with ``camera_exif`` in it."""
+    image = image if image is not None else photo("chelsea")
+    exif = camera_exif(orientation)
+    if fmt == "HEIF":
+        return heic(image, exif=exif, quality=85)
+    return encode(image, fmt, quality=90, exif=exif)
 
 
 # --- generated scenes ---------------------------------------------------------------------
@@ -156,6 +188,15 @@ def oversize(limit: int) -> bytes:
     """A real JPEG header followed by padding, one byte over ``limit``."""
     head = jpeg()
     return head + b"\x00" * (limit + 1 - len(head))
+
+
+def heic_claiming(width: int, height: int) -> bytes:
+    """A real small HEIC whose ``ispe`` box (the size libheif reports before decoding)
+    claims ``width`` x ``height``: a decompression bomb by its header. Decoding it would
+    fail on the size mismatch, so a "too large" refusal proves the size was checked first."""
+    data = heic()
+    at = data.index(b"ispe") + 8  # after the type and the full-box version and flags
+    return data[:at] + struct.pack(">II", width, height) + data[at + 8:]
 
 
 TEXT_AS_JPG = b"Hello, I am a plain text file pretending to be a JPEG.\n" * 20

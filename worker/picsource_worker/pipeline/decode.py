@@ -3,9 +3,11 @@
 Decoding dominates the cost of a 12-megapixel JPEG, so we ask libjpeg for a scaled
 decode (Pillow's draft mode: the DCT is scaled by 1/2, 1/4 or 1/8 while decoding) to the
 smallest size that still covers the largest thumbnail, and never hold the full-resolution
-bitmap. Other formats are decoded fully and reduced to the same working size. Everything
-that can go wrong with hostile or odd files (bombs, truncation, 16-bit, palette, CMYK,
-animation, alpha) is handled here so the rest of the pipeline only sees plain RGB.
+bitmap. Other formats are decoded fully and reduced to the same working size: PNG, WebP,
+GIF, AVIF and HEIC/HEIF (whose plugin picsource_core.image_formats registers, for the web
+tier's validation too). Everything that can go wrong with hostile or odd files (bombs,
+truncation, 16-bit, palette, CMYK, animation, alpha) is handled here so the rest of the
+pipeline only sees plain RGB.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
+
+from picsource_core.image_formats import register_openers
 
 #: Long edge of the working image: the largest thumbnail the web tier shows.
 WORKING_EDGE = 1280
@@ -47,6 +51,7 @@ def decode(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Decoded:
     """Decode `data` into a `Decoded`, or raise `DecodeError` with a readable reason."""
     if not data:
         raise DecodeError("empty file")
+    register_openers()
     try:
         with warnings.catch_warnings():
             # Our own pixel budget below replaces Pillow's bomb warning.
