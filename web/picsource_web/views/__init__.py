@@ -14,11 +14,12 @@ def register_blueprints(app: Flask) -> None:
         gallery,
         health,
         images,
+        selection,
         settings,
         upload,
     )
 
-    for module in (health, accounts, gallery, images, upload, settings, admin):
+    for module in (health, accounts, gallery, images, upload, settings, admin, selection):
         app.register_blueprint(module.bp)
     app.register_blueprint(api.bp, url_prefix="/api/v1")
     app.register_blueprint(bulk.bp, url_prefix="/api/v1")

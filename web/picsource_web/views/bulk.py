@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+from bson import ObjectId
 from flask import Blueprint, Response, jsonify, request, stream_with_context
 
 from picsource_core.storage import ObjectStore
@@ -65,9 +66,13 @@ def _entry(store: ObjectStore, name: str, doc: dict[str, Any]) -> ZipEntry:
 def zip_download() -> Response:
     """The originals of the caller's images named by ``ids``, as one streamed zip."""
     user = require_user()
+    return zip_response(user.id, parse_ids(_zip_ids()))
+
+
+def zip_response(owner_id: ObjectId, ids: tuple[ObjectId, ...]) -> Response:
+    """A streamed zip of the owner's originals (also the grid's Download button)."""
     svc = current_services()
-    ids = parse_ids(_zip_ids())
-    docs = owned_selection(svc.images, user.id, ids)
+    docs = owned_selection(svc.images, owner_id, ids)
     check_size(docs, svc.settings.zip_max_bytes)
     names = unique_names(download_name(doc) for doc in docs)
     entries = [_entry(svc.store, name, doc) for name, doc in zip(names, docs, strict=True)]

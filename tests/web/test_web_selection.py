@@ -1,0 +1,84 @@
+"""The grid's selection bar (#12 item 4, pages): POST /selection with the ticked tiles.
+
+A plain form post, as the page sends it without JavaScript: ``image_id`` per ticked tile
+and the pressed button's ``action``. Same rules as the bulk API (checked whole, then
+applied), answered the way pages answer: a message and a redirect, or an HTML error page.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from typing import Any
+
+import pytest
+from bson import ObjectId
+from flask import Flask
+
+from picsource_core.mongo import IMAGES
+from tests.support import images as samples
+from tests.support.web import WebClient, app_services
+
+
+@pytest.fixture
+def ticked(alice: WebClient) -> list[str]:
+    return [alice.upload_id(samples.noisy_jpeg(90 + n), f"p{n}.jpg", title=f"pier {n}") for n in range(3)]
+
+
+def _docs(app: Flask, ids: list[str]) -> list[dict[str, Any]]:
+    return [app_services(app).db[IMAGES].find_one({"_id": ObjectId(i)}) for i in ids]
+
+
+def _flashes(client: WebClient, url: str) -> str:
+    return client.get(url).get_data(as_text=True)
+
+
+def test_favourite_the_ticked_images_and_come_back(app: Flask, alice: WebClient, ticked: list[str]) -> None:
+    alice.post(f"/images/{ticked[0]}/favourite", {"favourite": "1"})
+    response = alice.post("/selection", {"image_id": ticked, "action": "favourite", "next": "/?limit=5"})
+    assert response.status_code == 302 and response.headers["Location"] == "/?limit=5"
+    assert [doc["favourite"] for doc in _docs(app, ticked)] == [True, True, True]
+    page = _flashes(alice, "/?limit=5")
+    assert "Added 2 images to your favourites. 1 already was." in page
+
+
+def test_visibility_tags_and_trash_from_the_bar(app: Flask, alice: WebClient, ticked: list[str]) -> None:
+    alice.post("/selection", {"image_id": ticked[:2], "action": "set_visibility", "visibility": "public"})
+    assert [doc["visibility"] for doc in _docs(app, ticked)] == ["public", "public", "private"]
+    alice.post("/selection", {"image_id": ticked, "action": "add_tags", "tags": "Sea, evening"})
+    assert [doc["tags"] for doc in _docs(app, ticked)] == [["sea", "evening"]] * 3
+    alice.post("/selection", {"image_id": ticked[1:], "action": "trash"})
+    assert "Moved 2 images to the trash." in _flashes(alice, "/")
+    alice.post("/selection", {"image_id": ticked[1:], "action": "restore", "next": "/trash"})
+    assert [doc.get("trashed_at") for doc in _docs(app, ticked)] == [None, None, None]
+
+
+def test_download_streams_the_zip(alice: WebClient, ticked: list[str]) -> None:
+    response = alice.post("/selection", {"image_id": ticked[:2], "action": "download"})
+    assert response.status_code == 200 and response.mimetype == "application/zip"
+    assert zipfile.ZipFile(io.BytesIO(response.get_data())).namelist() == ["pier-0.jpg", "pier-1.jpg"]
+
+
+def test_nothing_ticked_says_so(alice: WebClient, ticked: list[str]) -> None:
+    response = alice.post("/selection", {"action": "trash", "next": "/"})
+    assert response.status_code == 302
+    assert "Tick one or more images first." in _flashes(alice, "/")
+
+
+def test_bad_selections_get_an_html_error_and_change_nothing(
+        app: Flask, alice: WebClient, bob: WebClient, ticked: list[str]) -> None:
+    theirs = bob.upload_id(samples.noisy_jpeg(99), visibility="public")
+    refused = alice.post("/selection", {"image_id": [*ticked, theirs], "action": "archive"})
+    assert refused.status_code == 404 and refused.mimetype == "text/html"
+    assert "Nothing was changed" in refused.get_data(as_text=True)
+    assert [doc.get("archived", False) for doc in _docs(app, ticked)] == [False, False, False]
+    assert alice.post("/selection", {"image_id": ticked, "action": "paint"}).status_code == 400
+    assert alice.post("/selection", {"image_id": ["../etc"], "action": "trash"}).status_code == 400
+    assert alice.post("/selection", {"image_id": ticked, "action": "trash"}, csrf=False).status_code in (400, 403)
+    assert [doc.get("trashed_at") for doc in _docs(app, ticked)] == [None, None, None]
+
+
+def test_only_signed_in_users_have_a_selection(app: Flask, web_client: Any, ticked: list[str]) -> None:
+    stranger = web_client()
+    assert stranger.post("/selection", {"image_id": ticked, "action": "trash"}).status_code == 401
+    assert [doc.get("trashed_at") for doc in _docs(app, ticked)] == [None, None, None]
