@@ -201,6 +201,16 @@ class ImageDocuments:
         if "taken_at" in fields:
             self.album_images.set_date_taken(doc)
 
+    def set_location(self, image_id: ObjectId, state: str) -> bool:
+        """Record what the location check of an older image found (picsource_core.location);
+        only where nothing is recorded yet, so it never overrides the upload's own answer.
+        The listing stamps are renewed: a tile may now link to the original."""
+        doc = self._images.find_one_and_update(
+            {"_id": image_id, "location": {"$exists": False}}, {"$set": {"location": state}},
+            projection=SCOPE_FIELDS)
+        stamps.touch_image(self._db, doc)
+        return doc is not None
+
     def link_near_duplicates(self, image_id: ObjectId, duplicates: list[ObjectId],
                              seen: Mapping[str, Any] | None = None) -> None:
         """Add ``image_id`` to each duplicate's list and drop it from images no longer similar

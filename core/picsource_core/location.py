@@ -90,11 +90,27 @@ def classify(data: bytes, image_format: str) -> Stripped:
     return Stripped(NONE) if copy is None else Stripped(REMOVED, copy)
 
 
+def sniff_format(data: bytes) -> str:
+    """The container of ``data`` by its magic bytes, for documents that lack ``format``."""
+    if data[:2] == b"\xff\xd8":
+        return "JPEG"
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        return "PNG"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WEBP"
+    if data[:4] == b"GIF8":
+        return "GIF"
+    if data[4:8] == b"ftyp":
+        return "AVIF" if data[8:12] in (b"avif", b"avis") else "HEIF"
+    return ""
+
+
 def save_location_free_copy(store: ObjectStore, image_id: object, data: bytes, image_format: str,
                             content_type: str) -> str:
-    """Classify an original, store its location-free copy when there is one (same
-    content type), and return the ``location`` value for its document."""
-    found = classify(data, image_format)
+    """Classify an original (of ``image_format``, or what its bytes say when that is
+    empty), store its location-free copy when there is one (same content type), and
+    return the ``location`` value for its document."""
+    found = classify(data, image_format or sniff_format(data))
     if found.data is not None:
         store.put_bytes(location_free_key(image_id), found.data, content_type)
     return found.state

@@ -24,16 +24,19 @@ from pymongo.database import Database
 
 from picsource_core import images
 from picsource_core.image_documents import ImageDocuments
+from picsource_core.location import LOCATION
 from picsource_core.mongo import is_outage as is_mongo_outage
 from picsource_core.queue import FAILED, PENDING, Job, JobQueue
 from picsource_core.storage import (
     ObjectStore,
     StorageError,
     is_server_side,
+    location_free_key,
     thumbnail_key,
     thumbnails_prefix,
 )
 from picsource_worker import duplicates
+from picsource_worker.location import check_original
 from picsource_worker.pipeline.analyse import AnalysisOptions, analyse, describe_error
 from picsource_worker.results import analysis_fields, failure_fields
 
@@ -131,6 +134,8 @@ def _process(ctx: JobContext, job: Job, state: JobState) -> str:
         keys[thumb.size] = thumbnail_key(image_id, thumb.size)
         ctx.store.put_bytes(keys[thumb.size], thumb.data, thumb.content_type)
     fields = analysis_fields(analysis, keys, ctx.options.safety_threshold)
+    if doc.get(LOCATION) is None:  # uploaded before uploads checked it: the copy first
+        fields[LOCATION] = check_original(ctx.store, doc, data, analysis.format)
     near: list[Any] = []
     if analysis.phash:
         near = duplicates.find_near_duplicates(ctx.images, doc.get("owner_id"), image_id, analysis.phash)
@@ -142,8 +147,9 @@ def _process(ctx: JobContext, job: Job, state: JobState) -> str:
         updated = ctx.images.apply_analysis(image_id, fields, status=images.READY, seen=doc)
         if updated is not None:
             ctx.images.link_near_duplicates(image_id, near, seen=doc)
-        else:  # deleted mid-job: do not leave orphaned thumbnails behind
+        else:  # deleted mid-job: do not leave orphaned thumbnails (or a copy) behind
             ctx.store.delete_prefix(thumbnails_prefix(image_id))
+            ctx.store.delete(location_free_key(image_id))
         ctx.queue.complete(job)
         state.finished = True
     return "done" if updated is not None else "skipped"

@@ -12,7 +12,8 @@ enforces two deadlines by giving the job back and leaving the process:
 A process that dies outright (OOM kill, a segfault in a decoder) settles nothing: its
 lease expires and the claim counts. Before each claim the loop buries the jobs whose
 lease expired on their last attempt, so their images show failed instead of "processing";
-slot 0 also purges the trash whose TRASH_DAYS are up (at most every few minutes).
+slot 0 also purges the trash whose TRASH_DAYS are up (at most every few minutes) and
+checks images from before uploads removed location (picsource_worker.location).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from picsource_core.mongo import connect
 from picsource_core.queue import Job, JobQueue
 from picsource_core.storage import ObjectStore
 from picsource_worker.job import JobContext, JobState, bury_abandoned, run_job, settle_failure
+from picsource_worker.location import LocationBackfill
 from picsource_worker.pipeline.analyse import analyse
 from picsource_worker.settings import Settings
 from picsource_worker.trash import TrashPurge
@@ -83,6 +85,8 @@ def run_slot(slot: int, settings: Settings, shared: Shared) -> None:
     worker_id = f"{settings.worker_id}-{slot}-{os.getpid()}"
     # One slot per worker purges expired trash between jobs (picsource_worker.trash).
     purge = TrashPurge(ctx.images, ctx.queue, store, days=settings.trash_days) if slot == 0 else None
+    # ...and checks images from before uploads removed location (picsource_worker.location).
+    backfill = LocationBackfill(ctx.images, store) if slot == 0 else None
     shared.ticks[slot] = time.time()
     _warm_up(ctx)
 
@@ -98,6 +102,8 @@ def run_slot(slot: int, settings: Settings, shared: Shared) -> None:
             metrics.JOBS.labels("failed").inc(bury_abandoned(ctx))
             if purge is not None:
                 purge.run_if_due()
+            if backfill is not None:
+                backfill.run_if_due()
             job = ctx.queue.claim(worker_id, settings.lease_seconds)
         except PyMongoError as exc:
             log.warning("cannot claim a job: %s", exc)
