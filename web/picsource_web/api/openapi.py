@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from picsource_core.search import COLOUR_FAMILIES
+from picsource_web.api import openapi_albums
 from picsource_web.api.problems import CODES
 from picsource_web.sessions import SESSION_COOKIE
 
@@ -403,6 +404,11 @@ _DOCUMENT: dict[str, Any] = {
         },
     },
 }
+
+
+_DOCUMENT["paths"].update(openapi_albums.paths(API_PREFIX, _problem, _json, _COMMON, _SIGNED_IN,
+                                               _CSRF, _READ_ONLY))
+_DOCUMENT["components"]["schemas"].update(openapi_albums.SCHEMAS)
 
 
 def document() -> dict[str, Any]:

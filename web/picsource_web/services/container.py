@@ -17,6 +17,7 @@ from picsource_core.breaker import CircuitBreaker
 from picsource_core.mongo import Document, connect
 from picsource_core.queue import JobQueue
 from picsource_core.storage import ObjectStore
+from picsource_web.services.albums import AlbumService
 from picsource_web.services.images import ImageRepository, new_share_token
 from picsource_web.services.invites import InviteService
 from picsource_web.services.listing_cache import ListingCache
@@ -43,6 +44,8 @@ class Services:
     #: Invite codes for SIGNUP=invite.
     invites: InviteService
     images: ImageRepository
+    #: Albums and their share links (services/albums.py).
+    albums: AlbumService
     uploads: UploadService
     media: MediaUrls
     # Rendered grid tiles keyed by (Page.version, signing window): no session data inside.
@@ -76,6 +79,7 @@ def build_services(settings: Settings, proxy_url: ProxyUrl,
         signup_throttle=SignupThrottle(db, settings.signup_rate_limit, settings.signup_global_rate_limit),
         invites=InviteService(db),
         images=images,
+        albums=AlbumService(images, share_token_factory),
         uploads=UploadService(settings, images, share_token_factory),
         media=MediaUrls(presigner=presigner, presign_seconds=settings.presign_seconds,
                         private_presign_seconds=settings.presign_private_seconds,

@@ -9,7 +9,10 @@ def register_blueprints(app: Flask) -> None:
     from picsource_web.views import (
         accounts,
         admin,
+        album_pages,
+        albums,
         api,
+        api_albums,
         bulk,
         gallery,
         health,
@@ -19,7 +22,9 @@ def register_blueprints(app: Flask) -> None:
         upload,
     )
 
-    for module in (health, accounts, gallery, images, upload, settings, admin, selection):
+    for module in (health, accounts, gallery, images, upload, settings, admin, selection, albums,
+                   album_pages):
         app.register_blueprint(module.bp)
     app.register_blueprint(api.bp, url_prefix="/api/v1")
+    app.register_blueprint(api_albums.bp, url_prefix="/api/v1")
     app.register_blueprint(bulk.bp, url_prefix="/api/v1")

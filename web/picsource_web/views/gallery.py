@@ -29,6 +29,8 @@ bp = Blueprint("gallery", __name__)
 #: Stand-ins in cached tiles for what belongs to one request: the owner's favourite
 #: buttons need the session's CSRF token and the page to come back to.
 CSRF_SLOT, BACK_SLOT = "@@csrf@@", "@@back@@"
+#: The grid's selection form (templates/gallery/grid.html): ticked tiles go to an album.
+SELECTION_FORM = "grid-selection"
 
 
 def tiles_html(page: Page, media: MediaUrls, owned: bool = False) -> Markup:
@@ -43,6 +45,7 @@ def tiles_html(page: Page, media: MediaUrls, owned: bool = False) -> Markup:
     for t in tiles:
         t["href"] = href.replace("IMAGE_ID", t["id"])
         t["favourite_url"] = fav.replace("IMAGE_ID", t["id"]) if owned else None
+        t["select_form"] = SELECTION_FORM if owned else None  # tick, then "Add to album"
         t["csrf_slot"], t["back_slot"] = CSRF_SLOT, BACK_SLOT
     return Markup(render_template("gallery/_tiles.html", tiles=tiles))
 

@@ -13,6 +13,7 @@ from picsource_core.images import VISIBILITIES
 from picsource_core.mongo import Document
 from picsource_web.context import current_services
 from picsource_web.services import present
+from picsource_web.services.albums import is_grant, is_owner
 from picsource_web.services.errors import BadRequest, Conflict, NotFound, ServiceError
 from picsource_web.services.metadata import MAX_DESCRIPTION, MAX_TITLE, parse_metadata
 from picsource_web.services.present import DETAIL_PROJECTION
@@ -27,8 +28,11 @@ def _detail_page(doc: dict, share_token: str | None = None) -> str:
     view = present.detail(doc, who, svc.media, share_token)
     similar = [present.tile(d, svc.media) for d in svc.images.similar(doc, who)] if not share_token else []
     share_url = url_for("images.shared", token=doc["share_token"], _external=True) if view["is_owner"] else None
+    owner_albums = svc.albums.owned(doc["owner_id"]) if view["is_owner"] else []
+    in_albums = svc.albums.albums_of(doc) if view["is_owner"] else []
     return render_template("images/detail.html", image=view, similar=similar, share_url=share_url,
-                           via_share=bool(share_token))
+                           via_share=bool(share_token), in_albums=in_albums,
+                           other_albums=[a for a in owner_albums if a not in in_albums])
 
 
 def _owned(image_id: str) -> Document:
@@ -158,6 +162,20 @@ def purge(image_id: str) -> BaseResponse:
     return redirect(url_for("gallery.trash"))
 
 
+def _media_doc(image_id: str, share: str | None) -> Document:
+    """The image whose bytes are asked for, if this viewer may have them: an album's grant
+    opens that album's images only (downloads only if the album allows them, or for its
+    owner); anything else is an image share token, checked by the repository."""
+    svc = current_services()
+    if not is_grant(share):
+        return svc.images.get_visible(image_id, viewer(), share, projection=DETAIL_PROJECTION)
+    doc, album = svc.albums.image_by_grant(str(share), image_id, projection=DETAIL_PROJECTION)
+    if request.args.get("download") == "1" and not album.get("allow_download") \
+            and not is_owner(album, viewer()):
+        raise ServiceError(403, "download_disabled", "The owner of this album turned downloads off.")
+    return doc
+
+
 @bp.get("/media/<image_id>/<variant>")
 def media(image_id: str, variant: str) -> BaseResponse:
     """Image bytes: streamed with ETag/Cache-Control in proxy mode, else a redirect to a
@@ -166,7 +184,7 @@ def media(image_id: str, variant: str) -> BaseResponse:
         raise NotFound("No such image size.")
     svc = current_services()
     share = request.args.get("s") or None
-    doc = svc.images.get_visible(image_id, viewer(), share, projection=DETAIL_PROJECTION)
+    doc = _media_doc(image_id, share)
     owner = present.owns(doc, viewer().user_id)
     key = present.object_key(doc, variant, owner=owner)
     if key is None:

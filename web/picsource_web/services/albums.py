@@ -1,0 +1,232 @@
+"""Albums as a viewer sees them: who may open which album, its pages, and membership writes.
+
+Visibility rule for albums (the privacy tests pin it down): the owner sees and changes
+their albums; a ``public`` album may be opened by anyone, read-only; an ``unlisted`` or
+public one also through its share link (/a/<token>) until the link's expiry day ends
+(then 410 with a clear page); a ``private`` album by nobody else. Everyone else gets the
+same 404 as for an album that does not exist.
+
+Opening an album grants its images, and only them: pages built from an album carry a
+*grant* in their media URLs (``a.<album id>`` for a public album, ``a.<album id>.<link
+token>`` through a link), and ``image_by_grant`` lets an image through only if the album
+still grants access and the image is in it and not in the trash. A grant never reaches
+any other image of the owner. With ``allow_download`` off, a grant holder gets no
+original download (the media route refuses ``download=1``).
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from bson import ObjectId
+
+from picsource_core.albums import MAX_ALBUMS_PER_USER, AlbumDocuments
+from picsource_core.images import PRIVATE, PUBLIC, UNLISTED
+from picsource_core.mongo import Document
+from picsource_core.queue import utcnow
+from picsource_core.trash import TRASHED_AT
+from picsource_web.services.album_input import AlbumInputError, AlbumQuery, encode_cursor
+from picsource_web.services.errors import NotFound, ServiceError
+from picsource_web.services.images import TILE_FIELDS, ImageRepository, new_share_token
+from picsource_web.services.users import Viewer, parse_object_id
+
+GRANT_PREFIX = "a."
+#: Answers per image of an add or remove call, besides picsource_core.albums' own.
+NOT_FOUND = "not_found"
+NO_ALBUM = "No such album, or it is not shared with you."
+
+
+class LinkExpired(ServiceError):
+    """An album link whose expiry day has passed: 410, so the holder knows it existed."""
+
+    def __init__(self) -> None:
+        super().__init__(410, "link_expired", "This album link has expired. Ask its owner for a new one.")
+
+
+class QuotaAlbums(ServiceError):
+    def __init__(self) -> None:
+        super().__init__(403, "quota_albums", f"You have {MAX_ALBUMS_PER_USER} albums, the most "
+                         "allowed; delete one to make another.")
+
+
+def grant_for(album: Document, token: str | None = None) -> str:
+    """The media grant of a page built from ``album`` (opened by id, or through its link)."""
+    return f"{GRANT_PREFIX}{album['_id']}" + (f".{token}" if token else "")
+
+
+def is_grant(share: str | None) -> bool:
+    return bool(share and share.startswith(GRANT_PREFIX))
+
+
+@dataclass(frozen=True)
+class AlbumPage:
+    items: list[Document]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True)
+class AlbumSummary:
+    album: Document
+    count: int
+    cover: Document | None
+
+
+class AlbumService:
+    def __init__(self, images: ImageRepository, token_factory: Callable[[], str] = new_share_token,
+                 clock: Callable[[], datetime] = utcnow) -> None:
+        self.docs = AlbumDocuments(images.db)
+        self.images = images
+        self.token_factory = token_factory
+        #: Decides when links expire; tests move it.
+        self.clock = clock
+
+    # --- who may open what --------------------------------------------------------------
+    def get_owned(self, album_id: object, viewer: Viewer) -> Document:
+        oid = parse_object_id(album_id)
+        album = (self.docs.find_one({"_id": oid, "owner_id": viewer.user_id})
+                 if oid is not None and viewer.user_id is not None else None)
+        if album is None:
+            raise NotFound(NO_ALBUM)
+        return album
+
+    def get_viewable(self, album_id: object, viewer: Viewer) -> Document:
+        """The owner's album, or anyone's public one (read-only for them)."""
+        oid = parse_object_id(album_id)
+        album = self.docs.find_one({"_id": oid}) if oid is not None else None
+        if album is None or not (is_owner(album, viewer) or album.get("visibility") == PUBLIC):
+            raise NotFound(NO_ALBUM)
+        return album
+
+    def open_link(self, token: str) -> Document:
+        """The album behind a share link; 404 unless unlisted or public, 410 once expired."""
+        album = self.docs.find_one({"share_token": token}) if token and len(token) <= 64 else None
+        if album is None or album.get("visibility") not in (UNLISTED, PUBLIC):
+            raise NotFound("This album link is not valid (any more).")
+        expires = album.get("share_expires_at")
+        if expires is not None and self.clock() >= expires:
+            raise LinkExpired()
+        return album
+
+    def image_by_grant(self, grant: str, image_id: object,
+                       projection: dict[str, int] | None = None) -> tuple[Document, Document]:
+        """(image, album) for an image opened through an album grant; 404 unless the album
+        grants access now and holds the image, not trashed."""
+        parts = grant[len(GRANT_PREFIX):].split(".", 1)
+        oid = parse_object_id(image_id)
+        album = self.docs.find_one({"_id": parse_object_id(parts[0])}) if parse_object_id(parts[0]) else None
+        if album is None or oid is None:
+            raise NotFound("No such image.")
+        if len(parts) == 2:
+            if not secrets.compare_digest(str(album.get("share_token", "")), parts[1]):
+                raise NotFound("No such image.")
+            try:
+                self.open_link(parts[1])
+            except LinkExpired:  # the link's page says so; its image URLs just stop
+                raise NotFound("No such image.") from None
+        elif album.get("visibility") != PUBLIC:
+            raise NotFound("No such image.")
+        doc = self.images.docs.find_one({"_id": oid, "owner_id": album["owner_id"], TRASHED_AT: None},
+                                        projection)
+        if doc is None or not self.docs.is_member(album["_id"], oid):
+            raise NotFound("No such image.")
+        return doc, album
+
+    # --- pages ----------------------------------------------------------------------------
+    def page(self, album: Document, query: AlbumQuery,
+             projection: dict[str, int] | None = None) -> AlbumPage:
+        """One page of the album's images in the asked order; trashed ones never appear."""
+        members = self.docs.page(album["_id"], query.sort, newest_first=query.newest_first,
+                                 after=query.after, limit=query.limit + 1)
+        more, members = len(members) > query.limit, members[: query.limit]
+        ids = [m["image_id"] for m in members]
+        found = {doc["_id"]: doc for doc in self.images.docs.find(
+            {"_id": {"$in": ids}, "owner_id": album["owner_id"], TRASHED_AT: None},
+            projection or TILE_FIELDS)}
+        field = "taken_at" if query.sort == "taken" else "added_at"
+        last = members[-1] if members else None
+        cursor = encode_cursor(query.sort, last[field], last["image_id"]) if more and last else None
+        return AlbumPage(items=[found[i] for i in ids if i in found], next_cursor=cursor)
+
+    def cover(self, album: Document) -> Document | None:
+        """The chosen cover while it is a visible member, else the latest image added."""
+        chosen = album.get("cover_image_id")
+        for image_id in ([chosen] if chosen else []) + [self.docs.first_image(album["_id"])]:
+            if image_id is not None and self.docs.is_member(album["_id"], image_id):
+                doc = self.images.docs.find_one({"_id": image_id, TRASHED_AT: None}, TILE_FIELDS)
+                if doc is not None:
+                    return doc
+        return None
+
+    def summaries(self, owner_id: ObjectId) -> list[AlbumSummary]:
+        """The owner's albums, newest first, each with its image count and cover."""
+        counts = self.docs.counts(owner_id)
+        return [AlbumSummary(album, counts.get(album["_id"], 0), self.cover(album))
+                for album in self.docs.owned(owner_id)]
+
+    def count(self, album: Document) -> int:
+        return self.docs.counts(album["owner_id"]).get(album["_id"], 0)
+
+    def albums_of(self, image: Document) -> list[Document]:
+        """The owner's albums holding this image, by title."""
+        return self.docs.by_ids(image["owner_id"], self.docs.albums_of(image["_id"]))
+
+    def owned(self, owner_id: ObjectId) -> list[Document]:
+        return self.docs.owned(owner_id)
+
+    # --- writes ---------------------------------------------------------------------------
+    def create(self, owner_id: ObjectId, fields: dict[str, Any]) -> Document:
+        if self.docs.count_owned(owner_id) >= MAX_ALBUMS_PER_USER:
+            raise QuotaAlbums()
+        now = utcnow()
+        album: Document = {
+            "_id": ObjectId(), "owner_id": owner_id, "title": "", "description": "",
+            "visibility": PRIVATE, "allow_download": False, "share_expires_at": None,
+            "cover_image_id": None, "share_token": self.token_factory(), "created_at": now,
+            "updated_at": now, **fields,
+        }
+        self.docs.insert(album)
+        return album
+
+    def update(self, album: Document, changes: dict[str, Any]) -> Document:
+        """Apply changes; making an album private retires its link for good, as for images."""
+        if changes.get("visibility") == PRIVATE and album.get("visibility") != PRIVATE:
+            changes = {**changes, "share_token": self.token_factory()}
+        updated = self.docs.update(album, changes)
+        if updated is None:
+            raise NotFound(NO_ALBUM)
+        return updated
+
+    def rotate_link(self, album: Document) -> Document:
+        """A new share link; the old one stops working at once."""
+        return self.update(album, {"share_token": self.token_factory()})
+
+    def set_cover(self, album: Document, image_id: object) -> Document:
+        oid = parse_object_id(image_id)
+        if oid is None or not self.docs.is_member(album["_id"], oid):
+            raise AlbumInputError("cover_image_id", "must be an image in this album (not in the trash)")
+        return self.update(album, {"cover_image_id": oid})
+
+    def delete(self, album: Document) -> bool:
+        """Delete the album and its memberships; its images stay where they are."""
+        return self.docs.delete(album)
+
+    def add(self, album: Document, image_ids: list[ObjectId]) -> dict[ObjectId, str]:
+        """Add the owner's images among ``image_ids``: id -> added, already_in_album, or
+        not_found (someone else's or no such image: the same answer, so nothing leaks).
+        All of the owner's images are added, whatever else the list names."""
+        own = self.images.docs.find({"_id": {"$in": image_ids}, "owner_id": album["owner_id"]},
+                                    {"_id": 1, "taken_at": 1, "created_at": 1, TRASHED_AT: 1})
+        outcome = self.docs.add(album, list(own))
+        return {oid: outcome.get(oid, NOT_FOUND) for oid in image_ids}
+
+    def remove(self, album: Document, image_ids: list[ObjectId]) -> dict[ObjectId, str]:
+        """Take images out: id -> removed or not_in_album (the images themselves stay)."""
+        return self.docs.remove(album, image_ids)
+
+
+def is_owner(album: Document, viewer: Viewer) -> bool:
+    return viewer.user_id is not None and album.get("owner_id") == viewer.user_id
