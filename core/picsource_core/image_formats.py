@@ -22,6 +22,8 @@ CONTENT_TYPES = {
     "JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "GIF": "image/gif",
     "AVIF": "image/avif", "HEIF": "image/heif",
 }
+#: The MIME type of HEVC-coded HEIF, a refinement of CONTENT_TYPES["HEIF"].
+HEIC_TYPE = "image/heic"
 #: Pillow format name -> the file extensions it goes by (the importer's walk, the upload
 #: form's ``accept=``).
 EXTENSIONS = {
@@ -68,7 +70,7 @@ def content_type(fmt: str, head: bytes = b"") -> str:
     if fmt == "HEIF":
         major, compatible = brands(head)
         if major in HEIC_BRANDS or (major in HEIF_BRANDS and compatible & HEIC_BRANDS):
-            return "image/heic"
+            return HEIC_TYPE
     return CONTENT_TYPES.get(fmt, "application/octet-stream")
 
 

@@ -93,7 +93,9 @@ _IMAGE_SCHEMA: dict[str, Any] = {
         "width": {"type": "integer"},
         "height": {"type": "integer"},
         "bytes": {"type": "integer"},
-        "content_type": {"type": "string"},
+        "content_type": {"type": "string", "description": "The original's MIME type: "
+                         "image/jpeg, image/png, image/webp, image/gif, image/avif, "
+                         "image/heic (HEVC-coded HEIF, as iPhones write) or image/heif."},
         "created_at": {"type": "string", "format": "date-time"},
         "updated_at": {"type": "string", "format": "date-time"},
         "colour_families": {"type": "array", "items": {"type": "string"}},
@@ -142,12 +144,18 @@ _DOCUMENT: dict[str, Any] = {
             },
             "post": {
                 "operationId": "uploadImages", "summary": "Upload one or more images",
+                "description": "Each file is judged by its content, not its name or type: "
+                               "JPEG, PNG, WebP, GIF, AVIF and HEIC/HEIF (iPhone photos) are "
+                               "accepted. The original is kept byte for byte and served with "
+                               "its own type (image/heic, image/heif, image/avif...); "
+                               "thumbnails are WebP.",
                 "security": _SIGNED_IN,
                 "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
                     "type": "object", "required": ["file"],
                     "properties": {
                         "file": {"type": "array", "minItems": 1, "maxItems": 20,
-                                 "items": {"type": "string", "format": "binary"}},
+                                 "items": {"type": "string", "format": "binary"},
+                                 "description": "JPEG, PNG, WebP, GIF, AVIF or HEIC/HEIF."},
                         "title": {"type": "string", "maxLength": 200},
                         "description": {"type": "string", "maxLength": 5000},
                         "tags": {"type": "string", "description": "Comma-separated tags: at "
@@ -164,7 +172,8 @@ _DOCUMENT: dict[str, Any] = {
                     "413": _problem("A file or the request is too large."),
                     "415": _problem("unsupported_media_type: not an accepted image format "
                                     "(by content), or the body is not multipart/form-data."),
-                    "422": _problem("Too many pixels, or the image cannot be decoded."),
+                    "422": _problem("Too many pixels, or the image cannot be decoded "
+                                    "(damaged or truncated, a HEIC/AVIF header included)."),
                     "507": _problem("quota_exceeded (reason quota_gallery_bytes): the gallery's "
                                     "total storage cap (GALLERY_QUOTA_BYTES) is reached."),
                     **_COMMON,

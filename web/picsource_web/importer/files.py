@@ -15,13 +15,11 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-#: Extensions of the formats the web tier accepts (JPEG, PNG, WebP, GIF always; HEIC and
-#: AVIF when its Pillow build decodes them — the server answers 415 otherwise).
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".gif",
-                              ".heic", ".heif", ".avif"})
-#: ISO-BMFF brands (bytes 8..12 after "ftyp") of HEIF/HEIC and AVIF files.
-_FTYP_BRANDS = frozenset({b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1",
-                          b"msf1", b"avif", b"avis"})
+from picsource_core.image_formats import EXTENSIONS, sniff_bmff
+
+#: Extensions of the formats the web tier accepts (picsource_core.image_formats: JPEG, PNG,
+#: WebP, GIF, AVIF and HEIC/HEIF; the server answers 415 for one its build cannot decode).
+IMAGE_EXTENSIONS = frozenset(ext for exts in EXTENSIONS.values() for ext in exts)
 _CHUNK = 1024 * 1024
 
 
@@ -35,9 +33,7 @@ def sniff(head: bytes) -> str | None:
         return "GIF"
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return "WEBP"
-    if head[4:8] == b"ftyp" and head[8:12] in _FTYP_BRANDS:
-        return "AVIF" if head[8:12] in (b"avif", b"avis") else "HEIF"
-    return None
+    return sniff_bmff(head)
 
 
 @dataclass(frozen=True)

@@ -19,25 +19,40 @@ from dataclasses import dataclass
 
 from PIL import Image, UnidentifiedImageError, features
 
+from picsource_core.image_formats import (
+    CONTENT_TYPES,
+    EXTENSIONS,
+    HEIC_TYPE,
+    LABELS,
+    content_type,
+    register_openers,
+    sniff_bmff,
+)
 from picsource_web.services.errors import ServiceError
 
-# Pillow format name -> MIME type served back to browsers.
-_BASE_FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "GIF": "image/gif"}
-_OPTIONAL_FORMATS = {"AVIF": "image/avif", "HEIF": "image/heic"}
+#: Bytes of a file that ``content_type`` and ``sniff_bmff`` look at (the ``ftyp`` box).
+_HEAD_BYTES = 64
 
 
 def accepted_formats() -> dict[str, str]:
-    """The formats this Pillow build decodes and we accept (HEIC/AVIF only when available)."""
-    formats = dict(_BASE_FORMATS)
-    Image.init()
-    for name, mime in _OPTIONAL_FORMATS.items():
-        if name in Image.OPEN and (name != "AVIF" or features.check("avif")):
-            formats[name] = mime
-    return formats
+    """Pillow format name -> MIME type of every format this process decodes and we accept:
+    JPEG, PNG, WEBP, GIF, and AVIF and HEIF (HEIC) when Pillow can open them."""
+    register_openers()
+    return {name: mime for name, mime in CONTENT_TYPES.items()
+            if name in Image.OPEN and (name != "AVIF" or features.check("avif"))}
 
 
 def accepted_names() -> str:
-    return ", ".join(accepted_formats())
+    """The accepted formats as people call them, for messages and the upload page."""
+    return ", ".join(LABELS.get(name, name) for name in accepted_formats())
+
+
+def accept_attribute() -> str:
+    """The upload form's ``accept=``: MIME types and file extensions. The extensions are
+    what lets a .heic through on systems whose file picker knows no image/heic type."""
+    formats = accepted_formats()
+    types = [*formats.values(), *([HEIC_TYPE] if "HEIF" in formats else [])]
+    return ",".join([*types, *(ext for name in formats for ext in EXTENSIONS[name])])
 
 
 class UploadRejected(ServiceError):
@@ -90,9 +105,15 @@ def validate_image(data: bytes, *, max_bytes: int, max_pixels: int, sha256: str 
             with Image.open(io.BytesIO(data), formats=list(formats)) as probe:
                 fmt, (width, height) = str(probe.format), probe.size
     except UnidentifiedImageError:
+        looks_like = sniff_bmff(data[:_HEAD_BYTES])
+        if looks_like in formats:  # a HEIC/AVIF header, but libheif/libavif refuse the rest
+            raise UploadRejected(
+                422, "corrupt", f"The file looks like {LABELS.get(looks_like, looks_like)} but is "
+                                "damaged or truncated and cannot be read.",
+            ) from None
         raise UploadRejected(
             415, "unsupported_format",
-            f"This file is not an image we accept. Accepted formats: {', '.join(formats)}.",
+            f"This file is not an image we accept. Accepted formats: {accepted_names()}.",
         ) from None
     except Image.DecompressionBombError:
         raise UploadRejected(
@@ -100,11 +121,11 @@ def validate_image(data: bytes, *, max_bytes: int, max_pixels: int, sha256: str 
             f"The image has too many pixels; the limit is {max_pixels:,} pixels.",
         ) from None
     except (OSError, ValueError, SyntaxError) as err:
-        raise UploadRejected(422, "corrupt", f"The image could not be read: {err}.") from None
+        raise UploadRejected(422, "corrupt", f"The image could not be read: {_reason(err)}.") from None
     if fmt not in formats:
         raise UploadRejected(
             415, "unsupported_format",
-            f"{fmt} images are not accepted. Accepted formats: {', '.join(formats)}.",
+            f"{fmt} images are not accepted. Accepted formats: {accepted_names()}.",
         )
     if width <= 0 or height <= 0:
         raise UploadRejected(422, "corrupt", "The image has no pixels.")
@@ -122,7 +143,7 @@ def validate_image(data: bytes, *, max_bytes: int, max_pixels: int, sha256: str 
     finally:
         DECODE_SLOTS.release()
     return ImageInfo(
-        format=fmt, content_type=formats[fmt], width=width, height=height,
+        format=fmt, content_type=content_type(fmt, data[:_HEAD_BYTES]), width=width, height=height,
         size_bytes=len(data), sha256=digest,
     )
 
@@ -142,5 +163,10 @@ def _decode_fully(data: bytes, fmt: str) -> None:
                 img.load()
     except Exception as err:  # Pillow raises OSError, SyntaxError, ValueError, struct.error...
         raise UploadRejected(
-            422, "corrupt", f"The image is damaged or truncated and cannot be decoded ({err})."
+            422, "corrupt", f"The image is damaged or truncated and cannot be decoded ({_reason(err)})."
         ) from None
+
+
+def _reason(err: BaseException) -> str:
+    """A decoder's message on one line (libheif's end with a newline)."""
+    return " ".join(str(err).split()) or type(err).__name__

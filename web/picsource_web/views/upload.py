@@ -23,7 +23,7 @@ from picsource_web.services.metadata import (
     parse_metadata,
 )
 from picsource_web.services.uploads import UploadResult
-from picsource_web.services.validation import accepted_formats
+from picsource_web.services.validation import accept_attribute, accepted_names
 from picsource_web.sessions import login_required, viewer
 
 bp = Blueprint("upload", __name__)
@@ -43,8 +43,8 @@ def store_upload(file: FileStorage, meta: ImageMetadata) -> UploadResult:
 def _page(**extra: object) -> str:
     svc = current_services()
     return render_template(
-        "upload/upload.html", visibilities=VISIBILITIES, formats=", ".join(accepted_formats()),
-        accept=",".join(accepted_formats().values()), max_bytes=svc.settings.max_upload_bytes,
+        "upload/upload.html", visibilities=VISIBILITIES, formats=accepted_names(),
+        accept=accept_attribute(), max_bytes=svc.settings.max_upload_bytes,
         max_title=MAX_TITLE, max_description=MAX_DESCRIPTION, **extra,
     )
 
