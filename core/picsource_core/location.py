@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from picsource_core.location_tags import (
     EXIF_HEADER,
     LocationNotRemovable,
+    strip_iptc,
     strip_photoshop,
     strip_tiff,
     strip_xmp,
@@ -263,6 +264,10 @@ def _edit_hex_profile(text: bytes) -> bytes | None:
     payload = bytearray(bytes.fromhex(b"".join(lines[3:]).decode("ascii", "replace")))
     if _TIFF_IN_RAW.match(payload) or payload[:2] in (b"II", b"MM"):
         changed = strip_tiff(payload, tiff_at(payload, 0), len(payload))
+    elif payload[:4] == b"8BIM":  # "Raw profile type 8bim"/"iptc": Photoshop resources
+        changed = strip_photoshop(payload, 0, len(payload))
+    elif payload[:1] == b"\x1c":  # bare IPTC-IIM
+        changed = strip_iptc(payload, 0, len(payload))
     else:
         changed = any([strip_xmp(payload, lo, hi) for lo, hi in xmp_packets(payload)])
     if not changed:

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image, PngImagePlugin
 
+from picsource_core.image_formats import register_openers
 from picsource_core.location import NONE, REMOVED, WITHHELD, classify, without_location
 from picsource_core.location_tags import LocationNotRemovable
 from picsource_core.storage import image_id_of_key, image_prefixes, location_free_key
@@ -106,6 +107,20 @@ def test_iptc_city_blanked_caption_kept() -> None:
     assert b"Sunset" in copy and np.array_equal(_pixels(original), _pixels(copy))
 
 
+def test_png_hex_iptc_profile() -> None:
+    resources = samples.iptc_resources()
+    hexed = resources.hex()
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Raw profile type 8bim", f"\n8bim\n{len(resources):8d}\n{hexed}\n", zip=True)
+    original = samples.encode(samples.noisy_image(6), "PNG", pnginfo=info)
+    copy = without_location(original, "PNG")
+    assert copy is not None
+    with Image.open(io.BytesIO(copy)) as img:
+        img.load()
+        payload = bytes.fromhex("".join(img.info["Raw profile type 8bim"].split("\n")[3:]))
+    assert b"Paris" not in payload and b"Sunset" in payload
+
+
 def test_every_image_of_a_multi_picture_file_is_stripped() -> None:
     first, second = samples.located("JPEG"), samples.located("JPEG", image=samples.noisy_image(9))
     copy = without_location(first + second, "JPEG")
@@ -142,3 +157,22 @@ def test_the_copy_has_a_key_of_its_own_deleted_with_the_image() -> None:
     key = location_free_key("65a000000000000000000001")
     assert image_id_of_key(key) == "65a000000000000000000001"
     assert key in image_prefixes("65a0000000000000000000ff", "65a000000000000000000001")
+
+
+def test_heic_exif_item_edited_in_place() -> None:
+    register_openers()
+    original = samples.heic(exif=samples.located_exif())
+    copy = without_location(original, "HEIF")
+    assert copy is not None and len(copy) == len(original)
+    exif = _exif(copy)
+    assert exif.get_ifd(GPS) == {} and exif[0x0110] == "Canon EOS 5D Mark IV"
+    assert np.array_equal(_pixels(original), _pixels(copy))
+
+
+def test_gif_xmp_extension_blanked_and_still_readable() -> None:
+    original = samples.gif_with_xmp()
+    copy = without_location(original, "GIF")
+    assert copy is not None and len(copy) == len(original)
+    assert not any(place in copy for place in samples.XMP_PLACES) and b'xmp:Rating="4"' in copy
+    # Pillow walks the extension as sub-blocks: the blanked text still lands on the trailer.
+    assert np.array_equal(_pixels(original), _pixels(copy))

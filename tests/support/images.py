@@ -10,6 +10,8 @@ truncated JPEG...).
   ``noisy_jpeg(seed)`` differs per seed, so uploads are never duplicates.
 - Bad uploads: ``truncated_jpeg``, ``png_bomb``, ``png_header_only``, ``oversize``,
   ``heic_claiming``, ``TEXT_AS_JPG``, ``SVG``.
+- Location in metadata: ``located(fmt)`` (GPS in EXIF, the place in XMP), ``located_exif``,
+  ``LOCATED_XMP``/``XMP_PLACES``, ``iptc_jpeg``/``iptc_resources``, ``gif_with_xmp``.
 """
 
 from __future__ import annotations
@@ -269,12 +271,28 @@ def noisy_image(seed: int, size: tuple[int, int] = (96, 64)) -> Image.Image:
     return Image.fromarray(pixels)
 
 
-def iptc_jpeg(base: bytes, city: bytes = b"Paris", caption: bytes = b"Sunset") -> bytes:
-    """``base`` with an APP13 Photoshop block whose IPTC-IIM names a city and a caption."""
+def iptc_resources(city: bytes = b"Paris", caption: bytes = b"Sunset") -> bytes:
+    """Photoshop image resources ("8BIM") whose IPTC-IIM names a city, a country and a caption."""
     def dataset(number: int, value: bytes) -> bytes:
         return b"\x1c\x02" + bytes([number]) + struct.pack(">H", len(value)) + value
 
     iptc = dataset(120, caption) + dataset(90, city) + dataset(101, b"France")
-    resource = b"8BIM\x04\x04\x00\x00" + struct.pack(">I", len(iptc)) + iptc + b"\x00" * (len(iptc) % 2)
-    body = b"Photoshop 3.0\x00" + resource
+    return b"8BIM\x04\x04\x00\x00" + struct.pack(">I", len(iptc)) + iptc + b"\x00" * (len(iptc) % 2)
+
+
+def iptc_jpeg(base: bytes, city: bytes = b"Paris", caption: bytes = b"Sunset") -> bytes:
+    """``base`` with an APP13 Photoshop block holding ``iptc_resources``."""
+    body = b"Photoshop 3.0\x00" + iptc_resources(city, caption)
     return base[:2] + b"\xff\xed" + struct.pack(">H", len(body) + 2) + body + base[2:]
+
+
+def gif_with_xmp(xmp: bytes = LOCATED_XMP) -> bytes:
+    """A GIF carrying ``xmp`` as Adobe's "XMP DataXMP" application extension, with the
+    258-byte "magic trailer" that keeps readers that parse it as sub-blocks on track
+    (Pillow writes no XMP into GIFs)."""
+    gif = encode(noisy_image(4).convert("P"), "GIF")
+    packed = gif[10]
+    table = 3 * 2 ** ((packed & 7) + 1) if packed & 0x80 else 0
+    at = 13 + table  # header, logical screen descriptor, global colour table
+    extension = b"\x21\xff\x0bXMP DataXMP" + xmp + bytes([1, *range(255, -1, -1)]) + b"\x00"
+    return gif[:at] + extension + gif[at:]
