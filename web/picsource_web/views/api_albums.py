@@ -158,21 +158,23 @@ def list_album_images(album_id: str) -> Response:
                    next_cursor=page.next_cursor)
 
 
+def _members(album_id: str, verb: str) -> Response:
+    """Add or remove the body's image ids; one result per id and how many ``verb``-ed."""
+    require_user()
+    albums = current_services().albums
+    album = albums.get_owned(album_id, api_viewer())
+    change = albums.add if verb == "added" else albums.remove
+    results = change(album, _ids())
+    return jsonify({"results": results_json(results), verb: sum(r == verb for r in results.values())})
+
+
 @bp.post("/albums/<album_id>/images")
 def add_album_images(album_id: str) -> Response:
     """Add images: {"results": [{"id", "result": added|already_in_album|not_found}], "added": n}."""
-    require_user()
-    svc = current_services()
-    album = svc.albums.get_owned(album_id, api_viewer())
-    results = svc.albums.add(album, _ids())
-    return jsonify(results=results_json(results), added=sum(r == "added" for r in results.values()))
+    return _members(album_id, "added")
 
 
 @bp.post("/albums/<album_id>/images/remove")
 def remove_album_images(album_id: str) -> Response:
     """Remove images: {"results": [{"id", "result": removed|not_in_album}], "removed": n}."""
-    require_user()
-    svc = current_services()
-    album = svc.albums.get_owned(album_id, api_viewer())
-    results = svc.albums.remove(album, _ids())
-    return jsonify(results=results_json(results), removed=sum(r == "removed" for r in results.values()))
+    return _members(album_id, "removed")
