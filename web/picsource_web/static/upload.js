@@ -111,6 +111,7 @@
           var body = {};
           try { body = JSON.parse(xhr.responseText); } catch (e) { body = {}; }
           progress.value = 100;
+          if (body.id) { item.imageId = body.id; }
           if (xhr.status === 201) {
             item.state = "done";
             progress.classList.add("progress-success");
@@ -137,6 +138,26 @@
       });
     }
 
+    // When a batch is done: "Add these to an album" posts the uploaded images' ids to the
+    // album picker (the same step as ticking tiles in the grid).
+    var albumForm = document.querySelector("[data-upload-album]");
+    function offerAlbum() {
+      if (!albumForm) { return; }
+      albumForm.querySelectorAll('input[name="image_id"]').forEach(function (input) { input.remove(); });
+      var ids = items.filter(function (item) { return item.state === "done" && item.imageId; })
+        .map(function (item) { return item.imageId; });
+      ids.forEach(function (id) {
+        var input = document.createElement("input");
+        input.type = "hidden";
+        input.name = "image_id";
+        input.value = id;
+        albumForm.appendChild(input);
+      });
+      albumForm.querySelector("[data-upload-album-note]").textContent =
+        ids.length + (ids.length === 1 ? " image is" : " images are") + " in your library.";
+      albumForm.classList.toggle("hidden", ids.length === 0);
+    }
+
     form.addEventListener("submit", function (event) {
       event.preventDefault();
       var queue = items.filter(function (item) { return item.state === "ready" || item.state === "failed"; });
@@ -150,6 +171,7 @@
       function next() {
         if (index >= queue.length && running === 0) {
           button.disabled = false;
+          offerAlbum();
           return;
         }
         while (running < MAX_PARALLEL && index < queue.length) {

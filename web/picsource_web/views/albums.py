@@ -141,8 +141,11 @@ def remove(album_id: str) -> Response:
 
 @bp.post("/albums/pick")
 @login_required
-def pick() -> str:
+def pick() -> Response | str:
     """Step two of "select, then Add to album": which album (or a new one) gets them."""
+    if not request.form.getlist("image_id"):
+        flash("Tick one or more images first.", "info")
+        return redirect(_back(url_for("gallery.index")))
     ids = _selection()
     albums = current_services().albums.owned(_owner_id())
     return render_template("albums/pick.html", ids=[str(i) for i in ids], albums=albums,
