@@ -11,7 +11,7 @@ truncated JPEG...).
 - Bad uploads: ``truncated_jpeg``, ``png_bomb``, ``png_header_only``, ``oversize``,
   ``heic_claiming``, ``TEXT_AS_JPG``, ``SVG``.
 - Location in metadata: ``located(fmt)`` (GPS in EXIF, the place in XMP), ``located_exif``,
-  ``LOCATED_XMP``/``XMP_PLACES``, ``iptc_jpeg``/``iptc_resources``, ``gif_with_xmp``.
+  ``LOCATED_XMP``/``XMP_PLACES``, ``iptc_jpeg``/``iptc_resources``, ``gif_with_xmp``, ``motion_photo``.
 """
 
 from __future__ import annotations
@@ -296,3 +296,10 @@ def gif_with_xmp(xmp: bytes = LOCATED_XMP) -> bytes:
     at = 13 + table  # header, logical screen descriptor, global colour table
     extension = b"\x21\xff\x0bXMP DataXMP" + xmp + bytes([1, *range(255, -1, -1)]) + b"\x00"
     return gif[:at] + extension + gif[at:]
+
+
+def motion_photo(base: bytes | None = None) -> bytes:
+    """A JPEG followed by a (token) video whose QuickTime ``©xyz`` atom says where it was
+    shot, as phones' motion photos append one: location a lossless edit cannot remove."""
+    video = b"\x00\x00\x00\x14ftypmp42\x00\x00\x00\x00mp42" + b"\x00\x00\x00\x1c\xa9xyz\x00\x12\x15\xc7+48.8583+002.2945/"
+    return (base if base is not None else noisy_jpeg(11)) + video

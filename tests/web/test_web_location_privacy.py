@@ -155,3 +155,32 @@ def test_purge_and_the_orphan_sweep_remove_the_copy(app: Flask, alice: WebClient
     svc.store.put_bytes(stray, b"left by a crash")
     swept = sweep_orphans(svc.images, timedelta(0))
     assert stray in swept.removed and not svc.store.exists(stray)
+
+
+def test_location_that_cannot_be_removed_keeps_the_original_from_others(
+        app: Flask, alice: WebClient, bob: WebClient) -> None:
+    original = samples.motion_photo()
+    image_id = alice.upload_id(original, visibility="public")
+    svc = app_services(app)
+    finish_analysis(svc, image_id)
+    assert svc.db[IMAGES].find_one({"_id": ObjectId(image_id)})["location"] == "withheld"
+    refused = bob.get(f"/media/{image_id}/original?download=1")
+    assert refused.status_code == 404 and "Only the owner" in refused.get_data(as_text=True)
+    assert bob.get(f"/media/{image_id}/1280").status_code == 302  # the re-encoded variants stay
+    api = ApiClient(app, token_for(app, "bob")).get(f"/api/v1/images/{image_id}").get_json()
+    assert api["urls"]["original"] is None and api["urls"]["large"]
+    assert _fetch(alice, f"/media/{image_id}/original") == original
+
+
+def test_a_failed_upload_removes_the_copy_too(make_app: Callable[..., Flask],
+                                              web_client: Callable[..., WebClient]) -> None:
+    """A real write failure (the share token collides with an existing image's): neither
+    the original nor its location-free copy stays behind."""
+    app = make_app(share_token_factory=lambda: "always-the-same-token")
+    client = web_client(app)
+    client.signup("sam")
+    client.upload_id(samples.jpeg())
+    assert client.upload(samples.located("JPEG")).status_code == 503
+    store = app_services(app).store
+    assert list(store.list_keys("without-location/")) == []
+    assert len(list(store.list_keys("originals/"))) == 1
