@@ -84,9 +84,14 @@ def strip_tiff(buf: bytearray, start: int, end: int) -> bool:
     changed = False
     ifd, seen = tiff.read("I", 4), set[int]()
     while ifd and ifd not in seen and len(seen) < 8:  # IFD0, IFD1 (its thumbnail), ...
+        try:
+            count = tiff.read("H", ifd)
+            tiff.read("I", ifd + 2 + 12 * count)  # the whole IFD is inside the block
+        except LocationNotRemovable:
+            if not seen:
+                raise  # IFD0, where the GPS pointer lives, cannot be read
+            break  # a broken link after IFD0: no reader gets further either
         seen.add(ifd)
-        count = tiff.read("H", ifd)
-        tiff.read("I", ifd + 2 + 12 * count)  # the whole IFD is inside the block
         for index in reversed(range(count)):
             entry = ifd + 2 + 12 * index
             tag = tiff.read("H", entry)

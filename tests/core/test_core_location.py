@@ -175,3 +175,16 @@ def test_gif_xmp_extension_blanked_and_still_readable() -> None:
     assert not any(place in copy for place in samples.XMP_PLACES) and b'xmp:Rating="4"' in copy
     # Pillow walks the extension as sub-blocks: the blanked text still lands on the trailer.
     assert np.array_equal(_pixels(original), _pixels(copy))
+
+
+def test_a_broken_link_after_ifd0_costs_nothing_a_broken_ifd0_withholds() -> None:
+    exif = Image.Exif()
+    exif[0x010F] = "Nikon"
+    tiff = bytearray(exif.tobytes()[6:])  # without "Exif\0\0"
+    count = int.from_bytes(tiff[8:10], "little")
+    tiff[10 + 12 * count:14 + 12 * count] = (10_000).to_bytes(4, "little")  # next IFD: nowhere
+    plain = samples.encode(samples.noisy_image(1), "JPEG", exif=b"Exif\x00\x00" + bytes(tiff))
+    assert classify(plain, "JPEG").state == NONE
+    tiff[4:8] = (10_000).to_bytes(4, "little")  # IFD0: nowhere
+    broken = samples.encode(samples.noisy_image(1), "JPEG", exif=b"Exif\x00\x00" + bytes(tiff))
+    assert classify(broken, "JPEG").state == WITHHELD
