@@ -110,7 +110,10 @@ _IMAGE_SCHEMA: dict[str, Any] = {
         "trashed_at": {"type": ["string", "null"], "format": "date-time",
                        "description": "Only for the owner: when it went to the trash (null: not in it)."},
         "urls": {"type": "object", "properties": {
-            "original": {"type": ["string", "null"]},
+            "original": {"type": ["string", "null"], "description":
+                         "The owner gets the untouched file; anyone else a copy with GPS and "
+                         "other location tags removed (other EXIF kept), or null while that "
+                         "copy cannot be given (not checked yet, or not removable losslessly)."},
             "thumbnail": {"type": ["string", "null"]}, "large": {"type": ["string", "null"]},
             "page": {"type": "string"}, "self": {"type": "string"}}},
     },
