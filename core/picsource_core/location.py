@@ -32,6 +32,7 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from picsource_core.image_formats import sniff_bmff
 from picsource_core.location_tags import (
     EXIF_HEADER,
     LocationNotRemovable,
@@ -101,9 +102,7 @@ def sniff_format(data: bytes) -> str:
         return "WEBP"
     if data[:4] == b"GIF8":
         return "GIF"
-    if data[4:8] == b"ftyp":
-        return "AVIF" if data[8:12] in (b"avif", b"avis") else "HEIF"
-    return ""
+    return sniff_bmff(data[:64]) or ""  # HEIF or AVIF by the brand table
 
 
 def save_location_free_copy(store: ObjectStore, image_id: object, data: bytes, image_format: str,

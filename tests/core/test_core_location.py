@@ -11,7 +11,14 @@ import pytest
 from PIL import Image, PngImagePlugin
 
 from picsource_core.image_formats import register_openers
-from picsource_core.location import NONE, REMOVED, WITHHELD, classify, without_location
+from picsource_core.location import (
+    NONE,
+    REMOVED,
+    WITHHELD,
+    classify,
+    sniff_format,
+    without_location,
+)
 from picsource_core.location_tags import LocationNotRemovable
 from picsource_core.storage import image_id_of_key, image_prefixes, location_free_key
 from tests.support import images as samples
@@ -188,3 +195,10 @@ def test_a_broken_link_after_ifd0_costs_nothing_a_broken_ifd0_withholds() -> Non
     tiff[4:8] = (10_000).to_bytes(4, "little")  # IFD0: nowhere
     broken = samples.encode(samples.noisy_image(1), "JPEG", exif=b"Exif\x00\x00" + bytes(tiff))
     assert classify(broken, "JPEG").state == WITHHELD
+
+
+def test_older_documents_without_a_format_are_sniffed() -> None:
+    found = {fmt: sniff_format(samples.located(fmt)) for fmt in ("JPEG", "PNG", "WEBP", "AVIF")}
+    assert found == {"JPEG": "JPEG", "PNG": "PNG", "WEBP": "WEBP", "AVIF": "AVIF"}
+    assert (sniff_format(samples.heic()), sniff_format(samples.gif_with_xmp())) == ("HEIF", "GIF")
+    assert sniff_format(samples.TEXT_AS_JPG) == ""
