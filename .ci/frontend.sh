@@ -7,11 +7,13 @@
 set -euo pipefail
 web="$(cd "$(dirname "${BASH_SOURCE[0]}")/../web" && pwd)"
 out="$web/picsource_web/static/app.css"
+# The owner's map draws this Natural Earth land outline (npm world-atlas, ISC; public-domain data).
+outline="$web/picsource_web/static/world-land-110m.json"
 
-if [ -f "$out" ] && [ -d "$web/node_modules/@tailwindcss/cli" ]; then
+if [ -f "$out" ] && [ -f "$outline" ] && [ -d "$web/node_modules/@tailwindcss/cli" ]; then
   newer=$(find "$web/frontend" "$web/picsource_web/templates" "$web/picsource_web/static" \
     "$web/picsource_web/views" "$web/package.json" "$web/package-lock.json" \
-    -newer "$out" -type f ! -name app.css -print -quit 2>/dev/null || true)
+    -newer "$out" -type f ! -name app.css ! -name world-land-110m.json -print -quit 2>/dev/null || true)
   if [ -z "$newer" ]; then
     echo "==> frontend: app.css up to date"
     exit 0
@@ -27,3 +29,5 @@ echo "==> frontend: npm ci"
 npm ci --no-audit --no-fund --loglevel=error
 echo "==> frontend: tailwindcss -> picsource_web/static/app.css"
 npx --no-install tailwindcss -i frontend/app.css -o picsource_web/static/app.css --minify
+echo "==> frontend: world-atlas land outline -> picsource_web/static/world-land-110m.json"
+cp node_modules/world-atlas/land-110m.json "$outline"

@@ -200,6 +200,26 @@ _DOCUMENT: dict[str, Any] = {
                               **_COMMON},
             },
         },
+        f"{API_PREFIX}/map": {
+            "get": {
+                "operationId": "getMap", "security": _SIGNED_IN,
+                "summary": "Your photos with a GPS position, in clusters for a view",
+                "description": "Only your own photos (nobody else's positions are ever "
+                "answered). A view is a centre and a width in degrees of longitude (its height "
+                "is half of it); each cluster is one cell of a 16-cell-wide grid over the view, "
+                "at the mean position of its photos, with the newest few ids. At most 20,000 "
+                "photos are read per view (newest first; `truncated` says when there were more).",
+                "parameters": [
+                    _query("lat", {"type": "number", "minimum": -90, "maximum": 90}, "Centre latitude (default 20)."),
+                    _query("lon", {"type": "number", "minimum": -180, "maximum": 180}, "Centre longitude (default 0)."),
+                    _query("span", {"type": "number", "minimum": 0.05, "maximum": 360},
+                           "Width of the view in degrees (default 360, the world)."),
+                ],
+                "responses": {"200": _json("The view and its clusters.", "MapView"),
+                              "400": _problem("validation_error: lat, lon or span is not a number in its range."),
+                              **_COMMON},
+            },
+        },
         f"{API_PREFIX}/images/bulk": {
             "post": {
                 "operationId": "bulkImages", "security": _SIGNED_IN,
@@ -379,6 +399,13 @@ _DOCUMENT: dict[str, Any] = {
                 "found": {"type": "object", "additionalProperties": {"type": "string"},
                           "description": "sha256 (lower case) -> the id of your image"},
                 "missing": {"type": "array", "items": {"type": "string"}}}},
+            "MapView": {"type": "object", "required": ["view", "clusters", "total", "truncated"], "properties": {
+                "view": {"type": "object", "properties": {k: {"type": "number"} for k in (
+                    "lat", "lon", "span", "south", "west", "north", "east")}},
+                "clusters": {"type": "array", "items": {"type": "object", "properties": {
+                    "lat": {"type": "number"}, "lon": {"type": "number"}, "count": {"type": "integer"},
+                    "image_ids": {"type": "array", "items": {"type": "string"}}}}},
+                "total": {"type": "integer"}, "truncated": {"type": "boolean"}}},
             "BulkRequest": {
                 "type": "object", "additionalProperties": False, "required": ["action", "ids"],
                 "properties": {

@@ -185,6 +185,19 @@ class ImageRepository:
         and zip downloads); others' images are simply absent."""
         return list(self.docs.find({"_id": {"$in": ids}, "owner_id": owner_id}, projection))
 
+    def located(self, owner_id: ObjectId, bounds: tuple[float, float, float, float],
+                limit: int) -> list[Document]:
+        """The owner's photos with a GPS position inside (south, west, north, east), newest
+        first, at most ``limit``: the map's points. Trashed images are left out; archived
+        ones stay (the map is of everything the owner keeps)."""
+        south, west, north, east = bounds
+        flt = {"owner_id": owner_id, TRASHED_AT: None,
+               "analysis.exif.latitude": {"$gte": south, "$lte": north},
+               "analysis.exif.longitude": {"$gte": west, "$lte": east}}
+        fields = {"title": 1, "thumbnails": 1, "status": 1, "visibility": 1, "owner_id": 1,
+                  "analysis.exif.latitude": 1, "analysis.exif.longitude": 1}
+        return list(self.docs.find(flt, fields).sort("_id", -1).limit(limit))
+
     def similar(self, doc: Document, viewer: Viewer, limit: int = 8) -> list[Document]:
         """Near-duplicates recorded by the worker first, then images sharing labels or colours.
 

@@ -20,11 +20,13 @@ def register_blueprints(app: Flask) -> None:
         selection,
         settings,
         upload,
+        worldmap,
     )
 
     for module in (health, accounts, gallery, images, upload, settings, admin, selection, albums,
-                   album_pages):
+                   album_pages, worldmap):
         app.register_blueprint(module.bp)
     app.register_blueprint(api.bp, url_prefix="/api/v1")
     app.register_blueprint(api_albums.bp, url_prefix="/api/v1")
     app.register_blueprint(bulk.bp, url_prefix="/api/v1")
+    app.register_blueprint(worldmap.api_bp, url_prefix="/api/v1")

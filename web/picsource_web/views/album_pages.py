@@ -34,6 +34,7 @@ def _tiles(album: Document, items: list[Document], grant: str | None, href: Any)
         if grant:
             tile["thumb_url"] = media.display_url(doc, present.GRID_SIZE, grant)
             tile["pending"] = False  # status polling is the owner's; a viewer sees the colour
+            tile["visibility"] = None  # the image's own setting is its owner's business
         tile["href"] = href(tile["id"])
         tile["select_form"] = "album-selection" if grant is None else None
         tiles.append(tile)
