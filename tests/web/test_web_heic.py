@@ -4,7 +4,9 @@ type; fakes, truncated files and header bombs get a clear 4xx and store nothing.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -14,8 +16,10 @@ from bson import ObjectId
 from flask import Flask
 
 from picsource_core.mongo import IMAGES
-from picsource_web.importer.files import IMAGE_EXTENSIONS, sniff
+from picsource_web.importer import cli
+from picsource_web.importer.files import IMAGE_EXTENSIONS
 from tests.support import images as samples
+from tests.support.http_server import AppServer
 from tests.support.web import WebClient, app_services
 from tests.web.api_support import ApiClient, assert_problem, token_for
 from tests.web.web_support import finish_analysis
@@ -139,6 +143,26 @@ def test_the_api_document_names_heic_and_avif(app: Flask) -> None:
     assert "HEIC/HEIF" in upload["description"] and "AVIF" in upload["description"]
 
 
-def test_the_importer_picks_up_heic_heif_and_avif_files() -> None:
+def test_picsource_import_uploads_a_folder_of_iphone_photos(
+        app: Flask, alice: WebClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert {".heic", ".heif", ".hif", ".avif"} <= IMAGE_EXTENSIONS
-    assert sniff(samples.heic()[:16]) == "HEIF" and sniff(samples.camera_file("AVIF")[:16]) == "AVIF"
+    files = {
+        "DCIM/IMG_0001.HEIC": samples.heic(samples.noisy_image(1)),
+        "DCIM/IMG_0002.heif": samples.heic(samples.noisy_image(2)),
+        "DCIM/IMG_0003.avif": samples.encode(samples.noisy_image(3), "AVIF", quality=80),
+        "DCIM/IMG_0004.HEIC": np.random.default_rng(4).bytes(3000),  # not a HEIC at all
+    }
+    for rel, data in files.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(data)
+    monkeypatch.setenv("PICSOURCE_TOKEN", token_for(app, "alice"))
+    monkeypatch.delenv("PICSOURCE_URL", raising=False)
+    out, err = io.StringIO(), io.StringIO()
+    with AppServer(app) as server:
+        code = cli.run(["import", str(tmp_path), "--url", server.url], out=out, err=err,
+                       stdin=io.StringIO())
+    assert code == cli.EXIT_OK, out.getvalue() + err.getvalue()
+    types = {d["filename"]: d["content_type"] for d in app_services(app).db[IMAGES].find()}
+    assert types == {"IMG_0001.HEIC": "image/heic", "IMG_0002.heif": "image/heic",
+                     "IMG_0003.avif": "image/avif"}
+    assert "skipped (unsupported): 1" in out.getvalue()
