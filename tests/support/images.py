@@ -97,6 +97,17 @@ def heic(image: Image.Image | None = None, *, exif: Image.Exif | None = None,
     return buf.getvalue()
 
 
+def heic_deep(level: int = 40000, size: tuple[int, int] = (64, 48)) -> bytes:
+    """A 10-bit HEIC (brand "heix", as iPhones write HDR photos): an even grey whose
+    16-bit ``level`` (0..65535) must come out as ``level * 255 / 65535`` in 8 bits."""
+    import pillow_heif
+
+    pixels = np.full((size[1], size[0], 3), level, dtype=np.uint16)
+    buf = io.BytesIO()
+    pillow_heif.from_bytes(mode="RGB;16", size=size, data=pixels.tobytes()).save(buf)
+    return buf.getvalue()
+
+
 def camera_file(fmt: str, image: Image.Image | None = None, orientation: int = 1) -> bytes:
     """``image`` (default: chelsea, 451x300) as a camera or phone writes ``fmt`` (JPEG,
     AVIF, or HEIF for a HEIC), with ``camera_exif`` in it."""

@@ -63,6 +63,19 @@ def test_exif_date_camera_and_gps_are_read_from_a_phone_photo(fmt: str) -> None:
     assert info.longitude == pytest.approx(-2.2945, abs=1e-4)
 
 
+def test_a_10_bit_heic_comes_out_as_8_bit_rgb() -> None:
+    decoded = decode(samples.heic_deep(40000))
+    assert samples.heic_deep()[8:12] == b"heix" and decoded.image.mode == "RGB"
+    assert decoded.image.getpixel((3, 3)) == (156, 156, 156)  # 40000 / 65535 * 255
+
+
+def test_a_transparent_heic_is_flattened_over_white() -> None:
+    decoded = decode(samples.heic(Image.new("RGBA", (64, 48), (200, 10, 10, 128))))
+    assert decoded.mode == "RGBA" and decoded.image.mode == "RGB"
+    r, g, b = decoded.image.getpixel((5, 5))  # type: ignore[misc]
+    assert abs(r - 227) < 8 and abs(g - 132) < 8 and abs(b - 132) < 8  # half red over white
+
+
 @pytest.mark.parametrize("fmt", PHONE_FORMATS)
 def test_a_truncated_phone_photo_is_a_decode_error(fmt: str) -> None:
     data = samples.camera_file(fmt)
