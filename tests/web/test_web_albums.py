@@ -70,6 +70,10 @@ def test_tick_in_the_grid_then_add_to_a_new_album(alice: WebClient, shots: list[
     assert sorted(tile_ids(page)) == sorted(shots[:2]) and "2 images" in page
     albums = alice.get("/albums").get_data(as_text=True)
     assert "Trip" in albums and "2 images" in albums
+    # with an album chosen and a new title typed, the title wins: a second album
+    alice.post("/albums/add", {"album_id": album_id, "new_title": "Later", "image_id": shots[3:]})
+    cards = alice.get("/albums").get_data(as_text=True)
+    assert "Later" in cards and "1 image" in cards and "2 images" in cards
 
 
 def test_album_pages_sort_by_date_taken_or_added_and_page_by_cursor(app: Flask, alice: WebClient,

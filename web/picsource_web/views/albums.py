@@ -155,14 +155,15 @@ def pick() -> Response | str:
 @bp.post("/albums/add")
 @login_required
 def add() -> Response:
-    """Add the selection to a chosen album, or to a new one named in ``new_title``."""
+    """Add the selection to a new album named in ``new_title`` (a title given wins), or
+    else to the chosen ``album_id``."""
     svc, ids = current_services(), _selection()
-    if request.form.get("album_id"):
-        album = _owned(request.form["album_id"])
-    else:
-        fields = parse_album_fields({"title": request.form.get("new_title", "")}, today=date.today(),
-                                    partial=False)
+    new_title = request.form.get("new_title", "").strip()
+    if new_title or not request.form.get("album_id"):
+        fields = parse_album_fields({"title": new_title}, today=date.today(), partial=False)
         album = svc.albums.create(_owner_id(), fields)
+    else:
+        album = _owned(request.form["album_id"])
     results = svc.albums.add(album, ids)
     _say(results, ADDED, f"Added to “{album['title']}”:")
     return redirect(_back(url_for("album_pages.album", album_id=str(album["_id"]))))
