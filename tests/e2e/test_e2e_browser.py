@@ -23,7 +23,7 @@ from PIL import Image
 from tests.harness.procs import ManagedProcess, free_port, http_responds
 from tests.harness.run import python_path, web_argv
 from tests.harness.tools import REPO
-from tests.support.images import encode
+from tests.support.images import encode, heic, noisy_image
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -76,16 +76,18 @@ def dotted_jpeg(colour: tuple[int, int, int], size: tuple[int, int]) -> bytes:
     return encode(img, "JPEG", quality=92)
 
 
-def drop_files(page: Any, selector: str, files: list[tuple[str, bytes]]) -> None:
+def drop_files(page: Any, selector: str, files: list[tuple[str, bytes]],
+               mime: str = "image/jpeg") -> None:  # fmt: skip
     """Dispatch a real drop event whose DataTransfer carries File objects (what a user's
     drag from the desktop produces), so the page's own drop handler runs."""
-    payload = [{"name": name, "b64": base64.b64encode(data).decode()} for name, data in files]
+    payload = [{"name": name, "b64": base64.b64encode(data).decode(), "type": mime}
+               for name, data in files]  # fmt: skip
     transfer = page.evaluate_handle(
         """(files) => {
             const dt = new DataTransfer();
             for (const f of files) {
                 const bytes = Uint8Array.from(atob(f.b64), c => c.charCodeAt(0));
-                dt.items.add(new File([bytes], f.name, {type: "image/jpeg"}));
+                dt.items.add(new File([bytes], f.name, {type: f.type}));
             }
             return dt;
         }""",
@@ -102,6 +104,16 @@ def shoot(page: Any, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
+def sign_up(page: Any, web_url: str, username: str) -> None:
+    page.goto(f"{web_url}/signup")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", PASSWORD)
+    page.fill("input[name=password2]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(lambda url: "/signup" not in url)
+    assert username in page.content()
+
+
 @pytest.mark.timeout(300)
 def test_sign_up_upload_browse_search_open_delete(web_url: str, browser: Any) -> None:
     context = browser.new_context(viewport=VIEWPORTS["desktop"])
@@ -114,14 +126,7 @@ def test_sign_up_upload_browse_search_open_delete(web_url: str, browser: Any) ->
             if r.status >= 400 else None)  # fmt: skip
     page.set_default_timeout(20_000)
 
-    # Sign up.
-    page.goto(f"{web_url}/signup")
-    page.fill("input[name=username]", "e2euser")
-    page.fill("input[name=password]", PASSWORD)
-    page.fill("input[name=password2]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(lambda url: "/signup" not in url)
-    assert "e2euser" in page.content()
+    sign_up(page, web_url, "e2euser")
 
     # Drag and drop two files; each gets its own card with a progress bar.
     page.goto(f"{web_url}/upload")
@@ -201,3 +206,23 @@ def test_sign_up_upload_browse_search_open_delete(web_url: str, browser: Any) ->
 
 if __name__ == "__main__":  # pragma: no cover - convenience: python tests/e2e/test_e2e_browser.py
     sys.exit(pytest.main([__file__, "-q"]))
+
+
+@pytest.mark.timeout(120)
+def test_a_phone_heic_uploads_with_no_broken_preview(web_url: str, browser: Any) -> None:
+    """Chromium cannot draw HEIC: the card keeps its plain square instead of a broken
+    image, and the upload goes through (the server decodes it)."""
+    context = browser.new_context(viewport=VIEWPORTS["phone"])
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    sign_up(page, web_url, "iphoneuser")
+    page.goto(f"{web_url}/upload")
+    assert ".heic" in (page.get_attribute("[data-file-input]", "accept") or "")
+    drop_files(page, "[data-dropzone]", [("IMG_0001.HEIC", heic(noisy_image(1, (320, 240))))],
+               mime="image/heic")
+    page.wait_for_function("() => !document.querySelector('[data-preview]').hasAttribute('src')")
+    page.click("[data-upload-button]")
+    page.wait_for_function(
+        "() => document.querySelector('[data-file-card]').getAttribute('data-state') === 'success'")
+    assert page.locator("[data-result] a").count() == 1
+    context.close()

@@ -47,6 +47,12 @@
           var url = URL.createObjectURL(file);
           preview.src = url;
           preview.addEventListener("load", function () { URL.revokeObjectURL(url); }, { once: true });
+          // A type this browser cannot draw (HEIC outside Safari): the plain grey square
+          // stays, not a broken-image icon.
+          preview.addEventListener("error", function () {
+            URL.revokeObjectURL(url);
+            preview.removeAttribute("src");
+          }, { once: true });
         }
         var item = { file: file, node: node, state: "ready" };
         node.querySelector("[data-remove]").addEventListener("click", function () {
