@@ -176,6 +176,10 @@ class AlbumDocuments:
             {"$group": {"_id": "$album_id", "n": {"$sum": 1}}},
         ])}
 
+    def count(self, album_id: ObjectId) -> int:
+        """How many of one album's images are not in the trash."""
+        return self._members.count_documents({"album_id": album_id, "hidden": False})
+
     def albums_of(self, image_id: ObjectId) -> list[ObjectId]:
         """The ids of the albums an image is in."""
         return [doc["album_id"] for doc in self._members.find({"image_id": image_id}, {"album_id": 1})]

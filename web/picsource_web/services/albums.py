@@ -168,7 +168,7 @@ class AlbumService:
                 for album in self.docs.owned(owner_id)]
 
     def count(self, album: Document) -> int:
-        return self.docs.counts(album["owner_id"]).get(album["_id"], 0)
+        return self.docs.count(album["_id"])
 
     def albums_of(self, image: Document) -> list[Document]:
         """The owner's albums holding this image, by title."""
