@@ -70,12 +70,24 @@ def test_topojson_arcs_are_delta_decoded_and_reversed_by_negative_indexes() -> N
     assert second == "M170.00,95.00L170.00,85.00L180.00,85.00L180.00,95.00L170.00,95.00"
 
 
+def test_a_ring_across_the_antimeridian_is_cut_there_not_drawn_across_the_map() -> None:
+    topology = {"type": "Topology", "transform": {"scale": [1.0, 1.0], "translate": [0.0, 0.0]},
+                "arcs": [[[170, 10], [10, 0], [-350, 0], [0, -5], [350, 0], [-10, 5]]],
+                "objects": {"fiji": {"type": "Polygon", "arcs": [[0]]}}}
+    path = geo.outline_path(topology)
+    assert path == "M350.00,80.00L360.00,80.00M10.00,80.00L10.00,85.00M360.00,85.00L350.00,80.00"
+    assert "Z" not in path
+
+
 def test_the_built_world_outline_draws_the_continents(tmp_path: Path) -> None:
     assert OUTLINE.is_file(), "run `make frontend` (it copies npm world-atlas' land-110m.json)"
     path = geo.world_outline(OUTLINE)
-    assert path is not None and path.count("M") == sum(
-        len(polygon) for g in json.loads(OUTLINE.read_text())["objects"]["land"]["geometries"]
-        for polygon in g["arcs"])
+    rings = sum(len(polygon) for g in json.loads(OUTLINE.read_text())["objects"]["land"]["geometries"]
+                for polygon in g["arcs"])
+    assert path is not None and path.count("Z") <= rings < path.count("M")  # a few are cut
+    for piece in path.split("M")[1:]:  # no segment runs across the map
+        xs = [float(p.split(",")[0]) for p in piece.rstrip("Z").split("L")]
+        assert all(abs(a - b) <= 180 for a, b in zip(xs, xs[1:], strict=False))
     xs = [float(p.split(",")[0]) for p in path.replace("M", "L").split("L")[1:20]]
     assert all(0 <= x <= 360 for x in xs)
     assert geo.world_outline(tmp_path / "missing.json") is None

@@ -98,7 +98,7 @@ def cluster(points: Iterable[tuple[str, float, float]], view: View, keep: int = 
 
 def marker_radius(count: int, view: View) -> float:
     """A circle's radius in view units: readable at any zoom, larger for more photos."""
-    return round(view.span / 90 * (1 + math.log2(count) / 2), 5)
+    return round(view.span / 64 * (1 + math.log2(count) / 2), 5)
 
 
 def _arcs(topology: Mapping[str, Any]) -> list[list[tuple[float, float]]]:
@@ -131,9 +131,22 @@ def outline_path(topology: Mapping[str, Any]) -> str:
             polygons = geometry["arcs"] if geometry["type"] == "MultiPolygon" else [geometry["arcs"]]
             for polygon in polygons:
                 for indexes in polygon:
-                    ring = _ring(indexes, arcs)
-                    parts.append("M" + "L".join(f"{lon + 180:.2f},{90 - lat:.2f}" for lon, lat in ring) + "Z")
+                    parts.extend(_subpaths(_ring(indexes, arcs)))
     return "".join(parts)
+
+
+def _subpaths(ring: list[tuple[float, float]]) -> list[str]:
+    """A ring as SVG subpaths, cut where it crosses the antimeridian (a jump of more than
+    180 degrees of longitude), so no line runs across the whole map; cut pieces are left
+    open, and their fill closes them along the map's edge."""
+    pieces: list[list[tuple[float, float]]] = [[]]
+    for point in ring:
+        if pieces[-1] and abs(point[0] - pieces[-1][-1][0]) > 180:
+            pieces.append([])
+        pieces[-1].append(point)
+    end = "Z" if len(pieces) == 1 else ""
+    return ["M" + "L".join(f"{lon + 180:.2f},{90 - lat:.2f}" for lon, lat in piece) + end
+            for piece in pieces if len(piece) > 1]
 
 
 @lru_cache(maxsize=2)

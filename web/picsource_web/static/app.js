@@ -4,6 +4,8 @@
 // - tiles/images still being analysed poll their status URL and swap in the thumbnail;
 //   polling stops when the page is left or a form is submitted (a delete must not be
 //   followed by a status request for the image it removed), and for an image that is gone
+// - the grid's selection bar: a count, shift-click ranges, select all (also Ctrl+A),
+//   Esc to clear, buttons off while nothing is ticked, Enter in the tags box tags
 (function () {
   "use strict";
 
@@ -71,8 +73,53 @@
     window.setTimeout(tick, delay);
   }
 
+  function selectionBar() {
+    var bar = document.querySelector("[data-selection-bar]");
+    if (!bar) { return; }
+    var count = bar.querySelector("[data-selection-count]");
+    var hint = count ? count.textContent : "";
+    var all = bar.querySelector("[data-select-all]");
+    var last = null;
+    function boxes() { return Array.prototype.slice.call(document.querySelectorAll("[data-select-tile]")); }
+    function update() {
+      var list = boxes();
+      var n = list.filter(function (b) { return b.checked; }).length;
+      if (count) { count.textContent = n ? n + " selected:" : hint; }
+      bar.querySelectorAll("[data-needs-selection]").forEach(function (b) { b.disabled = n === 0; });
+      if (all) { all.checked = n > 0 && n === list.length; all.indeterminate = n > 0 && n < list.length; }
+    }
+    function setAll(on) { boxes().forEach(function (b) { b.checked = on; }); update(); }
+    document.addEventListener("click", function (event) {
+      var box = event.target.closest ? event.target.closest("[data-select-tile]") : null;
+      if (!box) { return; }
+      var list = boxes();
+      if (event.shiftKey && last && last !== box && list.indexOf(last) >= 0) {
+        var a = list.indexOf(last), b = list.indexOf(box);
+        list.slice(Math.min(a, b), Math.max(a, b) + 1).forEach(function (x) { x.checked = box.checked; });
+      }
+      last = box;
+      update();
+    });
+    if (all) { all.addEventListener("change", function () { setAll(all.checked); }); }
+    document.addEventListener("keydown", function (event) {
+      var typing = /^(INPUT|TEXTAREA|SELECT)$/.test(event.target.tagName) && event.target.type !== "checkbox";
+      if (typing) { return; }
+      if (event.key === "Escape") { setAll(false); }
+      if ((event.ctrlKey || event.metaKey) && event.key.toLowerCase() === "a") { event.preventDefault(); setAll(true); }
+    });
+    var tags = bar.querySelector("[data-selection-tags]");
+    var tag = bar.querySelector("[data-add-tags]");
+    if (tags && tag) {
+      tags.addEventListener("keydown", function (event) {
+        if (event.key === "Enter") { event.preventDefault(); if (!tag.disabled) { tag.click(); } }
+      });
+    }
+    update();
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     confirmForms();
+    selectionBar();
     selectOnFocus();
     pollPending();
   });

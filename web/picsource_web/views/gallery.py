@@ -29,14 +29,16 @@ bp = Blueprint("gallery", __name__)
 #: Stand-ins in cached tiles for what belongs to one request: the owner's favourite
 #: buttons need the session's CSRF token and the page to come back to.
 CSRF_SLOT, BACK_SLOT = "@@csrf@@", "@@back@@"
-#: The grid's selection form (templates/gallery/grid.html): ticked tiles go to an album.
+#: The grid's selection form (templates/gallery/grid.html): ticked tiles go to an album,
+#: or to one of the bar's actions (views/selection.py).
 SELECTION_FORM = "grid-selection"
 
 
-def tiles_html(page: Page, media: MediaUrls, owned: bool = False) -> Markup:
+def tiles_html(page: Page, media: MediaUrls, owned: bool = False, selectable: bool = False) -> Markup:
     """The grid's tiles as HTML: a pure function of the page's documents, the URL signing
-    window and whether they are the viewer's own (a favourite button each), so it is
-    cached under them. It holds no session data: the CSRF token and the way back are
+    window, whether they are the viewer's own (a favourite button each) and whether they
+    can be ticked for the selection bar (the owner's, trash included), so it is cached
+    under them. It holds no session data: the CSRF token and the way back are
     slots, filled per request (``fill_slots``)."""
     tiles = [present.tile(doc, media) for doc in page.items]
     # One url_for for the page instead of one per tile (routing builds cost ~20 us each).
@@ -45,7 +47,7 @@ def tiles_html(page: Page, media: MediaUrls, owned: bool = False) -> Markup:
     for t in tiles:
         t["href"] = href.replace("IMAGE_ID", t["id"])
         t["favourite_url"] = fav.replace("IMAGE_ID", t["id"]) if owned else None
-        t["select_form"] = SELECTION_FORM if owned else None  # tick, then "Add to album"
+        t["select_form"] = SELECTION_FORM if selectable else None  # tick, then act on all
         t["csrf_slot"], t["back_slot"] = CSRF_SLOT, BACK_SLOT
     return Markup(render_template("gallery/_tiles.html", tiles=tiles))
 
@@ -66,9 +68,10 @@ def render_grid(template_title: str, default_scope: str, *, search: bool,
     query = replace(parse_query(args, who, default_scope=default_scope), trashed=trash)
     page = svc.images.list_page(query, who)
     metrics.LISTINGS.labels(source="cache" if page.cached else "database").inc()
-    owned = query.scope == "mine" and who.user is not None and not trash
-    build = functools.partial(tiles_html, page, svc.media, owned)
-    key = (page.version, svc.media.window(), owned)
+    selectable = query.scope == "mine" and who.user is not None
+    owned = selectable and not trash
+    build = functools.partial(tiles_html, page, svc.media, owned, selectable)
+    key = (page.version, svc.media.window(), owned, selectable)
     html = fill_slots(svc.fragments.get_or_build(key, build) if page.version else build())
     endpoint = request.endpoint or "gallery.search"
     next_params: dict[str, Any] = query_params(query, cursor=page.next_cursor)
