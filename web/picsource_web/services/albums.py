@@ -152,20 +152,31 @@ class AlbumService:
         return AlbumPage(items=[found[i] for i in ids if i in found], next_cursor=cursor)
 
     def cover(self, album: Document) -> Document | None:
-        """The chosen cover while it is a visible member, else the latest image added."""
-        chosen = album.get("cover_image_id")
-        for image_id in ([chosen] if chosen else []) + [self.docs.first_image(album["_id"])]:
-            if image_id is not None and self.docs.is_member(album["_id"], image_id):
-                doc = self.images.docs.find_one({"_id": image_id, TRASHED_AT: None}, TILE_FIELDS)
-                if doc is not None:
-                    return doc
-        return None
+        return self.covers([album])[album["_id"]]
+
+    def covers(self, albums: list[Document]) -> dict[ObjectId, Document | None]:
+        """Each album's cover: the chosen one (writes unset it when it leaves the album or
+        is purged) unless it is in the trash, else the latest image added. One image read
+        for all, plus one membership read per album without a usable chosen cover."""
+        found = self._visible({a["_id"]: a.get("cover_image_id") or self.docs.first_image(a["_id"])
+                               for a in albums})
+        found.update(self._visible({a["_id"]: self.docs.first_image(a["_id"]) for a in albums
+                                    if a["_id"] not in found and a.get("cover_image_id")}))
+        return {a["_id"]: found.get(a["_id"]) for a in albums}
+
+    def _visible(self, picks: dict[ObjectId, ObjectId | None]) -> dict[ObjectId, Document]:
+        """album id -> its picked image, for the picks that exist and are not in the trash."""
+        ids = [image_id for image_id in picks.values() if image_id is not None]
+        docs = {doc["_id"]: doc for doc in self.images.docs.find(
+            {"_id": {"$in": ids}, TRASHED_AT: None}, TILE_FIELDS)} if ids else {}
+        return {album_id: docs[i] for album_id, i in picks.items() if i in docs}
 
     def summaries(self, owner_id: ObjectId) -> list[AlbumSummary]:
         """The owner's albums, newest first, each with its image count and cover."""
-        counts = self.docs.counts(owner_id)
-        return [AlbumSummary(album, counts.get(album["_id"], 0), self.cover(album))
-                for album in self.docs.owned(owner_id)]
+        albums = self.docs.owned(owner_id)
+        counts, covers = self.docs.counts(owner_id), self.covers(albums)
+        return [AlbumSummary(album, counts.get(album["_id"], 0), covers[album["_id"]])
+                for album in albums]
 
     def count(self, album: Document) -> int:
         return self.docs.count(album["_id"])
