@@ -97,6 +97,8 @@ def test_a_share_link_opens_that_albums_images_only(app: Flask, alice: WebClient
             assert client.get(f"/media/{other}/256?s={link}").status_code == 404, (name, other)
         assert client.get(f"/media/{shots['secret']}/original?s={link}").status_code == 404
         assert client.get(f"/s/{token}").status_code == 404  # not an image share token either
+        assert client.get(f"/media/{shots['in1']}/256?s={token}").status_code == 404
+        assert client.get(f"/images/{shots['in1']}/status?s={link}").status_code == 404
         assert client.get(f"/media/{shots['in1']}/256?s=a.{album_id}.wrong").status_code == 404
         assert client.get(f"/media/{shots['in1']}/256?s=a.{album_id}").status_code == 404  # not public
 
