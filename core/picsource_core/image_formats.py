@@ -4,7 +4,7 @@ Why in core: the web tier decides by content which uploads it accepts and the wo
 decodes them, so both must see the same Pillow with the same plugins. JPEG, PNG, WebP and
 GIF are Pillow's own; AVIF is too (Pillow >= 11.2 wheels bundle libavif); HEIC/HEIF
 (iPhone photos) needs pi-heif, the decode-only build of pillow-heif, whose plugin must be
-registered once per process before anything is opened: ``register_openers()``.
+in place before anything is opened: both call ``register_openers()`` first.
 
 Why pi-heif rather than pillow-heif: pillow-heif's wheels bundle the x265 encoder and are
 GPL-2.0 as a whole; pi-heif's bundle only libheif and libde265 (LGPL-3.0, shared objects)
