@@ -220,6 +220,33 @@ _DOCUMENT: dict[str, Any] = {
                               **_COMMON},
             },
         },
+        f"{API_PREFIX}/duplicates": {
+            "get": {
+                "operationId": "listDuplicates", "security": _SIGNED_IN,
+                "summary": "Your near-identical photos in groups, a keeper suggested for each",
+                "description": "Groups of photos the worker found near-identical by perceptual "
+                "hash (re-saves, resizes, bursts); photos in the trash are left out. The keeper "
+                "has the most pixels, then the most camera metadata, then the largest file.",
+                "responses": {"200": _json("The groups, newest first.", "DuplicateGroups"), **_COMMON},
+            },
+        },
+        f"{API_PREFIX}/duplicates/resolve": {
+            "post": {
+                "operationId": "resolveDuplicates", "security": _SIGNED_IN,
+                "summary": "Keep one photo, move the others to the trash, carrying their tags, favourite and albums over",
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                    "$ref": "#/components/schemas/DuplicateResolve"}}}},
+                "responses": {"200": _json("What was kept, trashed and carried over.", "DuplicateResolved"),
+                              "400": _problem("validation_error: keep or an id in trash is not an image "
+                                              f"id, trash is empty or longer than 50, or names keep; {_CSRF}."),
+                              "403": _problem(f"{_READ_ONLY}."),
+                              "404": _problem("not_found: an id is not one of your photos; nothing was changed."),
+                              "409": _problem("conflict (reason in_trash): a photo is in the trash already; "
+                                              "nothing was changed."),
+                              "415": _problem("The body is not application/json."),
+                              **_COMMON},
+            },
+        },
         f"{API_PREFIX}/images/bulk": {
             "post": {
                 "operationId": "bulkImages", "security": _SIGNED_IN,
@@ -406,6 +433,24 @@ _DOCUMENT: dict[str, Any] = {
                     "lat": {"type": "number"}, "lon": {"type": "number"}, "count": {"type": "integer"},
                     "image_ids": {"type": "array", "items": {"type": "string"}}}}},
                 "total": {"type": "integer"}, "truncated": {"type": "boolean"}}},
+            "DuplicateGroups": {"type": "object", "required": ["groups"], "properties": {
+                "groups": {"type": "array", "items": {"type": "object", "required": ["keeper", "images"], "properties": {
+                    "keeper": {"type": "string"},
+                    "images": {"type": "array", "items": {"type": "object", "properties": {
+                        "id": {"type": "string"}, "title": {"type": "string"},
+                        "width": {"type": ["integer", "null"]}, "height": {"type": ["integer", "null"]},
+                        "bytes": {"type": ["integer", "null"]}, "favourite": {"type": "boolean"},
+                        "tags": {"type": "array", "items": {"type": "string"}},
+                        "exif_fields": {"type": "integer"},
+                        "thumb_url": {"type": ["string", "null"]}}}}}}}}},
+            "DuplicateResolve": {"type": "object", "additionalProperties": False, "required": ["keep", "trash"],
+                                 "properties": {
+                                     "keep": {"type": "string", "pattern": "^[0-9a-f]{24}$"},
+                                     "trash": {"type": "array", "minItems": 1, "maxItems": 50,
+                                               "items": {"type": "string", "pattern": "^[0-9a-f]{24}$"}}}},
+            "DuplicateResolved": {"type": "object", "properties": {
+                "kept": {"type": "string"}, "trashed": {"type": "integer"}, "tags_added": {"type": "integer"},
+                "albums_added": {"type": "integer"}, "favourite": {"type": "boolean"}}},
             "BulkRequest": {
                 "type": "object", "additionalProperties": False, "required": ["action", "ids"],
                 "properties": {

@@ -198,6 +198,12 @@ class ImageRepository:
                   "analysis.exif.latitude": 1, "analysis.exif.longitude": 1}
         return list(self.docs.find(flt, fields).sort("_id", -1).limit(limit))
 
+    def with_near_duplicates(self, owner_id: ObjectId, limit: int) -> list[Document]:
+        """The owner's photos (not in the trash) that the worker linked to a near-duplicate,
+        newest first, at most ``limit``: what duplicate review groups."""
+        flt = {"owner_id": owner_id, TRASHED_AT: None, "near_duplicates.0": {"$exists": True}}
+        return list(self.docs.find(flt, {"embedding": 0, "search_tokens": 0}).sort("_id", -1).limit(limit))
+
     def similar(self, doc: Document, viewer: Viewer, limit: int = 8) -> list[Document]:
         """Near-duplicates recorded by the worker first, then images sharing labels or colours.
 

@@ -14,6 +14,7 @@ def register_blueprints(app: Flask) -> None:
         api,
         api_albums,
         bulk,
+        duplicates,
         gallery,
         health,
         images,
@@ -24,9 +25,10 @@ def register_blueprints(app: Flask) -> None:
     )
 
     for module in (health, accounts, gallery, images, upload, settings, admin, selection, albums,
-                   album_pages, worldmap):
+                   album_pages, worldmap, duplicates):
         app.register_blueprint(module.bp)
     app.register_blueprint(api.bp, url_prefix="/api/v1")
     app.register_blueprint(api_albums.bp, url_prefix="/api/v1")
     app.register_blueprint(bulk.bp, url_prefix="/api/v1")
     app.register_blueprint(worldmap.api_bp, url_prefix="/api/v1")
+    app.register_blueprint(duplicates.api_bp, url_prefix="/api/v1")

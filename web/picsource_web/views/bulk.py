@@ -21,7 +21,7 @@ from picsource_web.api.caller import require_user
 from picsource_web.api.problems import Problem
 from picsource_web.context import current_services
 from picsource_web.services.bulk import CHANGED, apply_bulk, owned_selection, parse_bulk, parse_ids
-from picsource_web.services.present import download_name
+from picsource_web.services.present import download_name, object_key
 from picsource_web.services.zipstream import (
     ZipEntry,
     check_size,
@@ -58,7 +58,8 @@ def _zip_ids() -> Any:
 
 
 def _entry(store: ObjectStore, name: str, doc: dict[str, Any]) -> ZipEntry:
-    key = str(doc["original_key"])
+    """The owner's untouched original (present.object_key's one rule: these are their images)."""
+    key = object_key(doc, "original", owner=True) or str(doc["original_key"])
     return ZipEntry(name, doc.get("taken_at") or doc["_id"].generation_time, lambda: store.get_bytes(key))
 
 
