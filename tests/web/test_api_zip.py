@@ -139,3 +139,14 @@ def test_a_stream_stops_at_its_time_bound() -> None:
     next(stream)
     with pytest.raises(TimeoutError, match="100 s bound"):
         list(stream)
+
+
+def test_download_names_take_core_s_extension_table() -> None:
+    from picsource_web.services.present import download_name
+
+    oid = ObjectId("0" * 24)
+    assert download_name({"_id": oid, "format": "JPEG", "title": "Beach / day 1"}) == "Beach-day-1.jpg"
+    assert download_name({"_id": oid, "format": "HEIF", "content_type": "image/heic", "title": "a"}) == "a.heic"
+    assert download_name({"_id": oid, "format": "HEIF", "content_type": "image/heif", "title": "a"}) == "a.heif"
+    assert download_name({"_id": oid, "format": "AVIF", "title": ""}) == f"image-{oid}.avif"
+    assert download_name({"_id": oid, "format": "TIFF", "title": "x"}) == "x.bin"

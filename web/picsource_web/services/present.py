@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from picsource_core.image_formats import EXTENSIONS, HEIC_TYPE
 from picsource_core.images import FAILED, PENDING, PROCESSING, PUBLIC, READY
 from picsource_core.location import LOCATION, NONE, REMOVED
 from picsource_core.mongo import Document
@@ -86,10 +87,14 @@ def etag(doc: Document, variant: str, key: str) -> str:
 
 
 def download_name(doc: Document) -> str:
-    ext = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "GIF": "gif", "AVIF": "avif",
-           "HEIF": "heic"}.get(str(doc.get("format")), "bin")
+    """The title as a safe file name with the format's extension (core's table; HEIF that
+    is not HEVC-coded gets .heif rather than .heic)."""
+    fmt = str(doc.get("format"))
+    ext = EXTENSIONS.get(fmt, (".bin",))[0]
+    if fmt == "HEIF" and doc.get("content_type") not in (None, HEIC_TYPE):
+        ext = ".heif"
     stem = re.sub(r"[^A-Za-z0-9._-]+", "-", str(doc.get("title") or "")).strip("-.")[:60]
-    return f"{stem or 'image-' + str(doc['_id'])}.{ext}"
+    return f"{stem or 'image-' + str(doc['_id'])}{ext}"
 
 
 @dataclass(frozen=True)
