@@ -27,6 +27,7 @@ from picsource_core.search import query_tokens
 from picsource_core.storage import ObjectStore
 from picsource_core.trash import TRASHED_AT, purge_image
 from picsource_web.services.errors import NotFound
+from picsource_web.services.likeness import SIMILAR_CANDIDATES, rank_by_cosine
 from picsource_web.services.listing_cache import ListingCache
 from picsource_web.services.metadata import ImageMetadata
 from picsource_web.services.query import ImageQuery, build_filter, encode_cursor, public_listing
@@ -205,7 +206,11 @@ class ImageRepository:
         return list(self.docs.find(flt, {"embedding": 0, "search_tokens": 0}).sort("_id", -1).limit(limit))
 
     def similar(self, doc: Document, viewer: Viewer, limit: int = 8) -> list[Document]:
-        """Near-duplicates recorded by the worker first, then images sharing labels or colours.
+        """Near-duplicates recorded by the worker first, then the images that look most
+        alike: candidates share a label or a colour family with ``doc`` (SIMILAR_CANDIDATES
+        of them at most, found through the windowed scan), ranked by the cosine of their
+        image embeddings (the worker's EfficientNet features); without embeddings they
+        keep the scan's newest-first order.
 
         Candidates are restricted to what the viewer may see (own images, or public ones
         for other viewers), so "similar" never reveals someone else's private image.
@@ -215,25 +220,38 @@ class ImageRepository:
             else public_listing()
         )
         scope[TRASHED_AT] = None
-        found: dict[ObjectId, Document] = {}
+        near_found: dict[ObjectId, Document] = {}
         near = [d.get("image_id") if isinstance(d, dict) else d for d in doc.get("near_duplicates") or []]
         near_ids = [i for i in (parse_object_id(str(n)) for n in near) if i is not None]
         if near_ids:
             for item in self.docs.find({"_id": {"$in": near_ids[:limit]}, **scope}, TILE_FIELDS):
-                found[item["_id"]] = item
+                near_found[item["_id"]] = item
         labels = [str(lbl["label"]) for lbl in (doc.get("analysis") or {}).get("labels") or []
                   if isinstance(lbl, dict) and lbl.get("label")][:3]
         queries: list[dict[str, Any]] = [
             {**scope, "search_tokens": token} for token in query_tokens(" ".join(labels))[:2]
         ]
         queries += [{**scope, "colour_families": fam} for fam in (doc.get("colour_families") or [])[:1]]
+        found: dict[ObjectId, Document] = {}
         for extra in queries:  # windowed: cheap even when thousands share a label
-            if len(found) > limit:
+            if len(found) > SIMILAR_CANDIDATES:
                 break
-            for item in self.scanner.newest(self.docs, extra, limit + 1, TILE_FIELDS):
+            for item in self.scanner.newest(self.docs, extra, SIMILAR_CANDIDATES + 1, TILE_FIELDS):
                 found.setdefault(item["_id"], item)
-        found.pop(doc["_id"], None)
-        return list(found.values())[:limit]
+        for oid in (doc["_id"], *near_found):
+            found.pop(oid, None)
+        looks = self._by_look(doc["_id"], list(found.values()))
+        return (list(near_found.values()) + looks)[:limit]
+
+    def _by_look(self, image_id: ObjectId, candidates: list[Document]) -> list[Document]:
+        """``candidates`` by the cosine of their embedding with the image's, most alike first
+        (stable: those without one keep their order, after those with one)."""
+        wanted = [image_id, *(c["_id"] for c in candidates)]
+        vectors = {d["_id"]: d.get("embedding") for d in self.docs.find({"_id": {"$in": wanted}}, {"embedding": 1})}
+        target = vectors.get(image_id)
+        if not target or not candidates:
+            return candidates
+        return rank_by_cosine(target, candidates, vectors)
 
     def usage(self, owner_id: ObjectId, up_to: ObjectId | None = None) -> tuple[int, int]:
         """(image count, total bytes) of one owner (only images up to ``up_to`` if given)."""
