@@ -60,22 +60,42 @@ def normalise_tag(tag: str) -> str:
     return " ".join(_fold(tag).split())[:64]
 
 
+#: The document fields token_sources reads (a projection for listings that explain matches).
+SOURCE_FIELDS = {"title": 1, "description": 1, "tags": 1, "analysis.caption": 1,
+                 "analysis.ocr_text": 1, "analysis.labels": 1}
+
+
+def token_sources(image: Mapping[str, Any]) -> list[tuple[str, list[str]]]:
+    """Where an image's search tokens come from, in order, each with its texts: the one
+    list behind both the stored tokens and a search result's "matched in"."""
+    analysis: Mapping[str, Any] = image.get("analysis") or {}
+    labels = [str(label.get("label", "")) for label in analysis.get("labels") or [] if isinstance(label, Mapping)]
+    return [
+        ("title", [image.get("title") or ""]),
+        ("description", [image.get("description") or ""]),
+        ("caption", [analysis.get("caption") or ""]),
+        ("text in image", [analysis.get("ocr_text") or ""]),
+        ("tag", list(image.get("tags") or [])),
+        ("label", labels),
+    ]
+
+
 def image_search_tokens(image: Mapping[str, Any]) -> list[str]:
     """All tokens an image should be found by: user text plus analysis results."""
-    analysis: Mapping[str, Any] = image.get("analysis") or {}
-    texts: list[str] = [
-        image.get("title") or "",
-        image.get("description") or "",
-        analysis.get("caption") or "",
-        analysis.get("ocr_text") or "",
-    ]
-    texts.extend(image.get("tags") or [])
-    texts.extend(str(label.get("label", "")) for label in analysis.get("labels") or [] if isinstance(label, Mapping))
     tokens: dict[str, None] = {}
-    for text in texts:
-        for token in tokenize(text):
-            tokens.setdefault(token, None)
+    for _source, texts in token_sources(image):
+        for text in texts:
+            for token in tokenize(text):
+                tokens.setdefault(token, None)
     return list(tokens)[:MAX_TOKENS_PER_IMAGE]
+
+
+def matched_sources(image: Mapping[str, Any], tokens: Iterable[str]) -> list[str]:
+    """The sources (token_sources' names, in their order) where any of ``tokens`` occurs:
+    why a search found this image."""
+    wanted = set(tokens)
+    return [source for source, texts in token_sources(image)
+            if wanted and any(wanted.intersection(tokenize(text)) for text in texts)]
 
 
 def query_tokens(words: Iterable[str] | str) -> list[str]:

@@ -40,3 +40,18 @@ def test_image_tokens_cover_user_text_and_analysis() -> None:
 def test_normalise_tag() -> None:
     assert normalise_tag("  Summer   Holiday ") == "summer holiday"
     assert normalise_tag("ÉTÉ") == "ete"
+
+
+def test_matched_sources_name_where_the_query_words_occur() -> None:
+    from picsource_core.search import image_search_tokens, matched_sources, query_tokens
+
+    image = {"title": "Harbour at dusk", "description": "", "tags": ["boats"],
+             "analysis": {"caption": "A photo of boats", "ocr_text": "FISH MARKET",
+                          "labels": [{"label": "dock", "score": 0.9}]}}
+    assert matched_sources(image, query_tokens("boats")) == ["caption", "tag"]
+    assert matched_sources(image, query_tokens("market harbours")) == ["title", "text in image"]
+    assert matched_sources(image, query_tokens("dock")) == ["label"]
+    assert matched_sources(image, query_tokens("castle")) == [] and matched_sources(image, []) == []
+    # every stored token is explained by some source, and only stored tokens are
+    for token in image_search_tokens(image):
+        assert matched_sources(image, [token])

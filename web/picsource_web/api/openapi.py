@@ -85,6 +85,9 @@ _IMAGE_SCHEMA: dict[str, Any] = {
     "properties": {
         "id": {"type": "string"},
         "is_owner": {"type": "boolean"},
+        "matched": {"type": "array", "items": {"type": "string", "enum": [
+            "title", "description", "caption", "text in image", "tag", "label"]},
+            "description": "Search results only (with q): where the words matched."},
         "title": {"type": "string"},
         "description": {"type": "string"},
         "tags": {"type": "array", "items": {"type": "string"}},
@@ -244,6 +247,20 @@ _DOCUMENT: dict[str, Any] = {
                               "409": _problem("conflict (reason in_trash): a photo is in the trash already; "
                                               "nothing was changed."),
                               "415": _problem("The body is not application/json."),
+                              **_COMMON},
+            },
+        },
+        f"{API_PREFIX}/suggest": {
+            "get": {
+                "operationId": "suggest",
+                "summary": "Autocomplete: your own tags and labels that have a word starting with q",
+                "description": "Built from your newest 2,000 images (tags, and the labels the "
+                "worker gave them), most used first, at most 10; case and accents are ignored. "
+                "Without credentials the list is empty: only your own words are ever suggested.",
+                "parameters": [_query("q", {"type": "string", "maxLength": 64}, "What was typed so far.")],
+                "responses": {"200": _json("Suggestions, most used first.", "Suggestions"),
+                              "400": _problem("validation_error: q longer than 64 characters, or an "
+                                              "unknown parameter."),
                               **_COMMON},
             },
         },
@@ -451,6 +468,11 @@ _DOCUMENT: dict[str, Any] = {
             "DuplicateResolved": {"type": "object", "properties": {
                 "kept": {"type": "string"}, "trashed": {"type": "integer"}, "tags_added": {"type": "integer"},
                 "albums_added": {"type": "integer"}, "favourite": {"type": "boolean"}}},
+            "Suggestions": {"type": "object", "required": ["suggestions"], "properties": {
+                "suggestions": {"type": "array", "maxItems": 10, "items": {
+                    "type": "object", "required": ["text", "kind", "count"], "properties": {
+                        "text": {"type": "string"}, "kind": {"type": "string", "enum": ["tag", "label"]},
+                        "count": {"type": "integer"}}}}}},
             "BulkRequest": {
                 "type": "object", "additionalProperties": False, "required": ["action", "ids"],
                 "properties": {

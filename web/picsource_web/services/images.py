@@ -205,6 +205,11 @@ class ImageRepository:
         flt = {"owner_id": owner_id, TRASHED_AT: None, "near_duplicates.0": {"$exists": True}}
         return list(self.docs.find(flt, {"embedding": 0, "search_tokens": 0}).sort("_id", -1).limit(limit))
 
+    def newest_owned(self, owner_id: ObjectId, limit: int, projection: Mapping[str, Any]) -> list[Document]:
+        """The owner's newest images (trash left out), at most ``limit``, through the listing
+        scanner (windowed where the server needs it): autocomplete's words."""
+        return list(self.scanner.newest(self.docs, {"owner_id": owner_id, TRASHED_AT: None}, limit, dict(projection)))
+
     def similar(self, doc: Document, viewer: Viewer, limit: int = 8) -> list[Document]:
         """Near-duplicates recorded by the worker first, then the images that look most
         alike: candidates share a label or a colour family with ``doc`` (SIMILAR_CANDIDATES

@@ -6,6 +6,7 @@
 //   followed by a status request for the image it removed), and for an image that is gone
 // - the grid's selection bar: a count, shift-click ranges, select all (also Ctrl+A),
 //   Esc to clear, buttons off while nothing is ticked, Enter in the tags box tags
+// - search boxes with data-suggest offer the signed-in user's own tags and labels
 (function () {
   "use strict";
 
@@ -117,8 +118,42 @@
     update();
   }
 
+  function suggestions() {
+    var list = document.getElementById("search-suggestions");
+    if (!list) { return; }
+    document.querySelectorAll("input[data-suggest]").forEach(function (input) {
+      var timer = null;
+      var controller = null;
+      input.addEventListener("input", function () {
+        window.clearTimeout(timer);
+        timer = window.setTimeout(function () {
+          var words = input.value.split(/\s+/);
+          var last = words.pop();
+          if (!last) { list.textContent = ""; return; }
+          if (controller) { controller.abort(); }
+          controller = new AbortController();
+          fetch(input.getAttribute("data-suggest") + "?q=" + encodeURIComponent(last.slice(0, 64)),
+                { credentials: "same-origin", headers: { "Accept": "application/json" }, signal: controller.signal })
+            .then(function (r) { return r.ok ? r.json() : { suggestions: [] }; })
+            .then(function (data) {
+              list.textContent = "";
+              var head = words.join(" ");
+              data.suggestions.forEach(function (s) {
+                var option = document.createElement("option");
+                option.value = (head ? head + " " : "") + s.text;
+                option.label = s.kind + " \u00b7 " + s.count;
+                list.appendChild(option);
+              });
+            })
+            .catch(function () { /* aborted by the next keystroke, or offline */ });
+        }, 150);
+      });
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     confirmForms();
+    suggestions();
     selectionBar();
     selectOnFocus();
     pollPending();

@@ -20,6 +20,7 @@ def register_blueprints(app: Flask) -> None:
         images,
         selection,
         settings,
+        suggest,
         upload,
         worldmap,
     )
@@ -32,3 +33,4 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(bulk.bp, url_prefix="/api/v1")
     app.register_blueprint(worldmap.api_bp, url_prefix="/api/v1")
     app.register_blueprint(duplicates.api_bp, url_prefix="/api/v1")
+    app.register_blueprint(suggest.api_bp, url_prefix="/api/v1")

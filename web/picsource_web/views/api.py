@@ -15,6 +15,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request, url_for
 
+from picsource_core.search import SOURCE_FIELDS, matched_sources
 from picsource_web import metrics
 from picsource_web.api.caller import api_viewer, auth_method, require_user
 from picsource_web.api.openapi import document
@@ -76,11 +77,15 @@ def list_images() -> Response:
     who = api_viewer()
     check_known_params(request.args, LIST_PARAMS)
     query = parse_query(request.args, who)
-    page = current_services().images.list_page(query, who, projection=LIST_PROJECTION)
+    fields = {**LIST_PROJECTION, **SOURCE_FIELDS} if query.tokens else LIST_PROJECTION
+    page = current_services().images.list_page(query, who, projection=fields)
     metrics.LISTINGS.labels(source="cache" if page.cached else "database").inc()
     links = _links()
-    return jsonify(items=[image_json(doc, who.user_id, links) for doc in page.items],
-                   next_cursor=page.next_cursor)
+    items = [image_json(doc, who.user_id, links) for doc in page.items]
+    if query.tokens:  # a search: where each result matched
+        for item, doc in zip(items, page.items, strict=True):
+            item["matched"] = matched_sources(doc, query.tokens)
+    return jsonify(items=items, next_cursor=page.next_cursor)
 
 
 def _incoming_files() -> list[IncomingFile]:

@@ -14,12 +14,12 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from markupsafe import Markup, escape
 from werkzeug.wrappers import Response
 
-from picsource_core.search import COLOUR_FAMILIES
+from picsource_core.search import COLOUR_FAMILIES, SOURCE_FIELDS, matched_sources
 from picsource_web import metrics
 from picsource_web.context import current_services
 from picsource_web.security import csrf_token
 from picsource_web.services import present
-from picsource_web.services.images import Page
+from picsource_web.services.images import TILE_FIELDS, Page
 from picsource_web.services.present import MediaUrls
 from picsource_web.services.query import parse_query, query_params
 from picsource_web.sessions import login_required, viewer
@@ -34,13 +34,16 @@ CSRF_SLOT, BACK_SLOT = "@@csrf@@", "@@back@@"
 SELECTION_FORM = "grid-selection"
 
 
-def tiles_html(page: Page, media: MediaUrls, owned: bool = False, selectable: bool = False) -> Markup:
+def tiles_html(page: Page, media: MediaUrls, owned: bool = False, selectable: bool = False,
+               tokens: tuple[str, ...] = ()) -> Markup:
     """The grid's tiles as HTML: a pure function of the page's documents, the URL signing
     window, whether they are the viewer's own (a favourite button each) and whether they
     can be ticked for the selection bar (the owner's, trash included), so it is cached
-    under them. It holds no session data: the CSRF token and the way back are
+    under them. With search ``tokens`` each tile also says where they matched (the page's
+    version already names the query). It holds no session data: the CSRF token and the way back are
     slots, filled per request (``fill_slots``)."""
     tiles = [present.tile(doc, media) for doc in page.items]
+    docs = {str(doc["_id"]): doc for doc in page.items}
     # One url_for for the page instead of one per tile (routing builds cost ~20 us each).
     href = url_for("images.detail", image_id="IMAGE_ID")
     fav = url_for("images.favourite", image_id="IMAGE_ID")
@@ -48,6 +51,7 @@ def tiles_html(page: Page, media: MediaUrls, owned: bool = False, selectable: bo
         t["href"] = href.replace("IMAGE_ID", t["id"])
         t["favourite_url"] = fav.replace("IMAGE_ID", t["id"]) if owned else None
         t["select_form"] = SELECTION_FORM if selectable else None  # tick, then act on all
+        t["why"] = ", ".join(matched_sources(docs[t["id"]], tokens)) if tokens else ""
         t["csrf_slot"], t["back_slot"] = CSRF_SLOT, BACK_SLOT
     return Markup(render_template("gallery/_tiles.html", tiles=tiles))
 
@@ -66,11 +70,12 @@ def render_grid(template_title: str, default_scope: str, *, search: bool,
     svc, who = current_services(), viewer()
     args = {**request.args.to_dict(), **(fixed or {})}
     query = replace(parse_query(args, who, default_scope=default_scope), trashed=trash)
-    page = svc.images.list_page(query, who)
+    tokens = tuple(query.tokens)
+    page = svc.images.list_page(query, who, projection={**TILE_FIELDS, **SOURCE_FIELDS} if tokens else None)
     metrics.LISTINGS.labels(source="cache" if page.cached else "database").inc()
     selectable = query.scope == "mine" and who.user is not None
     owned = selectable and not trash
-    build = functools.partial(tiles_html, page, svc.media, owned, selectable)
+    build = functools.partial(tiles_html, page, svc.media, owned, selectable, tokens)
     key = (page.version, svc.media.window(), owned, selectable)
     html = fill_slots(svc.fragments.get_or_build(key, build) if page.version else build())
     endpoint = request.endpoint or "gallery.search"
