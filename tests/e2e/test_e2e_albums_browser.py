@@ -16,56 +16,29 @@ from typing import Any
 import pytest
 
 from picsource_core.mongo import IMAGES
-from tests.e2e.test_e2e_browser import (  # noqa: F401 - browser and web_url are fixtures
-    PASSWORD,
-    browser,
+from tests.support.browser import (
+    WIDTHS,
     dotted_jpeg,
     drop_files,
-    shoot,
-    web_url,
+    shoot_widths,
+    sign_up,
+    thumbnails_loaded,
+    watch_errors,
 )
 from tests.web.web_support import finish_analysis
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-WIDTHS = {"390": {"width": 390, "height": 844}, "1280": {"width": 1280, "height": 800}}
 PHOTOS = [("red-car.jpg", (200, 30, 30)), ("blue-sea.jpg", (30, 60, 200)), ("green-hill.jpg", (40, 160, 60))]
 
 
-def watch_errors(page: Any) -> list[str]:
-    errors: list[str] = []
-    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on("response", lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400 else None)
-    page.set_default_timeout(20_000)
-    return errors
-
-
-def shoot_widths(page: Any, name: str) -> None:
-    for width, size in WIDTHS.items():
-        page.set_viewport_size(size)
-        shoot(page, f"{name}-{width}")
-
-
-def thumbnails_loaded(page: Any) -> list[int]:
-    """naturalWidth of every tile's thumbnail once each has finished loading."""
-    page.wait_for_function("() => [...document.querySelectorAll('[data-image-id] img')]"
-                           ".every(i => i.complete)")
-    return page.eval_on_selector_all("[data-image-id] img", "imgs => imgs.map(i => i.naturalWidth)")
-
-
 @pytest.mark.timeout(300)
-def test_album_from_the_grid_shared_with_a_stranger(web_url: str, browser: Any,  # noqa: F811
+def test_album_from_the_grid_shared_with_a_stranger(web_url: str, browser: Any,
                                                     mongo_db: Any, object_store: Any) -> None:
     owner = browser.new_context(viewport=WIDTHS["1280"])
     page = owner.new_page()
     errors = watch_errors(page)
-    page.goto(f"{web_url}/signup")
-    page.fill("input[name=username]", "albumuser")
-    page.fill("input[name=password]", PASSWORD)
-    page.fill("input[name=password2]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(lambda url: "/signup" not in url)
+    sign_up(page, web_url, "albumuser")
 
     # Upload three; when done, the page offers to put them in an album.
     page.goto(f"{web_url}/upload")

@@ -9,109 +9,16 @@ person can look at the pages.
 
 from __future__ import annotations
 
-import base64
-import os
 import sys
-import tempfile
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from PIL import Image
 
-from tests.harness.procs import ManagedProcess, free_port, http_responds
-from tests.harness.run import python_path, web_argv
-from tests.harness.tools import REPO
-from tests.support.images import encode, heic, noisy_image
+from tests.support.browser import VIEWPORTS, dotted_jpeg, drop_files, shoot, sign_up
+from tests.support.images import heic, noisy_image
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-ARTIFACTS = REPO / "tests" / "artifacts"
-VIEWPORTS = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1440, "height": 900}}
-PASSWORD = "a long enough passphrase"
-
-
-@pytest.fixture
-def web_url(core_env: dict[str, str], tmp_path: Path) -> Iterator[str]:
-    """The web tier under gunicorn (2 workers) on a free port, as `make run` starts it."""
-    port = free_port()
-    env = dict(os.environ)
-    env.update(core_env)
-    env.update(
-        PYTHONPATH=python_path(), SECRET_KEY="e2e-" + "s" * 40, WEB_WORKERS="2",
-        PROMETHEUS_MULTIPROC_DIR=tempfile.mkdtemp(prefix="prom-", dir=tmp_path),
-        LOG_LEVEL="warning", PYTHONUNBUFFERED="1",
-    )
-    web = ManagedProcess("web", web_argv(port), tmp_path / "web.log", env=env, cwd=REPO).start()
-    try:
-        web.wait_ready(lambda: http_responds(f"http://127.0.0.1:{port}/readyz"), 60, "serving")
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        web.stop()
-
-
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    assert CHROMIUM.exists(), "Debian's chromium is required: apt-get install chromium"
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
-def dotted_jpeg(colour: tuple[int, int, int], size: tuple[int, int]) -> bytes:
-    """A JPEG of one colour, dotted with the opposite colour."""
-    img = Image.new("RGB", size, colour)
-    for x in range(0, size[0], 7):  # a little structure so the JPEG is not trivial
-        for y in range(0, size[1], 5):
-            img.putpixel((x, y), (255 - colour[0], 255 - colour[1], 255 - colour[2]))
-    return encode(img, "JPEG", quality=92)
-
-
-def drop_files(page: Any, selector: str, files: list[tuple[str, bytes]],
-               mime: str = "image/jpeg") -> None:  # fmt: skip
-    """Dispatch a real drop event whose DataTransfer carries File objects (what a user's
-    drag from the desktop produces), so the page's own drop handler runs."""
-    payload = [{"name": name, "b64": base64.b64encode(data).decode(), "type": mime}
-               for name, data in files]  # fmt: skip
-    transfer = page.evaluate_handle(
-        """(files) => {
-            const dt = new DataTransfer();
-            for (const f of files) {
-                const bytes = Uint8Array.from(atob(f.b64), c => c.charCodeAt(0));
-                dt.items.add(new File([bytes], f.name, {type: f.type}));
-            }
-            return dt;
-        }""",
-        payload,
-    )
-    page.dispatch_event(selector, "dragenter", {"dataTransfer": transfer})
-    page.dispatch_event(selector, "drop", {"dataTransfer": transfer})
-
-
-def shoot(page: Any, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.evaluate("window.scrollTo(0, 0)")  # else the sticky navbar is drawn mid-page
-    page.wait_for_timeout(400)  # let progress-bar and layout transitions finish
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-
-
-def sign_up(page: Any, web_url: str, username: str) -> None:
-    page.goto(f"{web_url}/signup")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    page.fill("input[name=password2]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(lambda url: "/signup" not in url)
-    assert username in page.content()
 
 
 @pytest.mark.timeout(300)

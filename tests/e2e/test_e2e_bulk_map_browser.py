@@ -18,14 +18,7 @@ import pytest
 from bson import ObjectId
 
 from picsource_core.mongo import IMAGES
-from tests.e2e.test_e2e_albums_browser import shoot_widths, watch_errors
-from tests.e2e.test_e2e_browser import (  # noqa: F401 - browser and web_url are fixtures
-    PASSWORD,
-    browser,
-    dotted_jpeg,
-    drop_files,
-    web_url,
-)
+from tests.support.browser import dotted_jpeg, drop_files, shoot_widths, sign_up, watch_errors
 from tests.web.web_support import finish_analysis
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -40,17 +33,12 @@ def _ticked(page: Any) -> list[str]:
 
 
 @pytest.mark.timeout(300)
-def test_select_act_download_trash_restore_and_map(web_url: str, browser: Any,  # noqa: F811
+def test_select_act_download_trash_restore_and_map(web_url: str, browser: Any,
                                                    mongo_db: Any, object_store: Any) -> None:
     context = browser.new_context(viewport={"width": 1280, "height": 800}, accept_downloads=True)
     page = context.new_page()
     errors = watch_errors(page)
-    page.goto(f"{web_url}/signup")
-    page.fill("input[name=username]", "bulkuser")
-    page.fill("input[name=password]", PASSWORD)
-    page.fill("input[name=password2]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(lambda url: "/signup" not in url)
+    sign_up(page, web_url, "bulkuser")
     page.goto(f"{web_url}/upload")
     drop_files(page, "[data-dropzone]", [(f"shot-{n}.jpg", dotted_jpeg(c, (480, 360))) for n, c in enumerate(COLOURS)])
     page.click("[data-upload-button]")
