@@ -111,10 +111,6 @@ def test_sign_up_upload_browse_search_open_delete(web_url: str, browser: Any) ->
     context.close()
 
 
-if __name__ == "__main__":  # pragma: no cover - convenience: python tests/e2e/test_e2e_browser.py
-    sys.exit(pytest.main([__file__, "-q"]))
-
-
 @pytest.mark.timeout(120)
 def test_a_phone_heic_uploads_with_no_broken_preview(web_url: str, browser: Any) -> None:
     """Chromium cannot draw HEIC: the card keeps its plain square instead of a broken
@@ -133,3 +129,7 @@ def test_a_phone_heic_uploads_with_no_broken_preview(web_url: str, browser: Any)
         "() => document.querySelector('[data-file-card]').getAttribute('data-state') === 'success'")
     assert page.locator("[data-result] a").count() == 1
     context.close()
+
+
+if __name__ == "__main__":  # pragma: no cover - convenience: python tests/e2e/test_e2e_browser.py
+    sys.exit(pytest.main([__file__, "-q"]))
