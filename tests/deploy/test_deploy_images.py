@@ -125,25 +125,56 @@ def test_pins_are_the_versions_the_tests_run_with(component: str) -> None:
         assert metadata.version(name) == pin.version, f"{component}: {name}=={pin.version}"
 
 
-def _third_party_imports(package_dirs: list[Path]) -> set[str]:
+def _imports(path: Path) -> set[str]:
+    """Dotted names a module imports (``from a import b`` gives both ``a`` and ``a.b``)."""
     found: set[str] = set()
-    for directory in package_dirs:
-        for path in directory.rglob("*.py"):
-            for node in ast.walk(ast.parse(path.read_text())):
-                if isinstance(node, ast.Import):
-                    found |= {a.name.split(".")[0] for a in node.names}
-                elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                    found.add(node.module.split(".")[0])
-    return {m for m in found if m not in sys.stdlib_module_names and m not in FIRST_PARTY}
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            found |= {f"{node.module}.{a.name}" for a in node.names}
+    return found
+
+
+def _core_file(dotted: str) -> Path | None:
+    parts = dotted.split(".")
+    if parts[0] != "picsource_core":
+        return None
+    base = REPO / "core" / Path(*parts)
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _third_party_imports(component_dir: Path) -> set[str]:
+    """Top-level third-party modules the component can import: its own modules, and the
+    core modules they reach, transitively (core holds what several components share, so an
+    image carries the dependencies of the core modules its component uses, not all of core)."""
+    todo = list(component_dir.rglob("*.py"))
+    seen: set[Path] = set()
+    found: set[str] = set()
+    while todo:
+        path = todo.pop()
+        if path in seen:
+            continue
+        seen.add(path)
+        for dotted in _imports(path):
+            core = _core_file(dotted)
+            if core is not None:
+                todo.append(core)
+            elif dotted.split(".")[0] not in FIRST_PARTY:
+                found.add(dotted.split(".")[0])
+    return {m for m in found if m not in sys.stdlib_module_names}
 
 
 @pytest.mark.parametrize("component", COMPONENTS)
 def test_every_imported_module_is_installed_in_the_image(component: str) -> None:
-    dirs = [REPO / "core" / "picsource_core", REPO / component / COMPONENTS[component]]
     installed = set(image_lock(component))  # a lock is complete (test_deploy_lock.py)
     providers = metadata.packages_distributions()
     missing = []
-    for module in sorted(_third_party_imports(dirs)):
+    for module in sorted(_third_party_imports(REPO / component / COMPONENTS[component])):
         dists = {re.sub(r"[-_.]+", "-", d.lower()) for d in providers.get(module, [])}
         if not dists & installed:
             missing.append(f"{module} (from {sorted(dists) or 'no installed distribution'})")
