@@ -3,7 +3,7 @@
 hadolint lints them; the rest reads them: multi-stage with a slim, non-root final
 stage and no build tools in it; every COPY source exists; the worker converts its model
 at build time; the pinned Python packages are the versions the test suite runs with;
-and every third-party module the component (and core/) imports is installed in its image.
+and every third-party module the component imports (with the core modules it reaches) is installed in its image.
 Each image installs its own lock (.ci/requirements/<component>.txt), hashed and complete,
 so the versions it runs are the ones the test suite runs with (test_deploy_lock.py).
 """
