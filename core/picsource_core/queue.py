@@ -26,18 +26,24 @@ needed in a cluster. Contract:
   counts, whatever the state of the services (at most one attempt per job in
   flight when a worker loses MongoDB and cannot settle);
 * every state change after claim is conditional on the lease owner, so a worker
-  that lost its lease cannot overwrite another worker's result.
+  that lost its lease cannot overwrite another worker's result;
+* ``request`` is for work that must run again after each change (``EMBED``: an
+  image's text was edited): a pending job stays pending (one run serves every
+  request made before it starts), a settled one (done or failed) is pending
+  again with fresh attempts, and a running one is marked ``again``, so that
+  ``complete`` puts it back to pending instead of done: a change made while the
+  job ran is never lost behind it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bson import ObjectId
-from pymongo import ASCENDING, ReturnDocument
+from pymongo import ASCENDING, ReturnDocument, UpdateOne
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
@@ -48,6 +54,9 @@ RUNNING = "running"
 DONE = "done"
 FAILED = "failed"
 ANALYSE = "analyse"
+#: Re-embed an image's text after its title, description or tags changed
+#: (picsource_core.text_embedding; the worker's picsource_worker.embed).
+EMBED = "embed"
 
 Clock = Callable[[], datetime]
 
@@ -128,6 +137,41 @@ class JobQueue:
         except DuplicateKeyError:
             return False  # a concurrent enqueue won the race: still idempotent
         return result.upserted_id is not None
+
+    def request(self, image_ids: Iterable[ObjectId], kind: str) -> int:
+        """Ask for a run of ``kind`` that starts after this call, for each image, in one bulk
+        write (see the module's contract); returns how many jobs were created or woken.
+
+        One pipeline upsert per image, so reading the state and changing it is atomic: a
+        job that completes meanwhile is either seen running (and marked ``again``) or seen
+        done (and made pending), never missed.
+        """
+        now = self.clock()
+        state = {"$ifNull": ["$state", DONE]}  # a new job starts like a settled one
+        settled = {"$in": [state, [DONE, FAILED]]}
+        running = {"$eq": [state, RUNNING]}
+
+        def fresh(field: str, value: Any) -> dict[str, Any]:
+            return {"$cond": [settled, {"$literal": value}, f"${field}"]}
+
+        stage = {"$set": {
+            "state": {"$cond": [running, RUNNING, PENDING]},
+            "again": {"$or": [running, {"$and": [{"$not": [settled]}, {"$ifNull": ["$again", False]}]}]},
+            "attempts": fresh("attempts", 0), "run_at": {"$cond": [settled, now, "$run_at"]},
+            "last_error": fresh("last_error", None), "lease_expiries": fresh("lease_expiries", 0),
+            "infra_failures": fresh("infra_failures", 0),
+            "lease_owner": {"$ifNull": ["$lease_owner", None]},
+            "lease_expires": {"$ifNull": ["$lease_expires", None]},
+            "max_attempts": {"$ifNull": ["$max_attempts", self.max_attempts]},
+            "created_at": {"$ifNull": ["$created_at", now]}, "options": {"$ifNull": ["$options", {}]},
+            "updated_at": now,
+        }}  # fmt: skip
+        ops = [UpdateOne({"image_id": image_id, "kind": kind}, [stage], upsert=True)
+               for image_id in dict.fromkeys(image_ids)]
+        if not ops:
+            return 0
+        result = self.jobs.bulk_write(ops, ordered=False)
+        return result.upserted_count + result.modified_count
 
     def get(self, job_id: ObjectId) -> Job | None:
         doc = self.jobs.find_one({"_id": job_id})
@@ -214,12 +258,17 @@ class JobQueue:
         return result.modified_count == 1
 
     def complete(self, job: Job) -> bool:
+        """Done; or pending again at once, with fresh attempts, if ``request`` asked for
+        another run while this one worked (the job is marked ``again``)."""
         now = self.clock()
+        again = {"$eq": [{"$ifNull": ["$again", False]}, True]}
         result = self.jobs.update_one(
             {"_id": job.id, "lease_owner": job.lease_owner, "state": RUNNING},
-            {"$set": {"state": DONE, "finished_at": now, "updated_at": now,
-                      "lease_owner": None, "lease_expires": None, "last_error": None,
-                      "infra_failures": 0}},
+            [{"$set": {"state": {"$cond": [again, PENDING, DONE]}, "finished_at": now,
+                       "updated_at": now, "run_at": {"$cond": [again, now, "$run_at"]},
+                       "attempts": {"$cond": [again, 0, "$attempts"]}, "again": False,
+                       "lease_owner": None, "lease_expires": None, "last_error": None,
+                       "infra_failures": 0}}],
         )
         return result.modified_count == 1
 

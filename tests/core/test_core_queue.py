@@ -199,3 +199,37 @@ def test_the_claiming_workers_limit_is_the_one_on_record(mongo_db) -> None:  # t
     job = worker.claim("w", 30)
     assert job is not None and job.max_attempts == 2
     assert mongo_db.jobs.find_one({"_id": job.id})["max_attempts"] == 2  # what /admin shows
+
+
+def test_request_runs_again_after_every_change(mongo_db) -> None:  # type: ignore[no-untyped-def]
+    """``request`` (the embed job after an edit): one bulk write for many images; a pending
+    job absorbs repeated requests, a done or failed one is woken with fresh attempts, and a
+    request while the job runs makes ``complete`` put it back to pending, not done."""
+    queue, clock = make_queue(mongo_db, max_attempts=1)
+    first, second = ObjectId(), ObjectId()
+    assert queue.request([first, second, first], "embed") == 2
+    assert queue.request([first], "embed") == 0  # already pending: nothing new
+    assert mongo_db.jobs.count_documents({"kind": "embed", "state": PENDING}) == 2
+    job = queue.claim("w", 30)
+    assert job is not None and job.image_id == first and job.kind == "embed"
+    assert queue.complete(job)
+    assert mongo_db.jobs.find_one({"_id": job.id})["state"] == DONE
+
+    queue.request([first], "embed")  # done -> pending again
+    job = queue.claim("w", 30)
+    assert job is not None and job.image_id == first
+    queue.request([first], "embed")  # while it runs: once more after it
+    clock.advance(1)
+    assert queue.complete(job)
+    again = mongo_db.jobs.find_one({"_id": job.id})
+    assert again["state"] == PENDING and again["attempts"] == 0 and not again["again"]
+
+    other = queue.claim("w", 30)
+    assert other is not None and other.image_id == second
+    assert queue.fail(other, "boom") == FAILED  # max_attempts=1
+    clock.advance(1)
+    queue.request([second], "embed")  # failed -> pending with fresh attempts
+    woken = mongo_db.jobs.find_one({"_id": other.id})
+    assert woken["state"] == PENDING and woken["attempts"] == 0 and woken["last_error"] is None
+    assert mongo_db.jobs.count_documents({}) == 2
+    assert queue.request([], "embed") == 0
