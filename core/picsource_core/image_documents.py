@@ -22,6 +22,13 @@ same reason the stamps are renewed here, and a purged image leaves its albums.
 
 Inserts and deletes also keep the gallery's running storage total (picsource_core.usage)
 here, for the same reason: a delete path that forgot it would let the total drift.
+
+The text vector of semantic search (picsource_core.text_embedding) is written here too:
+``edit`` asks the worker to embed an image's text again whenever its title, description
+or tags change (an ``EMBED`` job, picsource_core.queue), so no edit path can forget;
+``set_text_vector`` stores a vector only if the document is still the one it was made
+from (compare-and-set on ``updated_at``, which every change of its text renews), so a
+slow job never overwrites newer text.
 """
 
 from __future__ import annotations
@@ -42,7 +49,7 @@ from picsource_core import stamps
 from picsource_core.albums import AlbumImages
 from picsource_core.images import FAILED, PENDING, PROCESSING, READY
 from picsource_core.mongo import IMAGES, Document
-from picsource_core.queue import utcnow
+from picsource_core.queue import EMBED, JobQueue, utcnow
 from picsource_core.search import image_search_tokens
 from picsource_core.usage import GalleryUsage
 
@@ -54,6 +61,13 @@ SCOPE_FIELDS = {"owner_id": 1, "visibility": 1}
 GONE_FIELDS = {**SCOPE_FIELDS, "bytes": 1}
 #: Everything but the large vector nobody reads when editing or analysing.
 WHOLE = {"embedding": 0}
+#: Beside the text vector (text_embedding.TEXT_VECTOR): the model that made it
+#: (text_embedding.TEXT_MODEL_ID) and a digest of the text it was made from, so a model
+#: change or a text change shows the vector is stale without embedding anything.
+TEXT_MODEL = "text_model"
+TEXT_DIGEST = "text_digest"
+#: The fields whose change calls for a new text vector (the analysis's are the worker's).
+USER_TEXT_FIELDS = ("title", "description", "tags")
 
 
 class ImageDocuments:
@@ -66,6 +80,8 @@ class ImageDocuments:
         self.usage = GalleryUsage(db)
         #: The images' side of album memberships (trash mark, date taken, purge).
         self.album_images = AlbumImages(db)
+        #: Where ``edit`` asks for the text to be embedded again.
+        self._jobs = JobQueue(db)
 
     # --- reads ------------------------------------------------------------------------
     def find_one(self, query: Mapping[str, Any], projection: Mapping[str, Any] | None = None) -> Document | None:
@@ -140,18 +156,33 @@ class ImageDocuments:
             self.album_images.set_trashed(doc["_id"], False)
         return back is not None
 
-    def edit(self, doc: Mapping[str, Any], changes: Mapping[str, Any]) -> Document:
+    def edit(self, doc: Mapping[str, Any], changes: Mapping[str, Any], *,
+             embed_later: list[ObjectId] | None = None) -> Document:
         """Apply a user's edit (title, description, tags, visibility, share token) to ``doc``,
-        as it was read, with its search tokens; returns the document as written."""
+        as it was read, with its search tokens; returns the document as written.
+
+        A changed title, description or tag list asks for an ``EMBED`` job; a caller that
+        edits many images passes ``embed_later`` to collect the ids instead and hands
+        them to ``request_embeds`` once (one bulk write)."""
         updated: Document = {**doc, **changes, "updated_at": utcnow()}
         scope = {"_id": doc["_id"], "owner_id": doc["owner_id"]}
         fields = {**changes, "updated_at": updated["updated_at"]}
-        if {"title", "description", "tags"} & changes.keys():
+        if set(USER_TEXT_FIELDS) & changes.keys():
             self._write_with_tokens(scope, doc, fields, updated)
         else:
             self._images.update_one(scope, {"$set": fields})
         stamps.touch_image(self._db, updated, doc.get("visibility"))
+        if any(field in changes and changes[field] != doc.get(field) for field in USER_TEXT_FIELDS):
+            if embed_later is None:
+                self.request_embeds([doc["_id"]])
+            else:
+                embed_later.append(doc["_id"])
         return updated
+
+    def request_embeds(self, image_ids: list[ObjectId]) -> int:
+        """Ask the worker to embed these images' text again (one bulk write; see
+        picsource_core.queue ``request``)."""
+        return self._jobs.request(image_ids, EMBED)
 
     # --- writes by the worker ---------------------------------------------------------
     def start_analysis(self, image_id: ObjectId) -> Document | None:
@@ -195,6 +226,18 @@ class ImageDocuments:
         stamps.touch_image(self._db, doc)
         self._date_albums(doc, fields)
         return doc
+
+    def set_text_vector(self, seen: Mapping[str, Any], fields: Mapping[str, Any]) -> bool:
+        """Store a text vector (``text_vector``, ``TEXT_MODEL``, ``TEXT_DIGEST``) made from
+        ``seen``, only if the document is unchanged since (the same ``updated_at``); False
+        when it changed or is gone: the caller reads it again. Not a user change, so
+        ``updated_at`` stays; the listing stamps are renewed, because web processes keep
+        the vectors of a listing scope under them (semantic search)."""
+        written = self._images.find_one_and_update(
+            {"_id": seen["_id"], "updated_at": seen.get("updated_at")}, {"$set": dict(fields)},
+            projection=SCOPE_FIELDS)
+        stamps.touch_image(self._db, written)
+        return written is not None
 
     def _date_albums(self, doc: Mapping[str, Any], fields: Mapping[str, Any]) -> None:
         """Album pages sort by date taken: tell the memberships when the worker read it."""

@@ -28,7 +28,7 @@ from tests.support.env import REPO, python_path
 from tests.support.waiting import wait_until
 
 NO_MODELS = {"WORKER_LABELS": "false", "WORKER_FACES": "false", "WORKER_OCR": "false",
-             "WORKER_SAFETY": "false"}  # fmt: skip
+             "WORKER_SAFETY": "false", "WORKER_TEXT_EMBEDDING": "false"}  # fmt: skip
 
 
 def seed_image(db: Any, store: ObjectStore, data: bytes, owner_id: ObjectId | None = None,

@@ -9,6 +9,10 @@ them, and are skipped once the lease is known to be lost.
 A failure is the image's fault unless ``is_infrastructure_error`` says a backing service
 failed (MongoDB or S3 unreachable, a timeout, an S3 5xx): then the job waits for the
 service with backoff and spends no attempt (see the queue module for the rule).
+
+An ``EMBED`` job (the image's text changed; picsource_worker.embed) only brings the text
+vector up to date: it never touches the image's status, and its failures stay on the job
+(``owns_status``), so a retry or a dead letter never shows a ready image as failed.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from picsource_core import images
 from picsource_core.image_documents import ImageDocuments
 from picsource_core.location import LOCATION
 from picsource_core.mongo import is_outage as is_mongo_outage
-from picsource_core.queue import FAILED, PENDING, Job, JobQueue
+from picsource_core.queue import EMBED, FAILED, PENDING, Job, JobQueue
 from picsource_core.storage import (
     ObjectStore,
     StorageError,
@@ -35,7 +39,7 @@ from picsource_core.storage import (
     thumbnail_key,
     thumbnails_prefix,
 )
-from picsource_worker import duplicates
+from picsource_worker import duplicates, embed
 from picsource_worker.location import check_original
 from picsource_worker.pipeline.analyse import AnalysisOptions, analyse, describe_error
 from picsource_worker.results import analysis_fields, failure_fields
@@ -100,9 +104,16 @@ class JobState:
     finished: bool = False
 
 
+def owns_status(job: Job) -> bool:
+    """Whether ``job``'s outcome is the image's status (analysis), or only its own (EMBED)."""
+    return job.kind != EMBED
+
+
 def run_job(ctx: JobContext, job: Job, state: JobState) -> str:
     """Process `job` and settle it in the queue; returns the outcome for the metrics."""
     try:
+        if job.kind == EMBED:
+            return _embed(ctx, job, state)
         return _process(ctx, job, state)
     except PermanentJobError as exc:
         return _settle_failure(ctx, job, state, str(exc), permanent=True, fields=exc.fields)
@@ -140,6 +151,7 @@ def _process(ctx: JobContext, job: Job, state: JobState) -> str:
     if analysis.phash:
         near = duplicates.find_near_duplicates(ctx.images, doc.get("owner_id"), image_id, analysis.phash)
     fields["near_duplicates"] = near
+    text_ok = ctx.options.text_embedding and embed.add_text_fields(doc, fields, ctx.observe)
 
     with ctx.commit_lock:
         if state.lost.is_set():
@@ -147,12 +159,29 @@ def _process(ctx: JobContext, job: Job, state: JobState) -> str:
         updated = ctx.images.apply_analysis(image_id, fields, status=images.READY, seen=doc)
         if updated is not None:
             ctx.images.link_near_duplicates(image_id, near, seen=doc)
+            if text_ok:  # an edit while the job ran made the vector stale: once more
+                embed.catch_up(ctx.images, updated)
         else:  # deleted mid-job: do not leave orphaned thumbnails (or a copy) behind
             ctx.store.delete_prefix(thumbnails_prefix(image_id))
             ctx.store.delete(location_free_key(image_id))
         ctx.queue.complete(job)
         state.finished = True
     return "done" if updated is not None else "skipped"
+
+
+def _embed(ctx: JobContext, job: Job, state: JobState) -> str:
+    """An EMBED job: the image's text vector from its text as it is now (ready images only:
+    an analysis in progress embeds its own and catches up with edits)."""
+    outcome = "skipped"
+    if ctx.options.text_embedding:
+        doc = ctx.images.find_one({"_id": job.image_id}, embed.READ)
+        outcome = "done" if embed.refresh(ctx.images, doc) in ("embedded", "current") else "skipped"
+    with ctx.commit_lock:
+        if state.lost.is_set():
+            return "lost"
+        ctx.queue.complete(job)
+        state.finished = True
+    return outcome
 
 
 def _read_original(store: ObjectStore, key: str) -> bytes:
@@ -188,10 +217,12 @@ def settle_failure(ctx: JobContext, job: Job, error: str, *, permanent: bool = F
     outcome = ctx.queue.fail(replace(job, max_attempts=max(1, attempts)), error,
                              infrastructure=infrastructure and not permanent)  # fmt: skip
     if outcome == FAILED:
-        fail_image(ctx, job.image_id, error, fields)
+        if owns_status(job):
+            fail_image(ctx, job.image_id, error, fields)
         return "failed"
     if outcome == PENDING:
-        ctx.images.mark_pending(job.image_id)
+        if owns_status(job):
+            ctx.images.mark_pending(job.image_id)
         return "deferred" if infrastructure and not permanent else "retry"
     return "lost"
 
@@ -207,6 +238,7 @@ def bury_abandoned(ctx: JobContext) -> int:
     """Fail the jobs whose worker died on their last attempt, and their images; returns how many."""
     buried = ctx.queue.bury_abandoned()
     for job in buried:
-        log.error("job %s for image %s: %s", job.id, job.image_id, job.last_error)
-        fail_image(ctx, job.image_id, job.last_error)
+        log.error("%s job %s for image %s: %s", job.kind, job.id, job.image_id, job.last_error)
+        if owns_status(job):
+            fail_image(ctx, job.image_id, job.last_error)
     return len(buried)

@@ -12,8 +12,9 @@ enforces two deadlines by giving the job back and leaving the process:
 A process that dies outright (OOM kill, a segfault in a decoder) settles nothing: its
 lease expires and the claim counts. Before each claim the loop buries the jobs whose
 lease expired on their last attempt, so their images show failed instead of "processing";
-slot 0 also purges the trash whose TRASH_DAYS are up (at most every few minutes) and
-checks images from before uploads removed location (picsource_worker.location).
+slot 0 also purges the trash whose TRASH_DAYS are up (at most every few minutes),
+checks images from before uploads removed location (picsource_worker.location), and asks
+for the text vectors older images lack (picsource_worker.embed).
 """
 
 from __future__ import annotations
@@ -35,9 +36,17 @@ from pymongo.errors import PyMongoError
 from picsource_core.mongo import connect
 from picsource_core.queue import Job, JobQueue
 from picsource_core.storage import ObjectStore
-from picsource_worker.job import JobContext, JobState, bury_abandoned, run_job, settle_failure
+from picsource_worker import embed
+from picsource_worker.job import (
+    JobContext,
+    JobState,
+    bury_abandoned,
+    owns_status,
+    run_job,
+    settle_failure,
+)
 from picsource_worker.location import LocationBackfill
-from picsource_worker.pipeline.analyse import analyse
+from picsource_worker.pipeline.analyse import analyse, describe_error
 from picsource_worker.settings import Settings
 from picsource_worker.trash import TrashPurge
 
@@ -87,6 +96,8 @@ def run_slot(slot: int, settings: Settings, shared: Shared) -> None:
     purge = TrashPurge(ctx.images, ctx.queue, store, days=settings.trash_days) if slot == 0 else None
     # ...and checks images from before uploads removed location (picsource_worker.location).
     backfill = LocationBackfill(ctx.images, store) if slot == 0 else None
+    # ...and asks for the text vectors of images analysed before them (picsource_worker.embed).
+    texts = embed.TextBackfill(ctx.images) if slot == 0 and ctx.options.text_embedding else None
     shared.ticks[slot] = time.time()
     _warm_up(ctx)
 
@@ -104,6 +115,8 @@ def run_slot(slot: int, settings: Settings, shared: Shared) -> None:
                 purge.run_if_due()
             if backfill is not None:
                 backfill.run_if_due()
+            if texts is not None:
+                texts.run_if_due()
             job = ctx.queue.claim(worker_id, settings.lease_seconds)
         except PyMongoError as exc:
             log.warning("cannot claim a job: %s", exc)
@@ -182,7 +195,7 @@ def _give_back(ctx: JobContext, job: Job, state: JobState, reason: str, *, relea
         try:
             if release:
                 outcome = "released" if ctx.queue.release(job) else "lost"
-                if outcome == "released":
+                if outcome == "released" and owns_status(job):
                     ctx.images.mark_pending(job.image_id)
             else:
                 outcome = settle_failure(ctx, job, reason)
@@ -199,6 +212,11 @@ def _warm_up(ctx: JobContext) -> None:
     analysis = analyse(buf.getvalue(), ctx.options)
     for step, error in analysis.step_errors.items():
         log.error("warm-up: step %s failed: %s", step, error)
+    if ctx.options.text_embedding:
+        try:
+            embed.warm_up()
+        except Exception as exc:  # noqa: BLE001 - each image will record the step's error
+            log.error("warm-up: step text failed: %s", describe_error(exc))
 
 
 def _die_with_parent(supervisor_pid: int) -> None:

@@ -40,6 +40,8 @@ class Settings:
     faces: bool = True
     labels: bool = True
     safety: bool = True
+    #: WORKER_TEXT_EMBEDDING: embed each image's text for semantic search (picsource_worker.embed).
+    text_embedding: bool = True
     #: WORKER_SAFETY_THRESHOLD: NSFW score (0..1) at or above which an image is flagged
     #: ``hidden_from_public`` (the Gallery's spec.worker.analysis.safetyThreshold).
     safety_threshold: float = DEFAULT_SAFETY_THRESHOLD
@@ -88,6 +90,7 @@ class Settings:
             faces=env.bool("WORKER_FACES", True),
             labels=env.bool("WORKER_LABELS", True),
             safety=env.bool("WORKER_SAFETY", True),
+            text_embedding=env.bool("WORKER_TEXT_EMBEDDING", True),
             safety_threshold=threshold,
             poll_seconds=poll,
             max_pixels=env.int(
@@ -109,6 +112,7 @@ class Settings:
             faces=self.faces,
             ocr=self.ocr,
             safety=self.safety,
+            text_embedding=self.text_embedding,
             safety_threshold=self.safety_threshold,
             max_pixels=self.max_pixels,
             thumbnail_sizes=tuple(THUMBNAIL_SIZES),

@@ -127,8 +127,10 @@ def _check(docs: Sequence[Mapping[str, Any]], req: BulkRequest) -> None:
             parse_tags(_new_tags(doc, req))  # 400 too_many_tags before any write
 
 
-def _apply_one(images: ImageRepository, doc: Mapping[str, Any], req: BulkRequest) -> bool:
-    """Apply the action to one image; False when it already was that way (idempotent)."""
+def _apply_one(images: ImageRepository, doc: Mapping[str, Any], req: BulkRequest,
+               embed_later: list[ObjectId]) -> bool:
+    """Apply the action to one image; False when it already was that way (idempotent).
+    An image whose tags changed joins ``embed_later`` (its text is embedded again)."""
     d = dict(doc)
     if req.action == "trash":
         return images.trash(d)
@@ -144,7 +146,8 @@ def _apply_one(images: ImageRepository, doc: Mapping[str, Any], req: BulkRequest
     tags = _new_tags(doc, req) if req.action in ("add_tags", "remove_tags") else list(doc.get("tags") or [])
     if visibility == doc.get("visibility") and tags == list(doc.get("tags") or []):
         return False
-    images.update_metadata(d, parse_metadata(doc.get("title"), doc.get("description"), tags, visibility))
+    images.update_metadata(d, parse_metadata(doc.get("title"), doc.get("description"), tags, visibility),
+                           embed_later=embed_later)
     return True
 
 
@@ -153,7 +156,12 @@ def apply_bulk(images: ImageRepository, owner_id: ObjectId, req: BulkRequest) ->
     docs = owned_selection(images, owner_id, req.ids)
     _check(docs, req)
     results: list[tuple[ObjectId, str]] = []
-    for doc in docs:
-        changed = _apply_one(images, doc, req)
-        results.append((doc["_id"], CHANGED if changed else UNCHANGED))
+    embed_later: list[ObjectId] = []
+    try:
+        for doc in docs:
+            changed = _apply_one(images, doc, req, embed_later)
+            results.append((doc["_id"], CHANGED if changed else UNCHANGED))
+    finally:  # the images changed before an outage need their new text embedded too
+        if embed_later:
+            images.request_embeds(embed_later)
     return results

@@ -298,14 +298,21 @@ class ImageRepository:
         return counts
 
     # --- writes -----------------------------------------------------------------
-    def update_metadata(self, doc: Document, meta: ImageMetadata) -> Document:
+    def update_metadata(self, doc: Document, meta: ImageMetadata, *,
+                        embed_later: list[ObjectId] | None = None) -> Document:
         """Apply an edit. Making an image private also retires its share link for good: a
-        link handed out before must not come back to life if it is shared again later."""
+        link handed out before must not come back to life if it is shared again later.
+        A changed text asks the worker to embed it again (core's ``edit``); bulk edits pass
+        ``embed_later`` and ask for all of them at once (``request_embeds``)."""
         changes: dict[str, Any] = {"title": meta.title, "description": meta.description,
                                    "tags": meta.tags, "visibility": meta.visibility}
         if meta.visibility == PRIVATE and doc.get("visibility") != PRIVATE:
             changes["share_token"] = new_share_token()
-        return self.docs.edit(doc, changes)
+        return self.docs.edit(doc, changes, embed_later=embed_later)
+
+    def request_embeds(self, image_ids: list[ObjectId]) -> int:
+        """Ask the worker to embed these images' text again, in one write."""
+        return self.docs.request_embeds(image_ids)
 
     def set_marks(self, doc: Document, *, favourite: bool | None = None,
                   archived: bool | None = None) -> Document:

@@ -24,10 +24,12 @@ from picsource_core.images import DEFAULT_SAFETY_THRESHOLD
 from picsource_worker.pipeline import caption, colours, decode, exif, hashes, thumbnails
 
 T = TypeVar("T")
-#: Step names, in run order; also the `step` label of the duration histogram.
+#: Step names, in run order; also the `step` label of the duration histogram. The last,
+#: "text", is the text vector of semantic search, made by the job once the image's whole
+#: text is known (picsource_worker.embed).
 STEPS = (
     "decode", "exif", "thumbnails", "colours", "hashes",
-    "labels", "faces", "ocr", "safety", "caption",
+    "labels", "faces", "ocr", "safety", "caption", "text",
 )  # fmt: skip
 
 
@@ -39,6 +41,8 @@ class AnalysisOptions:
     faces: bool = True
     ocr: bool = True
     safety: bool = True
+    #: The text vector of semantic search (made by the job, after these steps).
+    text_embedding: bool = True
     #: NSFW score at or above which an image is hidden from public listings.
     safety_threshold: float = DEFAULT_SAFETY_THRESHOLD
     max_pixels: int = decode.DEFAULT_MAX_PIXELS
