@@ -43,6 +43,7 @@ BASE_TEMPLATES = {
 # Files copied byte for byte (with a header where the format allows comments).
 COPIES = {
     "base/crds/galleries.picsource.io.yaml": "crds/galleries.picsource.io.yaml",
+    "base/crds/gallerybackups.picsource.io.yaml": "crds/gallerybackups.picsource.io.yaml",
     "observability/prometheus-rules.yaml": "files/prometheus-rules.yaml",
     "observability/grafana-dashboard.json": "files/grafana-dashboard.json",
 }

@@ -17,7 +17,11 @@ DATABASE_BOUND = "DatabaseBound"
 WEB_AVAILABLE = "WebAvailable"
 WORKERS_AVAILABLE = "WorkersAvailable"
 EGRESS_PINNED = "EgressPinned"
-TYPES = (READY, STORAGE_BOUND, DATABASE_BOUND, WEB_AVAILABLE, WORKERS_AVAILABLE, EGRESS_PINNED)
+#: Only on a Gallery with spec.restoreFrom: its database and bucket were filled from the backup.
+RESTORED = "Restored"
+#: On a GalleryBackup: the backup finished (True) or failed for good (False).
+COMPLETED = "Completed"
+TYPES = (READY, STORAGE_BOUND, DATABASE_BOUND, WEB_AVAILABLE, WORKERS_AVAILABLE, EGRESS_PINNED, RESTORED)
 # Reported, with Events, but a gallery works without them: they never hold back Ready or the phase.
 ADVISORY = (EGRESS_PINNED,)
 

@@ -18,6 +18,8 @@ VERSION: Final = "v1alpha1"
 PLURAL: Final = "galleries"
 KIND: Final = "Gallery"
 API_VERSION: Final = f"{GROUP}/{VERSION}"
+BACKUP_KIND: Final = "GalleryBackup"
+BACKUP_PLURAL: Final = "gallerybackups"
 
 FIELD_MANAGER: Final = "picsource-operator"
 MANAGED_BY: Final = "picsource-operator"

@@ -23,7 +23,8 @@ import kopf
 
 from picsource_core.config import Env
 from picsource_core.metrics import serve_metrics
-from picsource_operator import conditions, constants, drift, metrics, reconcile
+from picsource_operator import backups, conditions, constants, drift, metrics, reconcile
+from picsource_operator.backup_io import BackupFailed
 from picsource_operator.bindings import BindingError
 from picsource_operator.kube import ForeignObject, Kube, KubeError
 from picsource_operator.settings import OperatorSettings, watch_namespaces
@@ -34,6 +35,9 @@ from picsource_operator.status import publish
 log = logging.getLogger(__name__)
 
 GALLERY = (constants.GROUP, constants.VERSION, constants.PLURAL)
+BACKUP = (constants.GROUP, constants.VERSION, constants.BACKUP_PLURAL)
+#: How often a Gallery with spec.backup checks whether its schedule is due.
+SCHEDULE_INTERVAL_SECONDS = 30.0
 MANAGED = {"app.kubernetes.io/managed-by": constants.MANAGED_BY}
 CHILDREN = {
     "Deployment": ("apps", "v1", "deployments"),
@@ -87,6 +91,7 @@ def _quiet_routine_success(record: logging.LogRecord) -> bool:
 def shutdown(memo: kopf.Memo, **_: Any) -> None:
     memo.runtime.mongo.close()
     memo.runtime.apply_pool.shutdown(wait=False)
+    memo.runtime.backup_pool.shutdown(wait=False, cancel_futures=True)
     if memo.get("metrics_server") is not None:
         memo.metrics_server.shutdown()
 
@@ -114,6 +119,13 @@ def reconcile_gallery(body: kopf.Body, retry: int, memo: kopf.Memo, **_: Any) ->
         result = "temporary_error"
         _conflict(rt, body, err)
         raise kopf.TemporaryError(str(err), delay=max(30, backoff(retry))) from err
+    except BackupFailed as err:  # spec.restoreFrom (the Restored condition is already published)
+        if err.permanent:
+            result = "permanent_error"
+            kopf.warn(body, reason=f"Restore{err.reason}", message=err.message)
+            raise kopf.PermanentError(f"restore refused: {err.message}") from err
+        result = "temporary_error"
+        raise kopf.TemporaryError(f"restore not done: {err.reason}: {err.message}", delay=backoff(retry)) from err
     except KubeError as err:
         if err.status == 422:  # a child the spec produces is rejected: fix the spec
             result = "permanent_error"
@@ -139,6 +151,36 @@ def periodic(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
         return  # reported by the create/update handler
     except Exception as err:  # a timer failure must never stop the operator
         log.warning("periodic check of %s/%s failed: %s", body.metadata.namespace, body.metadata.name, err)
+
+
+@kopf.timer(*GALLERY, interval=SCHEDULE_INTERVAL_SECONDS, initial_delay=5.0, id="backup-schedule",
+            when=lambda spec, **_: bool(spec.get("backup")))
+def backup_schedule(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """spec.backup: create the GalleryBackup of a due run, prune past the retention."""
+    try:
+        created = backups.schedule_tick(memo.runtime, _plain(body))
+    except SpecError:
+        return  # reported by the create/update handler
+    except Exception as err:  # a timer failure must never stop the operator
+        log.warning("backup schedule of %s/%s failed: %s", body.metadata.namespace, body.metadata.name, err)
+        return
+    if created:
+        kopf.info(body, reason="BackupScheduled", message=f"created GalleryBackup {created}")
+
+
+@kopf.on.resume(*BACKUP)
+@kopf.on.create(*BACKUP)
+async def run_backup(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """Run a GalleryBackup once, in the backup pool (a resumed Running one starts over)."""
+    if (body.get("status") or {}).get("phase") in backups.FINISHED:
+        return
+    rt: Runtime = memo.runtime
+    loop = asyncio.get_running_loop()
+    status = await loop.run_in_executor(rt.backup_pool, backups.run, rt, _plain(body))
+    if status["phase"] == "Completed":
+        kopf.info(body, reason="BackupCompleted", message=status["conditions"][0]["message"])
+    else:
+        kopf.warn(body, reason="BackupFailed", message=status["conditions"][0]["message"])
 
 
 @kopf.on.delete(*GALLERY)

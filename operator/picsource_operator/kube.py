@@ -29,6 +29,7 @@ _PATHS: dict[str, str] = {
     "NetworkPolicy": "/apis/networking.k8s.io/v1/namespaces/{ns}/networkpolicies",
     "PodDisruptionBudget": "/apis/policy/v1/namespaces/{ns}/poddisruptionbudgets",
     "Gallery": f"/apis/{constants.API_VERSION}/namespaces/{{ns}}/{constants.PLURAL}",
+    "GalleryBackup": f"/apis/{constants.API_VERSION}/namespaces/{{ns}}/{constants.BACKUP_PLURAL}",
     "Namespace": "/api/v1/namespaces",  # cluster-scoped: the namespace argument is ignored
     "Lease": "/apis/coordination.k8s.io/v1/namespaces/{ns}/leases",  # leader election (leader.py)
 }
@@ -166,9 +167,18 @@ class Kube:
                 return False
             raise
 
+    def list_objects(self, kind: str, namespace: str, label_selector: str = "") -> list[Obj]:
+        """Every object of a kind in a namespace (one page: used for a Gallery's backups)."""
+        query = [("labelSelector", label_selector)] if label_selector else []
+        return list(self.request("GET", object_path(kind, namespace), query=query).get("items") or [])
+
     def patch_gallery_status(self, namespace: str, name: str, status: Obj) -> Obj:
         """Merge-patch the Gallery's status subresource (conditions are replaced whole)."""
+        return self.patch_status("Gallery", namespace, name, status)
+
+    def patch_status(self, kind: str, namespace: str, name: str, status: Obj) -> Obj:
+        """Merge-patch an object's status subresource (conditions are replaced whole)."""
         return self.request(
-            "PATCH", object_path("Gallery", namespace, name) + "/status",
+            "PATCH", object_path(kind, namespace, name) + "/status",
             body={"status": status}, content_type="application/merge-patch+json",
         )

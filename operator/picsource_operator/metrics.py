@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections import Counter as Tally
 from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
@@ -49,7 +50,18 @@ WORKERS_READY = Gauge(
     "picsource_operator_workers_ready", "Ready replicas of the Gallery's worker Deployment.",
     GALLERY_LABELS,
 )
-PER_GALLERY = (GALLERY_READY, WORKERS_DESIRED, WORKERS_READY)
+# Set from the Gallery's status.lastSuccessfulBackup (so it survives an operator restart);
+# the "no backup for 26 hours" alert reads it. Absent for a Gallery never backed up.
+GALLERY_LAST_BACKUP = Gauge(
+    "picsource_operator_gallery_last_backup_timestamp_seconds",
+    "Unix time at which the Gallery's last successful backup completed.", GALLERY_LABELS,
+)
+BACKUPS = Counter("picsource_operator_backups", "GalleryBackups finished, by result.", ["result"])
+BACKUP_DURATION = Histogram(
+    "picsource_operator_backup_duration_seconds", "Time one GalleryBackup took, from start to manifest.",
+    buckets=(1, 5, 15, 60, 300, 900, 1800, 3600),
+)
+PER_GALLERY = (GALLERY_READY, WORKERS_DESIRED, WORKERS_READY, GALLERY_LAST_BACKUP)
 
 PHASES = ("Pending", "Progressing", "Ready", "Degraded", "Paused", "Deleting")
 for _phase in PHASES:
@@ -58,6 +70,8 @@ for _result in ("success", "temporary_error", "permanent_error", "error", "pause
     RECONCILES.labels(_result)
 for _direction in ("up", "down"):
     AUTOSCALER_DECISIONS.labels(_direction)
+for _result in ("completed", "failed"):
+    BACKUPS.labels(_result)
 
 
 def set_phases(phases: Iterable[str]) -> None:
@@ -85,6 +99,14 @@ def record_gallery(namespace: str, name: str, status: Mapping[str, Any]) -> None
     GALLERY_READY.labels(namespace, name).set(ready)
     WORKERS_DESIRED.labels(namespace, name).set(desired)
     WORKERS_READY.labels(namespace, name).set(workers)
+
+
+def record_backup_time(namespace: str, name: str, completed_at: str | None) -> None:
+    """Set the last-backup gauge from an RFC 3339 time (nothing when there is none)."""
+    if not completed_at:
+        return
+    when = datetime.strptime(completed_at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    GALLERY_LAST_BACKUP.labels(namespace, name).set(when.timestamp())
 
 
 def record_not_ready(namespace: str, name: str) -> None:

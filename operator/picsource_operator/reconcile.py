@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from picsource_operator import bindings, constants, egress, metrics
+from picsource_operator import bindings, constants, egress, metrics, restore
 from picsource_operator.autoscale import decide_replicas
 from picsource_operator.builders import build_all, config_hash
 from picsource_operator.builders.common import app_secret_name
@@ -201,6 +201,14 @@ def reconcile(rt: Runtime, body: dict[str, Any]) -> bool:
         t0 = time.perf_counter()
         ensure_bindings(rt, g, st)
         t1 = time.perf_counter()
+        if restore.needs_restore(g, st):  # spec.restoreFrom: the data first, then the pods
+            if not bindings_ok(st):
+                publish(rt, g, st, body.get("status"))
+                return False
+            try:
+                restore.ensure_restored(rt, g, st)
+            finally:
+                publish(rt, g, st, body.get("status"))
         _initial_workers(g, st, body)
         apply_children(rt, g, st, body_status=body.get("status"))
         t2 = time.perf_counter()

@@ -28,6 +28,8 @@ class OperatorSettings:
     binding_recheck_seconds: float = 60.0
     # Threads for the synchronous reconcile work (kopf's executor).
     max_workers: int = 16
+    # Bound on one backup or restore; past it the run fails with DeadlineExceeded.
+    backup_timeout_seconds: float = 3600.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> OperatorSettings:
@@ -40,6 +42,8 @@ class OperatorSettings:
             binding_recheck_seconds=env.float("PICSOURCE_OPERATOR_BINDING_RECHECK_SECONDS", 60.0,
                                               minimum=1, maximum=3600),
             max_workers=env.int("PICSOURCE_OPERATOR_MAX_WORKERS", 16, minimum=1, maximum=256),
+            backup_timeout_seconds=env.float("PICSOURCE_OPERATOR_BACKUP_TIMEOUT_SECONDS", 3600.0,
+                                             minimum=10, maximum=86400),
         )
 
 

@@ -18,6 +18,13 @@ from urllib.parse import urlsplit
 from picsource_core.images import DEFAULT_SAFETY_THRESHOLD
 from picsource_core.trash import DEFAULT_TRASH_DAYS, MAX_TRASH_DAYS
 from picsource_operator import constants, knobs
+from picsource_operator.backup_spec import (
+    BackupPolicy,
+    Credentials,
+    RestoreSource,
+    parse_policy,
+    parse_restore,
+)
 
 # SpecError is re-exported: callers import it from here.
 from picsource_operator.errors import SpecError as SpecError
@@ -184,6 +191,15 @@ class Gallery:
     network: NetworkSpec = NetworkSpec()
     reclaim_policy: str = "Retain"
     paused: bool = False
+    #: spec.backup: scheduled backups and their retention (backup_spec).
+    backup: BackupPolicy | None = None
+    #: spec.restoreFrom: fill the new gallery from a backup before its pods start.
+    restore_from: RestoreSource | None = None
+
+    @property
+    def storage_credentials(self) -> Credentials:
+        return Credentials(self.storage.credentials_secret, self.storage.access_key_key,
+                           self.storage.secret_key_key)
 
 
 def _resources(raw: Mapping[str, Any] | None, default: Resources) -> Resources:
@@ -339,6 +355,8 @@ def parse_gallery(body: Mapping[str, Any], *, web_image: str = constants.DEFAULT
     max_upload = int(limits.get("maxUploadBytes", 20 * 1024 * 1024))
     if web.ingress is not None:
         knobs.check_body_size(web.ingress.annotations, max_upload)
+    own_credentials = Credentials(_required(spec, "storage.credentialsSecretRef.name"),
+                                  creds.get("accessKeyKey", "accessKey"), creds.get("secretKeyKey", "secretKey"))
     return Gallery(
         name=meta.get("name", ""),
         namespace=meta.get("namespace", ""),
@@ -376,4 +394,7 @@ def parse_gallery(body: Mapping[str, Any], *, web_image: str = constants.DEFAULT
         network=_network(spec.get("network") or {}),
         reclaim_policy=reclaim,
         paused=bool(spec.get("paused", False)),
+        backup=parse_policy(spec.get("backup")),
+        restore_from=parse_restore(spec.get("restoreFrom"), endpoint, own_credentials,
+                                   storage.get("region", "us-east-1")),
     )

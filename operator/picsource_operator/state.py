@@ -58,6 +58,7 @@ class GalleryState:
     secret_key: str = ""  # the app Secret's key, kept so a deleted Secret comes back unchanged
     secrets_hash: str | None = None  # digest of the referenced Secrets' data; None: not read yet
     applied_secrets_hash: str | None = None  # the digest on the pod templates of the last full apply
+    restored: Condition | None = None  # spec.restoreFrom's outcome (None: not attempted by this process)
 
 
 @dataclass
@@ -71,6 +72,9 @@ class Runtime:
     # Applies of one gallery's children run side by side: latency is API round trips.
     apply_pool: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(8, thread_name_prefix="apply"))
+    # GalleryBackups run here, two at a time, off kopf's reconcile threads.
+    backup_pool: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(2, thread_name_prefix="backup"))
     secrets: SecretReader = field(init=False)
 
     def __post_init__(self) -> None:

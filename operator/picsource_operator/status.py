@@ -65,6 +65,8 @@ def current_conditions(rt: Runtime, g: Gallery, st: GalleryState) -> list[c.Cond
         c.deployment_condition(c.WORKERS_AVAILABLE, "worker", worker.ready if worker else None,
                                desired_workers(g, st)),
     ]
+    if g.restore_from is not None:  # the pods start only once the backup is in
+        parts.append(st.restored or c.unknown(c.RESTORED, "RestorePending", "the restore has not started yet"))
     egress = st.egress.condition() if st.egress is not None else c.unknown(c.EGRESS_PINNED)
     return [c.ready_condition(parts), *parts, egress]
 
@@ -92,9 +94,31 @@ def build_status(rt: Runtime, g: Gallery, st: GalleryState, existing: dict[str, 
     }
     if st.backlog is not None:
         status["backlog"] = st.backlog
-    if existing and existing.get("lastScaleTime"):
-        status["lastScaleTime"] = existing["lastScaleTime"]
+    for carried in ("lastScaleTime", *BACKUP_FIELDS):
+        if existing and existing.get(carried):
+            status[carried] = existing[carried]
     return status, conds
+
+
+#: Status fields the backup code writes (status.record_backup) and every status write keeps.
+BACKUP_FIELDS = ("lastSuccessfulBackup", "lastScheduledBackup")
+
+
+def record_backup(rt: Runtime, namespace: str, name: str, field: str, value: dict[str, Any]) -> None:
+    """Write one backup field of a Gallery's status (lastSuccessfulBackup: also its metric).
+
+    The cached last status learns it too, so the next periodic status write keeps it and is
+    still skipped when nothing else changed."""
+    if field not in BACKUP_FIELDS:
+        raise ValueError(f"not a backup status field: {field}")
+    rt.kube.patch_gallery_status(namespace, name, {field: value})
+    st = rt.galleries.get((namespace, name))
+    if st is not None:
+        with st.lock:
+            if st.last_status is not None:
+                st.last_status = {**st.last_status, field: value}
+    if field == "lastSuccessfulBackup":
+        metrics.record_backup_time(namespace, name, value.get("completedAt"))
 
 
 def publish(rt: Runtime, g: Gallery, st: GalleryState, body_status: dict[str, Any] | None, *,
@@ -107,6 +131,7 @@ def publish(rt: Runtime, g: Gallery, st: GalleryState, body_status: dict[str, An
         status.update(extra)
     st.phase = status["phase"]
     metrics.record_gallery(g.namespace, g.name, status)
+    metrics.record_backup_time(g.namespace, g.name, (status.get("lastSuccessfulBackup") or {}).get("completedAt"))
     if status == st.last_status:
         return status
     if not (st.last_status is None and _same(status, body_status)):

@@ -121,7 +121,9 @@ def test_rbac_is_least_privilege() -> None:
     # tests/operator/test_operator_rbac.py; here only what no rule may ever grant.
     assert not any("update" in verbs for key, verbs in granted.items()
                    if key != ("picsource.io", "galleries/finalizers")), granted
-    assert {key for key, verbs in granted.items() if "delete" in verbs} == {("networking.k8s.io", "ingresses")}
+    # Deletes: the Ingress of a removed host, and scheduled backups past their retention.
+    assert {key for key, verbs in granted.items() if "delete" in verbs} == {
+        ("networking.k8s.io", "ingresses"), ("picsource.io", "gallerybackups")}
     binding = find(render(), "ClusterRoleBinding")
     assert binding["roleRef"]["name"] == role["metadata"]["name"]
 

@@ -52,7 +52,7 @@ def test_crd_copy_is_the_chart_crd() -> None:
 def test_base_builds_with_the_charts_rbac_and_operator() -> None:
     objects = kustomize(MANIFESTS / "base")
     kinds = sorted(o["kind"] for o in objects)
-    assert kinds == sorted(["CustomResourceDefinition", "Namespace", "ServiceAccount",
+    assert kinds == sorted(["CustomResourceDefinition", "CustomResourceDefinition", "Namespace", "ServiceAccount",
                             "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding",
                             "Service", "Deployment"])  # fmt: skip
     chart = render()

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from operator_runner import CRD, Env, OperatorProcess
+from operator_runner import CRD, CRDS, Env, OperatorProcess
 
 from tests.harness.cluster import Cluster
 from tests.harness.kubeapi import wait_until
@@ -17,17 +17,17 @@ from tests.harness.kubeapi import wait_until
 
 @pytest.fixture(scope="session")
 def gallery_crd(cluster: Cluster, kubectl: Any) -> None:
-    kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD))
+    kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD.parent))  # Gallery and GalleryBackup
     # Polled, not `kubectl wait`: right after creation the CRD has no conditions at all,
     # and kubectl wait then fails at once instead of waiting.
     api = cluster.api()
 
     def established() -> bool:
-        crd = api.get("/apis/apiextensions.k8s.io/v1/customresourcedefinitions/galleries.picsource.io") or {}
-        return any(c.get("type") == "Established" and c.get("status") == "True"
-                   for c in (crd.get("status") or {}).get("conditions") or [])
+        crds = [api.get(f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}") or {} for name in CRDS]
+        return all(any(c.get("type") == "Established" and c.get("status") == "True"
+                       for c in (crd.get("status") or {}).get("conditions") or []) for crd in crds)
 
-    wait_until(established, 60, "the Gallery CRD to be Established")
+    wait_until(established, 60, "the Gallery and GalleryBackup CRDs to be Established")
 
 
 @pytest.fixture

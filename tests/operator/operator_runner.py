@@ -30,6 +30,7 @@ from tests.harness.tools import binary
 from tests.support.env import REPO, python_path
 
 CRD = REPO / "charts/picsource/crds/galleries.picsource.io.yaml"
+CRDS = ("galleries.picsource.io", "gallerybackups.picsource.io")  # every file in CRD.parent
 EXAMPLES = REPO / "manifests/examples"
 GALLERIES = "/apis/picsource.io/v1alpha1/namespaces/{ns}/galleries"
 
@@ -217,14 +218,15 @@ def stage_for_galleries(cluster: Cluster, minio: Any, mongo: Any, namespace: str
     API client. A fresh API server may still be initialising its storage: retried 30 s."""
     kubectl = [str(binary("kubectl")), f"--kubeconfig={cluster.kubeconfig}"]
     for _attempt in range(30):
-        done = subprocess.run([*kubectl, "apply", "--server-side", "-f", str(CRD)], capture_output=True, text=True)
+        done = subprocess.run([*kubectl, "apply", "--server-side", "-f", str(CRD.parent)],
+                              capture_output=True, text=True)
         if done.returncode == 0:
             break
         time.sleep(1)
     else:
         raise RuntimeError(f"could not install the CRD: {done.stderr}")
     subprocess.run([*kubectl, "wait", "--for=condition=Established", "--timeout=60s",
-                    "crd/galleries.picsource.io"], check=True, capture_output=True)
+                    *(f"crd/{name}" for name in CRDS)], check=True, capture_output=True)
     api = cluster.api()
     api.create("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
     for name, data in (("s3", {"accessKey": minio.access_key, "secretKey": minio.secret_key}),

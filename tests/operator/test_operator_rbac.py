@@ -131,16 +131,22 @@ def derived_rules() -> dict[tuple[str, str], set[str]]:
     grant(gallery, "list", "watch", "patch")  # kopf: watch, progress annotations, finalizer
     grant((constants.GROUP, f"{constants.PLURAL}/status"), "patch")
     grant((constants.GROUP, f"{constants.PLURAL}/finalizers"), "update")  # blockOwnerDeletion
+    backups = (constants.GROUP, constants.BACKUP_PLURAL)
+    grant(backups, "list", "watch", "patch")  # kopf runs GalleryBackups (progress annotations)
+    grant((constants.GROUP, f"{constants.BACKUP_PLURAL}/status"), "patch")
+    assert re.search(r'kube\.list_objects\(constants\.BACKUP_KIND', source)  # retention lists them
     for group in ("", "events.k8s.io"):
         grant((group, "events"), "create", "patch")
     grant(("", "namespaces"), "list", "watch")  # kopf --all-namespaces
     grant(("apiextensions.k8s.io", "customresourcedefinitions"), "list", "watch")  # kopf discovery
-    # Objects written whole (POST, PUT with resourceVersion): only the leader-election Lease.
+    # Objects written whole (POST, PUT with resourceVersion): the leader-election Lease, and
+    # the GalleryBackups a Gallery's backup schedule creates.
+    writers = {"leader.py": "Lease", "backups.py": "GalleryBackup"}
     for path in OPERATOR_SRC.rglob("*.py"):
         for method, verb in (("create", "create"), ("replace", "update")):
             if re.search(rf"kube\.{method}\(", path.read_text()):
-                assert path.name == "leader.py", f"{path.name} calls kube.{method}: derive its kind here"
-                grant(_resource("Lease"), verb)
+                assert path.name in writers, f"{path.name} calls kube.{method}: derive its kind here"
+                grant(_resource(writers[path.name]), verb)
     return rules
 
 
@@ -162,7 +168,8 @@ def test_the_cluster_role_grants_exactly_the_verbs_the_code_uses() -> None:
     assert granted_rules(chart_leader_role()) == {LEASES: derived.pop(LEASES)}
     assert granted == derived
     deletable = {key for key, verbs in granted.items() if "delete" in verbs}
-    assert deletable == {("networking.k8s.io", "ingresses")}  # children go by garbage collection
+    # Children go by garbage collection; scheduled backups past their retention are not children.
+    assert deletable == {("networking.k8s.io", "ingresses"), ("picsource.io", "gallerybackups")}
 
 
 def test_rbac_md_lists_the_same_rules() -> None:
