@@ -43,6 +43,7 @@ KNOWN_METRICS = {
     "picsource_operator_workers_desired",
     "picsource_operator_workers_ready",
     "picsource_operator_leader",
+    "picsource_operator_gallery_last_backup_timestamp_seconds",
     "up",
 }
 REQUIRED_PANELS = {
@@ -60,11 +61,12 @@ REQUIRED_PANELS = {
     "Reconcile errors",
     "Reconcile duration",
     "Galleries by phase",
+    "Time since last backup",
 }
 PROMQL_WORDS = {
     "sum", "max", "by", "rate", "increase", "histogram_quantile", "le", "route", "step",
     "namespace", "name", "reason", "result", "status", "phase", "deriv", "absent", "and",
-    "or", "without", "job", "instance", "source",
+    "or", "without", "job", "instance", "source", "time",
 }  # fmt: skip
 
 

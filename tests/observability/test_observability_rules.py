@@ -17,6 +17,7 @@ REQUIRED_ALERTS = {
     "PicSourceGalleryNotReady",
     "PicSourceOperatorDown",
     "PicSourceOperatorNoLeader",
+    "PicSourceGalleryBackupTooOld",
 }
 
 
