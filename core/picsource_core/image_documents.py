@@ -20,6 +20,11 @@ mark and its date taken, for their sorted pages: ``trash``, ``restore``,
 ``apply_analysis`` and ``delete`` update the memberships after their own write, for the
 same reason the stamps are renewed here, and a purged image leaves its albums.
 
+The timeline key (picsource_core.timeline: where the image sorts by date taken) starts as
+the upload time (picsource_core.images.new_image_doc); ``apply_analysis`` rewrites it in
+the same update whenever the worker sends ``taken_at``, and ``backfill_timeline`` gives
+documents stored before the key existed theirs.
+
 Inserts and deletes also keep the gallery's running storage total (picsource_core.usage)
 here, for the same reason: a delete path that forgot it would let the total drift.
 
@@ -51,6 +56,7 @@ from picsource_core.images import FAILED, PENDING, PROCESSING, READY
 from picsource_core.mongo import IMAGES, Document
 from picsource_core.queue import EMBED, JobQueue, utcnow
 from picsource_core.search import image_search_tokens
+from picsource_core.timeline import TIMELINE, timeline_key
 from picsource_core.usage import GalleryUsage
 
 log = logging.getLogger(__name__)
@@ -211,6 +217,8 @@ class ImageDocuments:
         """
         now = utcnow()
         update = {**fields, "status": status, "analysis_error": error, "updated_at": now, "analysed_at": now}
+        if "taken_at" in fields:  # the timeline follows the date taken, in the same write
+            update[TIMELINE] = timeline_key(image_id, fields["taken_at"])
         if seen is not None:
             after: Document = {**seen, **update}
             if self._write_with_tokens({"_id": image_id}, seen, update, after):
@@ -243,6 +251,27 @@ class ImageDocuments:
         """Album pages sort by date taken: tell the memberships when the worker read it."""
         if "taken_at" in fields:
             self.album_images.set_date_taken(doc)
+
+    def backfill_timeline(self, batch: int = 500) -> int:
+        """Give documents stored before the timeline key existed theirs; how many were set.
+        Idempotent (only documents without one; the key is a pure function of ``_id`` and
+        ``taken_at``), so every start-up may run it. Listings change order: stamps renewed."""
+        done = 0
+        while True:
+            found = list(self._images.find({TIMELINE: {"$exists": False}},
+                                           {"taken_at": 1, **SCOPE_FIELDS}).limit(batch))
+            public: dict[Any, bool] = {}
+            for doc in found:
+                self._images.update_one({"_id": doc["_id"], TIMELINE: {"$exists": False}},
+                                        {"$set": {TIMELINE: timeline_key(doc["_id"], doc.get("taken_at"))}})
+                owner = doc.get("owner_id")
+                public[owner] = public.get(owner, False) or stamps.affects_public([doc.get("visibility")])
+            for owner, touches_public in public.items():  # once per owner, not per document
+                if owner is not None:
+                    stamps.touch(self._db, owner, public=touches_public)
+            done += len(found)
+            if len(found) < batch:
+                return done
 
     def set_location(self, image_id: ObjectId, state: str) -> bool:
         """Record what the location check of an older image found (picsource_core.location);

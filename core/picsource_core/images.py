@@ -14,6 +14,7 @@ from bson import ObjectId
 from picsource_core.mongo import Document
 from picsource_core.queue import utcnow
 from picsource_core.search import image_search_tokens
+from picsource_core.timeline import TIMELINE, timeline_key
 
 PENDING = "pending"
 PROCESSING = "processing"
@@ -61,4 +62,5 @@ def new_image_doc(
     if location is not None:
         doc["location"] = location
     doc["search_tokens"] = image_search_tokens(doc)
+    doc[TIMELINE] = timeline_key(image_id)  # the upload time until the worker reads EXIF
     return doc

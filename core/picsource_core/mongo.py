@@ -66,6 +66,9 @@ INDEXES: dict[str, list[IndexModel]] = {
         # Owner's own gallery, newest first; _id is an ObjectId and so time-ordered.
         IndexModel([("owner_id", ASCENDING), ("_id", DESCENDING)], name="owner_newest"),
         IndexModel([("visibility", ASCENDING), ("_id", DESCENDING)], name="visibility_newest"),
+        # The same by date taken (picsource_core.timeline): the main grid and the public page.
+        IndexModel([("owner_id", ASCENDING), ("timeline", DESCENDING)], name="owner_timeline"),
+        IndexModel([("visibility", ASCENDING), ("timeline", DESCENDING)], name="visibility_timeline"),
         # Per-owner exact duplicates.
         IndexModel([("owner_id", ASCENDING), ("sha256", ASCENDING)], name="owner_sha256", unique=True),
         IndexModel([("share_token", ASCENDING)], name="share_token", unique=True),

@@ -18,6 +18,7 @@ from multiprocessing.context import SpawnProcess
 from prometheus_client import multiprocess
 from pymongo.errors import PyMongoError
 
+from picsource_core.image_documents import ImageDocuments
 from picsource_core.metrics import Heartbeat, serve_metrics
 from picsource_core.mongo import connect, ensure_indexes
 from picsource_core.queue import JobQueue
@@ -60,8 +61,10 @@ class Supervisor:
         self.queue = JobQueue(db)
         try:
             ensure_indexes(db)
+            # Images stored before the timeline key existed get theirs (idempotent, once here).
+            ImageDocuments(db).backfill_timeline()
         except PyMongoError as exc:  # the children retry; do not crash-loop on a slow start
-            log.warning("could not ensure indexes yet: %s", exc)
+            log.warning("could not ensure indexes (or backfill the timeline) yet: %s", exc)
         collector = exposition.SupervisorCollector(
             lambda: self.snapshot, self.busy_slots, self.settings.concurrency
         )

@@ -49,10 +49,10 @@ def _query(name: str, schema: dict[str, Any], description: str = "", **extra: An
     return {**parameter, "description": description} if description else parameter
 
 
-# services/query.py: dates become ObjectId bounds, which hold 1970-01-01 .. 2105-12-31.
-_DATE = {"type": "string", "format": "date",
-         "pattern": r"^(19[7-9][0-9]|20[0-9][0-9]|210[0-5])-[0-9]{2}-[0-9]{2}$"}
-_DATE_RANGE = "YYYY-MM-DD, from 1970-01-01 to 2105-12-31"
+# services/query.py: dates bound the date taken (picsource_core.timeline), 1826-01-01 .. 2105-12-31.
+_YEAR = r"(18(2[6-9]|[3-9][0-9])|19[0-9][0-9]|20[0-9][0-9]|210[0-5])"
+_DATE = {"type": "string", "format": "date", "pattern": rf"^{_YEAR}-[0-9]{{2}}-[0-9]{{2}}$"}
+_DATE_RANGE = "YYYY-MM-DD, from 1826-01-01 to 2105-12-31"
 _COLOUR = {"type": "string", "enum": list(COLOUR_FAMILIES)}
 
 _LIST_PARAMS: list[dict[str, Any]] = [
@@ -61,8 +61,9 @@ _LIST_PARAMS: list[dict[str, Any]] = [
     _query("tag", {"type": "string", "maxLength": 64}, "One tag (tags are at most 64 characters)."),
     _query("colour", _COLOUR, "Images of this colour family (case-insensitive)."),
     _query("color", _COLOUR, "The same as colour; with both, they must agree.", deprecated=True),
-    _query("from", _DATE, f"Uploaded on or after this date ({_DATE_RANGE})."),
-    _query("to", _DATE, f"Uploaded on or before this date ({_DATE_RANGE}); not before from."),
+    _query("from", _DATE, f"Taken on or after this date ({_DATE_RANGE}); the date taken is "
+           "the EXIF capture time when the image has a plausible one, else the upload time."),
+    _query("to", _DATE, f"Taken on or before this date ({_DATE_RANGE}); not before from."),
     _query("has_text", {"type": "string", "enum": ["yes", "no", "any"]},
            "Only images with (yes) or without (no) recognised text (case-insensitive)."),
     _query("favourite", {"type": "string", "enum": ["yes", "no", "any"]},
@@ -71,7 +72,17 @@ _LIST_PARAMS: list[dict[str, Any]] = [
            "Archived images (yes) or the others (no); scope=mine only (else 400). Default: no "
            "for a plain listing (archived images leave the main grid), any when searching "
            "or filtering by favourite."),
-    _query("sort", {"type": "string", "enum": ["newest", "oldest"], "default": "newest"}),
+    _query("sort", {"type": "string", "enum": ["newest", "oldest"], "default": "newest"},
+           "The direction of the order chosen by `by`."),
+    _query("by", {"type": "string", "enum": ["taken", "added"], "default": "taken"},
+           "Order by date taken (the EXIF capture time, else the upload time; the default "
+           "since #12) or by date added (upload order, the order before #12). Searches by "
+           "q, tag or colour are always in date-added order. A cursor belongs to the order "
+           "it came from."),
+    _query("month", {"type": "string", "pattern": rf"^{_YEAR}-(0[1-9]|1[0-2])$"},
+           "YYYY-MM: start the page at this month of the date-taken order (newest first: "
+           "images taken in it or earlier; oldest first: in it or later), then page on by "
+           "cursor. Not a filter; ignored with a cursor or by=added."),
     _query("scope", {"type": "string", "enum": ["mine", "public"]}, "mine: your own images "
            "(signed in); public: everyone's public images. Default: mine when signed in, else public."),
     _query("cursor", {"type": "string", "pattern": "^[A-Za-z0-9_-]{16}$"},

@@ -15,11 +15,11 @@ from picsource_core.mongo import Document
 from picsource_web.api.problems import Problem
 from picsource_web.services.metadata import ImageMetadata, parse_metadata
 
-LIST_PARAMS = frozenset({"q", "tag", "colour", "color", "from", "to", "has_text", "sort",
-                         "scope", "cursor", "limit", "favourite", "archived"})
+LIST_PARAMS = frozenset({"q", "tag", "colour", "color", "from", "to", "has_text", "sort", "by",
+                         "month", "scope", "cursor", "limit", "favourite", "archived"})
 #: The trash lists like /images but only the caller's own: no scope, no marks.
-TRASH_PARAMS = frozenset({"q", "tag", "colour", "color", "from", "to", "has_text", "sort",
-                          "cursor", "limit"})
+TRASH_PARAMS = frozenset({"q", "tag", "colour", "color", "from", "to", "has_text", "sort", "by",
+                          "month", "cursor", "limit"})
 DELETE_PARAMS = frozenset({"permanent"})
 METADATA_FIELDS = ("title", "description", "tags", "visibility")
 #: The owner's marks (booleans), set by the same PATCH.

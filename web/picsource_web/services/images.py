@@ -25,6 +25,7 @@ from picsource_core.mongo import Document
 from picsource_core.queue import JobQueue, utcnow
 from picsource_core.search import query_tokens
 from picsource_core.storage import ObjectStore
+from picsource_core.timeline import TIMELINE
 from picsource_core.trash import TRASHED_AT, purge_image
 from picsource_web.services.errors import NotFound
 from picsource_web.services.likeness import SIMILAR_CANDIDATES, rank_by_cosine
@@ -41,7 +42,7 @@ TILE_FIELDS = {
     "owner_id": 1, "title": 1, "visibility": 1, "status": 1, "width": 1, "height": 1,
     "thumbnails": 1, "analysis.caption": 1, "analysis.dominant_hex": 1, "analysis.palette": 1,
     "created_at": 1, "tags": 1, "share_token": 1, "content_type": 1, "sha256": 1,
-    FAVOURITE: 1, ARCHIVED: 1, TRASHED_AT: 1, **LOCATION_FIELDS,
+    FAVOURITE: 1, ARCHIVED: 1, TRASHED_AT: 1, TIMELINE: 1, "taken_at": 1, **LOCATION_FIELDS,
 }
 
 
@@ -147,7 +148,7 @@ class ImageRepository:
         if not self.cache.enabled:
             return self._query_page(flt, query, fields, "")
         stamp = listing_stamp(self.db, flt, viewer)
-        version = f"{stamp}|{query.sort}|{query.limit}|{sorted(fields)}|{flt!r}"
+        version = f"{stamp}|{query.key}|{query.sort}|{query.limit}|{sorted(fields)}|{flt!r}"
         page = self.cache.get(version)
         if page is not None:
             return replace(page, cached=True)
@@ -157,11 +158,15 @@ class ImageRepository:
 
     def _query_page(self, flt: dict[str, Any], query: ImageQuery, fields: dict[str, int],
                     version: str) -> Page:
+        """Read in the query's key order (date taken or added); the cursor is the last
+        document's key, so the next page continues after it."""
         scan = self.scanner.newest if query.sort == "newest" else self.scanner.oldest
-        docs = scan(self.docs, flt, query.limit + 1, fields)
+        key = query.key
+        docs = scan(self.docs, flt, query.limit + 1, {**fields, key: 1}, key)
         more = len(docs) > query.limit
         docs = docs[: query.limit]
-        return Page(items=docs, next_cursor=encode_cursor(docs[-1]["_id"]) if more and docs else None,
+        last = docs[-1].get(key) if more and docs else None
+        return Page(items=docs, next_cursor=encode_cursor(last) if isinstance(last, ObjectId) else None,
                     version=version)
 
     def find_duplicate(self, owner_id: ObjectId, sha256: str) -> Document | None:

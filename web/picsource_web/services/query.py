@@ -2,8 +2,15 @@
 
 Pure functions, shared by the HTML gallery and the JSON API so both accept exactly the
 same filters. Words match the stored ``search_tokens`` (multikey index, never $text).
-Pagination is by cursor (the last seen ``_id``, which is time-ordered), so page N costs
-the same as page 1; date ranges also become ``_id`` bounds and stay on the same index.
+Pagination is by cursor (the last seen sort key), so page N costs the same as page 1.
+
+Two orders (``by``): date taken (the default: the stored ``timeline`` key, see
+picsource_core.timeline) or date added (``_id``, time-ordered). Date filters (``from``,
+``to``) always mean the date taken: bounds on the timeline key, which the scan uses as its
+window when it is also the sort key, and a residual range otherwise. Searches by words,
+tag or colour are read in date-added order (their compound indexes pair the word with
+``_id``), still filtered by date taken. ``month`` is a starting point, not a filter: the
+page begins at that month (the jump menu) and pages on by cursor.
 """
 
 from __future__ import annotations
@@ -13,13 +20,14 @@ import binascii
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from bson import ObjectId
 
 from picsource_core.images import ARCHIVED, FAVOURITE, HIDDEN_FROM_PUBLIC, PUBLIC
 from picsource_core.search import COLOUR_FAMILIES, normalise_tag, query_tokens
+from picsource_core.timeline import FIRST_PHOTO, TIMELINE, day_bound
 from picsource_core.trash import TRASHED_AT
 from picsource_web.services.errors import BadRequest
 from picsource_web.services.metadata import MAX_TAG
@@ -30,6 +38,8 @@ MAX_QUERY_TOKENS = 12
 DEFAULT_PAGE_SIZE = 48
 MAX_PAGE_SIZE = 100
 SORTS = ("newest", "oldest")
+#: What a listing sorts by: the date taken (the timeline key) or the date added (``_id``).
+ORDERS = {"taken": TIMELINE, "added": "_id"}
 SCOPES = ("mine", "public")
 HAS_TEXT = {"yes": True, "no": False, "any": None}
 #: The owner's marks as filters (favourite, archived): the same three answers.
@@ -67,8 +77,20 @@ class ImageQuery:
     #: The Trash view (the owner's trashed images); every other listing leaves them out.
     trashed: bool = False
     sort: str = "newest"
+    #: ORDERS key: "taken" (the timeline) or "added" (upload order).
+    by: str = "taken"
+    #: The jump menu's starting month (first day), used while there is no cursor.
+    month: date | None = None
     cursor: ObjectId | None = None
     limit: int = DEFAULT_PAGE_SIZE
+
+    @property
+    def key(self) -> str:
+        """The field pages are sorted and cursored on: the timeline unless sorting by date
+        added or searching by word, tag or colour (whose indexes pair them with ``_id``)."""
+        if self.by == "added" or self.tokens or self.tag or self.colour:
+            return "_id"
+        return ORDERS[self.by]
 
     @property
     def is_search(self) -> bool:
@@ -76,8 +98,8 @@ class ImageQuery:
                     or self.has_text is not None)
 
 
-# Dates become ObjectId bounds, which hold seconds since 1970 in 32 bits (until 2106).
-MIN_DATE, MAX_DATE = date(1970, 1, 1), date(2105, 12, 31)
+# Dates bound the timeline key (picsource_core.timeline): nothing is taken before photography.
+MIN_DATE, MAX_DATE = FIRST_PHOTO.date(), date(2105, 12, 31)
 
 
 def _whole_number(name: str, value: str, minimum: int, maximum: int) -> int:
@@ -120,6 +142,16 @@ def _date(name: str, value: str) -> date:
     return day
 
 
+def _month(value: str) -> date:
+    """YYYY-MM (ASCII digits), within the date range: the first day of that month."""
+    if not re.fullmatch(r"[0-9]{4}-(0[1-9]|1[0-2])", value):
+        raise BadRequest("invalid_month", "month must be a month like 2024-05.")
+    first = date(int(value[:4]), int(value[5:]), 1)
+    if not MIN_DATE.replace(day=1) <= first <= MAX_DATE:
+        raise BadRequest("invalid_month", f"month must be between {MIN_DATE:%Y-%m} and {MAX_DATE:%Y-%m}.")
+    return first
+
+
 def parse_query(params: Mapping[str, str], viewer: Viewer, *, default_scope: str | None = None) -> ImageQuery:
     """Build an ImageQuery from request parameters; BadRequest naming the bad parameter."""
     def get(name: str) -> str:
@@ -150,18 +182,20 @@ def parse_query(params: Mapping[str, str], viewer: Viewer, *, default_scope: str
         raise BadRequest("invalid_date", "The 'from' date is after the 'to' date.")
     has_text = HAS_TEXT[_choice("has_text", get("has_text").lower() or "any", HAS_TEXT)]
     sort = _choice("sort", get("sort") or "newest", SORTS)
+    by = _choice("by", get("by") or "taken", ORDERS)
+    month = _month(get("month")) if get("month") else None
     cursor = decode_cursor(get("cursor")) if get("cursor") else None
     limit = _whole_number("limit", get("limit"), 1, MAX_PAGE_SIZE) if get("limit") else DEFAULT_PAGE_SIZE
     query = ImageQuery(scope=scope, text=text, tokens=tokens, tag=tag, colour=colour,
                        date_from=date_from, date_to=date_to, has_text=has_text, sort=sort,
-                       cursor=cursor, limit=limit, favourite=marks.get(FAVOURITE))
+                       by=by, month=month, cursor=cursor, limit=limit, favourite=marks.get(FAVOURITE))
     # Archived images leave the main grid only: a search, a filter or the Favourites finds them.
     default_archived = None if query.is_search or query.favourite is not None else False
     return replace(query, archived=marks.get(ARCHIVED, default_archived))
 
 
-def _day_start(day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=UTC)
+def _next_month(first: date) -> date:
+    return date(first.year + first.month // 12, first.month % 12 + 1, 1)
 
 
 def public_listing() -> dict[str, Any]:
@@ -195,18 +229,29 @@ def build_filter(query: ImageQuery, viewer: Viewer) -> dict[str, Any]:
             flt[FAVOURITE] = True if query.favourite else {"$ne": True}
         if query.archived is not None and not query.trashed:  # the Trash lists all of its images
             flt[ARCHIVED] = True if query.archived else {"$ne": True}
-    id_range: dict[str, ObjectId] = {}
+    taken: dict[str, ObjectId] = {}  # the date filters: always the date taken
     if query.date_from:
-        id_range["$gte"] = ObjectId.from_datetime(_day_start(query.date_from))
+        taken["$gte"] = day_bound(query.date_from)
     if query.date_to:
-        id_range["$lt"] = ObjectId.from_datetime(_day_start(query.date_to + timedelta(days=1)))
-    if query.cursor is not None:
+        taken["$lt"] = day_bound(query.date_to + timedelta(days=1))
+    key = query.key
+    position = query.cursor
+    if position is None and query.month is not None and key == TIMELINE:
+        # The jump menu: start in that month; newest first, strictly before the next one.
+        start = _next_month(query.month) if query.sort == "newest" else query.month
+        position = day_bound(start)
+        if query.sort == "oldest":  # the month's first second is included ($gt below)
+            position = ObjectId((int.from_bytes(position.binary, "big") - 1).to_bytes(12, "big"))
+    key_range = taken if key == TIMELINE else {}
+    if position is not None:
         op = "$lt" if query.sort == "newest" else "$gt"
-        bound = id_range.get(op)
-        if bound is None or (query.cursor < bound if op == "$lt" else query.cursor > bound):
-            id_range[op] = query.cursor
-    if id_range:
-        flt["_id"] = id_range
+        bound = key_range.get(op)
+        if bound is None or (position < bound if op == "$lt" else position > bound):
+            key_range[op] = position
+    if taken and key != TIMELINE:
+        flt[TIMELINE] = taken
+    if key_range:
+        flt[key] = key_range
     return flt
 
 
@@ -232,6 +277,10 @@ def query_params(query: ImageQuery, **overrides: str | None) -> dict[str, str]:
             params[name] = "yes" if mark else "no"
     if query.sort != "newest":
         params["sort"] = query.sort
+    if query.by != "taken":
+        params["by"] = query.by
+    if query.month is not None:
+        params["month"] = f"{query.month:%Y-%m}"
     if query.limit != DEFAULT_PAGE_SIZE:
         params["limit"] = str(query.limit)
     for key, value in overrides.items():

@@ -1,4 +1,4 @@
-"""How a listing page is read: one index query, or ``_id`` windows for servers that need them.
+"""How a listing page is read: one index query, or key windows for servers that need them.
 
 Two readers behind one small interface (``ListingScan``: ``newest``/``oldest``):
 
@@ -24,6 +24,10 @@ Two readers behind one small interface (``ListingScan``: ``newest``/``oldest``):
 ``choose_scan`` picks one: ``LISTING_SCAN=auto`` (the default) asks the server once
 (``buildInfo`` names SecantusDB) and uses windows only there; ``index`` or ``windowed``
 force either. bench/bench_web.py measures both (``--scan``).
+
+Both read in the order of one key field (``KeyField``): ``_id`` (date added) or the
+``timeline`` key (date taken, picsource_core.timeline), both 12-byte ObjectIds whose top
+bytes are seconds; the field says how wide a second is, so window arithmetic is the same.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol, cast
 
@@ -39,6 +44,7 @@ from bson import ObjectId
 from pymongo.cursor import Cursor
 
 from picsource_core.mongo import Document
+from picsource_core.timeline import FIRST_PHOTO, TIMELINE, key_at
 
 SECOND = 1 << 64  # ObjectId as a 96-bit integer: the top 32 bits are Unix seconds
 DEFAULT_WINDOW = 86_400 * SECOND
@@ -69,10 +75,30 @@ def int_oid(value: int) -> ObjectId:
     return ObjectId(max(0, min(value, (1 << 96) - 1)).to_bytes(12, "big"))
 
 
-def split_filter(flt: Mapping[str, Any]) -> tuple[str, Any, dict[str, Any], int, int | None]:
-    """(driver field, driver value, residual predicates, lower bound incl., upper bound excl.)."""
-    rest = {k: v for k, v in flt.items() if k != "_id"}
-    bounds = flt.get("_id") or {}
+@dataclass(frozen=True)
+class KeyField:
+    """A field listings are ordered by: its name, how many integer units one second spans
+    (the seconds sit in its top 4 or 5 bytes), the key of an instant, and where oldest-first
+    walks start."""
+
+    name: str
+    second: int
+    at: Callable[[datetime], int]
+    epoch: int
+
+
+KEYS = {
+    "_id": KeyField("_id", SECOND, lambda moment: oid_int(ObjectId.from_datetime(moment)), EPOCH),
+    TIMELINE: KeyField(TIMELINE, 1 << 56, lambda moment: oid_int(key_at(moment)),
+                       oid_int(key_at(FIRST_PHOTO))),
+}
+
+
+def split_filter(flt: Mapping[str, Any], key: str = "_id") -> tuple[str, Any, dict[str, Any], int, int | None]:
+    """(driver field, driver value, residual predicates, lower bound incl., upper bound excl.)
+    with the bounds taken from the ``key`` field's range."""
+    rest = {k: v for k, v in flt.items() if k != key}
+    bounds = flt.get(key) or {}
     lower = 0
     if "$gte" in bounds:
         lower = oid_int(bounds["$gte"])
@@ -91,9 +117,9 @@ def split_filter(flt: Mapping[str, Any]) -> tuple[str, Any, dict[str, Any], int,
     raise ValueError(f"no indexed equality in filter {sorted(flt)}")
 
 
-def split_compound(flt: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any], int, int | None]:
+def split_compound(flt: Mapping[str, Any], key: str = "_id") -> tuple[dict[str, Any], dict[str, Any], int, int | None]:
     """Like split_filter, but the driver is a dict of one or two indexed equalities."""
-    field, value, residual, lower, upper = split_filter(flt)
+    field, value, residual, lower, upper = split_filter(flt, key)
     driver = {field: value}
     if field in COMPOUND_FIELDS:
         for scope in SCOPE_FIELDS:
@@ -109,11 +135,15 @@ def driver_key(prefix: str, driver: Mapping[str, Any]) -> tuple[str, str]:
 
 
 def residual_match(doc: Mapping[str, Any], residual: Mapping[str, Any]) -> bool:
-    """The few predicate forms build_filter produces: equality (membership for arrays), $all
-    and $ne (MongoDB's meaning: a missing field matches, an array must not contain it)."""
+    """The few predicate forms build_filter produces: equality (membership for arrays), $all,
+    $ne (MongoDB's meaning: a missing field matches, an array must not contain it) and a
+    range ($gte/$gt/$lt: the date taken while reading in date-added order)."""
     for field, want in residual.items():
         have = doc.get(field)
-        if isinstance(want, dict) and "$ne" in want:
+        if isinstance(want, dict) and {"$gte", "$gt", "$lt"} & want.keys():
+            if have is None or not _in_range(have, want):
+                return False
+        elif isinstance(want, dict) and "$ne" in want:
             if have == want["$ne"] or (isinstance(have, list) and want["$ne"] in have):
                 return False
         elif isinstance(want, dict) and "$all" in want:
@@ -127,26 +157,43 @@ def residual_match(doc: Mapping[str, Any], residual: Mapping[str, Any]) -> bool:
     return True
 
 
+def _in_range(have: Any, want: Mapping[str, Any]) -> bool:
+    try:
+        return (("$gte" not in want or have >= want["$gte"]) and ("$gt" not in want or have > want["$gt"])
+                and ("$lt" not in want or have < want["$lt"]))
+    except TypeError:  # another BSON type than the bound's never matches a range
+        return False
+
+
+def _with_fields(projection: Mapping[str, Any] | None, key: str,
+                 residual: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The caller's projection plus what the scan reads itself: the key and residual fields."""
+    if projection is None:
+        return None
+    return {**projection, **({key: 1} if key != "_id" else {}), **dict.fromkeys(residual, 1)}
+
+
 class ListingScan(Protocol):
-    """Reads up to ``need`` documents matching ``flt`` in ``_id`` order."""
+    """Reads up to ``need`` documents matching ``flt`` in ``key`` order (``_id`` or
+    ``timeline``, see KEYS)."""
 
     def newest(self, coll: Finder, flt: Mapping[str, Any], need: int,
-               projection: Mapping[str, Any] | None) -> list[Document]: ...
+               projection: Mapping[str, Any] | None, key: str = "_id") -> list[Document]: ...
 
     def oldest(self, coll: Finder, flt: Mapping[str, Any], need: int,
-               projection: Mapping[str, Any] | None) -> list[Document]: ...
+               projection: Mapping[str, Any] | None, key: str = "_id") -> list[Document]: ...
 
 
 class IndexScan:
-    """One indexed query, sorted on ``_id`` and limited: what every MongoDB runs well."""
+    """One indexed query, sorted on the key and limited: what every MongoDB runs well."""
 
     def newest(self, coll: Finder, flt: Mapping[str, Any], need: int,
-               projection: Mapping[str, Any] | None) -> list[Document]:
-        return list(coll.find(flt, projection).sort("_id", -1).limit(need))
+               projection: Mapping[str, Any] | None, key: str = "_id") -> list[Document]:
+        return list(coll.find(flt, projection).sort(key, -1).limit(need))
 
     def oldest(self, coll: Finder, flt: Mapping[str, Any], need: int,
-               projection: Mapping[str, Any] | None) -> list[Document]:
-        return list(coll.find(flt, projection).sort("_id", 1).limit(need))
+               projection: Mapping[str, Any] | None, key: str = "_id") -> list[Document]:
+        return list(coll.find(flt, projection).sort(key, 1).limit(need))
 
 
 #: LISTING_SCAN values.
@@ -175,24 +222,25 @@ class WindowedScanner:
         self._floors: dict[tuple[str, str, str], int] = {}
         self._lock = threading.Lock()
 
-    def _estimate(self, key: tuple[str, str]) -> int:
+    def _estimate(self, memo: tuple[str, str], field: KeyField) -> int:
         with self._lock:  # gthread workers share the memo
-            window = self._windows.get(key, DEFAULT_WINDOW)
-            self._windows[key] = window
-            self._windows.move_to_end(key)
+            window = self._windows.get(memo, DEFAULT_WINDOW * field.second // SECOND)
+            self._windows[memo] = window
+            self._windows.move_to_end(memo)
             while len(self._windows) > self.memory:
                 self._windows.popitem(last=False)
             return window
 
     def newest(self, coll: Finder, flt: Mapping[str, Any], need: int,
-               projection: Mapping[str, Any] | None) -> list[Document]:
-        """Up to ``need`` documents matching ``flt``, newest first."""
-        driver, residual, lower, upper = split_compound(flt)
-        key = driver_key("", driver)
-        window = self._estimate(key)
-        proj = None if projection is None else {**projection, **{f: 1 for f in residual}}
-        start = upper if upper is not None else oid_int(ObjectId.from_datetime(
-            datetime.fromtimestamp(self.clock(), UTC))) + 60 * SECOND
+               projection: Mapping[str, Any] | None, key: str = "_id") -> list[Document]:
+        """Up to ``need`` documents matching ``flt``, newest ``key`` first."""
+        field = KEYS[key]
+        driver, residual, lower, upper = split_compound(flt, key)
+        memo = driver_key("" if key == "_id" else f"{key}:", driver)
+        window = self._estimate(memo, field)
+        proj = _with_fields(projection, key, residual)
+        start = upper if upper is not None else field.at(
+            datetime.fromtimestamp(self.clock(), UTC)) + 60 * field.second
         hi: int | None = upper
         top = start
         out: list[Document] = []
@@ -200,7 +248,7 @@ class WindowedScanner:
         # Without residual predicates every returned document counts, so ask for no more
         # than needed: the server then encodes and sends only a page, not the whole window.
         batch_size = need if not residual else max(need * 2, 20)
-        floor_key = (*key, repr(residual))
+        floor_key = (*memo, repr(residual))
         floor = self._floors.get(floor_key) if upper is None else None
         while len(out) < need:
             windows += 1
@@ -215,31 +263,33 @@ class WindowedScanner:
                     bounds["$lt"] = int_oid(hi)
                 query: dict[str, Any] = dict(driver)
                 if bounds:
-                    query["_id"] = bounds
-                batch = list(coll.find(query, proj).sort("_id", -1).limit(batch_size))
+                    query[key] = bounds
+                batch = list(coll.find(query, proj).sort(key, -1).limit(batch_size))
                 out.extend(d for d in batch if residual_match(d, residual))
                 if len(batch) < batch_size or len(out) >= need:
                     break
-                hi = oid_int(batch[-1]["_id"])
+                hi = oid_int(batch[-1][key])
             if len(out) >= need or lo <= lower:
                 break
             hi = top = lo
             window *= 4
-        self._learn(key, windows, start, top, out[:need], need)
+        self._learn(memo, field, windows, start, top, out[:need], need)
         if upper is None:
-            self._learn_floor(floor_key, out[:need], need)
+            self._learn_floor(floor_key, field, out[:need], need)
         return out[:need]
 
     def oldest(self, coll: Finder, flt: Mapping[str, Any], need: int,
-               projection: Mapping[str, Any] | None) -> list[Document]:
+               projection: Mapping[str, Any] | None, key: str = "_id") -> list[Document]:
         """Up to ``need`` documents matching ``flt``, oldest first: windows walk forward from
-        the lower bound (or the oldest id this process has seen for the driver, or 2020)."""
-        driver, residual, lower, upper = split_compound(flt)
-        key = driver_key("oldest:", driver)
-        window = self._estimate(key)
-        proj = None if projection is None else {**projection, **{f: 1 for f in residual}}
-        now = oid_int(ObjectId.from_datetime(datetime.fromtimestamp(self.clock(), UTC))) + 60 * SECOND
-        start = lower or self._first_seen.get(key, EPOCH)
+        the lower bound (or the oldest key this process has seen for the driver, or the
+        field's epoch: 2020 for ``_id``, the first photograph for the timeline)."""
+        field = KEYS[key]
+        driver, residual, lower, upper = split_compound(flt, key)
+        memo = driver_key("oldest:" if key == "_id" else f"oldest:{key}:", driver)
+        window = self._estimate(memo, field)
+        proj = _with_fields(projection, key, residual)
+        now = field.at(datetime.fromtimestamp(self.clock(), UTC)) + 60 * field.second
+        start = lower or self._first_seen.get(memo, field.epoch)
         lo, out = start, cast(list[Document], [])
         # Without residual predicates every returned document counts, so ask for no more
         # than needed: the server then encodes and sends only a page, not the whole window.
@@ -257,42 +307,44 @@ class WindowedScanner:
                     bounds["$gte"] = int_oid(cursor_lo)
                 if hi is not None:
                     bounds["$lt"] = int_oid(hi)
-                query: dict[str, Any] = {**driver, "_id": bounds} if bounds else dict(driver)
-                batch = list(coll.find(query, proj).sort("_id", 1).limit(batch_size))
+                query: dict[str, Any] = {**driver, key: bounds} if bounds else dict(driver)
+                batch = list(coll.find(query, proj).sort(key, 1).limit(batch_size))
                 out.extend(d for d in batch if residual_match(d, residual))
                 if len(batch) < batch_size or len(out) >= need:
                     break
-                cursor_lo = oid_int(batch[-1]["_id"]) + 1
+                cursor_lo = oid_int(batch[-1][key]) + 1
             if len(out) >= need or hi is None or hi == upper:
                 break
             lo = hi
             window *= 4
-        if not lower and out and start == EPOCH:
+        if not lower and out and start == field.epoch:
             if len(self._first_seen) >= self.memory:
                 self._first_seen.clear()  # a hint only: forgetting costs a few empty windows
-            self._first_seen[key] = oid_int(out[0]["_id"])
+            self._first_seen[memo] = oid_int(out[0][key])
         return out[:need]
 
-    def _learn_floor(self, key: tuple[str, str, str], found: list[Document], need: int) -> None:
-        """Remember just below a full first page's last id (an eighth of the page's span
+    def _learn_floor(self, memo: tuple[str, str, str], field: KeyField, found: list[Document],
+                     need: int) -> None:
+        """Remember just below a full first page's last key (an eighth of the page's span
         as headroom for new images); forget it when the page was not full."""
         with self._lock:
             if len(found) < need:
-                self._floors.pop(key, None)
+                self._floors.pop(memo, None)
                 return
-            newest, last = oid_int(found[0]["_id"]), oid_int(found[-1]["_id"])
+            newest, last = oid_int(found[0][field.name]), oid_int(found[-1][field.name])
             if len(self._floors) >= self.memory:
                 self._floors.clear()  # a hint only: forgetting costs one wider first window
-            self._floors[key] = max(0, last - (newest - last) // 8 - SECOND)
+            self._floors[memo] = max(0, last - (newest - last) // 8 - field.second)
 
-    def _learn(self, key: tuple[str, str], windows: int, start: int, reached: int,
+    def _learn(self, memo: tuple[str, str], field: KeyField, windows: int, start: int, reached: int,
                found: list[Document], need: int) -> None:
-        current = self._windows.get(key, DEFAULT_WINDOW)
+        current = self._windows.get(memo, DEFAULT_WINDOW * field.second // SECOND)
+        smallest = MIN_WINDOW * field.second // SECOND
         if windows <= 1 and len(found) >= need:
-            span = start - oid_int(found[-1]["_id"])
-            learnt = max(MIN_WINDOW, min(current, span * 9 // 8))
+            span = start - oid_int(found[-1][field.name])
+            learnt = max(smallest, min(current, span * 9 // 8))
         elif len(found) >= need:
-            learnt = max(MIN_WINDOW, (start - oid_int(found[-1]["_id"])) * 9 // 8)
+            learnt = max(smallest, (start - oid_int(found[-1][field.name])) * 9 // 8)
         else:
             learnt = max(current, start - reached)
-        self._windows[key] = learnt
+        self._windows[memo] = learnt

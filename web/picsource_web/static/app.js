@@ -6,6 +6,7 @@
 //   followed by a status request for the image it removed), and for an image that is gone
 // - the grid's selection bar: a count, shift-click ranges, select all (also Ctrl+A),
 //   Esc to clear, buttons off while nothing is ticked, Enter in the tags box tags
+// - the timeline's month menu jumps as soon as a month is chosen (Go without JS)
 // - search boxes with data-suggest offer the signed-in user's own tags and labels
 (function () {
   "use strict";
@@ -72,6 +73,12 @@
       });
     }
     window.setTimeout(tick, delay);
+  }
+
+  function jumpMenu() {
+    document.querySelectorAll("[data-jump-select]").forEach(function (select) {
+      select.addEventListener("change", function () { select.form.submit(); });
+    });
   }
 
   function selectionBar() {
@@ -155,6 +162,7 @@
     confirmForms();
     suggestions();
     selectionBar();
+    jumpMenu();
     selectOnFocus();
     pollPending();
   });

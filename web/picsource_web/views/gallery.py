@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
@@ -15,6 +16,7 @@ from markupsafe import Markup, escape
 from werkzeug.wrappers import Response
 
 from picsource_core.search import COLOUR_FAMILIES, SOURCE_FIELDS, matched_sources
+from picsource_core.timeline import TIMELINE
 from picsource_web import metrics
 from picsource_web.context import current_services
 from picsource_web.security import csrf_token
@@ -22,6 +24,7 @@ from picsource_web.services import present
 from picsource_web.services.images import TILE_FIELDS, Page
 from picsource_web.services.present import MediaUrls
 from picsource_web.services.query import parse_query, query_params
+from picsource_web.services.timeline import Timeline, jump_months, month_label, month_marks
 from picsource_web.sessions import login_required, viewer
 
 bp = Blueprint("gallery", __name__)
@@ -35,13 +38,14 @@ SELECTION_FORM = "grid-selection"
 
 
 def tiles_html(page: Page, media: MediaUrls, owned: bool = False, selectable: bool = False,
-               tokens: tuple[str, ...] = ()) -> Markup:
+               tokens: tuple[str, ...] = (), headers: bool = False) -> Markup:
     """The grid's tiles as HTML: a pure function of the page's documents, the URL signing
     window, whether they are the viewer's own (a favourite button each) and whether they
     can be ticked for the selection bar (the owner's, trash included), so it is cached
     under them. With search ``tokens`` each tile also says where they matched (the page's
     version already names the query). It holds no session data: the CSRF token and the way back are
-    slots, filled per request (``fill_slots``)."""
+    slots, filled per request (``fill_slots``). With ``headers`` (a listing by date taken)
+    the first tile of each month is preceded by that month's sticky header."""
     tiles = [present.tile(doc, media) for doc in page.items]
     docs = {str(doc["_id"]): doc for doc in page.items}
     # One url_for for the page instead of one per tile (routing builds cost ~20 us each).
@@ -53,6 +57,9 @@ def tiles_html(page: Page, media: MediaUrls, owned: bool = False, selectable: bo
         t["select_form"] = SELECTION_FORM if selectable else None  # tick, then act on all
         t["why"] = ", ".join(matched_sources(docs[t["id"]], tokens)) if tokens else ""
         t["csrf_slot"], t["back_slot"] = CSRF_SLOT, BACK_SLOT
+    marks = month_marks(page.items) if headers else [None] * len(tiles)
+    for t, month in zip(tiles, marks, strict=True):
+        t["month"] = (month_label(month), f"{month:%Y-%m}") if month else None
     return Markup(render_template("gallery/_tiles.html", tiles=tiles))
 
 
@@ -64,9 +71,10 @@ def fill_slots(html: Markup) -> Markup:
 
 
 def render_grid(template_title: str, default_scope: str, *, search: bool,
-                fixed: dict[str, str] | None = None, trash: bool = False) -> str:
+                fixed: dict[str, str] | None = None, trash: bool = False, home: bool = False) -> str:
     """A grid for the request's filters; ``fixed`` ones (a Favourites or Archive view)
-    override what the URL says; ``trash``: the owner's trashed images instead."""
+    override what the URL says; ``trash``: the owner's trashed images instead; ``home``:
+    the owner's main grid, with the month jump menu and "On this day"."""
     svc, who = current_services(), viewer()
     args = {**request.args.to_dict(), **(fixed or {})}
     query = replace(parse_query(args, who, default_scope=default_scope), trashed=trash)
@@ -75,30 +83,52 @@ def render_grid(template_title: str, default_scope: str, *, search: bool,
     metrics.LISTINGS.labels(source="cache" if page.cached else "database").inc()
     selectable = query.scope == "mine" and who.user is not None
     owned = selectable and not trash
-    build = functools.partial(tiles_html, page, svc.media, owned, selectable, tokens)
-    key = (page.version, svc.media.window(), owned, selectable)
+    headers = query.key == TIMELINE
+    build = functools.partial(tiles_html, page, svc.media, owned, selectable, tokens, headers)
+    key = (page.version, svc.media.window(), owned, selectable, headers)
     html = fill_slots(svc.fragments.get_or_build(key, build) if page.version else build())
     endpoint = request.endpoint or "gallery.search"
-    next_params: dict[str, Any] = query_params(query, cursor=page.next_cursor)
-    first_params: dict[str, Any] = query_params(query)
+    next_params: dict[str, Any] = query_params(query, cursor=page.next_cursor, month=None)
+    first_params: dict[str, Any] = query_params(query, month=None)
     for name in fixed or {}:  # the view's own path says them
         next_params.pop(name, None)
         first_params.pop(name, None)
     next_url = url_for(endpoint, **next_params) if page.next_cursor else None
-    first_url = url_for(endpoint, **first_params) if query.cursor else None
+    first_url = url_for(endpoint, **first_params) if query.cursor or query.month else None
     return render_template(
         "gallery/grid.html", title=template_title, tiles_html=html, count=len(page.items),
         query=query, next_url=next_url,
         first_url=first_url, search=search, colours=COLOUR_FAMILIES, view=request.endpoint,
-        trash_days=svc.settings.trash_days,
+        trash_days=svc.settings.trash_days, **(_home_extras(query, page) if home else {}),
     )
+
+
+def _home_extras(query: Any, page: Page) -> dict[str, Any]:
+    """The owner's main grid: the months to jump to, and "On this day" on its first page
+    (each earlier year's tiles link to the image, and the year to that day's search)."""
+    svc, who = current_services(), viewer()
+    timeline = Timeline(svc.images)
+    span = timeline.span(who)
+    memories = []
+    if query.cursor is None and query.month is None and page.items:
+        href = url_for("images.detail", image_id="IMAGE_ID")
+        for memory in timeline.on_this_day(who, datetime.now(UTC).date()):
+            tiles = [{**present.tile(doc, svc.media), "href": href.replace("IMAGE_ID", str(doc["_id"]))}
+                     for doc in memory.items]
+            day = memory.day.isoformat()
+            search: dict[str, Any] = {"scope": "mine", "from": day, "to": day}
+            memories.append({"years_ago": memory.years_ago, "day": memory.day, "tiles": tiles,
+                             "url": url_for("gallery.search", **search)})
+    return {"jump": [(year, [(month_label(m), f"{m:%Y-%m}") for m in months])
+                     for year, months in jump_months(*span)] if span else [],
+            "memories": memories}
 
 
 @bp.get("/")
 def index() -> Response | str:
     if viewer().user is None:
         return redirect(url_for("gallery.public"))
-    return render_grid("My images", "mine", search=False)
+    return render_grid("My images", "mine", search=False, home=True)
 
 
 @bp.get("/public")
