@@ -8,8 +8,9 @@ holds a reconcile thread, and the settings' deadline bounds it.
 
 A schedule (Gallery spec.backup) creates GalleryBackups named after the run time
 (`backup_plan.scheduled_name`), so a run retried after a crash finds the one it made.
-Retention then deletes the scheduled backups past ``retention`` (objects first, then
-the GalleryBackup). One-off backups a person created are never pruned.
+Retention deletes the scheduled backups past ``retention`` (objects first, then the
+GalleryBackup) when a scheduled backup completes and at every schedule check. One-off
+backups a person created are never pruned.
 """
 
 from __future__ import annotations
@@ -105,6 +106,8 @@ def run(rt: Runtime, body: dict[str, Any]) -> dict[str, Any]:
                       {"name": name, "completedAt": completed, "sizeBytes": manifest["sizeBytes"]})
     except KubeError as err:  # the Gallery went away meanwhile: the backup itself is fine
         log.warning("could not record backup %s on gallery %s: %s", name, g.name, err)
+    if request.scheduled and g.backup is not None:  # a new good backup: the oldest may go now
+        _prune_quietly(rt, namespace, g.name, g.backup.retention)
     return status
 
 
@@ -172,8 +175,15 @@ def schedule_tick(rt: Runtime, body: dict[str, Any], now: datetime | None = None
             if err.status != 409:  # 409: made before a crash; the run is recorded below
                 raise
         record_backup(rt, g.namespace, g.name, "lastScheduledBackup", {"name": created, "scheduledAt": _iso(run_at)})
-    prune(rt, g.namespace, g.name, policy.retention)
+    _prune_quietly(rt, g.namespace, g.name, policy.retention)
     return created
+
+
+def _prune_quietly(rt: Runtime, namespace: str, gallery: str, keep: int) -> None:
+    try:
+        prune(rt, namespace, gallery, keep)
+    except KubeError as err:  # the listing failed: the next tick tries again
+        log.warning("retention of %s/%s skipped: %s", namespace, gallery, err)
 
 
 def prune(rt: Runtime, namespace: str, gallery: str, keep: int) -> list[str]:
