@@ -1,7 +1,9 @@
 """Full analysis pipeline throughput and memory on 12-megapixel JPEGs with 2 processes.
 
 Runs `analyse()` exactly as a worker process does (decode, EXIF, thumbnails, colours,
-hashes, labels, faces, safety, caption), first without OCR and then with it, in two
+hashes, labels, faces, safety, caption), then the text vector of semantic search from its
+fields as the job does (picsource_worker.embed, step "text"), first without OCR and then
+with it, in two
 spawned processes that each load the models once, pulling files from a shared queue.
 Prints images/s (goal >= 8 without OCR on 2 cores), the max resident set size of each
 process (goal <= 400 MB) and the mean time per step. Object-storage and MongoDB I/O are
@@ -27,12 +29,24 @@ from worker_corpus import corpus  # noqa: E402
 PROCESSES = 2
 
 
+def _analyse(path: str, options: Any) -> Any:
+    """What one job computes: the analysis, then the text vector of its fields (job.py)."""
+    from picsource_worker.embed import add_text_fields
+    from picsource_worker.pipeline import analyse
+    from picsource_worker.results import analysis_fields
+
+    result = analyse(Path(path).read_bytes(), options)
+    if options.text_embedding and result.ok:
+        add_text_fields({"_id": path, "title": Path(path).stem}, analysis_fields(result, {}),
+                        result.durations.update)  # fmt: skip
+    return result
+
+
 def _worker(ocr: bool, tasks: Any, results: Any, ready: Any, go: Any) -> None:
-    from picsource_worker.pipeline import AnalysisOptions, analyse
+    from picsource_worker.pipeline import AnalysisOptions
 
     options = AnalysisOptions(ocr=ocr)
-    warm = Path(tasks.get())
-    analyse(warm.read_bytes(), options)  # load every model before the clock starts
+    _analyse(tasks.get(), options)  # load every model before the clock starts
     ready.release()
     go.wait()
     steps: dict[str, float] = {}
@@ -40,14 +54,23 @@ def _worker(ocr: bool, tasks: Any, results: Any, ready: Any, go: Any) -> None:
     count = 0
     cpu = time.process_time()
     while (path := tasks.get()) is not None:
-        result = analyse(Path(path).read_bytes(), options)
+        result = _analyse(path, options)
         count += 1
         errors.update(result.step_errors)
         for step, seconds in result.durations.items():
             steps[step] = steps.get(step, 0.0) + seconds
     cpu = time.process_time() - cpu
-    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss_mb = _peak_rss_mb()
     results.put((os.getpid(), count, rss_mb, steps, errors, cpu))
+
+
+def _peak_rss_mb() -> float:
+    """This process's peak resident memory (VmHWM). Not getrusage's ru_maxrss: Linux keeps
+    that across execve, so a spawned child reported its parent's peak."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def run(paths: list[Path], ocr: bool) -> dict[str, Any]:
