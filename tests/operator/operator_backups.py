@@ -23,6 +23,15 @@ BACKUPS = "/apis/picsource.io/v1alpha1/namespaces/{ns}/gallerybackups"
 RESTORED = ("users", "api_tokens", "albums", "album_images", "images")
 
 
+def seeded_gallery(env: Env, name: str, images: int = 4) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A Gallery whose bindings are good, seeded (see `seed`): (its body, what was seeded)."""
+    doc = env.gallery(name, web={"replicas": 1})
+    env.apply(doc)
+    env.wait_condition(name, "DatabaseBound", "True")
+    env.wait_condition(name, "StorageBound", "True")
+    return doc, seed(env, doc["spec"]["database"]["name"], doc["spec"]["storage"]["bucket"], images)
+
+
 def seed(env: Env, database: str, bucket: str, images: int = 4) -> dict[str, Any]:
     """Two users, a token, ``images`` images with real objects, an album holding half of them."""
     db = pymongo.MongoClient(env.mongo.uri, tz_aware=True)[database]

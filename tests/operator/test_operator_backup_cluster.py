@@ -17,7 +17,14 @@ from typing import Any
 
 import pymongo
 import pytest
-from operator_backups import backup_body, backup_bucket, dump, objects_of, seed, wait_phase
+from operator_backups import (
+    backup_body,
+    backup_bucket,
+    dump,
+    objects_of,
+    seeded_gallery,
+    wait_phase,
+)
 from operator_runner import Env, OperatorProcess, metric_value
 
 from tests.harness.kubeapi import wait_until
@@ -37,12 +44,7 @@ def assert_restored(env: Env, gallery: dict[str, Any], before: dict[str, Any]) -
 def test_backup_drop_the_database_and_restore_into_a_new_gallery(
         gallery_env: Env, running_operator: OperatorProcess, kubectl: Any) -> None:
     env = gallery_env
-    family = env.gallery("family", web={"replicas": 1})
-    env.apply(family)
-    env.wait_condition("family", "DatabaseBound", "True")
-    env.wait_condition("family", "StorageBound", "True")
-    source_db, source_bucket = family["spec"]["database"]["name"], family["spec"]["storage"]["bucket"]
-    before = seed(env, source_db, source_bucket)
+    family, before = seeded_gallery(env, "family")
     bucket = backup_bucket(env)
 
     env.apply(backup_body(env, "family-b1", "family", bucket))
@@ -63,7 +65,7 @@ def test_backup_drop_the_database_and_restore_into_a_new_gallery(
                         "picsource_operator_gallery_last_backup_timestamp_seconds", labels) == completed
 
     # Break the gallery: its database is gone.
-    pymongo.MongoClient(env.mongo.uri).drop_database(source_db)
+    pymongo.MongoClient(env.mongo.uri).drop_database(family["spec"]["database"]["name"])
 
     restored = env.gallery("restored", web={"replicas": 1}, restoreFrom={"backup": "family-b1"})
     env.apply(restored)
@@ -74,11 +76,7 @@ def test_backup_drop_the_database_and_restore_into_a_new_gallery(
 def test_restore_refuses_a_database_with_data_and_resumes_after_a_crash(
         gallery_env: Env, running_operator: OperatorProcess) -> None:
     env = gallery_env
-    family = env.gallery("family", web={"replicas": 1})
-    env.apply(family)
-    env.wait_condition("family", "StorageBound", "True")
-    env.wait_condition("family", "DatabaseBound", "True")
-    before = seed(env, family["spec"]["database"]["name"], family["spec"]["storage"]["bucket"], images=2)
+    _, before = seeded_gallery(env, "family", images=2)
     bucket = backup_bucket(env)
     env.apply(backup_body(env, "family-b1", "family", bucket))
     location = wait_phase(env, "family-b1", "Completed")["location"]

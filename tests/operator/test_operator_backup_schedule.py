@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from operator_backups import BACKUPS, backup_body, backup_bucket, seed, wait_phase
+from operator_backups import BACKUPS, backup_body, backup_bucket, seeded_gallery, wait_phase
 from operator_runner import Env, OperatorProcess
 
 from tests.harness.kubeapi import wait_until
@@ -20,11 +20,7 @@ pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 def test_a_due_run_creates_its_backup_and_retention_prunes_the_older_ones(
         gallery_env: Env, running_operator: OperatorProcess, kubectl: Any) -> None:
     env = gallery_env
-    family = env.gallery("family", web={"replicas": 1})
-    env.apply(family)
-    env.wait_condition("family", "DatabaseBound", "True")
-    env.wait_condition("family", "StorageBound", "True")
-    seed(env, family["spec"]["database"]["name"], family["spec"]["storage"]["bucket"], images=1)
+    seeded_gallery(env, "family", images=1)
     bucket = backup_bucket(env)
     # An older scheduled backup, and a one-off one retention must never touch.
     old = backup_body(env, "family-old", "family", bucket)
