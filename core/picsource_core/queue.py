@@ -78,6 +78,13 @@ class Job:
     """True when this claim took over a job whose previous lease had expired."""
     last_error: str = ""
 
+    @property
+    def sets_status(self) -> bool:
+        """Whether this job's outcome is its image's status (an analysis: pending,
+        processing, ready, failed) or only its own (EMBED: a ready image stays ready, a
+        retry or a failure never shows it as waiting or failed)."""
+        return self.kind == ANALYSE
+
     @classmethod
     def from_doc(cls, doc: Document, *, reclaimed: bool = False) -> Job:
         return cls(

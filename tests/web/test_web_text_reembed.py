@@ -6,17 +6,20 @@ Against real SecantusDB and MinIO; the worker's side is tests/worker/test_worker
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from bson import ObjectId
 from flask import Flask
 
-from picsource_core.mongo import JOBS
-from picsource_core.queue import DONE, EMBED, PENDING, JobQueue
+from picsource_core.mongo import IMAGES, JOBS
+from picsource_core.queue import DONE, EMBED, FAILED, PENDING, JobQueue
+from picsource_web.settings import Account
 from tests.support import images as samples
 from tests.support.web import WebClient, app_services
 from tests.web.api_support import ApiClient, token_for
+from tests.web.web_support import finish_analysis
 
 BULK = "/api/v1/images/bulk"
 
@@ -81,3 +84,29 @@ def test_bulk_tag_changes_ask_for_the_changed_images_only(app: Flask, api: ApiCl
     assert _embed_jobs(app) == {ids[0]: PENDING, ids[1]: PENDING, ids[2]: DONE, ids[3]: DONE}
     jobs = app_services(app).db[JOBS].find({"kind": EMBED, "image_id": ObjectId(ids[0])})
     assert [job["attempts"] for job in jobs] == [0]
+
+
+def test_an_admin_retry_of_an_embed_job_leaves_the_image_ready(make_app: Callable[..., Flask],
+                                                              web_client: Callable[..., WebClient]) -> None:
+    """Retrying an analysis shows its image as waiting again; an EMBED job only concerns
+    the text vector, so its ready image stays ready (nothing would make it ready again)."""
+    admin_account = Account("root", "admin passphrase 1")
+    app = make_app(admin=admin_account)
+    svc = app_services(app)
+    user = web_client(app)
+    user.signup("uma")
+    image = user.upload_id(samples.noisy_jpeg(1))
+    finish_analysis(svc, image)
+    api = ApiClient(app, token_for(app, "uma"))
+    assert api.patch(f"/api/v1/images/{image}", {"title": "new words"}).status_code == 200
+    queue = JobQueue(svc.db, max_attempts=1)
+    while (job := queue.claim("test-worker", 30)) is not None:  # the EMBED job fails for good
+        assert queue.complete(job) if job.sets_status else queue.fail(job, "boom") == FAILED
+    admin = web_client(app)
+    assert admin.login(admin_account.username, admin_account.password).status_code == 302
+    embed_job = svc.db[JOBS].find_one({"image_id": ObjectId(image), "kind": EMBED})
+    assert embed_job is not None and embed_job["state"] == FAILED
+    assert admin.post(f"/admin/jobs/{embed_job['_id']}/retry").status_code == 302
+    assert _embed_jobs(app) == {image: PENDING}
+    assert svc.db[IMAGES].find_one({"_id": ObjectId(image)})["status"] == "ready"  # type: ignore[index]
+

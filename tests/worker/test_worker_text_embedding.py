@@ -9,6 +9,7 @@ image models are off (the text is the title, the caption and the colours).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from picsource_core.queue import ANALYSE, EMBED, JobQueue
 from picsource_core.storage import ObjectStore
 from picsource_core.text_embedding import TEXT_MODEL_ID, TEXT_VECTOR, document_text, encoder, unpack
 from picsource_worker import embed
-from picsource_worker.job import JobContext, JobState, run_job
+from picsource_worker.job import JobContext, JobState, bury_abandoned, run_job, settle_failure
 from picsource_worker.pipeline import AnalysisOptions
 from tests.support.clock import FakeClock
 from tests.support.images import noisy_jpeg, photo_jpeg
@@ -68,7 +69,7 @@ def test_analysis_stores_the_vector_of_the_whole_text(mongo_db: Any, object_stor
     image_id = _analysed(ctx, photo_jpeg("coffee"), "golden retriever on a seashore")
     doc = _doc(mongo_db, image_id)
     text = document_text(doc)
-    assert text.startswith("golden retriever on a seashore. ") and doc["analysis"]["caption"] in text
+    assert text.startswith("golden retriever on a seashore. ") and "brown" in text  # + the analysis
     assert isinstance(doc[TEXT_VECTOR], bytes) and len(doc[TEXT_VECTOR]) == 384
     assert _cosine_with_text(doc, text) > 0.99  # int8 packing loses next to nothing
     assert _cosine_with_text(doc, "a tax form full of numbers") < 0.5
@@ -184,6 +185,31 @@ def test_odd_or_empty_text_never_fails_the_job(mongo_db: Any, object_store: Obje
     else:
         assert len(doc[TEXT_VECTOR]) == 384 and _cosine_with_text(doc, document_text(doc)) > 0.99
     assert embed.TextBackfill(ctx.images, clock=FakeClock()).run_if_due() == 0
+
+
+def test_a_failed_or_abandoned_embed_job_never_touches_the_image(mongo_db: Any,
+                                                                object_store: ObjectStore) -> None:
+    """An EMBED job's failure is its own: the image stays ready, whether the job fails for
+    good or its worker died on its last attempt (buried)."""
+    ahead = [timedelta(0)]  # the queue's clock: real time, moved ahead by the test
+    ctx = _context(mongo_db, object_store)
+    ctx.queue = JobQueue(mongo_db, max_attempts=1, clock=lambda: datetime.now(UTC) + ahead[0])
+    first = _analysed(ctx, noisy_jpeg(7), "first")
+    second = _analysed(ctx, noisy_jpeg(8), "second")
+    _edit_title(mongo_db, first, "first, edited")
+    _edit_title(mongo_db, second, "second, edited")
+    failing = ctx.queue.claim("test-worker", 30)
+    assert failing is not None and failing.kind == EMBED and not failing.sets_status
+    with ctx.commit_lock:
+        assert settle_failure(ctx, failing, "boom", permanent=True) == "failed"
+    dying = ctx.queue.claim("test-worker", 30)
+    assert dying is not None and dying.kind == EMBED
+    ahead[0] = timedelta(seconds=31)  # its worker died: the lease expires on the last attempt
+    assert bury_abandoned(ctx) == 1
+    assert {job["state"] for job in mongo_db[JOBS].find({"kind": EMBED})} == {"failed"}
+    for image_id in (first, second):
+        doc = _doc(mongo_db, image_id)
+        assert doc["status"] == "ready" and doc["analysis_error"] is None
 
 
 @pytest.mark.slow

@@ -12,7 +12,7 @@ service with backoff and spends no attempt (see the queue module for the rule).
 
 An ``EMBED`` job (the image's text changed; picsource_worker.embed) only brings the text
 vector up to date: it never touches the image's status, and its failures stay on the job
-(``owns_status``), so a retry or a dead letter never shows a ready image as failed.
+(``Job.sets_status``), so a retry or a dead letter never shows a ready image as failed.
 """
 
 from __future__ import annotations
@@ -102,11 +102,6 @@ class JobState:
 
     lost: threading.Event = field(default_factory=threading.Event)
     finished: bool = False
-
-
-def owns_status(job: Job) -> bool:
-    """Whether ``job``'s outcome is the image's status (analysis), or only its own (EMBED)."""
-    return job.kind != EMBED
 
 
 def run_job(ctx: JobContext, job: Job, state: JobState) -> str:
@@ -217,11 +212,11 @@ def settle_failure(ctx: JobContext, job: Job, error: str, *, permanent: bool = F
     outcome = ctx.queue.fail(replace(job, max_attempts=max(1, attempts)), error,
                              infrastructure=infrastructure and not permanent)  # fmt: skip
     if outcome == FAILED:
-        if owns_status(job):
+        if job.sets_status:
             fail_image(ctx, job.image_id, error, fields)
         return "failed"
     if outcome == PENDING:
-        if owns_status(job):
+        if job.sets_status:
             ctx.images.mark_pending(job.image_id)
         return "deferred" if infrastructure and not permanent else "retry"
     return "lost"
@@ -239,6 +234,6 @@ def bury_abandoned(ctx: JobContext) -> int:
     buried = ctx.queue.bury_abandoned()
     for job in buried:
         log.error("%s job %s for image %s: %s", job.kind, job.id, job.image_id, job.last_error)
-        if owns_status(job):
+        if job.sets_status:
             fail_image(ctx, job.image_id, job.last_error)
     return len(buried)

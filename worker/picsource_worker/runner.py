@@ -41,7 +41,6 @@ from picsource_worker.job import (
     JobContext,
     JobState,
     bury_abandoned,
-    owns_status,
     run_job,
     settle_failure,
 )
@@ -195,7 +194,7 @@ def _give_back(ctx: JobContext, job: Job, state: JobState, reason: str, *, relea
         try:
             if release:
                 outcome = "released" if ctx.queue.release(job) else "lost"
-                if outcome == "released" and owns_status(job):
+                if outcome == "released" and job.sets_status:
                     ctx.images.mark_pending(job.image_id)
             else:
                 outcome = settle_failure(ctx, job, reason)

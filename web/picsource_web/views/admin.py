@@ -60,7 +60,8 @@ def retry_job(job_id: str) -> Response:
     if job is None:
         raise NotFound("No such job.")
     if svc.queue.retry(job.id):
-        svc.images.mark_pending(job.image_id)
+        if job.sets_status:  # an EMBED job leaves its ready image as it is
+            svc.images.mark_pending(job.image_id)
         flash("The job is queued again.", "success")
     else:
         flash("That job is not failed or finished, so it was not retried.", "info")
