@@ -90,12 +90,18 @@ def image_search_tokens(image: Mapping[str, Any]) -> list[str]:
     return list(tokens)[:MAX_TOKENS_PER_IMAGE]
 
 
-def matched_sources(image: Mapping[str, Any], tokens: Iterable[str]) -> list[str]:
-    """The sources (token_sources' names, in their order) where any of ``tokens`` occurs:
-    why a search found this image."""
+#: The reason a ranked search gives for a result found by its meaning (the web's
+#: services/semantic.py), after the sources of its words.
+MEANING = "meaning"
+
+
+def matched_sources(image: Mapping[str, Any], tokens: Iterable[str], *, meaning: bool = False) -> list[str]:
+    """The sources (token_sources' names, in their order) where any of ``tokens`` occurs,
+    then MEANING if the search found the image by meaning: why a search found it."""
     wanted = set(tokens)
-    return [source for source, texts in token_sources(image)
-            if wanted and any(wanted.intersection(tokenize(text)) for text in texts)]
+    found = [source for source, texts in token_sources(image)
+             if wanted and any(wanted.intersection(tokenize(text)) for text in texts)]
+    return [*found, MEANING] if meaning else found
 
 
 def query_tokens(words: Iterable[str] | str) -> list[str]:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
+import re
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -84,6 +85,11 @@ def _clip(text: str, limit: int = MAX_FIELD_CHARS) -> str:
     return " ".join(text.split())[:limit]
 
 
+#: The worker's captions open with "A photo of ..." (or "A photo, mostly grey."): words
+#: every image shares, which only pull unrelated pictures towards queries about photography.
+_GENERIC_LEAD = re.compile(r"^an? (photo|picture|image)( of)?[ ,]*", re.IGNORECASE)
+
+
 def document_text(doc: Mapping[str, Any]) -> str:
     """What is embedded for an image: the one home of that choice.
 
@@ -96,7 +102,7 @@ def document_text(doc: Mapping[str, Any]) -> str:
               if isinstance(item, Mapping)]  # fmt: skip
     parts = [
         _clip(str(doc.get("title") or "")),
-        _clip(str(analysis.get("caption") or "")),
+        _GENERIC_LEAD.sub("", _clip(str(analysis.get("caption") or ""))),
         _clip(", ".join(label for label in labels if label)),
         _clip(", ".join(_texts(doc.get("tags")))),
         _clip(str(doc.get("description") or "")),
@@ -192,9 +198,8 @@ def unpack(blobs: Sequence[bytes], *, normalise: bool = True) -> np.ndarray:
     """k x 384: L2-normalised float32 rows (dot = cosine), or the raw int8 when not `normalise`.
 
     A blob of the wrong size raises ValueError (a vector of another model)."""
-    raw = np.zeros((len(blobs), DIMENSIONS), dtype=np.int8)
-    for row, blob in enumerate(blobs):
+    for blob in blobs:
         if len(blob) != DIMENSIONS:
             raise ValueError(f"a packed text vector is {DIMENSIONS} bytes, not {len(blob)}")
-        raw[row] = np.frombuffer(bytes(blob), dtype=np.int8)
-    return normalise_rows(raw) if normalise else raw
+    raw = np.frombuffer(b"".join(bytes(b) for b in blobs), dtype=np.int8).reshape(len(blobs), DIMENSIONS)
+    return normalise_rows(raw) if normalise else raw.copy()

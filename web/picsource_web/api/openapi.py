@@ -56,8 +56,12 @@ _DATE_RANGE = "YYYY-MM-DD, from 1826-01-01 to 2105-12-31"
 _COLOUR = {"type": "string", "enum": list(COLOUR_FAMILIES)}
 
 _LIST_PARAMS: list[dict[str, Any]] = [
-    _query("q", {"type": "string", "maxLength": 300}, "Words matched against title, description, "
-           "tags, labels, caption and OCR text (all must match); at most 12 words."),
+    _query("q", {"type": "string", "maxLength": 300}, "Search text, at most 12 words: finds the "
+           "images whose title, description, tags, labels, caption or OCR text hold all its words, "
+           "and those whose text is near it in meaning (semantic search). Results are ranked by "
+           "relevance, words and meaning together (sort, by and month do not apply), at most 200, "
+           "paged by next_cursor; `matched` says why each was found. A query that means nothing "
+           "and matches no word finds nothing."),
     _query("tag", {"type": "string", "maxLength": 64}, "One tag (tags are at most 64 characters)."),
     _query("colour", _COLOUR, "Images of this colour family (case-insensitive)."),
     _query("color", _COLOUR, "The same as colour; with both, they must agree.", deprecated=True),
@@ -85,8 +89,9 @@ _LIST_PARAMS: list[dict[str, Any]] = [
            "cursor. Not a filter; ignored with a cursor or by=added."),
     _query("scope", {"type": "string", "enum": ["mine", "public"]}, "mine: your own images "
            "(signed in); public: everyone's public images. Default: mine when signed in, else public."),
-    _query("cursor", {"type": "string", "pattern": "^[A-Za-z0-9_-]{16}$"},
-           "The opaque next_cursor of the previous page."),
+    _query("cursor", {"type": "string", "pattern": "^([A-Za-z0-9_-]{16}|~[0-9]{1,3})$"},
+           "The opaque next_cursor of the previous page (a search with q has cursors of its "
+           "own, which only page that search)."),
     _query("limit", {"type": "integer", "minimum": 1, "maximum": 100, "default": 48}),
 ]
 
@@ -97,8 +102,9 @@ _IMAGE_SCHEMA: dict[str, Any] = {
         "id": {"type": "string"},
         "is_owner": {"type": "boolean"},
         "matched": {"type": "array", "items": {"type": "string", "enum": [
-            "title", "description", "caption", "text in image", "tag", "label"]},
-            "description": "Search results only (with q): where the words matched."},
+            "title", "description", "caption", "text in image", "tag", "label", "meaning"]},
+            "description": "Search results only (with q): where the words matched, then "
+                           "\"meaning\" when the image's text is near the query in meaning."},
         "title": {"type": "string"},
         "description": {"type": "string"},
         "tags": {"type": "array", "items": {"type": "string"}},

@@ -25,15 +25,18 @@ from picsource_core.mongo import Document
 from picsource_core.queue import JobQueue, utcnow
 from picsource_core.search import query_tokens
 from picsource_core.storage import ObjectStore
+from picsource_core.text_embedding import TEXT_VECTOR
 from picsource_core.timeline import TIMELINE
 from picsource_core.trash import TRASHED_AT, purge_image
-from picsource_web.services.errors import NotFound
+from picsource_web.services.errors import BadRequest, NotFound
 from picsource_web.services.likeness import SIMILAR_CANDIDATES, rank_by_cosine
 from picsource_web.services.listing_cache import ListingCache
 from picsource_web.services.metadata import ImageMetadata
 from picsource_web.services.query import ImageQuery, build_filter, encode_cursor, public_listing
 from picsource_web.services.scan import ListingScan, choose_scan
+from picsource_web.services.semantic import SemanticSearch, query_key, ranked_cursor, restrict
 from picsource_web.services.users import Viewer, parse_object_id
+from picsource_web.services.vector_index import VectorIndex
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +79,8 @@ class Page:
     next_cursor: str | None
     version: str = ""
     cached: bool = False
+    #: A ranked text search's results found by meaning (services/semantic.py).
+    meaning: frozenset[ObjectId] = frozenset()
 
 
 def listing_stamp(db: Database[Document], flt: dict[str, Any], viewer: Viewer) -> str:
@@ -98,6 +103,8 @@ class ImageRepository:
         self.cache: ListingCache[Page] = cache if cache is not None else ListingCache(0, 0)
         self._scan_mode = scan_mode
         self._scanner: ListingScan | None = None
+        #: Text queries ranked by words and meaning, within the viewer's scope.
+        self.semantic: SemanticSearch | None = SemanticSearch(VectorIndex(self._text_vectors))
 
     @property
     def scanner(self) -> ListingScan:
@@ -136,13 +143,23 @@ class ImageRepository:
         return doc
 
     def list_page(self, query: ImageQuery, viewer: Viewer,
-                  projection: dict[str, int] | None = None) -> Page:
+                  projection: dict[str, int] | None = None, ranked_from: int | None = None) -> Page:
         """One page of images; fetch one extra to know whether a next page exists.
 
         Served from the listing cache while the scope's stamp is unchanged; the stamp is
         read before the query (the viewer's own with the request), so a write that lands
         meanwhile retires the new entry too.
+
+        A text query (without a listing cursor) is ranked by words and meaning instead
+        (services/semantic.py), paged from ``ranked_from`` (a ranked cursor's offset).
         """
+        if query.tokens and query.cursor is None and not query.trashed and self.semantic is not None:
+            ranked = self._ranked_page(query, viewer, projection or TILE_FIELDS, ranked_from or 0)
+            if ranked is not None or ranked_from:  # a later ranked page without the model: none
+                return ranked or Page(items=[], next_cursor=None)
+        elif ranked_from is not None:
+            raise BadRequest("invalid_cursor", "This cursor pages a search by words (q); "
+                             "start again from the first page.")
         flt = build_filter(query, viewer)
         fields = projection or TILE_FIELDS
         if not self.cache.enabled:
@@ -168,6 +185,34 @@ class ImageRepository:
         last = docs[-1].get(key) if more and docs else None
         return Page(items=docs, next_cursor=encode_cursor(last) if isinstance(last, ObjectId) else None,
                     version=version)
+
+    def _ranked_page(self, query: ImageQuery, viewer: Viewer, fields: dict[str, int],
+                     offset: int) -> Page | None:
+        """One page of a ranked text search; None when the text model is unavailable.
+        Every page is read through the listing's own filter, whatever the ranking held."""
+        assert self.semantic is not None
+        words = build_filter(replace(query, cursor=None), viewer)
+        plain = build_filter(replace(query, tokens=[], cursor=None), viewer)
+        stamp = listing_stamp(self.db, words, viewer)
+        scope = {"owner_id": words["owner_id"]} if "owner_id" in words else public_listing()
+        ranked = self.semantic.ranked(
+            query.text, stamp, {**scope, TRASHED_AT: None}, words, plain,
+            lambda flt, n: [d["_id"] for d in self.scanner.newest(self.docs, flt, n, {"_id": 1})],
+            lambda flt: {d["_id"] for d in self.docs.find(flt, {"_id": 1})})
+        if ranked is None:
+            return None
+        wanted = ranked.ids[offset: offset + query.limit]
+        found = {d["_id"]: d for d in self.docs.find(restrict(plain, wanted), fields)} if wanted else {}
+        more = offset + query.limit < len(ranked.ids)
+        return Page(items=[found[i] for i in wanted if i in found],
+                    next_cursor=ranked_cursor(offset + query.limit) if more else None,
+                    version=f"{stamp}|ranked|{offset}|{query.limit}|{sorted(fields)}|{plain!r}|{query_key(query.text)}",
+                    meaning=ranked.by_meaning)
+
+    def _text_vectors(self, scope: Mapping[str, Any]) -> Iterator[tuple[ObjectId, Any, Any]]:
+        """A vector scope's rows (services/vector_index.py): id, packed text vector, model."""
+        for doc in self.docs.find({**scope, TEXT_VECTOR: {"$ne": None}}, {TEXT_VECTOR: 1, "text_model": 1}):
+            yield doc["_id"], doc.get(TEXT_VECTOR), doc.get("text_model")
 
     def find_duplicate(self, owner_id: ObjectId, sha256: str) -> Document | None:
         """The owner's image with these bytes ({"_id": ...}), if any: uploads skip it."""

@@ -41,6 +41,7 @@ from picsource_web.services.api_uploads import IncomingFile, upload_batch
 from picsource_web.services.metadata import parse_metadata
 from picsource_web.services.present import DETAIL_PROJECTION
 from picsource_web.services.query import parse_query
+from picsource_web.services.semantic import take_ranked_cursor
 
 bp = Blueprint("api", __name__)
 
@@ -76,15 +77,16 @@ def me() -> Response:
 def list_images() -> Response:
     who = api_viewer()
     check_known_params(request.args, LIST_PARAMS)
-    query = parse_query(request.args, who)
+    args, ranked_from = take_ranked_cursor(request.args)
+    query = parse_query(args, who)
     fields = {**LIST_PROJECTION, **SOURCE_FIELDS} if query.tokens else LIST_PROJECTION
-    page = current_services().images.list_page(query, who, projection=fields)
+    page = current_services().images.list_page(query, who, projection=fields, ranked_from=ranked_from)
     metrics.LISTINGS.labels(source="cache" if page.cached else "database").inc()
     links = _links()
     items = [image_json(doc, who.user_id, links) for doc in page.items]
     if query.tokens:  # a search: where each result matched
         for item, doc in zip(items, page.items, strict=True):
-            item["matched"] = matched_sources(doc, query.tokens)
+            item["matched"] = matched_sources(doc, query.tokens, meaning=doc["_id"] in page.meaning)
     return jsonify(items=items, next_cursor=page.next_cursor)
 
 

@@ -24,6 +24,7 @@ from picsource_web.services import present
 from picsource_web.services.images import TILE_FIELDS, Page
 from picsource_web.services.present import MediaUrls
 from picsource_web.services.query import parse_query, query_params
+from picsource_web.services.semantic import take_ranked_cursor
 from picsource_web.services.timeline import Timeline, jump_months, month_label, month_marks
 from picsource_web.sessions import login_required, viewer
 
@@ -56,6 +57,7 @@ def tiles_html(page: Page, media: MediaUrls, owned: bool = False, selectable: bo
         t["favourite_url"] = fav.replace("IMAGE_ID", t["id"]) if owned else None
         t["select_form"] = SELECTION_FORM if selectable else None  # tick, then act on all
         t["why"] = ", ".join(matched_sources(docs[t["id"]], tokens)) if tokens else ""
+        t["meaning"] = docs[t["id"]]["_id"] in page.meaning
         t["csrf_slot"], t["back_slot"] = CSRF_SLOT, BACK_SLOT
     marks = month_marks(page.items) if headers else [None] * len(tiles)
     for t, month in zip(tiles, marks, strict=True):
@@ -77,9 +79,11 @@ def render_grid(template_title: str, default_scope: str, *, search: bool,
     the owner's main grid, with the month jump menu and "On this day"."""
     svc, who = current_services(), viewer()
     args = {**request.args.to_dict(), **(fixed or {})}
+    args, ranked_from = take_ranked_cursor(args)
     query = replace(parse_query(args, who, default_scope=default_scope), trashed=trash)
     tokens = tuple(query.tokens)
-    page = svc.images.list_page(query, who, projection={**TILE_FIELDS, **SOURCE_FIELDS} if tokens else None)
+    page = svc.images.list_page(query, who, projection={**TILE_FIELDS, **SOURCE_FIELDS} if tokens else None,
+                                ranked_from=ranked_from)
     metrics.LISTINGS.labels(source="cache" if page.cached else "database").inc()
     selectable = query.scope == "mine" and who.user is not None
     owned = selectable and not trash
@@ -94,7 +98,7 @@ def render_grid(template_title: str, default_scope: str, *, search: bool,
         next_params.pop(name, None)
         first_params.pop(name, None)
     next_url = url_for(endpoint, **next_params) if page.next_cursor else None
-    first_url = url_for(endpoint, **first_params) if query.cursor or query.month else None
+    first_url = url_for(endpoint, **first_params) if query.cursor or ranked_from or query.month else None
     return render_template(
         "gallery/grid.html", title=template_title, tiles_html=html, count=len(page.items),
         query=query, next_url=next_url,

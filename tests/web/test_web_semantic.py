@@ -1,0 +1,232 @@
+"""Semantic search (#13 item 1), the web side: text queries ranked by words and meaning.
+
+Pure: the ranking, the ranked cursor, the filter restriction, the vector matrix and its
+retirement by stamp. Against real SecantusDB and MinIO, with the real model: meaning finds
+what words miss and says so, filters still apply, ranked pages, and odd input.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from bson import ObjectId
+from flask import Flask
+
+from picsource_core.text_embedding import DIMENSIONS, TEXT_MODEL_ID, normalise_rows, pack
+from picsource_web.services.errors import BadRequest
+from picsource_web.services.semantic import (
+    SIMILARITY_FLOOR,
+    QueryVectors,
+    combine,
+    parse_ranked_cursor,
+    restrict,
+    take_ranked_cursor,
+)
+from picsource_web.services.vector_index import EXACT_ROWS, VectorIndex, build_scope
+from tests.support import images as samples
+from tests.support.web import WebClient, app_services
+from tests.web.api_support import ApiClient, assert_problem, token_for
+from tests.web.semantic_support import embed_text, search, search_ids
+from tests.web.web_support import finish_analysis, tile_ids
+
+A, B, C, D = (ObjectId() for _ in range(4))
+
+
+def unit(seed: int) -> np.ndarray:
+    v = np.random.default_rng(seed).standard_normal(DIMENSIONS).astype(np.float32)
+    return v / np.linalg.norm(v)
+
+
+# --- pure -------------------------------------------------------------------------------
+def test_words_and_meaning_combine_and_the_floor_keeps_loose_matches_out() -> None:
+    semantic = {B: 0.62, C: SIMILARITY_FLOOR - 0.01, D: 0.45}
+    ranked = combine([A, D], semantic, allowed={B, C, D})
+    assert ranked.ids == (D, B, A)  # words + meaning, meaning alone, words alone
+    assert ranked.by_meaning == frozenset({D, B})
+    assert combine([], {B: 0.9}, allowed=set()).ids == ()  # not allowed by the filters: out
+    assert combine([A], {}, allowed=set()).ids == (A,)
+    older, newer = ObjectId("0" * 24), ObjectId("f" * 24)
+    assert combine([older, newer], {}, set()).ids == (newer, older)  # ties: newer first
+    assert len(combine([ObjectId() for _ in range(300)], {}, set(), limit=200).ids) == 200
+
+
+def test_ranked_cursors_are_their_own_kind() -> None:
+    assert parse_ranked_cursor("~48") == 48
+    assert parse_ranked_cursor("AAAAAAAAAAAAAAAA") is None  # a listing cursor: not ours
+    for bad in ("~", "~x", "~-1", "~999", "~1000", "~48 "):
+        with pytest.raises(BadRequest):
+            parse_ranked_cursor(bad)
+    args, offset = take_ranked_cursor({"q": "dog", "cursor": "~2"})
+    assert (args, offset) == ({"q": "dog"}, 2)
+    assert take_ranked_cursor({"cursor": "AAAAAAAAAAAAAAAA"}) == ({"cursor": "AAAAAAAAAAAAAAAA"}, None)
+
+
+def test_restrict_keeps_the_filter_s_own_id_range() -> None:
+    ids = [A, B]
+    assert restrict({"owner_id": 1}, ids) == {"owner_id": 1, "_id": {"$in": ids}}
+    assert restrict({"_id": {"$gte": A}}, ids) == {"_id": {"$gte": A, "$in": ids}}
+    assert restrict({"_id": A}, ids) == {"$and": [{"_id": A}, {"_id": {"$in": ids}}]}
+
+
+def test_a_scope_matrix_finds_the_nearest_and_skips_foreign_vectors() -> None:
+    rows = [(A, pack(unit(1)), TEXT_MODEL_ID), (B, pack(unit(2)), None), (C, pack(unit(3)), "other-model"),
+            (D, b"short", TEXT_MODEL_ID), (ObjectId(), None, TEXT_MODEL_ID)]
+    scope = build_scope("s1", rows)
+    assert scope.ids == (A, B) and scope.raw.shape == (2, DIMENSIONS) and scope.nbytes == 2 * (384 + 4 + 48)
+    near = scope.nearest(unit(2), k=5, floor=0.5)
+    assert [i for i, _ in near] == [B] and near[0][1] > 0.99
+    assert [i for i, _ in scope.nearest(unit(1), k=1, floor=-1.0)] == [A]
+    assert build_scope("s", []).nearest(unit(1), 5, 0.0) == []
+
+
+def test_a_large_scope_is_searched_through_its_sign_bits_and_scored_exactly() -> None:
+    rng = np.random.default_rng(5)
+    vectors = rng.standard_normal((EXACT_ROWS + 2000, DIMENSIONS)).astype(np.float32)
+    ids = [ObjectId() for _ in range(len(vectors))]
+    scope = build_scope("s", [(i, pack(v), TEXT_MODEL_ID) for i, v in zip(ids, vectors, strict=True)])
+    target = vectors[4321] / np.linalg.norm(vectors[4321])
+    query = target + 0.02 * rng.standard_normal(DIMENSIONS).astype(np.float32)
+    query /= np.linalg.norm(query)
+    found = scope.nearest(query, k=3, floor=0.0)
+    assert found[0][0] == ids[4321] and found[0][1] > 0.9
+    exact = normalise_rows(vectors) @ query
+    assert abs(found[0][1] - float(exact[4321])) < 0.01  # scored exactly, not estimated
+    assert [s for _, s in found] == sorted((s for _, s in found), reverse=True)
+
+
+def test_the_index_rebuilds_a_scope_only_under_a_new_stamp() -> None:
+    loads: list[dict[str, object]] = []
+
+    def load(flt: dict[str, object]) -> list[tuple[ObjectId, bytes, str]]:
+        loads.append(flt)
+        return [(A, pack(unit(len(loads))), TEXT_MODEL_ID)]
+
+    index = VectorIndex(load, scopes=2)
+    first = index.vectors("owner:1", "owner:1@s1", {"owner_id": 1})
+    assert index.vectors("owner:1", "owner:1@s1", {"owner_id": 1}) is first and len(loads) == 1
+    second = index.vectors("owner:1", "owner:1@s2", {"owner_id": 1})
+    assert second is not first and len(loads) == 2
+    index.vectors("public", "public@p1", {"visibility": "public"})
+    index.vectors("owner:2", "owner:2@x", {"owner_id": 2})  # two scopes kept: owner:1 goes
+    index.vectors("owner:1", "owner:1@s2", {"owner_id": 1})
+    assert len(loads) == 5 and index.memory() == 2 * (384 + 4 + 48)
+
+
+def test_query_vectors_are_embedded_once() -> None:
+    calls: list[list[str]] = []
+
+    class Fake:
+        def embed(self, texts: list[str]) -> np.ndarray:
+            calls.append(list(texts))
+            return np.stack([unit(len(calls))])
+
+    queries = QueryVectors(lambda: Fake(), entries=2)  # type: ignore[arg-type,return-value]
+    first = queries.vector("Dog  at the Beach")
+    assert queries.vector("dog at the beach") is first and calls == [["dog at the beach"]]
+    queries.vector("b")
+    queries.vector("c")
+    queries.vector("dog at the beach")
+    assert len(calls) == 4  # the LRU held two
+
+
+# --- through the web stack --------------------------------------------------------------
+def analysed(svc: object, client: WebClient, seed: int, *, labels: list[str], caption: str,
+             families: list[str] | None = None, **fields: str) -> str:
+    image = client.upload_id(samples.noisy_jpeg(seed), **fields)
+    finish_analysis(svc, image, labels=[(label, 0.8) for label in labels], caption=caption,  # type: ignore[arg-type]
+                    families=families)
+    embed_text(svc, image)  # type: ignore[arg-type]
+    return image
+
+
+@pytest.fixture
+def beach(app: Flask, alice: WebClient) -> dict[str, str]:
+    svc = app_services(app)
+    return {
+        "dog": analysed(svc, alice, 700, labels=["golden retriever", "seashore"],
+                        caption="A photo of a golden retriever on a seashore.", families=["yellow", "blue"]),
+        "soup": analysed(svc, alice, 701, labels=["consomme"], caption="A bowl of soup.", families=["brown"]),
+        "tax": analysed(svc, alice, 702, labels=["envelope"], caption="A photo of an envelope.",
+                        title="tax return 2024", families=["white"]),
+        "dog_words": analysed(svc, alice, 703, labels=["pickup truck"], caption="A photo of a truck.",
+                              title="the dog's car", families=["red"]),
+    }
+
+
+def test_meaning_finds_what_words_miss_and_says_so(app: Flask, alice: WebClient, beach: dict[str, str]) -> None:
+    api = ApiClient(app, token_for(app, "alice"))
+    items = search(api, "dog at the beach")
+    ids = [item["id"] for item in items]
+    assert ids[0] == beach["dog"], items
+    assert beach["soup"] not in ids and beach["tax"] not in ids
+    matched = {item["id"]: item["matched"] for item in items}
+    assert matched[beach["dog"]] == ["meaning"]
+    if beach["dog_words"] in matched:  # found by the word "dog" in its title
+        assert matched[beach["dog_words"]][0] == "title"
+    page = alice.get("/search?q=dog+at+the+beach").get_data(as_text=True)
+    assert tile_ids(page)[0] == beach["dog"]
+    assert "Matched by meaning" in page
+
+
+def test_exact_words_still_find_and_rank_with_meaning(app: Flask, beach: dict[str, str]) -> None:
+    api = ApiClient(app, token_for(app, "alice"))
+    items = search(api, "dog")
+    assert {beach["dog"], beach["dog_words"]} <= {item["id"] for item in items}
+    words = next(item for item in items if item["id"] == beach["dog_words"])
+    assert "title" in words["matched"]
+    assert search_ids(api, "tax return") == [beach["tax"]]
+
+
+def test_filters_still_apply_to_meaning(app: Flask, beach: dict[str, str]) -> None:
+    api = ApiClient(app, token_for(app, "alice"))
+    assert search_ids(api, "dog at the beach", colour="brown") == []
+    assert beach["dog"] in search_ids(api, "dog at the beach", colour="yellow")
+    assert search_ids(api, "dog at the beach", has_text="yes") == []
+    assert search_ids(api, "dog at the beach", **{"from": "2001-01-01", "to": "2001-12-31"}) == []
+    assert search_ids(api, "dog at the beach", favourite="yes") == []
+
+
+def test_a_nonsense_query_matches_nothing_by_meaning(app: Flask, beach: dict[str, str]) -> None:
+    api = ApiClient(app, token_for(app, "alice"))
+    assert search_ids(api, "qzxv blorft") == []
+
+
+def test_ranked_results_page_by_their_own_cursor(app: Flask, alice: WebClient, beach: dict[str, str]) -> None:
+    api = ApiClient(app, token_for(app, "alice"))
+    everything = search_ids(api, "dog")
+    assert len(everything) >= 2
+    first = api.get("/api/v1/images?q=dog&limit=1").get_json()
+    assert [i["id"] for i in first["items"]] == everything[:1] and first["next_cursor"] == "~1"
+    second = api.get("/api/v1/images?q=dog&limit=1&cursor=~1").get_json()
+    assert [i["id"] for i in second["items"]] == everything[1:2]
+    assert assert_problem(api.get("/api/v1/images?q=dog&cursor=~999"), 400, "validation_error")["reason"] == "invalid_cursor"
+    not_ranked = assert_problem(api.get("/api/v1/images?cursor=~1"), 400, "validation_error")  # no text search
+    assert not_ranked["reason"] == "invalid_cursor" and "search by words" in not_ranked["detail"]
+    html = alice.get("/search?q=dog&limit=1").get_data(as_text=True)
+    assert "cursor=~1" in html or "cursor=%7E1" in html
+    assert tile_ids(alice.get("/search?q=dog&limit=1&cursor=~1").get_data(as_text=True)) == everything[1:2]
+
+
+def test_a_changed_text_is_found_by_its_new_meaning(app: Flask, alice: WebClient, beach: dict[str, str]) -> None:
+    svc = app_services(app)
+    api = ApiClient(app, token_for(app, "alice"))
+    assert beach["soup"] not in search_ids(api, "puppy playing in the sand")
+    alice.post(f"/images/{beach['soup']}/edit", {"title": "puppy playing in the sand", "visibility": "private"})
+    embed_text(svc, beach["soup"])  # the worker's embed job after the edit
+    assert search_ids(api, "puppy playing in the sand")[0] == beach["soup"]
+
+
+@pytest.mark.parametrize("text", ["", "   ", "🐶🏖️", "犬 ビーチ", "собака на пляже", "a" * 300,
+                                  "dog " * 12, "%00", "~1", "'; drop"])
+def test_odd_queries_get_answers_never_a_500(app: Flask, alice: WebClient, beach: dict[str, str], text: str) -> None:
+    api = ApiClient(app, token_for(app, "alice"))
+    response = api.get("/api/v1/images", query_string={"q": text})
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert alice.get("/search", query_string={"q": text}).status_code == 200
+
+
+def test_too_long_queries_are_refused_clearly(app: Flask, alice: WebClient, beach: dict[str, str]) -> None:
+    api = ApiClient(app, token_for(app, "alice"))
+    for text in ("a" * 301, " ".join(f"word{i}" for i in range(13))):
+        problem = assert_problem(api.get("/api/v1/images", query_string={"q": text}), 400, "validation_error")
+        assert problem["reason"] == "query_too_long" and problem["detail"].startswith("q:")
