@@ -18,6 +18,7 @@ import pytest
 from bson import ObjectId
 from worker_services import NO_MODELS, WorkerProcess, seed_image
 
+from picsource_core.config import ConfigurationError
 from picsource_core.image_documents import TEXT_DIGEST, TEXT_MODEL, ImageDocuments
 from picsource_core.mongo import IMAGES, JOBS
 from picsource_core.queue import ANALYSE, EMBED, JobQueue
@@ -26,6 +27,7 @@ from picsource_core.text_embedding import TEXT_MODEL_ID, TEXT_VECTOR, document_t
 from picsource_worker import embed
 from picsource_worker.job import JobContext, JobState, bury_abandoned, run_job, settle_failure
 from picsource_worker.pipeline import AnalysisOptions
+from picsource_worker.settings import Settings
 from tests.support.clock import FakeClock
 from tests.support.images import noisy_jpeg, photo_jpeg
 from tests.support.waiting import wait_until
@@ -230,3 +232,11 @@ def test_a_worker_process_embeds_at_analysis_after_edits_and_for_older_images(
     doc = _doc(mongo_db, fresh)
     assert doc["status"] == "ready" and _cosine_with_text(doc, "a tabby cat asleep") > 0.5
     assert mongo_db[JOBS].count_documents({"state": {"$ne": "done"}}) == 0
+
+
+def test_the_text_vector_can_be_switched_off_by_name() -> None:
+    base = {"S3_ACCESS_KEY": "k", "S3_SECRET_KEY": "s"}
+    assert Settings.from_env(base).analysis_options().text_embedding
+    assert not Settings.from_env({**base, "WORKER_TEXT_EMBEDDING": "false"}).analysis_options().text_embedding
+    with pytest.raises(ConfigurationError, match="WORKER_TEXT_EMBEDDING"):
+        Settings.from_env({**base, "WORKER_TEXT_EMBEDDING": "sometimes"})
