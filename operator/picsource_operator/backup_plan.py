@@ -160,7 +160,7 @@ def expired(backups: Iterable[Mapping[str, Any]], keep: int) -> list[str]:
     if len(kept) < keep:
         return []  # never prune failures while fewer than `keep` good backups exist
     oldest_kept = _meta(kept[-1]).get("creationTimestamp", "")
-    doomed = [b for b in completed[keep:]]
+    doomed = list(completed[keep:])
     doomed += [b for b in ordered if _phase(b) == "Failed" and str(_meta(b).get("creationTimestamp", "")) < oldest_kept]
     return [str(_meta(b)["name"]) for b in doomed]
 

@@ -6,6 +6,15 @@ credentials default to the Gallery's own store (the common case: one MinIO or S3
 account, a separate backup bucket). Where a finished backup lives is recorded whole in
 the GalleryBackup's status (`Location`), so a restore needs nothing of the Gallery that
 was backed up, which may be long gone.
+
+Why the schedule is a field of the Gallery (spec.backup) and not a GalleryBackupSchedule
+resource like CloudNativePG's ScheduledBackup: a gallery has one backup policy, and
+`kubectl get gallery -o yaml` then shows it next to what it protects, with the last
+successful backup in the same status; there is no second object to create, forget or
+leave pointing at a deleted Gallery. CloudNativePG needs a separate resource because a
+cluster can have several schedules with different methods (volume snapshots, object
+store); PicSource has one method. The runs themselves are GalleryBackups (as
+ScheduledBackup creates Backups), so one-off and scheduled backups look the same.
 """
 
 from __future__ import annotations

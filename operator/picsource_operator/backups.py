@@ -51,6 +51,11 @@ def _status(body: dict[str, Any], phase: str, condition: Condition | None = None
     return status
 
 
+def mark_pending(rt: Runtime, namespace: str, name: str) -> None:
+    """phase Pending: accepted, waiting for a place in the backup pool."""
+    _write(rt, namespace, name, {"phase": "Pending"})
+
+
 def location_store(rt: Runtime, namespace: str, location: Location) -> backup_io.ObjectStore:
     c = location.credentials
     return backup_io.store(location, rt.secrets.value(namespace, c.secret, c.access_key_key),

@@ -175,6 +175,8 @@ async def run_backup(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     if (body.get("status") or {}).get("phase") in backups.FINISHED:
         return
     rt: Runtime = memo.runtime
+    if not (body.get("status") or {}).get("phase"):  # queued behind the pool's running backups
+        await asyncio.to_thread(backups.mark_pending, rt, body.metadata.namespace or "", body.metadata.name or "")
     loop = asyncio.get_running_loop()
     status = await loop.run_in_executor(rt.backup_pool, backups.run, rt, _plain(body))
     if status["phase"] == "Completed":
