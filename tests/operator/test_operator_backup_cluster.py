@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pymongo
 import pytest
+from bson import ObjectId
 from operator_backups import (
     backup_body,
     backup_bucket,
@@ -45,6 +46,10 @@ def test_backup_drop_the_database_and_restore_into_a_new_gallery(
         gallery_env: Env, running_operator: OperatorProcess, kubectl: Any) -> None:
     env = gallery_env
     family, before = seeded_gallery(env, "family")
+    # An image whose id says it was made after the backup started is not in the snapshot.
+    later = ObjectId.from_datetime(datetime.now(UTC) + timedelta(hours=1))
+    pymongo.MongoClient(env.mongo.uri)[family["spec"]["database"]["name"]].images.insert_one(
+        {"_id": later, "owner_id": before["documents"]["users"][0]["_id"], "sha256": "later", "share_token": "later"})
     bucket = backup_bucket(env)
 
     env.apply(backup_body(env, "family-b1", "family", bucket))
