@@ -18,7 +18,8 @@ once; the purge is ``delete``.
 Albums (picsource_core.albums) keep a copy of two facts of each member image, its trash
 mark and its date taken, for their sorted pages: ``trash``, ``restore``,
 ``apply_analysis`` and ``delete`` update the memberships after their own write, for the
-same reason the stamps are renewed here, and a purged image leaves its albums.
+same reason the stamps are renewed here, and a purged image leaves its albums. The stamps
+are renewed after the memberships: album pages are cached under the owner's stamp too.
 
 The timeline key (picsource_core.timeline: where the image sorts by date taken) starts as
 the upload time (picsource_core.images.new_image_doc); ``apply_analysis`` rewrites it in
@@ -134,10 +135,9 @@ class ImageDocuments:
         gone = self._images.find_one_and_delete(scope, GONE_FIELDS)
         if gone is not None:
             self.usage.release(int(gone.get("bytes") or 0))
-        stamps.touch_image(self._db, doc)
-        if gone is not None:
             self.unlink_near_duplicates(doc["_id"])
             self.album_images.forget(doc["_id"])
+        stamps.touch_image(self._db, doc)  # after the memberships too: album pages are cached
         return gone is not None
 
     def trash(self, doc: Mapping[str, Any], when: datetime, share_token: str) -> bool:
@@ -147,9 +147,9 @@ class ImageDocuments:
             {"_id": doc["_id"], "owner_id": doc["owner_id"], "trashed_at": None},
             {"$set": {"trashed_at": when, "share_token": share_token, "updated_at": utcnow()}},
             projection=SCOPE_FIELDS)
-        stamps.touch_image(self._db, moved)
         if moved is not None:
             self.album_images.set_trashed(doc["_id"], True)
+        stamps.touch_image(self._db, moved)
         return moved is not None
 
     def restore(self, doc: Mapping[str, Any]) -> bool:
@@ -157,9 +157,9 @@ class ImageDocuments:
         back = self._images.find_one_and_update(
             {"_id": doc["_id"], "owner_id": doc["owner_id"], "trashed_at": {"$ne": None}},
             {"$unset": {"trashed_at": ""}, "$set": {"updated_at": utcnow()}}, projection=SCOPE_FIELDS)
-        stamps.touch_image(self._db, back)
         if back is not None:
             self.album_images.set_trashed(doc["_id"], False)
+        stamps.touch_image(self._db, back)
         return back is not None
 
     def edit(self, doc: Mapping[str, Any], changes: Mapping[str, Any], *,
@@ -222,8 +222,8 @@ class ImageDocuments:
         if seen is not None:
             after: Document = {**seen, **update}
             if self._write_with_tokens({"_id": image_id}, seen, update, after):
-                stamps.touch_image(self._db, after)
                 self._date_albums(after, fields)
+                stamps.touch_image(self._db, after)
                 return after
             return None
         doc = self._images.find_one_and_update({"_id": image_id}, {"$set": update},
@@ -231,8 +231,8 @@ class ImageDocuments:
         if doc is None:
             return None
         doc["search_tokens"] = self._store_tokens(doc)
-        stamps.touch_image(self._db, doc)
         self._date_albums(doc, fields)
+        stamps.touch_image(self._db, doc)
         return doc
 
     def set_text_vector(self, seen: Mapping[str, Any], fields: Mapping[str, Any]) -> bool:

@@ -77,6 +77,11 @@ def owner_stamp(user_doc: Mapping[str, Any]) -> str:
     return UNSET if value is None else str(value)
 
 
+def read_owner(db: Database[Document], owner_id: Any) -> str:
+    """One user's stamp when the request did not load it (a visitor of their album)."""
+    return owner_stamp(db[USERS].find_one({"_id": owner_id}, {OWNER_FIELD: 1}) or {})
+
+
 def read_public(db: Database[Document]) -> str:
     found = db[STAMPS].find_one({"_id": PUBLIC_ID})
     return UNSET if found is None else str(found.get("v"))

@@ -24,6 +24,7 @@ from typing import Any
 
 from bson import ObjectId
 
+from picsource_core import stamps
 from picsource_core.albums import MAX_ALBUMS_PER_USER, AlbumDocuments
 from picsource_core.images import PRIVATE, PUBLIC, UNLISTED
 from picsource_core.mongo import Document
@@ -32,6 +33,7 @@ from picsource_core.trash import TRASHED_AT
 from picsource_web.services.album_input import AlbumInputError, AlbumQuery, encode_cursor
 from picsource_web.services.errors import NotFound, ServiceError
 from picsource_web.services.images import TILE_FIELDS, ImageRepository, new_share_token
+from picsource_web.services.listing_cache import ListingCache
 from picsource_web.services.users import Viewer, parse_object_id
 
 GRANT_PREFIX = "a."
@@ -80,6 +82,11 @@ class AlbumService:
                  clock: Callable[[], datetime] = utcnow) -> None:
         self.docs = AlbumDocuments(images.db)
         self.images = images
+        #: Album pages and counts, like listing pages (services/listing_cache.py): a page is
+        #: trusted only under the owner's listing stamp (every image write renews it) and
+        #: the album's ``updated_at`` (every change of the album, its members or their trash
+        #: marks renews it, picsource_core.albums); a count under ``updated_at`` alone.
+        self.cache: ListingCache[Any] = ListingCache(images.cache.entries, images.cache.seconds)
         self.token_factory = token_factory
         #: Decides when links expire; tests move it.
         self.clock = clock
@@ -136,16 +143,26 @@ class AlbumService:
         return doc, album
 
     # --- pages ----------------------------------------------------------------------------
+    def _cached(self, album: Document, name: str, build: Callable[[], Any], *, stamped: bool = True) -> Any:
+        if not self.cache.enabled:
+            return build()
+        stamp = stamps.read_owner(self.images.db, album["owner_id"]) if stamped else ""  # before the query
+        return self.cache.get_or_build((stamp, album["_id"], album.get("updated_at"), name), build)
+
     def page(self, album: Document, query: AlbumQuery,
              projection: dict[str, int] | None = None) -> AlbumPage:
         """One page of the album's images in the asked order; trashed ones never appear."""
+        fields = projection or TILE_FIELDS
+        return self._cached(album, f"page|{query!r}|{sorted(fields.items())}",
+                            lambda: self._page(album, query, fields))
+
+    def _page(self, album: Document, query: AlbumQuery, fields: dict[str, int]) -> AlbumPage:
         members = self.docs.page(album["_id"], query.sort, newest_first=query.newest_first,
                                  after=query.after, limit=query.limit + 1)
         more, members = len(members) > query.limit, members[: query.limit]
         ids = [m["image_id"] for m in members]
         found = {doc["_id"]: doc for doc in self.images.docs.find(
-            {"_id": {"$in": ids}, "owner_id": album["owner_id"], TRASHED_AT: None},
-            projection or TILE_FIELDS)}
+            {"_id": {"$in": ids}, "owner_id": album["owner_id"], TRASHED_AT: None}, fields)}
         field = "taken_at" if query.sort == "taken" else "added_at"
         last = members[-1] if members else None
         cursor = encode_cursor(query.sort, last[field], last["image_id"]) if more and last else None
@@ -179,7 +196,7 @@ class AlbumService:
                 for album in albums]
 
     def count(self, album: Document) -> int:
-        return self.docs.count(album["_id"])
+        return int(self._cached(album, "count", lambda: self.docs.count(album["_id"]), stamped=False))
 
     def albums_of(self, image: Document) -> list[Document]:
         """The owner's albums holding this image, by title."""
