@@ -1,8 +1,13 @@
-"""Web-tier benchmark: the gallery grid (48 images) and a keyword search with 100,000
-image documents, under gunicorn, loaded with wrk; /healthz of the same app is the ceiling.
+"""Web-tier benchmark: the gallery grid (48 images), a keyword search, the timeline and an
+album page with 100,000 image documents, under gunicorn, loaded with wrk; /healthz of the
+same app is the ceiling.
 
-Goals (issue "Web tier"): grid and search each p99 <= 50 ms and >= 300 requests/s on a
-2-core machine. Everything is real: SecantusDB and MinIO started by the test harness,
+Goals (issue "Web tier"; #12 for the timeline and album pages): each p99 <= 50 ms and
+>= 300 requests/s on a 2-core machine. The main grid is the timeline: sorted by date
+taken (70% of the seeded photos carry an EXIF date up to two years before their upload,
+so that order is not the upload order); the rows add a jump into the middle of it
+(``?month=``), the upload order (``?by=added``), and an album of ALBUM_SIZE of the bench
+user's images by date taken and by date added. Everything is real: SecantusDB and MinIO started by the test harness,
 the web tier started exactly as `make run` starts it (tests/harness/run.py web_argv).
 
 Pages are served from the listing cache while nothing changed (services/listing_cache.py);
@@ -15,6 +20,7 @@ so the two readers can be compared on the same data.
 
 Run:  .venv/bin/python bench/bench_web.py [--images 100000] [--duration 15] [--connections 16]
       [--workers N] [--cache on|off] [--scan auto|index|windowed] [--edits 1] [--explain]
+      [--only timeline,album]
 Prints one line per endpoint: p50, p99 and requests/s (and writes bench/out/bench_web.json).
 """
 
@@ -40,11 +46,13 @@ sys.path[:0] = [str(REPO / p) for p in ("core", "web")] + [str(REPO)]
 
 from bson import ObjectId  # noqa: E402
 
+from picsource_core.albums import date_taken  # noqa: E402
 from picsource_core.config import MongoSettings  # noqa: E402
 from picsource_core.images import new_image_doc  # noqa: E402
-from picsource_core.mongo import IMAGES, connect, ensure_indexes  # noqa: E402
+from picsource_core.mongo import ALBUM_IMAGES, ALBUMS, IMAGES, connect, ensure_indexes  # noqa: E402
 from picsource_core.search import COLOUR_FAMILIES, image_search_tokens  # noqa: E402
 from picsource_core.storage import original_key, thumbnail_key  # noqa: E402
+from picsource_core.timeline import TIMELINE, timeline_key  # noqa: E402
 from tests.harness.procs import ManagedProcess, free_port, http_responds  # noqa: E402
 from tests.harness.run import python_path, web_argv  # noqa: E402
 from tests.harness.services import MinioServer, MongoServer  # noqa: E402
@@ -54,7 +62,10 @@ BUCKET = "bench"
 DATABASE = "bench"
 USERNAME, PASSWORD = "bencher", "a long bench passphrase"
 KEYWORD = "beach"
-SEED_VERSION = 1  # bump when seed() changes, so a cached database is rebuilt
+SEED_VERSION = 2  # bump when seed() changes, so a cached database is rebuilt
+#: The bench user's album: this many of their images (of ~40% of --images).
+ALBUM_SIZE = 20_000
+ALBUM_TITLE = "Bench album"
 WORDS = ("beach sunset mountain forest city street portrait dog cat car boat bridge river "
          "lake snow desert garden flower market night concert museum train harbour castle "
          "tree sky cloud road bicycle coffee food kitchen window door wall painting").split()
@@ -95,7 +106,26 @@ def fake_image(rng: random.Random, owner: ObjectId, when: datetime, public: bool
                       "camera_make": "Canon", "camera_model": "EOS R6", "f_number": 2.8}},
     )
     doc["search_tokens"] = image_search_tokens(doc)
+    if rng.random() < 0.7:  # EXIF names a capture time, up to two years before the upload
+        doc["taken_at"] = when - timedelta(seconds=rng.randrange(2 * 365 * 86_400))
+        doc[TIMELINE] = timeline_key(image_id, doc["taken_at"])
     return doc
+
+
+def seed_album(db: Any, owner: ObjectId, images: list[dict[str, Any]]) -> None:
+    """The bench user's album holding ``images``, written in the shape picsource_core.albums
+    writes (an album page is one sorted read of its memberships, then the images)."""
+    now = datetime.now(UTC)
+    album_id = ObjectId()
+    db[ALBUMS].insert_one({"_id": album_id, "owner_id": owner, "title": ALBUM_TITLE, "description": "",
+                           "visibility": "private", "allow_download": False, "share_expires_at": None,
+                           "cover_image_id": None, "share_token": album_id.binary.hex(),
+                           "created_at": now, "updated_at": now})
+    for start in range(0, len(images), 1000):
+        db[ALBUM_IMAGES].insert_many([
+            {"album_id": album_id, "image_id": doc["_id"], "owner_id": owner, "hidden": False,
+             "added_at": now + timedelta(milliseconds=start + n), "taken_at": date_taken(doc)}
+            for n, doc in enumerate(images[start:start + 1000])], ordered=False)
 
 
 def seed(db: Any, bench_user: ObjectId, total: int, batch: int = 1000) -> float:
@@ -107,9 +137,12 @@ def seed(db: Any, bench_user: ObjectId, total: int, batch: int = 1000) -> float:
     step = timedelta(days=3 * 365) / total
     began = time.perf_counter()
     docs: list[dict[str, Any]] = []
+    album: list[dict[str, Any]] = []
     for i in range(total):
         owner = bench_user if rng.random() < 0.4 else rng.choice(others)
         doc = fake_image(rng, owner, start + step * i, public=rng.random() < 0.3)
+        if owner == bench_user and len(album) < ALBUM_SIZE and rng.random() < 0.6:
+            album.append({"_id": doc["_id"], "taken_at": doc["taken_at"], "created_at": doc["created_at"]})
         if rng.random() < 0.05 and KEYWORD not in doc["search_tokens"]:
             doc["tags"].append(KEYWORD)
             doc["search_tokens"] = image_search_tokens(doc)
@@ -121,6 +154,7 @@ def seed(db: Any, bench_user: ObjectId, total: int, batch: int = 1000) -> float:
                 print(f"  seeded {i + 1:,} images ({time.perf_counter() - began:.0f}s)", flush=True)
     if docs:
         db[IMAGES].insert_many(docs, ordered=False)
+    seed_album(db, bench_user, album)
     return time.perf_counter() - began
 
 
@@ -176,8 +210,13 @@ def _ms(text: str) -> float:
     return float(match.group(1)) * _UNIT[match.group(2)]
 
 
-def run_wrk(url: str, cookie: str | None, duration: int, connections: int) -> dict[str, float]:
+def run_wrk(url: str, cookie: str | None, duration: int, connections: int,
+            script: Path | None = None) -> dict[str, float]:
+    """wrk's figures for ``url`` (with a Lua ``script``: the requests it makes, e.g. a list
+    of URLs in turn, bench_semantic.py)."""
     argv = ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", "--timeout", "10s"]
+    if script is not None:
+        argv += ["-s", str(script)]
     if cookie:
         argv += ["-H", f"Cookie: {cookie}"]
     out = subprocess.run(argv + [url], capture_output=True, text=True, check=True).stdout
@@ -263,6 +302,8 @@ def main() -> int:
     parser.add_argument("--edits", type=float, default=1.0,
                         help="edits per second during the 'while editing' rows (0: skip them)")
     parser.add_argument("--explain", action="store_true")
+    parser.add_argument("--only", default="", help="comma-separated words: run only the rows whose "
+                        "name holds one of them (healthz always runs)")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         print("wrk is required: apt-get install wrk", file=sys.stderr)
@@ -322,14 +363,26 @@ def main() -> int:
         base = f"http://127.0.0.1:{port}"
         web.wait_ready(lambda: http_responds(f"{base}/readyz"), 90, "serving")
         cookie = sign_in(base)
+        album = db[ALBUMS].find_one({"owner_id": user.id, "title": ALBUM_TITLE}, {"_id": 1})
+        assert album is not None, f"{db_dir} has no bench album; delete it to reseed"
+        members = db[ALBUM_IMAGES].count_documents({"album_id": album["_id"]})
+        album_url = f"{base}/albums/{album['_id']}"
         targets = [("healthz (ceiling)", f"{base}/healthz", None, False),
-                   ("grid / (48 images, signed in)", f"{base}/", cookie, False),
+                   ("grid / = timeline by date taken", f"{base}/", cookie, False),
+                   ("timeline ?month= (a jump back a year)", f"{base}/?month={datetime.now(UTC).year - 1}-06",
+                    cookie, False),
+                   ("timeline ?by=added (upload order)", f"{base}/?by=added", cookie, False),
+                   (f"album page ({members:,} images, taken)", album_url, cookie, False),
+                   ("album page (sort=added)", f"{album_url}?sort=added", cookie, False),
                    (f"search ?q={KEYWORD} (signed in)", f"{base}/search?q={KEYWORD}", cookie, False),
                    ("public grid (anonymous)", f"{base}/public", None, False)]
         if args.edits > 0 and args.cache == "on":
             targets += [(f"grid while {args.edits:g} edit/s", f"{base}/", cookie, True),
                         (f"search while {args.edits:g} edit/s", f"{base}/search?q={KEYWORD}", cookie, True)]
             mine = [str(d["_id"]) for d in db[IMAGES].find({"owner_id": user.id}, {"_id": 1}).limit(200)]
+        if args.only:
+            words = [w.strip() for w in args.only.split(",") if w.strip()]
+            targets = [t for t in targets if t[0].startswith("healthz") or any(w in t[0] for w in words)]
         results: dict[str, dict[str, float]] = {}
         print(f"\nwrk -t2 -c{args.connections} -d{args.duration}s, gunicorn workers={args.workers}, "
               f"{args.images:,} images, listing cache {args.cache}, scan {args.scan}, cpus={os.cpu_count()}, "
@@ -349,7 +402,7 @@ def main() -> int:
                 editor.join(60)
                 stats["edits"] = float(editor.edits)
                 flag += f" ({editor.edits} edits" + (f", {editor.failures} failed)" if editor.failures else ")")
-            print(f"  {name:34s} p50 {stats['p50_ms']:7.2f} ms  p99 {stats['p99_ms']:7.2f} ms  "
+            print(f"  {name:40s} p50 {stats['p50_ms']:7.2f} ms  p99 {stats['p99_ms']:7.2f} ms  "
                   f"{stats['rps']:8.1f} req/s  ({stats['requests']:.0f} requests){flag}", flush=True)
         OUT.mkdir(parents=True, exist_ok=True)
         suffix = ("" if args.cache == "on" else "-nocache") + ("" if args.scan == "auto" else f"-{args.scan}")
