@@ -159,7 +159,7 @@ def test_backfill_asks_once_for_each_image_without_a_current_vector(mongo_db: An
     mongo_db[IMAGES].update_one({"_id": other_model}, {"$set": {TEXT_MODEL: "some-older-model"}})
 
     backfill = embed.TextBackfill(ctx.images, batch=1, clock=FakeClock())
-    assert [backfill.run_if_due() for _ in range(4)] == [1, 1, 0, 0]  # then done for good
+    assert [backfill.run_if_due() for _ in range(3)] == [2, 0, 0]  # one walk, then done for good
     assert backfill.done
     asked = {job["image_id"] for job in mongo_db[JOBS].find({"kind": EMBED})}
     assert asked == {missing, other_model}
@@ -168,6 +168,27 @@ def test_backfill_asks_once_for_each_image_without_a_current_vector(mongo_db: An
     for image_id in (current, missing, other_model, pending):
         assert embed.is_current(_doc(mongo_db, image_id))
     assert embed.TextBackfill(ctx.images, clock=FakeClock()).run_if_due() == 0  # a new process
+
+
+def test_backfill_walks_upload_time_windows_a_bounded_pass_at_a_time(mongo_db: Any) -> None:
+    """Images from years ago to now, a few per window: each pass reads windows until it has
+    seen about a batch, so the walk takes several passes and asks for each image once."""
+    owner = ObjectId()
+    stamps = [datetime(2021, 3, 1, 12, tzinfo=UTC), datetime(2023, 6, 1, tzinfo=UTC),
+              datetime(2023, 6, 1, 0, 0, 1, tzinfo=UTC), datetime(2024, 1, 1, tzinfo=UTC),
+              datetime.now(UTC) - timedelta(minutes=5)]
+    old = [ObjectId.from_datetime(t) for t in stamps]
+    current, pending = ObjectId.from_datetime(datetime(2022, 2, 2, tzinfo=UTC)), ObjectId()
+    mongo_db[IMAGES].insert_many(
+        [{"_id": i, "owner_id": owner, "status": "ready", "title": "old"} for i in old]
+        + [{"_id": current, "owner_id": owner, "status": "ready", TEXT_MODEL: TEXT_MODEL_ID},
+           {"_id": pending, "owner_id": owner, "status": "pending"}])
+    backfill = embed.TextBackfill(ImageDocuments(mongo_db), batch=1, clock=FakeClock())
+    asked = [backfill.run_if_due() for _ in range(12)]
+    assert backfill.done and sum(asked) == len(old)
+    assert max(asked) <= 2 and len([n for n in asked if n]) >= 3  # bounded passes
+    jobs = list(mongo_db[JOBS].find({"kind": EMBED}))
+    assert sorted(job["image_id"] for job in jobs) == sorted(old)  # once each, nothing else
 
 
 @pytest.mark.parametrize("title", ["", "\x00\x01\u202e" + "🙂" * 2000, "鯨 " * 600 + "\U0001f40b"])
