@@ -23,7 +23,7 @@ import kopf
 
 from picsource_core.config import Env
 from picsource_core.metrics import serve_metrics
-from picsource_operator import backups, conditions, constants, drift, metrics, reconcile
+from picsource_operator import backups, conditions, constants, drift, metrics, reconcile, restore
 from picsource_operator.backup_io import BackupFailed
 from picsource_operator.bindings import BindingError
 from picsource_operator.kube import ForeignObject, Kube, KubeError
@@ -125,7 +125,8 @@ def reconcile_gallery(body: kopf.Body, retry: int, memo: kopf.Memo, **_: Any) ->
             kopf.warn(body, reason=f"Restore{err.reason}", message=err.message)
             raise kopf.PermanentError(f"restore refused: {err.message}") from err
         result = "temporary_error"
-        raise kopf.TemporaryError(f"restore not done: {err.reason}: {err.message}", delay=backoff(retry)) from err
+        delay = restore.poll_delay(retry) if err.reason == restore.RESTORING else backoff(retry)
+        raise kopf.TemporaryError(f"restore not done: {err.reason}: {err.message}", delay=delay) from err
     except KubeError as err:
         if err.status == 422:  # a child the spec produces is rejected: fix the spec
             result = "permanent_error"

@@ -9,12 +9,15 @@ the gallery's ``Restored`` condition, which holds Ready back until it is True:
 * False with a permanent reason (TargetNotEmpty, BackupNotFound, BackupFailed,
   ChecksumMismatch, BackupUnsupported, RestoredFromAnotherBackup): the handler turns it
   into kopf.PermanentError; fix the spec (or empty the database) to try again.
+* False/Restoring while it runs in the backup pool (off kopf's threads); the reconcile
+  comes back to collect the outcome.
 * False/BackupNotReady or a store error: retried with backoff.
 """
 
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from picsource_operator import backup_io, bindings
 from picsource_operator.backup_io import BackupFailed
@@ -25,6 +28,16 @@ from picsource_operator.spec import Gallery
 from picsource_operator.state import GalleryState, Runtime
 
 __all__ = ["BackupFailed", "ensure_restored", "needs_restore"]
+
+#: The reason of Restored=False while the restore runs.
+RESTORING = "Restoring"
+RESTORE_POLL_SECONDS = 5.0
+
+
+def poll_delay(retry: int) -> float:
+    """Seconds until a reconcile checks a running restore again: 0.5, 1, 2, 4, then 5
+    (a small restore is seen done at once; a long one costs a log line per 5 s)."""
+    return min(RESTORE_POLL_SECONDS, 0.5 * 2 ** retry)
 
 
 def needs_restore(g: Gallery, st: GalleryState) -> bool:
@@ -50,13 +63,31 @@ def source_location(rt: Runtime, g: Gallery) -> Location:
     return location
 
 
+def _run(rt: Runtime, g: Gallery) -> tuple[dict[str, Any], Location]:
+    location = source_location(rt, g)
+    db = bindings.gallery_database(rt.secrets, g, rt.mongo)
+    marker = backup_io.restore(db, location_store(rt, g.namespace, location), bindings.object_store(rt.secrets, g),
+                               location, deadline=time.monotonic() + rt.settings.backup_timeout_seconds)
+    return marker, location
+
+
 def ensure_restored(rt: Runtime, g: Gallery, st: GalleryState) -> None:
-    """Restore if needed; sets ``st.restored`` either way and raises BackupFailed on failure."""
+    """Start the restore in the backup pool, or collect its outcome; sets ``st.restored``.
+
+    Raises BackupFailed until the restore has succeeded: reason Restoring while it runs
+    (the reconcile comes back after `poll_delay`, holding no thread and not the gallery's
+    lock meanwhile), otherwise the failure's reason.
+    """
+    job = st.restore_job
+    if job is None:
+        st.restore_job = rt.backup_pool.submit(_run, rt, g)
+        st.restored = Condition(RESTORED, FALSE, RESTORING, "restoring the backup's documents and objects")
+        raise BackupFailed(RESTORING, "the restore has started")
+    if not job.done():
+        raise BackupFailed(RESTORING, "the restore is still running")
+    st.restore_job = None
     try:
-        location = source_location(rt, g)
-        db = bindings.gallery_database(rt.secrets, g, rt.mongo)
-        marker = backup_io.restore(db, location_store(rt, g.namespace, location), bindings.object_store(rt.secrets, g),
-                                   location, deadline=time.monotonic() + rt.settings.backup_timeout_seconds)
+        marker, location = job.result()
     except BackupFailed as err:
         st.restored = Condition(RESTORED, FALSE, err.reason, err.message)
         raise

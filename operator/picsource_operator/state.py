@@ -9,7 +9,7 @@ status (which is where `desiredWorkers` survives a restart).
 from __future__ import annotations
 
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,6 +59,7 @@ class GalleryState:
     secrets_hash: str | None = None  # digest of the referenced Secrets' data; None: not read yet
     applied_secrets_hash: str | None = None  # the digest on the pod templates of the last full apply
     restored: Condition | None = None  # spec.restoreFrom's outcome (None: not attempted by this process)
+    restore_job: Future[Any] | None = None  # the restore running in the backup pool
 
 
 @dataclass

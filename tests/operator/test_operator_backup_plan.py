@@ -171,3 +171,9 @@ def test_a_gallery_backup_parses_and_knows_whether_it_was_scheduled() -> None:
     assert (request.gallery, request.destination.prefix, request.scheduled) == ("family", "x", True)
     with pytest.raises(SpecError, match="prefix"):
         parse_backup({**body, "spec": {"gallery": "family", "destination": {"bucket": "bk", "prefix": "a/../b"}}})
+
+
+def test_a_running_restore_is_polled_soon_then_every_five_seconds() -> None:
+    from picsource_operator.restore import poll_delay
+
+    assert [poll_delay(retry) for retry in range(6)] == [0.5, 1, 2, 4, 5, 5]
