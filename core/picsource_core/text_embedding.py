@@ -30,14 +30,18 @@ from typing import Any
 import numpy as np
 
 from picsource_core.cpus import available_cpus
+from picsource_core.int8_weights import keep_int8
 
 #: The image document field holding the packed vector of `document_text` (bytes).
 TEXT_VECTOR = "text_vector"
-#: Which model made a stored vector: a different one means "embed again".
-TEXT_MODEL_ID = "all-MiniLM-L6-v2-onnx-int8@8199be6f"
+#: Which model made a stored vector: a different one means "embed again". "+int8mm": run
+#: with its weights kept int8 (picsource_core.int8_weights), which moves vectors slightly.
+TEXT_MODEL_ID = "all-MiniLM-L6-v2-onnx-int8@8199be6f+int8mm"
 DIMENSIONS = 384
 MAX_TOKENS = 128
-BATCH_SIZE = 32
+#: Texts per model run. One: the int8 kernels quantise activations per run (int8_weights),
+#: so a text's vector would depend on the other texts (and padding) of its batch.
+BATCH_SIZE = 1
 #: Bounds on what is embedded: 128 tokens are about 500 characters of English.
 MAX_DOCUMENT_CHARS = 1000
 MAX_FIELD_CHARS = 300
@@ -140,7 +144,7 @@ class TextEncoder:
     @classmethod
     def load(cls, threads: int | None = None) -> TextEncoder:
         """The pinned model and tokenizer from their packages (ModelFileError otherwise)."""
-        model = verified_bytes(package_file(*MODEL_FILE), MODEL_SHA256)
+        model = keep_int8(verified_bytes(package_file(*MODEL_FILE), MODEL_SHA256))
         tokenizer = verified_bytes(package_file(*TOKENIZER_FILE), TOKENIZER_SHA256)
         return cls(model, tokenizer.decode("utf-8"), available_cpus() if threads is None else threads)
 
