@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
 from bson import ObjectId
 from PIL import Image
 
+from picsource_core.timeline import key_at, key_time
 from picsource_web.services import metadata, passwords, query
 from picsource_web.services.errors import BadRequest
 from picsource_web.services.uploads import QuotaExceeded, check_quota
@@ -119,8 +120,10 @@ def test_query_to_filter() -> None:
     assert flt["owner_id"] == ALICE.user_id
     assert flt["search_tokens"] == {"$all": ["red", "car"]}
     assert flt["tags"] == "trip" and flt["colour_families"] == "red" and flt["has_text"] is False
-    assert flt["_id"]["$gte"].generation_time.date() == date(2024, 1, 1)
-    assert flt["_id"]["$lt"].generation_time.date() == date(2024, 2, 1)
+    # a word search reads in upload order; its dates are the date taken (the timeline key)
+    assert "_id" not in flt and q.key == "_id"
+    assert key_time(flt["timeline"]["$gte"]).date() == date(2024, 1, 1)
+    assert key_time(flt["timeline"]["$lt"]).date() == date(2024, 2, 1)
     assert "$text" not in str(flt)
 
 
@@ -133,12 +136,15 @@ def test_anonymous_queries_are_public_only() -> None:
 
 
 def test_cursor_combines_with_date_bounds() -> None:
-    old = ObjectId.from_datetime(__import__("datetime").datetime(2024, 1, 10))
+    old = key_at(datetime(2024, 1, 10, tzinfo=UTC))  # a timeline key (the date-taken order)
     q = query.parse_query({"to": "2024-01-31", "cursor": query.encode_cursor(old)}, ALICE)
-    assert query.build_filter(q, ALICE)["_id"] == {"$lt": old}
+    assert query.build_filter(q, ALICE)["timeline"] == {"$lt": old}
     oldest = query.parse_query({"sort": "oldest", "from": "2024-01-01", "cursor": query.encode_cursor(old)}, ALICE)
-    bounds = query.build_filter(oldest, ALICE)["_id"]
+    bounds = query.build_filter(oldest, ALICE)["timeline"]
     assert bounds["$gt"] == old and "$gte" in bounds
+    added = query.parse_query({"by": "added", "from": "2024-01-01", "cursor": query.encode_cursor(old)}, ALICE)
+    flt = query.build_filter(added, ALICE)  # by date added: the cursor bounds _id, the date the timeline
+    assert flt["_id"] == {"$lt": old} and set(flt["timeline"]) == {"$gte"}
 
 
 def test_query_params_round_trip() -> None:

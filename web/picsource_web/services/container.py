@@ -24,6 +24,7 @@ from picsource_web.services.listing_cache import ListingCache
 from picsource_web.services.present import MediaUrls, ProxyUrl
 from picsource_web.services.ratelimit import LoginRateLimiter
 from picsource_web.services.signup_limits import SignupThrottle
+from picsource_web.services.timeline import Timeline
 from picsource_web.services.tokens import TokenService
 from picsource_web.services.uploads import UploadService
 from picsource_web.services.users import UserService
@@ -46,6 +47,8 @@ class Services:
     images: ImageRepository
     #: Albums and their share links (services/albums.py).
     albums: AlbumService
+    #: The timeline's month menu and "On this day" (services/timeline.py).
+    timeline: Timeline
     uploads: UploadService
     media: MediaUrls
     # Rendered grid tiles keyed by (Page.version, signing window): no session data inside.
@@ -80,6 +83,7 @@ def build_services(settings: Settings, proxy_url: ProxyUrl,
         invites=InviteService(db),
         images=images,
         albums=AlbumService(images, share_token_factory),
+        timeline=Timeline(images, ListingCache(settings.listing_cache_entries, settings.listing_cache_seconds)),
         uploads=UploadService(settings, images, share_token_factory),
         media=MediaUrls(presigner=presigner, presign_seconds=settings.presign_seconds,
                         private_presign_seconds=settings.presign_private_seconds,

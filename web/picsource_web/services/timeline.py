@@ -19,6 +19,7 @@ from typing import Any
 
 from picsource_core.timeline import TIMELINE, document_time
 from picsource_web.services.images import TILE_FIELDS, ImageRepository, Page, listing_stamp
+from picsource_web.services.listing_cache import ListingCache
 from picsource_web.services.query import ImageQuery, build_filter
 from picsource_web.services.users import Viewer
 
@@ -84,25 +85,23 @@ class Memory:
 
 
 class Timeline:
-    """The owner's timeline extras, read through the repository's scanner and cache."""
+    """The owner's timeline extras, read through the repository's scanner; cached like
+    listing pages (under the owner's listing stamp), in their own cache so the listing
+    cache's figures stay those of listing pages."""
 
-    def __init__(self, images: ImageRepository) -> None:
+    def __init__(self, images: ImageRepository, cache: ListingCache[Page] | None = None) -> None:
         self.images = images
+        self.cache: ListingCache[Page] = cache if cache is not None else ListingCache(0, 0)
 
     def _grid(self, viewer: Viewer, **fields: Any) -> dict[str, Any]:
         """The main grid's filter (the owner's, no trash, no archive) with ``fields``."""
         return build_filter(ImageQuery(scope="mine", archived=False, **fields), viewer)
 
     def _cached(self, viewer: Viewer, name: str, flt: dict[str, Any], build: Any) -> Page:
-        repo = self.images
-        if not repo.cache.enabled:
+        if not self.cache.enabled:
             return Page(items=build(), next_cursor=None)
-        version = f"{listing_stamp(repo.db, flt, viewer)}|{name}"
-        page = repo.cache.get(version)
-        if page is None:
-            page = Page(items=build(), next_cursor=None, version=version)
-            repo.cache.put(version, page)
-        return page
+        version = f"{listing_stamp(self.images.db, flt, viewer)}|{name}"
+        return self.cache.get_or_build(version, lambda: Page(items=build(), next_cursor=None, version=version))
 
     def span(self, viewer: Viewer) -> tuple[date, date] | None:
         """The months of the owner's oldest and newest image in the grid; None if empty."""

@@ -25,7 +25,7 @@ from picsource_web.services.images import TILE_FIELDS, Page
 from picsource_web.services.present import MediaUrls
 from picsource_web.services.query import parse_query, query_params
 from picsource_web.services.semantic import take_ranked_cursor
-from picsource_web.services.timeline import Timeline, jump_months, month_label, month_marks
+from picsource_web.services.timeline import jump_months, month_label, month_marks
 from picsource_web.sessions import login_required, viewer
 
 bp = Blueprint("gallery", __name__)
@@ -111,7 +111,7 @@ def _home_extras(query: Any, page: Page) -> dict[str, Any]:
     """The owner's main grid: the months to jump to, and "On this day" on its first page
     (each earlier year's tiles link to the image, and the year to that day's search)."""
     svc, who = current_services(), viewer()
-    timeline = Timeline(svc.images)
+    timeline = svc.timeline
     span = timeline.span(who)
     memories = []
     if query.cursor is None and query.month is None and page.items:
