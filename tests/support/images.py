@@ -129,15 +129,16 @@ def mostly_red(size: tuple[int, int] = (640, 480)) -> Image.Image:
     return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
 
 
-def text_page(lines: int = 90, size: tuple[int, int] = (3000, 6000)) -> Image.Image:
-    """A page densely covered in printed lines: OCR reads every one, which takes seconds
-    (4.4 s for 60 lines on the 2-core development machine), so a job on it reliably
-    outlives a 1-second job timeout."""
+def text_page(lines: int = 42, size: tuple[int, int] = (6000, 6000)) -> Image.Image:
+    """A page densely covered in long printed lines: OCR reads every one, which takes
+    seconds (2 s for 42 lines on the 2-core development machine), so a job on it reliably
+    outlives a 1-second job timeout. The letters are large enough (1.5% of the page's
+    side) for the detector, which looks at a 512-pixel copy (picsource_worker.models.ocr)."""
     page = Image.new("RGB", size, (250, 250, 245))
     draw = ImageDraw.Draw(page)
-    font = ImageFont.load_default(size=44)
+    font = ImageFont.load_default(size=90)
     for i in range(lines):
-        draw.text((80, 60 + i * 64), f"Line {i:02d}: the quick brown fox jumps over the lazy dog {i * 7}",
+        draw.text((80, 60 + i * 140), f"Line {i:02d}: the quick brown fox jumps over the lazy dog, who sleeps on {i * 7}",
                   font=font, fill=(20, 20, 20))
     return page
 

@@ -22,7 +22,7 @@ import onnxruntime as ort
 from PIL import Image
 
 from picsource_worker.models import convert
-from picsource_worker.models.runtime import as_rgb, new_session
+from picsource_worker.models.runtime import as_rgb, loader, new_session
 
 INPUT_SIZE = convert.INPUT_SIZE
 EMBEDDING_SIZE = 1280
@@ -67,7 +67,7 @@ def class_names() -> tuple[str, ...]:
     return tuple(readable_name(table[str(i)]) for i in range(len(table)))
 
 
-@functools.cache
+@loader("classifier")
 def _session() -> ort.InferenceSession:
     try:
         return new_session(convert.ensure_model())

@@ -15,7 +15,6 @@ The networks come from a Keras port that was trained on *transposed* images
 
 from __future__ import annotations
 
-import functools
 import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +24,13 @@ import numpy as np
 import onnxruntime as ort
 from PIL import Image
 
-from picsource_worker.models.runtime import as_rgb, new_session, shrink, single_threaded_opencv
+from picsource_worker.models.runtime import (
+    as_rgb,
+    loader,
+    new_session,
+    shrink,
+    single_threaded_opencv,
+)
 
 #: Analyse at most this resolution. P-Net's cost grows with the pixel count of the whole
 #: pyramid, so 640 px (the 1280 thumbnail halved) costs ~2.5x less than 1024 px; the price
@@ -45,7 +50,7 @@ class Face:
     confidence: float
 
 
-@functools.cache
+@loader("faces")
 def _nets() -> tuple[ort.InferenceSession, ort.InferenceSession, ort.InferenceSession]:
     single_threaded_opencv()
     folder = model_folder()

