@@ -6,6 +6,8 @@
 * Events of owned children (filtered by the managed-by label): a deleted or
   hand-edited child is re-applied at once; Deployment readiness updates status.
 * Referenced Secrets: a change of a Secret a Gallery's pods take values from rolls them.
+* spec.restoreFrom: the reconcile starts the restore and polls it (restore.py); the
+  GalleryBackup handlers and the backup schedule's timer are in backup_handlers.py.
 * Deletion: a finalizer that reclaims bucket and database under Delete and
   keeps retrying (and reporting) when that fails, except in a namespace being deleted
   whose Secrets are gone: then it gives up with a Warning and lets the namespace go.
@@ -23,7 +25,7 @@ import kopf
 
 from picsource_core.config import Env
 from picsource_core.metrics import serve_metrics
-from picsource_operator import backups, conditions, constants, drift, metrics, reconcile, restore
+from picsource_operator import conditions, constants, drift, metrics, reconcile, restore
 from picsource_operator.backup_io import BackupFailed
 from picsource_operator.bindings import BindingError
 from picsource_operator.kube import ForeignObject, Kube, KubeError
@@ -35,9 +37,6 @@ from picsource_operator.status import publish
 log = logging.getLogger(__name__)
 
 GALLERY = (constants.GROUP, constants.VERSION, constants.PLURAL)
-BACKUP = (constants.GROUP, constants.VERSION, constants.BACKUP_PLURAL)
-#: How often a Gallery with spec.backup checks whether its schedule is due.
-SCHEDULE_INTERVAL_SECONDS = 30.0
 MANAGED = {"app.kubernetes.io/managed-by": constants.MANAGED_BY}
 CHILDREN = {
     "Deployment": ("apps", "v1", "deployments"),
@@ -152,38 +151,6 @@ def periodic(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
         return  # reported by the create/update handler
     except Exception as err:  # a timer failure must never stop the operator
         log.warning("periodic check of %s/%s failed: %s", body.metadata.namespace, body.metadata.name, err)
-
-
-@kopf.timer(*GALLERY, interval=SCHEDULE_INTERVAL_SECONDS, initial_delay=5.0, id="backup-schedule",
-            when=lambda spec, **_: bool(spec.get("backup")))
-def backup_schedule(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    """spec.backup: create the GalleryBackup of a due run, prune past the retention."""
-    try:
-        created = backups.schedule_tick(memo.runtime, _plain(body))
-    except SpecError:
-        return  # reported by the create/update handler
-    except Exception as err:  # a timer failure must never stop the operator
-        log.warning("backup schedule of %s/%s failed: %s", body.metadata.namespace, body.metadata.name, err)
-        return
-    if created:
-        kopf.info(body, reason="BackupScheduled", message=f"created GalleryBackup {created}")
-
-
-@kopf.on.resume(*BACKUP)
-@kopf.on.create(*BACKUP)
-async def run_backup(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    """Run a GalleryBackup once, in the backup pool (a resumed Running one starts over)."""
-    if (body.get("status") or {}).get("phase") in backups.FINISHED:
-        return
-    rt: Runtime = memo.runtime
-    if not (body.get("status") or {}).get("phase"):  # queued behind the pool's running backups
-        await asyncio.to_thread(backups.mark_pending, rt, body.metadata.namespace or "", body.metadata.name or "")
-    loop = asyncio.get_running_loop()
-    status = await loop.run_in_executor(rt.backup_pool, backups.run, rt, _plain(body))
-    if status["phase"] == "Completed":
-        kopf.info(body, reason="BackupCompleted", message=status["conditions"][0]["message"])
-    else:
-        kopf.warn(body, reason="BackupFailed", message=status["conditions"][0]["message"])
 
 
 @kopf.on.delete(*GALLERY)

@@ -11,7 +11,7 @@ fragmented resident memory with 100 galleries.
 import contextlib
 import ctypes
 
-from picsource_operator import handlers, identity
+from picsource_operator import backup_handlers, handlers, identity
 
 identity.ensure_user()
 
@@ -19,4 +19,4 @@ _M_ARENA_MAX = -8
 with contextlib.suppress(OSError, AttributeError):
     ctypes.CDLL("libc.so.6").mallopt(_M_ARENA_MAX, 2)
 
-__all__ = ["handlers"]
+__all__ = ["backup_handlers", "handlers"]

@@ -18,6 +18,7 @@ from picsource_operator.backup_spec import (
     location_from_status,
     parse_backup,
 )
+from picsource_operator.restore import poll_delay
 from picsource_operator.spec import SpecError, parse_gallery
 
 
@@ -174,6 +175,4 @@ def test_a_gallery_backup_parses_and_knows_whether_it_was_scheduled() -> None:
 
 
 def test_a_running_restore_is_polled_soon_then_every_five_seconds() -> None:
-    from picsource_operator.restore import poll_delay
-
     assert [poll_delay(retry) for retry in range(6)] == [0.5, 1, 2, 4, 5, 5]
