@@ -97,6 +97,15 @@ def test_a_photo_analysed_later_moves_to_its_date_taken(app: Flask, alice: WebCl
     assert tile_ids(alice.get("/").get_data(as_text=True))[0] == shots[0]
 
 
+def test_an_older_photo_analysed_later_leads_the_oldest_first_grid(app: Flask, alice: WebClient,
+                                                                    shots: list[str]) -> None:
+    assert tile_ids(alice.get("/?sort=oldest").get_data(as_text=True))[0] == shots[4]  # 1955
+    set_taken(app, shots[0], datetime(1950, 8, 1, 12, 0))  # older than any seen before
+    assert tile_ids(alice.get("/?sort=oldest").get_data(as_text=True))[:2] == [shots[0], shots[4]]
+    menu = re.findall(r'<option value="([0-9]{4}-[0-9]{2})"', alice.get("/").get_data(as_text=True))
+    assert menu[-1] == "1950-08"
+
+
 def test_date_filters_use_the_date_taken(app: Flask, alice: WebClient, shots: list[str]) -> None:
     api = ApiClient(app, token_for(app, "alice"))
 

@@ -33,6 +33,8 @@ class ListingCache(Generic[V]):
         self.misses = 0
         self._data: OrderedDict[Hashable, tuple[float, V]] = OrderedDict()
         self._lock = threading.Lock()
+        #: One lock per key being built (get_or_build), so threads wait for one build.
+        self._building: dict[Hashable, threading.Lock] = {}
 
     @property
     def enabled(self) -> bool:
@@ -64,12 +66,23 @@ class ListingCache(Generic[V]):
                 self._data.popitem(last=False)
 
     def get_or_build(self, key: Hashable, build: Callable[[], V]) -> V:
-        """The cached value, or ``build()`` stored under ``key`` (built outside the lock:
-        two threads may both build on a miss; the values are equal and the last one stays)."""
+        """The cached value, or ``build()`` stored under ``key``. Threads missing the same
+        key wait for one build (an expensive miss, such as an album's count, is then paid
+        once per process, not once per waiting request); other keys are never held up."""
         value = self.get(key)
-        if value is None:
-            value = build()
-            self.put(key, value)
+        if value is not None or not self.enabled:
+            return value if value is not None else build()
+        with self._lock:
+            building = self._building.setdefault(key, threading.Lock())
+        try:
+            with building:
+                value = self.get(key)  # built by the thread this one waited for
+                if value is None:
+                    value = build()
+                    self.put(key, value)
+        finally:
+            with self._lock:
+                self._building.pop(key, None)
         return value
 
     def __len__(self) -> int:

@@ -282,7 +282,9 @@ class WindowedScanner:
                projection: Mapping[str, Any] | None, key: str = "_id") -> list[Document]:
         """Up to ``need`` documents matching ``flt``, oldest first: windows walk forward from
         the lower bound (or the oldest key this process has seen for the driver, or the
-        field's epoch: 2020 for ``_id``, the first photograph for the timeline)."""
+        field's epoch: 2020 for ``_id``, the first photograph for the timeline). A cold walk
+        of the timeline from 1826 reads the owner's images once (its last window holds
+        them); later walks start at the remembered oldest."""
         field = KEYS[key]
         driver, residual, lower, upper = split_compound(flt, key)
         memo = driver_key("oldest:" if key == "_id" else f"oldest:{key}:", driver)
@@ -291,6 +293,9 @@ class WindowedScanner:
         now = field.at(datetime.fromtimestamp(self.clock(), UTC)) + 60 * field.second
         start = lower or self._first_seen.get(memo, field.epoch)
         lo, out = start, cast(list[Document], [])
+        # The remembered start is only a hint for a key an older document can still get (a
+        # photo analysed later moves back in the timeline): then the first window is open below.
+        floor = start if lower or key == "_id" else 0
         # Without residual predicates every returned document counts, so ask for no more
         # than needed: the server then encodes and sends only a page, not the whole window.
         batch_size = need if not residual else max(need * 2, 20)
@@ -300,7 +305,7 @@ class WindowedScanner:
                 hi = upper
             elif upper is None and hi >= now:  # type: ignore[operator]
                 hi = None  # the last window is open-ended: nothing newer is missed
-            cursor_lo = lo
+            cursor_lo = lo if out or lo != start else floor
             while True:
                 bounds: dict[str, ObjectId] = {}
                 if cursor_lo > 0:
@@ -317,7 +322,7 @@ class WindowedScanner:
                 break
             lo = hi
             window *= 4
-        if not lower and out and start == field.epoch:
+        if not lower and out:
             if len(self._first_seen) >= self.memory:
                 self._first_seen.clear()  # a hint only: forgetting costs a few empty windows
             self._first_seen[memo] = oid_int(out[0][key])
