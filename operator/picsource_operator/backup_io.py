@@ -13,6 +13,7 @@ import gzip
 import hashlib
 import io
 import json
+import logging
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -31,8 +32,10 @@ from picsource_core.storage import ObjectStore
 from picsource_operator import backup_plan as plan
 from picsource_operator.backup_spec import Location
 
+log = logging.getLogger(__name__)
+
 #: Parallel object copies (each is one request; latency, not bandwidth, is the limit).
-COPY_THREADS = 8
+COPY_THREADS = 16
 INSERT_BATCH = 1000
 #: The restore marker: one document in the target database (see `restore`).
 MARKER_COLLECTION = "picsource_restore"
@@ -94,7 +97,7 @@ def copy_objects(pairs: list[tuple[str, str]], source: ObjectStore, target: Obje
 def run_backup(db: Database[Document], source: ObjectStore, target: ObjectStore, location: Location, *,
                backup: str, gallery: str, namespace: str, deadline: float) -> dict[str, Any]:
     """Write one backup to ``target`` at ``location``; returns the manifest written."""
-    started = datetime.now(UTC)
+    started, t0 = datetime.now(UTC), time.monotonic()
     bound = plan.snapshot_bound(started)
     target.delete_prefix(location.key(""))  # a retried backup starts clean
     dumps: list[plan.CollectionDump] = []
@@ -106,6 +109,7 @@ def run_backup(db: Database[Document], source: ObjectStore, target: ObjectStore,
         data, count = _gzip_bson(docs, deadline)
         target.put_bytes(location.key(plan.collection_file(name)), data, "application/gzip")
         dumps.append(plan.CollectionDump(name, count, len(data), hashlib.sha256(data).hexdigest()))
+    documents_done = time.monotonic()
     objects: list[dict[str, Any]] = []
     for root in plan.OBJECT_ROOTS:
         for obj in source.client.list_objects(source.bucket, prefix=root, recursive=True):
@@ -121,6 +125,9 @@ def run_backup(db: Database[Document], source: ObjectStore, target: ObjectStore,
         objects=plan.ObjectsDump(len(objects), sum(o["size"] for o in objects),
                                  hashlib.sha256(listing).hexdigest()))
     target.put_bytes(location.key(plan.MANIFEST), json.dumps(manifest, indent=1).encode(), "application/json")
+    log.info("backup %s of %s/%s: %d documents in %.1fs, %d objects in %.1fs", backup, namespace, gallery,
+             sum(d.count for d in dumps), documents_done - t0,
+             len(objects), time.monotonic() - documents_done)
     return manifest
 
 
@@ -175,6 +182,7 @@ def restore(db: Database[Document], source: ObjectStore, target: ObjectStore, lo
             raise BackupFailed("TargetNotEmpty", f"database {db.name!r} already holds {', '.join(busy)}: "
                                                  "a restore only fills an empty database", permanent=True)
     manifest = read_manifest(source, location)
+    t0 = time.monotonic()
     markers.update_one({"_id": MARKER_ID}, {"$setOnInsert": {"source": origin, "state": "running",
                                                              "started_at": datetime.now(UTC)}}, upsert=True)
     for name, entry in manifest["collections"].items():
@@ -183,6 +191,7 @@ def restore(db: Database[Document], source: ObjectStore, target: ObjectStore, lo
             raise BackupFailed("ChecksumMismatch", f"{entry['file']} does not match its manifest checksum",
                                permanent=True)
         _insert_all(db, name, bson.decode_all(gzip.decompress(data)), deadline)
+    documents_done = time.monotonic()
     listing = source.get_bytes(location.key(manifest["objects"]["list"]))
     if hashlib.sha256(listing).hexdigest() != manifest["objects"]["listSha256"]:
         raise BackupFailed("ChecksumMismatch", "the object list does not match its manifest checksum",
@@ -193,6 +202,8 @@ def restore(db: Database[Document], source: ObjectStore, target: ObjectStore, lo
             "documents": {name: entry["count"] for name, entry in manifest["collections"].items()},
             "objects": len(keys)}
     markers.update_one({"_id": MARKER_ID}, {"$set": done})
+    log.info("restore of %s into %s: %d documents in %.1fs, %d objects in %.1fs", origin, db.name,
+             sum(done["documents"].values()), documents_done - t0, len(keys), time.monotonic() - documents_done)
     return {**(marker or {}), "source": origin, **done}
 
 

@@ -76,12 +76,15 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
 
 
 def _quiet_routine_success(record: logging.LogRecord) -> bool:
-    """Drop kopf's per-event "succeeded" lines for child events and the 5 s timer.
+    """Drop kopf's per-event "succeeded" lines for child events and the 5 s timer (and log
+    the polls of a running restore, which kopf reports as temporary failures, as INFO).
 
     With 100 galleries they are thousands of lines a minute that say nothing; failures,
     reconciles, drift corrections and scaling decisions are still logged.
     """
     message = record.getMessage()
+    if f"restore not done: {restore.RESTORING}:" in message:  # polling a running restore is no error
+        record.levelno, record.levelname = logging.INFO, "INFO"
     return not (message.endswith("succeeded.")
                 and (message.startswith("Handler 'child-") or message.startswith("Timer 'periodic'")))
 

@@ -225,8 +225,15 @@ def stage_for_galleries(cluster: Cluster, minio: Any, mongo: Any, namespace: str
         time.sleep(1)
     else:
         raise RuntimeError(f"could not install the CRD: {done.stderr}")
-    subprocess.run([*kubectl, "wait", "--for=condition=Established", "--timeout=60s",
-                    *(f"crd/{name}" for name in CRDS)], check=True, capture_output=True)
+    # kubectl wait fails at once on a CRD too new to have conditions: retried.
+    for _attempt in range(30):
+        waited = subprocess.run([*kubectl, "wait", "--for=condition=Established", "--timeout=60s",
+                                 *(f"crd/{name}" for name in CRDS)], capture_output=True, text=True)
+        if waited.returncode == 0:
+            break
+        time.sleep(1)
+    else:
+        raise RuntimeError(f"the CRDs are not Established: {waited.stderr}")
     api = cluster.api()
     api.create("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
     for name, data in (("s3", {"accessKey": minio.access_key, "secretKey": minio.secret_key}),
