@@ -64,6 +64,8 @@ def test_backup_drop_the_database_and_restore_into_a_new_gallery(
     assert manifest["sizeBytes"] == status["sizeBytes"] and manifest["objects"]["size"] == before["size"]
     last = (env.get("family") or {})["status"]["lastSuccessfulBackup"]
     assert last["name"] == "family-b1"
+    header, row = kubectl("get", "gallery", "family", "-n", env.namespace, "-o", "wide").stdout.splitlines()[:2]
+    assert row.split()[header.split().index("BACKUP")].endswith("s")  # an age such as 3s
     completed = datetime.strptime(last["completedAt"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
     labels = {"namespace": env.namespace, "name": "family"}
     assert metric_value(running_operator.metrics(),
