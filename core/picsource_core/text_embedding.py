@@ -170,19 +170,21 @@ _encoders: dict[tuple[int, int | None], TextEncoder] = {}
 
 
 def encoder(threads: int | None = None) -> TextEncoder:
-    """This process's encoder, loaded on first use (so after a fork, never inherited).
+    """This process's encoder, loaded on first use.
 
-    Keyed by the process id too: a child forked after the parent loaded one builds its
-    own (onnxruntime's thread pools do not survive a fork). `threads` None means the
-    CPUs this container may use (picsource_core.cpus).
+    A multi-threaded one is keyed by the process id too: a child forked after the parent
+    loaded one builds its own (onnxruntime's thread pools do not survive a fork). A
+    single-threaded session owns no pool, so forks share it: the worker's forkserver loads
+    it once for all its analysis processes (picsource_worker.preload). `threads` None means
+    the CPUs this container may use (picsource_core.cpus).
     """
-    key = (os.getpid(), threads)
+    key = (0 if threads == 1 else os.getpid(), threads)
     found = _encoders.get(key)
     if found is not None:
         return found
     with _lock:
         if key not in _encoders:
-            for stale in [k for k in _encoders if k[0] != key[0]]:
+            for stale in [k for k in _encoders if k[0] not in (0, key[0])]:
                 del _encoders[stale]
             _encoders[key] = TextEncoder.load(threads)
         return _encoders[key]

@@ -125,4 +125,17 @@ def test_one_encoder_per_process_shared_by_threads() -> None:
     for t in threads:
         t.join()
     assert len({id(e) for e in found}) == 1
-    assert (os.getpid(), 1) in te._encoders
+    assert (0, 1) in te._encoders  # single-threaded: not tied to this process
+
+
+def test_a_forked_child_uses_the_single_threaded_encoder_it_inherited() -> None:
+    parent = encoder(threads=1)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: no reload, and the inherited session still runs
+        ok = encoder(threads=1) is parent and parent.embed(["a sign"]).shape == (1, DIMENSIONS)
+        os.write(write, b"1" if ok else b"0")
+        os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    assert os.read(read, 1) == b"1"

@@ -45,7 +45,8 @@ def test_healthz_fails_when_the_main_loop_stops_ticking() -> None:
 def test_health_fails_when_a_live_analysis_process_is_silent() -> None:
     supervisor = Supervisor(_settings())
     child = supervisor.ctx.Process(target=time.sleep, args=(30,))
-    child.start()
+    child.start()  # the first start also starts the forkserver: longer than the heartbeat
+    supervisor.heartbeat.beat()
     try:
         supervisor.children[0] = child
         supervisor.shared.ticks[0] = time.time()

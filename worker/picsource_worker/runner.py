@@ -1,6 +1,7 @@
 """One analysis process: claim a job, keep its lease alive, process it, repeat.
 
-Started by the supervisor (spawn), so it creates its own MongoDB client and object store.
+Forked by the supervisor's forkserver with the models already loaded (picsource_worker.
+preload), so it creates its own MongoDB client and object store, and loads no model.
 A lease keeper thread renews the lease while the job runs, notices a lost lease, and
 enforces two deadlines by giving the job back and leaving the process:
 
@@ -21,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import io
 import logging
 import os
 import signal
@@ -30,13 +30,12 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from PIL import Image
 from pymongo.errors import PyMongoError
 
 from picsource_core.mongo import connect
 from picsource_core.queue import Job, JobQueue
 from picsource_core.storage import ObjectStore
-from picsource_worker import embed
+from picsource_worker import embed, preload
 from picsource_worker.job import (
     JobContext,
     JobState,
@@ -45,7 +44,6 @@ from picsource_worker.job import (
     settle_failure,
 )
 from picsource_worker.location import LocationBackfill
-from picsource_worker.pipeline.analyse import analyse, describe_error
 from picsource_worker.settings import Settings
 from picsource_worker.trash import TrashPurge
 
@@ -98,7 +96,7 @@ def run_slot(slot: int, settings: Settings, shared: Shared) -> None:
     # ...and asks for the text vectors of images analysed before them (picsource_worker.embed).
     texts = embed.TextBackfill(ctx.images) if slot == 0 and ctx.options.text_embedding else None
     shared.ticks[slot] = time.time()
-    _warm_up(ctx)
+    _warm_up(ctx, settings.concurrency)
 
     def deadline() -> float | None:
         if local_stop:
@@ -204,24 +202,21 @@ def _give_back(ctx: JobContext, job: Job, state: JobState, reason: str, *, relea
             log.error("could not give job %s back: %s", job.id, exc)
 
 
-def _warm_up(ctx: JobContext) -> None:
-    """Load the models (ONNX sessions, scipy's FFT) before the first lease starts ticking."""
-    buf = io.BytesIO()
-    Image.new("RGB", (64, 48), (120, 80, 40)).save(buf, "JPEG")
-    analysis = analyse(buf.getvalue(), ctx.options)
-    for step, error in analysis.step_errors.items():
-        log.error("warm-up: step %s failed: %s", step, error)
-    if ctx.options.text_embedding:
-        try:
-            embed.warm_up()
-        except Exception as exc:  # noqa: BLE001 - each image will record the step's error
-            log.error("warm-up: step text failed: %s", describe_error(exc))
+def _warm_up(ctx: JobContext, concurrency: int) -> None:
+    """Have the models loaded before the first lease starts ticking: normally inherited
+    from the forkserver, loaded here otherwise (slower, and logged)."""
+    inherited, loaded_here = preload.warm_up(ctx.options, concurrency)
+    log.info("models ready: inherited %s; loaded here %s",
+             ", ".join(inherited) or "none", ", ".join(loaded_here) or "none")  # fmt: skip
 
 
 def _die_with_parent(supervisor_pid: int) -> None:
-    """Ask Linux to SIGKILL us when the supervisor dies, so no orphan keeps working."""
+    """Ask Linux to SIGKILL us when our parent dies (the forkserver, which exits when the
+    supervisor does), so no orphan keeps working."""
     with contextlib.suppress(Exception):
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    if os.getppid() != supervisor_pid:  # the supervisor died before prctl took effect
+    try:
+        os.kill(supervisor_pid, 0)
+    except ProcessLookupError:  # the supervisor died before prctl took effect
         os._exit(1)

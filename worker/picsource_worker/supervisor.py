@@ -1,8 +1,10 @@
 """The worker's main process: starts K analysis processes and watches over them.
 
 It owns no jobs itself. It keeps WORKER_CONCURRENCY children alive (restarting one that
-crashed), refreshes queue statistics for /metrics, answers /healthz (failing when its own
-loop or a child has stopped ticking), and on SIGTERM/SIGINT tells the children to stop
+crashed; all are forked from a forkserver that loaded the models once, so a restarted
+child is ready without loading them again: picsource_worker.preload), refreshes queue
+statistics for /metrics, answers /healthz (failing when its own loop or a child has
+stopped ticking), and on SIGTERM/SIGINT tells the children to stop
 claiming, waits up to WORKER_GRACE_SECONDS for them to finish or release their jobs,
 and exits 0.
 """
@@ -13,7 +15,7 @@ import logging
 import multiprocessing
 import signal
 import time
-from multiprocessing.context import SpawnProcess
+from multiprocessing.context import ForkServerProcess
 
 from prometheus_client import multiprocess
 from pymongo.errors import PyMongoError
@@ -31,12 +33,19 @@ log = logging.getLogger("picsource_worker")
 KILL_MARGIN = 3.0
 STATS_EVERY = 2.0
 TICK = 0.2
+#: A child that dies sooner than this after its start is crash-looping and is restarted
+#: with a growing delay. Forked with its models, a child is ready in about 0.1 s, so one
+#: that crashes after working a while (a decoder segfault on one upload) comes back at once.
+YOUNG_SECONDS = 2.0
 
 
 class Supervisor:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.ctx = multiprocessing.get_context("spawn")
+        self.ctx = multiprocessing.get_context("forkserver")
+        # The forkserver starts with the first child, imports this module, and forks every
+        # child from then on: the models load once, for all of them (picsource_worker.preload).
+        self.ctx.set_forkserver_preload(["picsource_worker.forkserver"])
         k = settings.concurrency
         self.shared = Shared(
             stop=self.ctx.Event(),
@@ -45,7 +54,7 @@ class Supervisor:
             busy=self.ctx.Array("b", [0] * k, lock=False),
             supervisor_pid=multiprocessing.current_process().pid or 0,
         )
-        self.children: list[SpawnProcess | None] = [None] * k
+        self.children: list[ForkServerProcess | None] = [None] * k
         self.started_at = [0.0] * k
         self.crashes = [0] * k
         self.restart_at = [0.0] * k
@@ -115,7 +124,7 @@ class Supervisor:
                             slot, proc.pid, proc.exitcode)  # fmt: skip
                 self._forget(proc)
                 self.children[slot] = None
-                young = now - self.started_at[slot] < 10
+                young = now - self.started_at[slot] < YOUNG_SECONDS
                 self.crashes[slot] = self.crashes[slot] + 1 if young else 0
                 self.restart_at[slot] = (
                     now + min(30.0, 0.5 * 2 ** self.crashes[slot]) if young else now
@@ -140,7 +149,7 @@ class Supervisor:
                 proc.join(5)
             self._forget(proc)
 
-    def _forget(self, proc: SpawnProcess) -> None:
+    def _forget(self, proc: ForkServerProcess) -> None:
         if proc.pid is not None:
             multiprocess.mark_process_dead(proc.pid)
         slot = self.children.index(proc) if proc in self.children else None

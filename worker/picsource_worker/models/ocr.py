@@ -111,8 +111,11 @@ class _Reader:
         fitted = cv2.resize(small[:, :, ::-1], (width, height), interpolation=cv2.INTER_LINEAR)
         batch = fitted.astype(np.float32) * np.float32(2 / 255) - np.float32(1)
         pred = self.detector.infer(np.ascontiguousarray(batch.transpose(2, 0, 1)[np.newaxis]))[0]
+        post = self.detector.postprocess_op
+        if float(pred.max()) < post.box_thresh:  # no box can score enough: skip the contours
+            return []
         shape = (image.height, image.width)
-        boxes, _scores = self.detector.postprocess_op(pred, shape)
+        boxes, _scores = post(pred, shape)
         return list(self.detector.filter_tag_det_res(boxes, shape)) if len(boxes) else []
 
     def recognise(self, crops: list[np.ndarray]) -> list[tuple[str, float]]:

@@ -21,6 +21,7 @@ import numpy as np
 from PIL import Image
 
 from picsource_core.images import DEFAULT_SAFETY_THRESHOLD
+from picsource_worker.memory import release_memory
 from picsource_worker.pipeline import caption, colours, decode, exif, hashes, thumbnails
 
 T = TypeVar("T")
@@ -82,7 +83,12 @@ class Analysis:
 
 def analyse(data: bytes, options: AnalysisOptions | None = None) -> Analysis:
     """Analyse one encoded image. Never raises for bad input; see `Analysis.fatal_error`."""
-    opts = options or AnalysisOptions()
+    result = _analyse(data, options or AnalysisOptions())
+    release_memory()  # the working image and the models' activations are garbage now
+    return result
+
+
+def _analyse(data: bytes, opts: AnalysisOptions) -> Analysis:
     result = Analysis()
     runner = _StepRunner(result)
 
@@ -109,8 +115,9 @@ def analyse(data: bytes, options: AnalysisOptions | None = None) -> Analysis:
         result.phash, result.dhash = hashed.phash, hashed.dhash
 
     # The classifier, face detector and safety model shrink their input to 224-1024 px;
-    # the largest thumbnail's pixels are already decoded and cheaper to shrink. OCR keeps
-    # the full working image: small text needs every pixel.
+    # the largest thumbnail's pixels are already decoded and cheaper to shrink. OCR detects
+    # on a copy it shrinks itself but reads the boxes from the full working image: small
+    # letters need every pixel there.
     medium = _largest(result, image)
     if opts.labels:
         classification = runner.run("labels", lambda: _classify(medium, opts))
