@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -68,6 +68,8 @@ def is_grant(share: str | None) -> bool:
 class AlbumPage:
     items: list[Document]
     next_cursor: str | None
+    #: Names the page's content (its cache key) so views can cache what they derive from it.
+    version: str = ""
 
 
 @dataclass(frozen=True)
@@ -143,18 +145,18 @@ class AlbumService:
         return doc, album
 
     # --- pages ----------------------------------------------------------------------------
-    def _cached(self, album: Document, name: str, build: Callable[[], Any], *, stamped: bool = True) -> Any:
-        if not self.cache.enabled:
-            return build()
+    def _key(self, album: Document, name: str, *, stamped: bool = True) -> tuple[Any, ...]:
         stamp = stamps.read_owner(self.images.db, album["owner_id"]) if stamped else ""  # before the query
-        return self.cache.get_or_build((stamp, album["_id"], album.get("updated_at"), name), build)
+        return (stamp, album["_id"], album.get("updated_at"), name)
 
     def page(self, album: Document, query: AlbumQuery,
              projection: dict[str, int] | None = None) -> AlbumPage:
         """One page of the album's images in the asked order; trashed ones never appear."""
         fields = projection or TILE_FIELDS
-        return self._cached(album, f"page|{query!r}|{sorted(fields.items())}",
-                            lambda: self._page(album, query, fields))
+        if not self.cache.enabled:
+            return self._page(album, query, fields)
+        key = self._key(album, f"page|{query!r}|{sorted(fields.items())}")
+        return self.cache.get_or_build(key, lambda: replace(self._page(album, query, fields), version=repr(key)))
 
     def _page(self, album: Document, query: AlbumQuery, fields: dict[str, int]) -> AlbumPage:
         members = self.docs.page(album["_id"], query.sort, newest_first=query.newest_first,
@@ -196,7 +198,10 @@ class AlbumService:
                 for album in albums]
 
     def count(self, album: Document) -> int:
-        return int(self._cached(album, "count", lambda: self.docs.count(album["_id"]), stamped=False))
+        if not self.cache.enabled:
+            return self.docs.count(album["_id"])
+        return int(self.cache.get_or_build(self._key(album, "count", stamped=False),
+                                           lambda: self.docs.count(album["_id"])))
 
     def albums_of(self, image: Document) -> list[Document]:
         """The owner's albums holding this image, by title."""

@@ -13,6 +13,7 @@ from typing import Any
 
 from flask import Blueprint, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from markupsafe import Markup
 
 from picsource_core.mongo import Document
 from picsource_web.context import current_services
@@ -63,8 +64,16 @@ def _album_page(album: Document, *, token: str | None = None) -> str:
         return url_for(endpoint, **params)
     share_url = (url_for("album_pages.shared", token=album["share_token"], _external=True)
                  if owner and album.get("visibility") != "private" else None)
+
+    def tiles_html() -> Markup:
+        tiles = _tiles(album, page.items, grant, href)
+        return Markup(render_template("gallery/_tiles.html", tiles=tiles))
+    # The rendered tiles depend on the page, the URL signing window, who looks (the grant)
+    # and where tiles link (the endpoint and its arguments): cached under all of them.
+    key = ("album", page.version, svc.media.window(), grant, endpoint, tuple(sorted(args.items())))
     return render_template(
-        "albums/album.html", album=album, owner=owner, tiles=_tiles(album, page.items, grant, href),
+        "albums/album.html", album=album, owner=owner, tiles=bool(page.items),
+        tiles_html=svc.fragments.get_or_build(key, tiles_html) if page.version else tiles_html(),
         count=svc.albums.count(album), query=query,
         next_url=link(page.next_cursor) if page.next_cursor else None,
         first_url=link() if query.after else None,
