@@ -16,6 +16,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from PIL import Image
 
 from picsource_web.app import create_app
 from picsource_web.importer import cli
+from picsource_web.services.album_input import parse_album_fields
 from picsource_web.settings import Settings
 from tests.harness.procs import free_port
 from tests.support import images as samples
@@ -218,7 +220,7 @@ def test_unreachable_server_is_exit_3(token: str, tree: Tree) -> None:
 @pytest.mark.parametrize(("args", "message"), [
     (["--url", "ftp://example.org"], "http:// or https://"),
     (["--jobs", "0", "--url", "http://127.0.0.1:1"], "between 1 and 32"),
-    (["--album", "Holidays", "--url", "http://127.0.0.1:1"], "unrecognized arguments"),
+    (["--albums", "Holidays", "--url", "http://127.0.0.1:1"], "unrecognized arguments"),
 ])
 def test_usage_errors_are_exit_2(tree: Tree, token: str, args: list[str], message: str,
                                  capsys: pytest.CaptureFixture[str]) -> None:
@@ -360,3 +362,53 @@ def test_read_only_token_is_exit_3_and_uploads_nothing(app: Flask, server: AppSe
     result = run_import(str(tree.root / "takeout"), "--url", server.url)
     assert result.code == cli.EXIT_UNREACHABLE
     assert "read-only" in result.err and _images(app) == []
+
+
+# --- --album NAME ------------------------------------------------------------------------------
+def _albums(app: Flask) -> list[dict[str, Any]]:
+    return list(app_services(app).db.albums.find({}, {"title": 1}))
+
+
+def _members(app: Flask, album_id: Any) -> set[Any]:
+    return {m["image_id"] for m in app_services(app).db.album_images.find({"album_id": album_id})}
+
+
+def test_album_is_made_once_and_a_resumed_import_adds_what_an_earlier_run_uploaded(
+        app: Flask, server: AppServer, token: str, tmp_path: Path) -> None:
+    small = build_tree(tmp_path / "lib", jpegs=12, others=2, trash=1, copies=2, broken=1, extras=False)
+    # An earlier run without --album uploaded a part of the library (say it was interrupted).
+    part = run_import(str(small.root / "Trash"), "--url", server.url)
+    assert part.count("uploaded") == small.trash
+
+    dry = run_import(str(small.root), "--url", server.url, "--album", "  Summer   2024 ", "--dry-run")
+    assert 'album "Summer 2024": would be created' in dry.out and _albums(app) == []
+
+    first = run_import(str(small.root), "--url", server.url, "--album", "  Summer   2024 ")
+    assert first.code == cli.EXIT_FAILED  # the broken file
+    albums = _albums(app)
+    assert [a["title"] for a in albums] == ["Summer 2024"]
+    stored = {doc["_id"] for doc in _images(app)}
+    assert len(stored) == small.unique and _members(app, albums[0]["_id"]) == stored
+    assert f'album "Summer 2024" (created): {small.unique} added, 0 already in it' in first.out
+
+    again = run_import(str(small.root), "--url", server.url, "--album", "Summer 2024")
+    assert f'album "Summer 2024": 0 added, {small.unique} already in it' in again.out
+    assert len(_albums(app)) == 1 and _members(app, albums[0]["_id"]) == stored
+
+
+def test_an_ambiguous_album_name_stops_before_any_upload(app: Flask, server: AppServer, token: str,
+                                                         alice: WebClient, tmp_path: Path) -> None:
+    svc = app_services(app)
+    user = svc.users.by_username("alice")
+    assert user is not None
+    for _ in range(2):
+        svc.albums.create(user.id, parse_album_fields({"title": "Trips"}, today=date.today(), partial=False))
+    small = build_tree(tmp_path / "lib", jpegs=3, others=0, trash=0, copies=0, broken=0, extras=False)
+    outcome = run_import(str(small.root), "--url", server.url, "--album", "Trips")
+    assert outcome.code == cli.EXIT_USAGE
+    assert '2 of your albums are titled "Trips"' in outcome.err and _images(app) == []
+    blank = run_import(str(small.root), "--url", server.url, "--album", "   ")
+    assert blank.code == cli.EXIT_USAGE and "--album needs a name" in blank.err
+    too_long = run_import(str(small.root), "--url", server.url, "--album", "x" * 5000)
+    assert too_long.code == cli.EXIT_USAGE and "cannot be created" in too_long.err
+    assert _images(app) == []

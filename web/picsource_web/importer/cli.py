@@ -6,7 +6,8 @@ Exit codes a script can rely on:
   were skipped, and with ``--wait`` every uploaded image finished analysis as ready;
 - 1: some files failed (the summary names each with the server's reason), or with
   ``--wait`` an analysis failed or did not finish within ``--wait-timeout``;
-- 2: usage or configuration error (bad option, missing path, no token, bad URL);
+- 2: usage or configuration error (bad option, missing path, no token, bad URL, an
+  --album name that is ambiguous or refused);
 - 3: the server is unreachable (also after retrying through an outage for
   ``--retry-for`` seconds) or refused the token.
 
@@ -23,6 +24,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
+from picsource_web.importer.albums import AlbumRefused
 from picsource_web.importer.client import Api, ImportAborted, Unreachable, check_url
 from picsource_web.importer.progress import Progress, Tally, summary
 from picsource_web.importer.run import Options, run_import
@@ -66,6 +68,9 @@ def parser() -> argparse.ArgumentParser:
     imp.add_argument("--exclude", action="append", default=[], metavar="GLOB",
                      help="skip files and folders whose path under PATH or name matches "
                      "(repeatable), e.g. --exclude '*.tmp' --exclude 'Trash'")
+    imp.add_argument("--album", metavar="NAME",
+                     help="put every imported photo in your album with this title, created if "
+                     "there is none (a re-run adds what is missing)")
     imp.add_argument("--dry-run", action="store_true",
                      help="hash and ask the server, but upload nothing")
     imp.add_argument("--wait", action="store_true",
@@ -124,7 +129,7 @@ def run(argv: Sequence[str] | None = None, *, out: TextIO | None = None,
     opts = Options(roots=list(args.paths), excludes=args.exclude,
                    tags=[t for value in args.tags for t in value.split(",")],
                    visibility=args.visibility, dry_run=args.dry_run, jobs=args.jobs,
-                   wait=args.wait, wait_timeout=args.wait_timeout)
+                   wait=args.wait, wait_timeout=args.wait_timeout, album=args.album)
     tally = Tally()
     code = EXIT_OK
     try:
@@ -138,6 +143,9 @@ def run(argv: Sequence[str] | None = None, *, out: TextIO | None = None,
         progress.message(f"importing into {args.url} as {me.body['username']}"
                          + (" (dry run: nothing is uploaded)" if args.dry_run else ""))
         run_import(api, opts, progress, tally)
+    except AlbumRefused as exc:
+        err.write(f"picsource import: {exc}\n")
+        code = EXIT_USAGE
     except ImportAborted as exc:
         err.write(f"picsource import: {exc}\n")
         code = EXIT_UNREACHABLE

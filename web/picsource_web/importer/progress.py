@@ -14,6 +14,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TextIO
 
+from picsource_web.importer.albums import AlbumTarget, summary_line
+
 
 def human_bytes(n: float) -> str:
     for unit in ("B", "KB", "MB", "GB"):
@@ -44,6 +46,7 @@ class Tally:
     analysis_failed: list[tuple[str, str]] = field(default_factory=list)
     pending: int = 0
     warnings: list[str] = field(default_factory=list)
+    album: AlbumTarget | None = None
 
 
 class Progress:
@@ -129,6 +132,8 @@ def summary(tally: Tally, *, dry_run: bool, waited: bool) -> list[str]:
     if tally.excluded:
         lines.append(f"excluded: {tally.excluded}")
     lines.append(f"failed: {len(tally.failed)}")
+    if tally.album is not None:
+        lines.append(summary_line(tally.album, dry_run=dry_run))
     if waited:
         lines.append(f"analysis: {tally.ready} ready, {len(tally.analysis_failed)} failed, "
                      f"{tally.pending} not finished")

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
+from picsource_web.importer.albums import add_all, resolve
 from picsource_web.importer.client import Api, BadToken, ImportAborted, Unreachable, multipart
 from picsource_web.importer.files import Candidate, classify, sha256_of, walk
 from picsource_web.importer.progress import Progress, Tally
@@ -43,6 +44,7 @@ class Options:
     wait: bool = False
     wait_timeout: float = 600.0
     poll_interval: float = 2.0
+    album: str | None = None
 
 
 @dataclass
@@ -118,9 +120,10 @@ def hash_all(photos: list[Photo], api: Api, jobs: int, progress: Progress, tally
     return [p for p in photos if p not in unreadable]
 
 
-def missing_on_server(api: Api, photos: list[Photo], tally: Tally) -> list[Photo]:
+def missing_on_server(api: Api, photos: list[Photo], tally: Tally) -> tuple[list[Photo], dict[str, str]]:
     """The photos whose bytes neither the server (for this user) nor an earlier file of
-    this tree already has; the others count as duplicates."""
+    this tree already has (the others count as duplicates), and {sha256: image id} of
+    those the server has."""
     first: dict[str, Photo] = {}
     for photo in photos:
         if photo.sha256 in first:
@@ -128,7 +131,7 @@ def missing_on_server(api: Api, photos: list[Photo], tally: Tally) -> list[Photo
         else:
             first[photo.sha256] = photo
     hashes = list(first)
-    have: set[str] = set()
+    have: dict[str, str] = {}
     for start in range(0, len(hashes), LOOKUP_BATCH):
         answer = api.post_json("/api/v1/images/lookup", {"sha256": hashes[start:start + LOOKUP_BATCH]})
         if answer.status == 403:
@@ -138,12 +141,13 @@ def missing_on_server(api: Api, photos: list[Photo], tally: Tally) -> list[Photo
                               "a PicSource server with POST /api/v1/images/lookup?")
         have.update(answer.body.get("found") or {})
     tally.duplicates += len(have)
-    return [photo for sha, photo in first.items() if sha not in have]
+    return [photo for sha, photo in first.items() if sha not in have], have
 
 
 def upload_all(api: Api, photos: list[Photo], opts: Options, progress: Progress,
-               tally: Tally) -> list[tuple[str, str]]:
-    """Upload each photo; returns (file, image id) of those the server stored."""
+               tally: Tally, on_server: list[str] | None = None) -> list[tuple[str, str]]:
+    """Upload each photo; returns (file, image id) of those the server stored. The ids of
+    stored photos and of those the server already had go to ``on_server`` too."""
     stored: list[tuple[str, str]] = []
     progress.start("uploading", len(photos), sum(p.candidate.size for p in photos))
 
@@ -157,6 +161,8 @@ def upload_all(api: Api, photos: list[Photo], opts: Options, progress: Progress,
                 stored.append((rel, detail))
             elif outcome == "duplicate":
                 tally.duplicates += 1
+            if outcome in ("uploaded", "duplicate") and detail and on_server is not None:
+                on_server.append(detail)
             elif outcome == "skipped":
                 tally.skipped.append((rel, detail))
             else:
@@ -228,12 +234,17 @@ def wait_for_analysis(api: Api, stored: list[tuple[str, str]], opts: Options, pr
 
 def run_import(api: Api, opts: Options, progress: Progress, tally: Tally) -> None:
     """The whole import, filling ``tally``; raises ImportAborted (tally keeps the counts)."""
+    if opts.album is not None:  # before anything is uploaded: a bad name stops here
+        tally.album = resolve(api, opts.album, dry_run=opts.dry_run)
     photos = collect(opts, tally)
     photos = hash_all(photos, api, opts.jobs, progress, tally)
-    missing = missing_on_server(api, photos, tally)
+    missing, found = missing_on_server(api, photos, tally)
     if opts.dry_run:
         tally.would_upload = len(missing)
         return
-    stored = upload_all(api, missing, opts, progress, tally)
+    on_server = list(found.values())
+    stored = upload_all(api, missing, opts, progress, tally, on_server)
+    if tally.album is not None and on_server:
+        add_all(api, tally.album, list(dict.fromkeys(on_server)))
     if opts.wait and stored:
         wait_for_analysis(api, stored, opts, progress, tally)
