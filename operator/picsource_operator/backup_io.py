@@ -159,6 +159,11 @@ def read_manifest(source: ObjectStore, location: Location) -> dict[str, Any]:
     return manifest
 
 
+def restore_marker(db: Database[Document]) -> dict[str, Any] | None:
+    """The restore marker of a database (None: never restored into)."""
+    return db[MARKER_COLLECTION].find_one({"_id": MARKER_ID})
+
+
 def restore(db: Database[Document], source: ObjectStore, target: ObjectStore, location: Location,
             deadline: float) -> dict[str, Any]:
     """Restore the backup at ``location`` into ``db`` and ``target``; returns the marker.
@@ -170,7 +175,7 @@ def restore(db: Database[Document], source: ObjectStore, target: ObjectStore, lo
     """
     origin = f"{location.endpoint}/{location.bucket}/{location.path}"
     markers = db[MARKER_COLLECTION]
-    marker = markers.find_one({"_id": MARKER_ID})
+    marker = restore_marker(db)
     if marker is not None and marker.get("source") != origin:
         raise BackupFailed("RestoredFromAnotherBackup", f"database {db.name!r} was restored from "
                                                         f"{marker.get('source')}, not {origin}", permanent=True)

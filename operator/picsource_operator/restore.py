@@ -19,11 +19,14 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from pymongo.errors import PyMongoError
+
 from picsource_operator import backup_io, bindings
 from picsource_operator.backup_io import BackupFailed
 from picsource_operator.backup_spec import Location, location_from_status
 from picsource_operator.backups import location_store
 from picsource_operator.conditions import FALSE, RESTORED, TRUE, Condition
+from picsource_operator.errors import BindingError
 from picsource_operator.spec import Gallery
 from picsource_operator.state import GalleryState, Runtime
 
@@ -63,12 +66,17 @@ def source_location(rt: Runtime, g: Gallery) -> Location:
     return location
 
 
-def _run(rt: Runtime, g: Gallery) -> tuple[dict[str, Any], Location]:
+def _run(rt: Runtime, g: Gallery) -> dict[str, Any]:
     location = source_location(rt, g)
     db = bindings.gallery_database(rt.secrets, g, rt.mongo)
-    marker = backup_io.restore(db, location_store(rt, g.namespace, location), bindings.object_store(rt.secrets, g),
-                               location, deadline=time.monotonic() + rt.settings.backup_timeout_seconds)
-    return marker, location
+    return backup_io.restore(db, location_store(rt, g.namespace, location), bindings.object_store(rt.secrets, g),
+                             location, deadline=time.monotonic() + rt.settings.backup_timeout_seconds)
+
+
+def _restored(marker: dict[str, Any]) -> Condition:
+    documents = sum((marker.get("documents") or {}).values())
+    return Condition(RESTORED, TRUE, "Restored",
+                     f"{documents} documents and {marker.get('objects', 0)} objects from {marker.get('source')}")
 
 
 def ensure_restored(rt: Runtime, g: Gallery, st: GalleryState) -> None:
@@ -80,6 +88,16 @@ def ensure_restored(rt: Runtime, g: Gallery, st: GalleryState) -> None:
     """
     job = st.restore_job
     if job is None:
+        # Restored earlier (this process restarted since): the marker says so, and the
+        # backup need not exist any more (retention may have pruned it).
+        try:
+            marker = backup_io.restore_marker(bindings.gallery_database(rt.secrets, g, rt.mongo))
+        except (BindingError, PyMongoError) as err:
+            st.restored = Condition(RESTORED, FALSE, "RestoreFailed", f"cannot read the restore marker: {err}"[:1000])
+            raise BackupFailed("RestoreFailed", str(err)) from err
+        if marker is not None and marker.get("state") == "done":
+            st.restored = _restored(marker)
+            return
         st.restore_job = rt.backup_pool.submit(_run, rt, g)
         st.restored = Condition(RESTORED, FALSE, RESTORING, "restoring the backup's documents and objects")
         raise BackupFailed(RESTORING, "the restore has started")
@@ -87,15 +105,12 @@ def ensure_restored(rt: Runtime, g: Gallery, st: GalleryState) -> None:
         raise BackupFailed(RESTORING, "the restore is still running")
     st.restore_job = None
     try:
-        marker, location = job.result()
+        marker = job.result()
     except BackupFailed as err:
         st.restored = Condition(RESTORED, FALSE, err.reason, err.message)
         raise
     except Exception as err:  # a store or database error: try again later
         st.restored = Condition(RESTORED, FALSE, "RestoreFailed", f"{type(err).__name__}: {err}"[:1000])
         raise BackupFailed("RestoreFailed", str(err)) from err
-    documents = sum((marker.get("documents") or {}).values())
-    st.restored = Condition(RESTORED, TRUE, "Restored",
-                            f"{documents} documents and {marker.get('objects', 0)} objects from "
-                            f"{location.bucket}/{location.path}")
+    st.restored = _restored(marker)
 

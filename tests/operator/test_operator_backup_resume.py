@@ -1,6 +1,6 @@
-"""An operator that dies in the middle of a backup: the GalleryBackup it left Running, with
-part of its objects written and no manifest, is run again from a clean folder when the
-operator is back, and ends Completed with exactly the backup's own objects."""
+"""Operator restarts around backups: a GalleryBackup left Running (part of its objects
+written, no manifest) is run again from a clean folder and ends Completed with exactly its
+own objects; a restored Gallery stays Restored across a restart, even once its backup is gone."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 from operator_backups import backup_body, backup_bucket, seeded_gallery, wait_phase
 from operator_runner import Env, OperatorProcess
+
+from tests.harness.kubeapi import wait_until
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
@@ -37,3 +39,28 @@ def test_a_backup_left_running_by_a_dead_operator_is_run_again_from_scratch(
                                                        recursive=True)}
     assert keys == {f"galleries/family-b1/objects/{key}" for key in before["objects"]}
     assert status["startedAt"] != "2026-12-03T03:00:00Z"
+
+
+def test_a_restored_gallery_stays_restored_after_a_restart_even_without_its_backup(
+        gallery_env: Env, running_operator: OperatorProcess, kubectl: Any) -> None:
+    env = gallery_env
+    seeded_gallery(env, "family", images=1)
+    env.apply(backup_body(env, "family-b1", "family", backup_bucket(env)))
+    wait_phase(env, "family-b1", "Completed")
+    env.apply(env.gallery("copy", web={"replicas": 1}, restoreFrom={"backup": "family-b1"}))
+    restored = env.wait_condition("copy", "Restored", "True", timeout=60)
+    env.wait_condition("copy", "Ready", "True", timeout=60)
+
+    running_operator.kill()
+    kubectl("delete", "gallerybackup", "family-b1", "-n", env.namespace)  # e.g. pruned by retention
+    kubectl("patch", "gallery", "copy", "-n", env.namespace, "--type=merge", "-p",
+            json.dumps({"spec": {"web": {"replicas": 2}}}))
+    running_operator.start()
+
+    def reconciled() -> bool:
+        gallery = env.get("copy") or {}
+        return (gallery.get("status") or {}).get("observedGeneration") == gallery["metadata"]["generation"]
+
+    wait_until(reconciled, 60, "the restarted operator to reconcile the restored gallery")
+    assert env.condition("copy", "Restored") == {**restored, "observedGeneration": restored["observedGeneration"] + 1}
+    assert not [e for e in env.events("copy") if e["reason"] == "RestoredFalse"]
