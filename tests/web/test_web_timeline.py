@@ -152,6 +152,9 @@ def test_the_jump_menu_starts_the_grid_at_a_month_and_pages_on(alice: WebClient,
     assert tile_ids(alice.get("/?month=2001-05").get_data(as_text=True)) == [shots[3], shots[4]]
     assert tile_ids(alice.get("/?month=2001-06&sort=oldest").get_data(as_text=True)) == [shots[2], shots[1], shots[0]]
     assert alice.get("/?month=June").status_code == 400
+    assert 'href="/?by=added" data-order-link' in home  # the other order, one click away
+    added = alice.get("/?by=added").get_data(as_text=True)
+    assert "data-jump-menu" not in added and "data-month-header" not in added and 'href="/" data-order-link' in added
 
 
 def test_on_this_day_shows_earlier_years_on_the_owner_home_page_only(
