@@ -265,25 +265,24 @@ def _stages(node: Any) -> list[str]:
 
 def explain(db: Any, user_id: ObjectId) -> None:
     """Which index each page's query uses: the plain query build_filter makes, and the
-    one-day window services/scan.py sends instead (driver equality + _id range)."""
+    one-day window services/scan.py sends instead (driver equality + a range on the
+    listing's key: the timeline for the grid and the public page, _id for a search)."""
+    from picsource_core.timeline import key_at
     from picsource_web.services.query import build_filter, parse_query
+    from picsource_web.services.scan import split_compound
     from picsource_web.services.users import User, Viewer
 
     viewer = Viewer(User(id=user_id, username=USERNAME, is_admin=False, created_at=datetime.now(UTC)))
-    recent = ObjectId.from_datetime(datetime.now(UTC) - timedelta(days=1))
+    day_ago = datetime.now(UTC) - timedelta(days=1)
     for name, params in (("grid", {}), ("search", {"q": KEYWORD}), ("public", {"scope": "public"})):
-        flt = build_filter(parse_query(params, viewer), viewer)
-        window: dict[str, Any] = {"_id": {"$gte": recent}}
-        try:
-            from picsource_web.services.scan import split_compound
-
-            driver, _rest, _lo, _hi = split_compound(flt)
-            window.update(driver)
-        except ImportError:  # an older tree without the windowed scanner
-            window.update({k: v for k, v in flt.items() if k != "_id"})
-        for variant, query in (("plain", flt), ("window", window)):
+        query = parse_query(params, viewer)
+        flt = build_filter(query, viewer)
+        driver, _rest, _lo, _hi = split_compound(flt, query.key)
+        recent = key_at(day_ago) if query.key == TIMELINE else ObjectId.from_datetime(day_ago)
+        window: dict[str, Any] = {**driver, query.key: {"$gte": recent}}
+        for variant, shape in (("plain", flt), ("window", window)):
             started = time.perf_counter()
-            plan = db[IMAGES].find(query).sort("_id", -1).limit(49).explain()
+            plan = db[IMAGES].find(shape).sort(query.key, -1).limit(49).explain()
             took = (time.perf_counter() - started) * 1000
             stages = _stages(plan.get("queryPlanner", {}).get("winningPlan", {}))
             stats = plan.get("executionStats", {})
