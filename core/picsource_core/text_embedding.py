@@ -113,7 +113,7 @@ def document_text(doc: Mapping[str, Any]) -> str:
         _clip(", ".join(_texts(doc.get("colour_families")))),
         _clip(str(analysis.get("ocr_text") or ""), 200),
     ]
-    return ". ".join(part for part in parts if part)[:MAX_DOCUMENT_CHARS]
+    return ". ".join(part.rstrip(" .") for part in parts if part.rstrip(" ."))[:MAX_DOCUMENT_CHARS]
 
 
 def normalise_rows(matrix: np.ndarray) -> np.ndarray:

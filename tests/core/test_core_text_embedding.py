@@ -52,11 +52,11 @@ def test_document_text_holds_what_describes_the_image_bounded() -> None:
     }
     text = document_text(doc)
     for part in ("Summer", "a dog on a beach", "golden retriever, seashore", "holiday, family",
-                 "We drove to the coast.", "blue, yellow", "NO SWIMMING"):
+                 "We drove to the coast", "blue, yellow", "NO SWIMMING"):
         assert part in text
     assert text.index("Summer") < text.index("a dog on a beach") < text.index("NO SWIMMING")
-    assert document_text({"analysis": {"caption": "A photo of a tripod with one person."}}) == "a tripod with one person."
-    assert document_text({"analysis": {"caption": "A photo, mostly grey."}}) == "mostly grey."
+    assert document_text({"analysis": {"caption": "A photo of a tripod with one person."}}) == "a tripod with one person"
+    assert document_text({"analysis": {"caption": "A photo, mostly grey."}, "title": "Tripod."}) == "Tripod. mostly grey"
     assert document_text({}) == ""
     assert document_text({"title": None, "tags": None, "analysis": None}) == ""
     long = document_text({"title": "x" * 5000, "description": "y" * 5000, "analysis": {"ocr_text": "z" * 5000}})

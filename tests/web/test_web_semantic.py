@@ -63,9 +63,10 @@ def test_ranked_cursors_are_their_own_kind() -> None:
 
 def test_restrict_keeps_the_filter_s_own_id_range() -> None:
     ids = [A, B]
-    assert restrict({"owner_id": 1}, ids) == {"owner_id": 1, "_id": {"$in": ids}}
-    assert restrict({"_id": {"$gte": A}}, ids) == {"_id": {"$gte": A, "$in": ids}}
-    assert restrict({"_id": A}, ids) == {"$and": [{"_id": A}, {"_id": {"$in": ids}}]}
+    assert restrict({"owner_id": 1}, ids) == {"_id": {"$in": ids}, "owner_id": 1}
+    assert list(restrict({"owner_id": 1, "tags": "x"}, ids)) == ["_id", "owner_id", "tags"]  # id first
+    assert restrict({"_id": {"$gte": A}}, ids) == {"_id": {"$in": ids, "$gte": A}}
+    assert restrict({"_id": A}, ids) == {"$and": [{"_id": {"$in": ids}}, {"_id": A}]}
 
 
 def test_a_scope_matrix_finds_the_nearest_and_skips_foreign_vectors() -> None:

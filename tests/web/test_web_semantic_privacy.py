@@ -56,8 +56,8 @@ def views(app: Flask) -> dict[str, list[str]]:
 def test_another_users_private_perfect_match_is_invisible_and_changes_no_ranking(
         app: Flask, make_app: Callable[..., Flask], alices: dict[str, str], bob: WebClient) -> None:
     before = views(make_app())
-    assert before["alice mine"][:2] == [alices["retriever"], alices["sandcastle"]]
-    assert alices["puppy"] in before["alice mine"]
+    assert before["alice mine"][0] == alices["retriever"]
+    assert {alices["sandcastle"], alices["puppy"]} <= set(before["alice mine"])
     assert alices["puppy"] not in before["alice public"] + before["anonymous"]
     secret = analysed(app, bob, 810, "A dog at the beach.", ["dog", "beach"], title=QUERY,
                       tags="dog, beach", visibility="private")
@@ -77,7 +77,7 @@ def test_unlisted_images_stay_out_even_for_their_share_link_holder(
     assert holder.get(share_url).status_code == 200
     page = holder.get("/search", query_string={"q": QUERY, "scope": "public"}).get_data(as_text=True)
     assert unlisted not in tile_ids(page)
-    assert tile_ids(page)[:2] == [alices["retriever"], alices["sandcastle"]]
+    assert tile_ids(page)[0] == alices["retriever"] and alices["sandcastle"] in tile_ids(page)
     assert unlisted not in search_ids(ApiClient(app, None), QUERY)
     assert unlisted not in search_ids(ApiClient(app, token_for(app, "alice")), QUERY, scope="public")
 

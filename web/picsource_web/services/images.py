@@ -14,6 +14,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+import pymongo
 from bson import ObjectId
 from pymongo.database import Database
 
@@ -36,7 +37,7 @@ from picsource_web.services.query import ImageQuery, build_filter, encode_cursor
 from picsource_web.services.scan import ListingScan, choose_scan
 from picsource_web.services.semantic import SemanticSearch, query_key, ranked_cursor, restrict
 from picsource_web.services.users import Viewer, parse_object_id
-from picsource_web.services.vector_index import VectorIndex
+from picsource_web.services.vector_index import VECTOR_READ_SECONDS, VectorIndex
 
 log = logging.getLogger(__name__)
 
@@ -189,11 +190,17 @@ class ImageRepository:
     def _ranked_page(self, query: ImageQuery, viewer: Viewer, fields: dict[str, int],
                      offset: int) -> Page | None:
         """One page of a ranked text search; None when the text model is unavailable.
-        Every page is read through the listing's own filter, whatever the ranking held."""
+        Every page is read through the listing's own filter, whatever the ranking held,
+        and kept in the listing cache under the stamp like any listing page (only when
+        the ranking used the scope's current vectors)."""
         assert self.semantic is not None
         words = build_filter(replace(query, cursor=None), viewer)
         plain = build_filter(replace(query, tokens=[], cursor=None), viewer)
         stamp = listing_stamp(self.db, words, viewer)
+        version = f"{stamp}|ranked|{offset}|{query.limit}|{sorted(fields)}|{plain!r}|{query_key(query.text)}"
+        page = self.cache.get(version)
+        if page is not None:
+            return replace(page, cached=True)
         scope = {"owner_id": words["owner_id"]} if "owner_id" in words else public_listing()
         ranked = self.semantic.ranked(
             query.text, stamp, {**scope, TRASHED_AT: None}, words, plain,
@@ -204,15 +211,18 @@ class ImageRepository:
         wanted = ranked.ids[offset: offset + query.limit]
         found = {d["_id"]: d for d in self.docs.find(restrict(plain, wanted), fields)} if wanted else {}
         more = offset + query.limit < len(ranked.ids)
-        return Page(items=[found[i] for i in wanted if i in found],
+        page = Page(items=[found[i] for i in wanted if i in found],
                     next_cursor=ranked_cursor(offset + query.limit) if more else None,
-                    version=f"{stamp}|ranked|{offset}|{query.limit}|{sorted(fields)}|{plain!r}|{query_key(query.text)}",
-                    meaning=ranked.by_meaning)
+                    version=version, meaning=ranked.by_meaning)
+        if ranked.vectors_stamp == stamp:
+            self.cache.put(version, page)
+        return page
 
     def _text_vectors(self, scope: Mapping[str, Any]) -> Iterator[tuple[ObjectId, Any, Any]]:
         """A vector scope's rows (services/vector_index.py): id, packed text vector, model."""
-        for doc in self.docs.find({**scope, TEXT_VECTOR: {"$ne": None}}, {TEXT_VECTOR: 1, "text_model": 1}):
-            yield doc["_id"], doc.get(TEXT_VECTOR), doc.get("text_model")
+        with pymongo.timeout(VECTOR_READ_SECONDS):  # one long read, not a request's
+            for doc in self.docs.find({**scope, TEXT_VECTOR: {"$ne": None}}, {TEXT_VECTOR: 1, "text_model": 1}):
+                yield doc["_id"], doc.get(TEXT_VECTOR), doc.get("text_model")
 
     def find_duplicate(self, owner_id: ObjectId, sha256: str) -> Document | None:
         """The owner's image with these bytes ({"_id": ...}), if any: uploads skip it."""

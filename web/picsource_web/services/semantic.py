@@ -5,8 +5,8 @@ a photo labelled "golden retriever, seashore"; meaning alone (cosine of MiniLM v
 picsource_core.text_embedding) finds that photo but may rank a loose match above an exact
 one. So the candidates are the token matches (the newest TOKEN_CANDIDATES, through the
 listing's own scan) plus the images whose text vector is nearest the query's
-(SEMANTIC_CANDIDATES, above SIMILARITY_FLOOR, so a nonsense query matches nothing by
-meaning), and each scores ``TOKEN_WEIGHT * words + cosine``.
+(above SIMILARITY_FLOOR, so a nonsense query matches nothing by meaning), and each
+scores ``TOKEN_WEIGHT * words + cosine``.
 
 Filters and visibility: the semantic candidates come from the viewer's own scope only
 (services/vector_index.py), and then pass the listing's own MongoDB filter (visibility,
@@ -23,7 +23,7 @@ import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -36,8 +36,15 @@ from picsource_web.services.vector_index import ScopeVectors, VectorIndex
 
 log = logging.getLogger(__name__)
 
-TOKEN_CANDIDATES = 200
-SEMANTIC_CANDIDATES = 500
+#: Token matches read for a ranked list: about what a page of the plain search reads, so a
+#: search by words costs no more than before on a server that scans for rare words.
+TOKEN_CANDIDATES = 50
+#: The nearest vectors considered (above the floor), best first...
+SEMANTIC_CANDIDATES = 1000
+#: ...checked against the listing's filters FILTER_CHUNK at a time, until MEANING_WANTED
+#: pass (a selective filter reads more chunks; most queries read one).
+FILTER_CHUNK = 100
+MEANING_WANTED = 100
 RANKED_MAX = 200
 #: Below this cosine a text is not about the query (MiniLM: unrelated texts score about
 #: 0.0-0.2, paraphrases 0.4 and up; checked against tests/web/relevance).
@@ -85,6 +92,8 @@ class Ranked:
 
     ids: tuple[ObjectId, ...]
     by_meaning: frozenset[ObjectId]
+    #: The stamp of the vectors it was ranked with (older while a large scope is reread).
+    vectors_stamp: str = ""
 
 
 def combine(token_ids: Sequence[ObjectId], semantic: Mapping[ObjectId, float],
@@ -142,13 +151,16 @@ IdMatcher = Callable[[Mapping[str, Any]], set[ObjectId]]
 
 
 def restrict(flt: Mapping[str, Any], ids: Sequence[ObjectId]) -> dict[str, Any]:
-    """``flt`` and "the image is one of ``ids``", keeping any ``_id`` range it has."""
+    """``flt`` and "the image is one of ``ids``", keeping any ``_id`` range it has. The
+    ``_id`` condition comes first: SecantusDB plans by the first field, and reads the few
+    candidates by id instead of scanning the collection (any MongoDB does either way)."""
     own = flt.get("_id")
+    rest = {k: v for k, v in flt.items() if k != "_id"}
     if own is None:
-        return {**flt, "_id": {"$in": list(ids)}}
+        return {"_id": {"$in": list(ids)}, **rest}
     if isinstance(own, Mapping) and "$in" not in own:
-        return {**flt, "_id": {**own, "$in": list(ids)}}
-    return {"$and": [dict(flt), {"_id": {"$in": list(ids)}}]}
+        return {"_id": {"$in": list(ids), **own}, **rest}
+    return {"$and": [{"_id": {"$in": list(ids)}}, dict(flt)]}
 
 
 class SemanticSearch:
@@ -173,24 +185,30 @@ class SemanticSearch:
 
         ``scope_filter`` is what the viewer's vector scope holds, ``token_filter`` the
         listing filter with the words, ``plain_filter`` the same without them."""
-        key = (stamp, query_key(text), repr(sorted(token_filter.items())), repr(sorted(plain_filter.items())))
+        if self._broken:
+            return None
+        scope = self.index.vectors(stamp.split("@", 1)[0], stamp, scope_filter)
+        key = (stamp, scope.stamp, query_key(text), repr(sorted(token_filter.items())),
+               repr(sorted(plain_filter.items())))
         found = self._ranked.get(key)
         if found is not None:
             return found
         try:
             vector = self.queries.vector(text)
         except (ModelFileError, ImportError, OSError) as exc:
-            if not self._broken:
-                log.error("semantic search is off, the text model did not load: %s", exc)
+            log.error("semantic search is off, the text model did not load: %s", exc)
             self._broken = True
             return None
-        scope = self.index.vectors(stamp.split("@", 1)[0], stamp, scope_filter)
         semantic = self._scores(scope, vector)
         tokens = newest_ids(token_filter, TOKEN_CANDIDATES)
         by_words = set(tokens)
-        near = [i for i in semantic if i not in by_words]
-        allowed = matching_ids(restrict(plain_filter, near)) if near else set()
-        ranked = combine(tokens, semantic, allowed)
+        near = [i for i in semantic if i not in by_words]  # best first
+        allowed: set[ObjectId] = set()
+        for start in range(0, len(near), FILTER_CHUNK):  # until enough pass the filters
+            allowed |= matching_ids(restrict(plain_filter, near[start:start + FILTER_CHUNK]))
+            if len(allowed) >= MEANING_WANTED:
+                break
+        ranked = replace(combine(tokens, semantic, allowed), vectors_stamp=scope.stamp)
         self._ranked.put(key, ranked)
         return ranked
 

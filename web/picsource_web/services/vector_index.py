@@ -14,11 +14,13 @@ in the trash are left out of both (no listing shows them).
 Freshness: each scope's matrix is kept under the listing stamp it was read under (the
 owner's own or the public one, picsource_core.stamps), which every write to an image of
 the scope renews, the worker's new text vectors included. A request that brings a newer
-stamp rebuilds the matrix; one reader builds, the others of that scope wait for it.
+stamp rebuilds the matrix (in the background for a large scope, see VectorIndex); one
+reader builds, the others of that scope wait for it.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
@@ -37,6 +39,14 @@ CACHED_SCOPES = 8
 EXACT_ROWS = 8192
 #: How many rows of a large scope are scored exactly (the sign bits' nearest).
 RESCORED = 2000
+#: Scopes up to this many vectors are rebuilt before the query that sees a new stamp;
+#: larger ones in the background (VectorIndex).
+SYNC_ROWS = 20_000
+#: Reading a scope's vectors is one long read (100k documents take seconds on a slow
+#: server): bounded by this, not by a request's operation timeout.
+VECTOR_READ_SECONDS = 120.0
+
+log = logging.getLogger(__name__)
 
 #: Loads a scope's (id, packed vector, model id) rows from its filter, as stored.
 Row = tuple[ObjectId, Any, Any]
@@ -110,26 +120,48 @@ def build_scope(stamp: str, rows: Iterable[Row]) -> ScopeVectors:
 
 
 class VectorIndex:
-    """Scope key -> the newest ScopeVectors this process read; rebuilt on a new stamp."""
+    """Scope key -> the newest ScopeVectors this process read; rebuilt on a new stamp.
 
-    def __init__(self, load: Loader, scopes: int = CACHED_SCOPES) -> None:
+    A small scope (up to SYNC_ROWS vectors) is rebuilt before the query that brings the
+    new stamp, so the next search sees every change. A large one takes seconds to read on
+    a slow server, so its query goes on with the previous vectors while one background
+    thread reads the new ones: a search is never held up, and results stay within what
+    the viewer may see, because every candidate passes the listing's filter afterwards
+    (services/semantic.py); a just-changed image is at most missing, or briefly holds a
+    candidate place it no longer deserves, until the rebuild lands.
+    """
+
+    def __init__(self, load: Loader, scopes: int = CACHED_SCOPES, sync_rows: int = SYNC_ROWS) -> None:
         self._load = load
         self._scopes = scopes
+        self._sync_rows = sync_rows
         self._cache: OrderedDict[str, ScopeVectors] = OrderedDict()
         self._lock = threading.Lock()
         self._building: dict[str, threading.Lock] = {}
+        self._refreshing: set[str] = set()
         self.builds = 0
 
     def vectors(self, key: str, stamp: str, scope_filter: Mapping[str, Any]) -> ScopeVectors:
-        """The scope's vectors read under ``stamp`` (or a newer read by another thread)."""
-        found = self._fresh(key, stamp)
-        if found is not None:
+        """The scope's vectors read under ``stamp`` (or a newer read by another thread), or
+        for a large scope with older vectors, those while the new ones are read."""
+        with self._lock:
+            found = self._cache.get(key)
+            if found is not None:
+                self._cache.move_to_end(key)
+        if found is not None and found.stamp == stamp:
             return found
+        if found is not None and len(found.ids) > self._sync_rows:
+            self._refresh_later(key, stamp, scope_filter)
+            return found
+        return self._build(key, stamp, scope_filter)
+
+    def _build(self, key: str, stamp: str, scope_filter: Mapping[str, Any]) -> ScopeVectors:
         with self._lock:
             gate = self._building.setdefault(key, threading.Lock())
         with gate:  # one build per scope at a time; the others then find it
-            found = self._fresh(key, stamp)
-            if found is not None:
+            with self._lock:
+                found = self._cache.get(key)
+            if found is not None and found.stamp == stamp:
                 return found
             built = build_scope(stamp, self._load(scope_filter))
             with self._lock:
@@ -140,13 +172,22 @@ class VectorIndex:
                     self._cache.popitem(last=False)
             return built
 
-    def _fresh(self, key: str, stamp: str) -> ScopeVectors | None:
+    def _refresh_later(self, key: str, stamp: str, scope_filter: Mapping[str, Any]) -> None:
         with self._lock:
-            found = self._cache.get(key)
-            if found is None or found.stamp != stamp:
-                return None
-            self._cache.move_to_end(key)
-            return found
+            if key in self._refreshing:
+                return
+            self._refreshing.add(key)
+
+        def refresh() -> None:
+            try:
+                self._build(key, stamp, scope_filter)
+            except Exception:  # the next query tries again; the old vectors stay meanwhile
+                log.exception("reading the text vectors of %s failed", key)
+            finally:
+                with self._lock:
+                    self._refreshing.discard(key)
+
+        threading.Thread(target=refresh, name=f"vectors {key}", daemon=True).start()
 
     def memory(self) -> int:
         """Bytes held by the cached matrices (the bench reports it)."""
