@@ -161,9 +161,11 @@ def schedule_tick(rt: Runtime, body: dict[str, Any], now: datetime | None = None
     if policy is None or g.paused:
         return None
     now = now or datetime.now(UTC)
-    last = ((body.get("status") or {}).get("lastScheduledBackup") or {}).get("scheduledAt")
+    previous = (body.get("status") or {}).get("lastScheduledBackup") or {}
+    last = previous.get("scheduledAt")
     if not last:  # a schedule just set: its first run is the next one from now
-        record_backup(rt, g.namespace, g.name, "lastScheduledBackup", {"name": "", "scheduledAt": _iso(now)})
+        record_backup(rt, g.namespace, g.name, "lastScheduledBackup",
+                      {"name": "", "scheduledAt": _iso(now), "since": _iso(now)})
         return None
     created = None
     run_at = backup_plan.due_run(policy.schedule, _parse_time(last), now)
@@ -179,7 +181,8 @@ def schedule_tick(rt: Runtime, body: dict[str, Any], now: datetime | None = None
         except KubeError as err:
             if err.status != 409:  # 409: made before a crash; the run is recorded below
                 raise
-        record_backup(rt, g.namespace, g.name, "lastScheduledBackup", {"name": created, "scheduledAt": _iso(run_at)})
+        record_backup(rt, g.namespace, g.name, "lastScheduledBackup",
+                      {"name": created, "scheduledAt": _iso(run_at), "since": previous.get("since") or last})
     _prune_quietly(rt, g.namespace, g.name, policy.retention)
     return created
 

@@ -50,11 +50,12 @@ WORKERS_READY = Gauge(
     "picsource_operator_workers_ready", "Ready replicas of the Gallery's worker Deployment.",
     GALLERY_LABELS,
 )
-# Set from the Gallery's status.lastSuccessfulBackup (so it survives an operator restart);
-# the "no backup for 26 hours" alert reads it. Absent for a Gallery never backed up.
+# Set from the Gallery's status (so it survives an operator restart; see backup_reading);
+# the "no backup for 26 hours" alert reads it. Absent for a Gallery never backed up nor scheduled.
 GALLERY_LAST_BACKUP = Gauge(
     "picsource_operator_gallery_last_backup_timestamp_seconds",
-    "Unix time at which the Gallery's last successful backup completed.", GALLERY_LABELS,
+    "Unix time at which the Gallery's last successful backup completed (before the first one: "
+    "when its backup schedule was set up).", GALLERY_LABELS,
 )
 BACKUPS = Counter("picsource_operator_backups", "GalleryBackups finished, by result.", ["result"])
 BACKUP_DURATION = Histogram(
@@ -101,12 +102,22 @@ def record_gallery(namespace: str, name: str, status: Mapping[str, Any]) -> None
     WORKERS_READY.labels(namespace, name).set(workers)
 
 
-def record_backup_time(namespace: str, name: str, completed_at: str | None) -> None:
-    """Set the last-backup gauge from an RFC 3339 time (nothing when there is none)."""
-    if not completed_at:
-        return
-    when = datetime.strptime(completed_at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-    GALLERY_LAST_BACKUP.labels(namespace, name).set(when.timestamp())
+def backup_reading(status: Mapping[str, Any]) -> float | None:
+    """The last-backup gauge's value from a Gallery status: when the last successful backup
+    completed; without one, when the backup schedule was set up (so a schedule whose every
+    run fails still ages into the alert); None for a Gallery never backed up nor scheduled."""
+    when = ((status.get("lastSuccessfulBackup") or {}).get("completedAt")
+            or (status.get("lastScheduledBackup") or {}).get("since"))
+    if not when:
+        return None
+    return datetime.strptime(str(when), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
+
+
+def record_backup_time(namespace: str, name: str, status: Mapping[str, Any]) -> None:
+    """Set the last-backup gauge from a Gallery status (nothing when it has no reading)."""
+    reading = backup_reading(status)
+    if reading is not None:
+        GALLERY_LAST_BACKUP.labels(namespace, name).set(reading)
 
 
 def record_not_ready(namespace: str, name: str) -> None:

@@ -118,7 +118,7 @@ def record_backup(rt: Runtime, namespace: str, name: str, field: str, value: dic
             if st.last_status is not None:
                 st.last_status = {**st.last_status, field: value}
     if field == "lastSuccessfulBackup":
-        metrics.record_backup_time(namespace, name, value.get("completedAt"))
+        metrics.record_backup_time(namespace, name, {field: value})
 
 
 def publish(rt: Runtime, g: Gallery, st: GalleryState, body_status: dict[str, Any] | None, *,
@@ -131,7 +131,7 @@ def publish(rt: Runtime, g: Gallery, st: GalleryState, body_status: dict[str, An
         status.update(extra)
     st.phase = status["phase"]
     metrics.record_gallery(g.namespace, g.name, status)
-    metrics.record_backup_time(g.namespace, g.name, (status.get("lastSuccessfulBackup") or {}).get("completedAt"))
+    metrics.record_backup_time(g.namespace, g.name, status)
     if status == st.last_status:
         return status
     if not (st.last_status is None and _same(status, body_status)):

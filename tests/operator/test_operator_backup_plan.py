@@ -18,6 +18,7 @@ from picsource_operator.backup_spec import (
     location_from_status,
     parse_backup,
 )
+from picsource_operator.metrics import backup_reading
 from picsource_operator.restore import poll_delay
 from picsource_operator.spec import SpecError, parse_gallery
 
@@ -176,3 +177,13 @@ def test_a_gallery_backup_parses_and_knows_whether_it_was_scheduled() -> None:
 
 def test_a_running_restore_is_polled_soon_then_every_five_seconds() -> None:
     assert [poll_delay(retry) for retry in range(6)] == [0.5, 1, 2, 4, 5, 5]
+
+
+def test_backup_age_counts_from_the_last_success_else_from_when_the_schedule_was_set() -> None:
+    done = {"completedAt": "2026-12-03T03:00:10Z"}
+    scheduled = {"name": "", "scheduledAt": "2026-12-03T04:00:00Z", "since": "2026-12-01T00:00:00Z"}
+    assert backup_reading({"lastSuccessfulBackup": done, "lastScheduledBackup": scheduled}) == at(
+        "2026-12-03 03:00").timestamp() + 10
+    # Every scheduled run failed: the age runs from the schedule's start, so the alert fires.
+    assert backup_reading({"lastScheduledBackup": scheduled}) == at("2026-12-01 00:00").timestamp()
+    assert backup_reading({}) is None

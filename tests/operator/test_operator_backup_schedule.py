@@ -32,15 +32,16 @@ def test_a_due_run_creates_its_backup_and_retention_prunes_the_older_ones(
 
     # The schedule last ran two days ago: today's midnight run is due as soon as it is set.
     now = datetime.now(UTC)
+    set_up = (now - timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
     kubectl("patch", "gallery", "family", "-n", env.namespace, "--subresource=status", "--type=merge", "-p",
-            json.dumps({"status": {"lastScheduledBackup": {
-                "name": "", "scheduledAt": (now - timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%SZ")}}}))
+            json.dumps({"status": {"lastScheduledBackup": {"name": "", "scheduledAt": set_up, "since": set_up}}}))
     kubectl("patch", "gallery", "family", "-n", env.namespace, "--type=merge", "-p", json.dumps({"spec": {"backup": {
         "schedule": "0 0 * * *", "retention": 1, "destination": {"bucket": bucket, "prefix": "galleries"}}}}))
     run = f"family-{now:%Y%m%d}0000"
     wait_until(lambda: env.obj(f"{BACKUPS}/{run}") is not None, 30, f"the scheduled GalleryBackup {run}")
     wait_phase(env, run, "Completed")
-    assert (env.get("family") or {})["status"]["lastScheduledBackup"]["name"] == run
+    assert (env.get("family") or {})["status"]["lastScheduledBackup"] == {
+        "name": run, "scheduledAt": f"{now:%Y-%m-%d}T00:00:00Z", "since": set_up}
 
     wait_until(lambda: env.obj(f"{BACKUPS}/family-old") is None, 20, "retention to delete family-old")
     keys = [o.object_name for o in env.minio.client().list_objects(bucket, prefix="galleries/", recursive=False)]
