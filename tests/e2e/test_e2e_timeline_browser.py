@@ -22,9 +22,9 @@ from tests.support.browser import (
     ARTIFACTS,
     WIDTHS,
     dotted_jpeg,
-    drop_files,
     shoot_widths,
     sign_up,
+    upload_dropped,
     watch_errors,
 )
 from tests.web.web_support import finish_analysis
@@ -61,12 +61,8 @@ def test_month_headers_stick_and_the_menu_jumps_to_a_month(web_url: str, browser
     page = context.new_page()
     errors = watch_errors(page)
     sign_up(page, web_url, "timelineuser")
-    page.goto(f"{web_url}/upload")
     colours = [(30 + 20 * n, 90, 200 - 15 * n) for n in range(10)]
-    drop_files(page, "[data-dropzone]", [(f"shot-{n}.jpg", dotted_jpeg(c, (480, 360))) for n, c in enumerate(colours)])
-    page.click("[data-upload-button]")
-    page.wait_for_function("() => [...document.querySelectorAll('[data-file-card]')]"
-                           ".every(c => c.getAttribute('data-state') === 'success')")
+    upload_dropped(page, web_url, [(f"shot-{n}.jpg", dotted_jpeg(c, (480, 360))) for n, c in enumerate(colours)])
     services = SimpleNamespace(db=mongo_db, store=object_store)
     documents = ImageDocuments(mongo_db)
     for doc, taken in zip(mongo_db[IMAGES].find({}, {"_id": 1}).sort("_id", 1), _dates(), strict=True):

@@ -54,6 +54,15 @@ def drop_files(page: Any, selector: str, files: list[tuple[str, bytes]],
     page.dispatch_event(selector, "drop", {"dataTransfer": transfer})
 
 
+def upload_dropped(page: Any, web_url: str, files: list[tuple[str, bytes]]) -> None:
+    """On the upload page: drop ``files``, press Upload, wait until every card succeeded."""
+    page.goto(f"{web_url}/upload")
+    drop_files(page, "[data-dropzone]", files)
+    page.click("[data-upload-button]")
+    page.wait_for_function("() => [...document.querySelectorAll('[data-file-card]')]"
+                           ".every(c => c.getAttribute('data-state') === 'success')")
+
+
 def shoot(page: Any, name: str) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.evaluate("window.scrollTo(0, 0)")  # else the sticky navbar is drawn mid-page
