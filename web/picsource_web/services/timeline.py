@@ -12,7 +12,7 @@ image has a plausible one, else the upload time in UTC; "today" is the server's 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -97,7 +97,8 @@ class Timeline:
         """The main grid's filter (the owner's, no trash, no archive) with ``fields``."""
         return build_filter(ImageQuery(scope="mine", archived=False, **fields), viewer)
 
-    def _cached(self, viewer: Viewer, name: str, flt: dict[str, Any], build: Any) -> Page:
+    def _cached(self, viewer: Viewer, name: str, flt: dict[str, Any],
+                build: Callable[[], list[dict[str, Any]]]) -> Page:
         if not self.cache.enabled:
             return Page(items=build(), next_cursor=None)
         version = f"{listing_stamp(self.images.db, flt, viewer)}|{name}"
