@@ -63,16 +63,37 @@ def _check(deadline: float) -> None:
         raise BackupFailed("DeadlineExceeded", "did not finish within the operator's backup time limit")
 
 
-def _gzip_bson(docs: Iterator[Document], deadline: float) -> tuple[bytes, int]:
+def _gzip_bson(docs: list[Document]) -> bytes:
     buffer = io.BytesIO()
-    count = 0
     with gzip.GzipFile(fileobj=buffer, mode="wb", compresslevel=6, mtime=0) as out:
         for doc in docs:
             out.write(bson.encode(doc))
-            count += 1
-            if count % INSERT_BATCH == 0:
-                _check(deadline)
-    return buffer.getvalue(), count
+    return buffer.getvalue()
+
+
+def chunks(docs: Iterator[Document], deadline: float) -> Iterator[list[Document]]:
+    """The documents in lists of CHUNK_DOCUMENTS, then the (maybe empty) rest: an empty
+    collection still gets one (empty) file."""
+    chunk: list[Document] = []
+    for doc in docs:
+        chunk.append(doc)
+        if len(chunk) == plan.CHUNK_DOCUMENTS:
+            _check(deadline)
+            yield chunk
+            chunk = []
+    yield chunk
+
+
+def _dump(target: ObjectStore, location: Location, name: str, docs: Iterator[Document],
+          deadline: float) -> plan.CollectionDump:
+    files: list[plan.DumpFile] = []
+    for part, chunk in enumerate(chunks(docs, deadline)):
+        if not chunk and files:
+            break
+        data, file = _gzip_bson(chunk), plan.collection_file(name, part)
+        target.put_bytes(location.key(file), data, "application/gzip")
+        files.append(plan.DumpFile(file, len(chunk), len(data), hashlib.sha256(data).hexdigest()))
+    return plan.CollectionDump(name, tuple(files))
 
 
 def copy_objects(pairs: list[tuple[str, str]], source: ObjectStore, target: ObjectStore, deadline: float) -> None:
@@ -106,9 +127,7 @@ def run_backup(db: Database[Document], source: ObjectStore, target: ObjectStore,
         docs: Iterator[Document] = db[name].find(query).sort("_id", 1)
         if name == IMAGES:
             docs = _remembering(docs, image_ids)
-        data, count = _gzip_bson(docs, deadline)
-        target.put_bytes(location.key(plan.collection_file(name)), data, "application/gzip")
-        dumps.append(plan.CollectionDump(name, count, len(data), hashlib.sha256(data).hexdigest()))
+        dumps.append(_dump(target, location, name, docs, deadline))
     documents_done = time.monotonic()
     objects: list[dict[str, Any]] = []
     for root in plan.OBJECT_ROOTS:
@@ -191,11 +210,12 @@ def restore(db: Database[Document], source: ObjectStore, target: ObjectStore, lo
     markers.update_one({"_id": MARKER_ID}, {"$setOnInsert": {"source": origin, "state": "running",
                                                              "started_at": datetime.now(UTC)}}, upsert=True)
     for name, entry in manifest["collections"].items():
-        data = source.get_bytes(location.key(entry["file"]))
-        if hashlib.sha256(data).hexdigest() != entry["sha256"]:
-            raise BackupFailed("ChecksumMismatch", f"{entry['file']} does not match its manifest checksum",
-                               permanent=True)
-        _insert_all(db, name, bson.decode_all(gzip.decompress(data)), deadline)
+        for part in entry["files"]:
+            data = source.get_bytes(location.key(part["file"]))
+            if hashlib.sha256(data).hexdigest() != part["sha256"]:
+                raise BackupFailed("ChecksumMismatch", f"{part['file']} does not match its manifest checksum",
+                                   permanent=True)
+            _insert_all(db, name, bson.decode_all(gzip.decompress(data)), deadline)
     documents_done = time.monotonic()
     listing = source.get_bytes(location.key(manifest["objects"]["list"]))
     if hashlib.sha256(listing).hexdigest() != manifest["objects"]["listSha256"]:

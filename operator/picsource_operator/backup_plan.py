@@ -3,7 +3,8 @@ backups retention removes, when the schedule is due. No I/O here (backup_io.py d
 
 The layout of one backup, under ``<bucket>/<prefix>/<backup name>/``::
 
-    collections/<collection>.bson.gz   the documents, concatenated BSON (mongodump's format), gzip
+    collections/<collection>.NNNN.bson.gz   the documents, concatenated BSON (mongodump's format),
+                                       gzip, CHUNK_DOCUMENTS per file (memory stays bounded)
     objects/<key>                      a server-side copy of each image object (same key below)
     objects.jsonl.gz                   the object list: {"key", "size", "etag"} per line
     manifest.json                      written LAST: a backup without it is not a backup
@@ -43,8 +44,13 @@ OBJECTS = "objects"
 OBJECT_ROOTS = IMAGE_ROOTS
 
 
-def collection_file(collection: str) -> str:
-    return f"collections/{collection}.bson.gz"
+#: Documents per collection file: the operator holds one file (compressed while backing up,
+#: decoded while restoring) in memory at a time, whatever the gallery's size.
+CHUNK_DOCUMENTS = 5000
+
+
+def collection_file(collection: str, part: int) -> str:
+    return f"collections/{collection}.{part:04d}.bson.gz"
 
 
 def snapshot_bound(started: datetime) -> ObjectId:
@@ -79,11 +85,25 @@ def resolve_location(dest: Destination, own_endpoint: str, own_credentials: Cred
 
 
 @dataclass(frozen=True)
-class CollectionDump:
-    name: str
+class DumpFile:
+    file: str
     count: int
     size: int  # compressed bytes
     sha256: str  # of the compressed file
+
+
+@dataclass(frozen=True)
+class CollectionDump:
+    name: str
+    files: tuple[DumpFile, ...]
+
+    @property
+    def count(self) -> int:
+        return sum(f.count for f in self.files)
+
+    @property
+    def size(self) -> int:
+        return sum(f.size for f in self.files)
 
 
 @dataclass(frozen=True)
@@ -104,8 +124,9 @@ def build_manifest(*, backup: str, gallery: str, namespace: str, database: str, 
         "snapshot": {"idBound": str(bound), "startedAt": _iso(started), "completedAt": _iso(completed),
                      "consistency": "documents and objects of images created before startedAt; "
                                     "edits made during the backup may be partly included"},
-        "collections": {c.name: {"file": collection_file(c.name), "count": c.count, "size": c.size,
-                                 "sha256": c.sha256} for c in collections},
+        "collections": {c.name: {"count": c.count, "size": c.size,
+                                 "files": [{"file": f.file, "count": f.count, "size": f.size, "sha256": f.sha256}
+                                           for f in c.files]} for c in collections},
         "objects": {"list": OBJECT_LIST, "prefix": OBJECTS, "count": objects.count, "size": objects.size,
                     "listSha256": objects.list_sha256},
         "sizeBytes": total_size(collections, objects),
@@ -125,7 +146,8 @@ def check_manifest(manifest: Mapping[str, Any]) -> None:
     if version != FORMAT_VERSION:
         raise ManifestError(f"backup format version {version!r} is not supported (this operator reads "
                             f"{FORMAT_VERSION})")
-    missing = [name for name in COLLECTIONS if name not in (manifest.get("collections") or {})]
+    collections = manifest.get("collections") or {}
+    missing = [name for name in COLLECTIONS if not isinstance((collections.get(name) or {}).get("files"), list)]
     if missing or "objects" not in manifest:
         raise ManifestError(f"the manifest lacks {', '.join(missing) or 'the object list'}")
 

@@ -118,8 +118,11 @@ def test_a_failed_backup_leaves_nothing_that_looks_complete(
     cond = status["conditions"][0]
     assert (cond["type"], cond["status"], cond["reason"]) == ("Completed", "False", "GalleryNotFound")
     assert not list(env.minio.client().list_objects(bucket, recursive=True))
-    events = env.obj("/api/v1/namespaces/{ns}/events?fieldSelector=involvedObject.name%3Dghost-b1") or {}
-    assert any(e["reason"] == "BackupFailed" for e in events.get("items", []))
+    def warned() -> bool:  # the Event follows the status write
+        events = env.obj("/api/v1/namespaces/{ns}/events?fieldSelector=involvedObject.name%3Dghost-b1") or {}
+        return any(e["reason"] == "BackupFailed" for e in events.get("items", []))
+
+    wait_until(warned, 10, "a BackupFailed Warning event")
 
 
 def test_kubectl_explain_describes_the_backup_api(gallery_env: Env, kubectl: Any) -> None:

@@ -10,8 +10,8 @@ import pytest
 from bson import ObjectId
 from operator_samples import gallery_body
 
+from picsource_operator import backup_io, cron
 from picsource_operator import backup_plan as plan
-from picsource_operator import cron
 from picsource_operator.backup_spec import (
     Credentials,
     Destination,
@@ -113,14 +113,17 @@ def test_objects_of_images_in_the_snapshot_are_wanted() -> None:
 
 
 def test_manifest_lists_collections_with_counts_and_checksums() -> None:
-    dumps = [plan.CollectionDump(name, 2, 100, "ab" * 32) for name in plan.COLLECTIONS]
+    dumps = [plan.CollectionDump(name, (plan.DumpFile(plan.collection_file(name, 0), 2, 60, "ab" * 32),
+                                        plan.DumpFile(plan.collection_file(name, 1), 1, 40, "cd" * 32)))
+             for name in plan.COLLECTIONS]
     manifest = plan.build_manifest(
         backup="b1", gallery="family", namespace="photos", database="family_db", source_bucket="family",
         bound=ObjectId.from_datetime(at("2026-12-03 03:00")), started=at("2026-12-03 03:00"),
         completed=at("2026-12-03 03:01"), collections=dumps, objects=plan.ObjectsDump(6, 4000, "cd" * 32))
     assert manifest["formatVersion"] == plan.FORMAT_VERSION
-    assert manifest["collections"]["images"] == {"file": "collections/images.bson.gz", "count": 2, "size": 100,
-                                                 "sha256": "ab" * 32}
+    assert manifest["collections"]["images"] == {"count": 3, "size": 100, "files": [
+        {"file": "collections/images.0000.bson.gz", "count": 2, "size": 60, "sha256": "ab" * 32},
+        {"file": "collections/images.0001.bson.gz", "count": 1, "size": 40, "sha256": "cd" * 32}]}
     assert manifest["objects"]["count"] == 6
     assert manifest["sizeBytes"] == 5 * 100 + 4000
     assert manifest["snapshot"]["startedAt"] == "2026-12-03T03:00:00Z"
@@ -187,3 +190,12 @@ def test_backup_age_counts_from_the_last_success_else_from_when_the_schedule_was
     # Every scheduled run failed: the age runs from the schedule's start, so the alert fires.
     assert backup_reading({"lastScheduledBackup": scheduled}) == at("2026-12-01 00:00").timestamp()
     assert backup_reading({}) is None
+
+
+def test_collections_are_cut_into_files_of_bounded_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(plan, "CHUNK_DOCUMENTS", 2)
+    far = float("inf")
+    docs = [{"_id": i} for i in range(5)]
+    assert [len(c) for c in backup_io.chunks(iter(docs), far)] == [2, 2, 1]
+    assert [len(c) for c in backup_io.chunks(iter(docs[:4]), far)] == [2, 2, 0]  # no file for the empty rest
+    assert [len(c) for c in backup_io.chunks(iter([]), far)] == [0]  # an empty collection: one empty file
