@@ -9,7 +9,8 @@ image. Then it prints:
 * backup: GalleryBackup created → Completed (wall time, and the operator's own
   status.durationSeconds), its size and object count;
 * restore: a new Gallery with spec.restoreFrom created → Restored=True (documents
-  inserted, objects copied server-side), then → Ready.
+  inserted, objects copied server-side), then → Ready;
+* the operator's peak resident memory (VmHWM) over both (its limit in the chart: 256 MiB).
 
     python bench/bench_backup.py [--images 10000]
 """
@@ -59,6 +60,13 @@ def condition(obj: dict[str, Any] | None, kind: str) -> str:
     return ""
 
 
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def wait(check: Callable[[], bool], timeout: float, what: str) -> float:
     started = time.monotonic()
     while not check():
@@ -76,6 +84,7 @@ def seed(mongo_uri: str, minio: MinioServer, database: str, bucket: str, images:
               "created_at": now} for i in range(10)]
     db.users.insert_many(users)
     docs = []
+    vector = [0.01 * (k % 97) for k in range(384)]  # semantic search's text vector: ~3.5 KB of BSON
     for i in range(images):
         owner = users[i % len(users)]["_id"]
         image_id = ObjectId()
@@ -83,7 +92,8 @@ def seed(mongo_uri: str, minio: MinioServer, database: str, bucket: str, images:
                      "original_key": original_key(owner, image_id), "visibility": "private", "bytes": 4096,
                      "caption": f"picture {i}", "tags": ["beach", "sea", f"t{i % 50}"],
                      "search_tokens": ["beach", "sea", "picture", str(i)], "created_at": now,
-                     "analysis": {"phash": os.urandom(8).hex(), "labels": [{"name": "sea", "score": 0.9}]}})
+                     "analysis": {"phash": os.urandom(8).hex(), "labels": [{"name": "sea", "score": 0.9}]},
+                     "text_vector": vector})
     for start in range(0, images, 1000):
         db.images.insert_many(docs[start:start + 1000])
     album = {"_id": ObjectId(), "owner_id": users[0]["_id"], "title": "Best", "share_token": os.urandom(16).hex()}
@@ -145,10 +155,13 @@ def main() -> int:
         restored = pymongo.MongoClient(mongo.uri)["bench_copy"].images.count_documents({})
         print(f"restore of {args.images} images: Restored in {restore_s:.1f}s, Ready in {ready_s:.1f}s "
               f"({restored} image documents back)")
+        assert operator.process is not None
+        peak = peak_rss_mb(operator.process.pid)
+        print(f"operator peak RSS (VmHWM) over backup and restore: {peak:.0f} MB")
         print(json.dumps({"images": args.images, "backup_s": round(backup_s, 2),
                           "backup_operator_s": status["durationSeconds"], "backup_bytes": status["sizeBytes"],
                           "objects": status["objectCount"], "restore_s": round(restore_s, 2),
-                          "restore_ready_s": round(ready_s, 2)}))
+                          "restore_ready_s": round(ready_s, 2), "operator_peak_rss_mb": round(peak, 1)}))
         return 0 if restored == args.images else 1
     finally:
         if operator is not None:
