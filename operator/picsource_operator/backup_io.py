@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 
 #: Parallel object copies (each is one request; latency, not bandwidth, is the limit).
 COPY_THREADS = 16
+#: Parallel copies through the operator between two endpoints (each holds one object).
+STREAM_THREADS = 4
 INSERT_BATCH = 1000
 #: The restore marker: one document in the target database (see `restore`).
 MARKER_COLLECTION = "picsource_restore"
@@ -97,8 +99,9 @@ def _dump(target: ObjectStore, location: Location, name: str, docs: Iterator[Doc
 
 
 def copy_objects(pairs: list[tuple[str, str]], source: ObjectStore, target: ObjectStore, deadline: float) -> None:
-    """Copy ``source_key -> target_key`` pairs: server-side (S3 CopyObject) when both buckets
-    are on one endpoint, otherwise streamed through the operator."""
+    """Copy ``source_key -> target_key`` pairs: server-side (S3 CopyObject, which keeps the
+    content type) when both buckets are on one endpoint, otherwise through the operator
+    (fewer at a time: each holds an object in memory)."""
     same_endpoint = source.settings.endpoint.rstrip("/") == target.settings.endpoint.rstrip("/")
 
     def one(pair: tuple[str, str]) -> None:
@@ -108,9 +111,11 @@ def copy_objects(pairs: list[tuple[str, str]], source: ObjectStore, target: Obje
         if same_endpoint:
             target.client.copy_object(target.bucket, dst, CopySource(source.bucket, src))
         else:
-            target.put_bytes(dst, source.get_bytes(src))
+            content_type = source.stat(src)[2] or "application/octet-stream"
+            target.put_bytes(dst, source.get_bytes(src), content_type)
 
-    with ThreadPoolExecutor(COPY_THREADS, thread_name_prefix="backup-copy") as pool:
+    threads = COPY_THREADS if same_endpoint else STREAM_THREADS
+    with ThreadPoolExecutor(threads, thread_name_prefix="backup-copy") as pool:
         list(pool.map(one, pairs))
     _check(deadline)
 

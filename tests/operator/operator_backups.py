@@ -51,7 +51,8 @@ def seed(env: Env, database: str, bucket: str, images: int = 4) -> dict[str, Any
                 thumbnail_key(image_id, 1280): encode(picture, "WEBP")}
         for key, data in keys.items():
             size += len(data)
-            store.put_object(bucket, key, io.BytesIO(data), len(data))
+            store.put_object(bucket, key, io.BytesIO(data), len(data),
+                             content_type="image/webp" if key.endswith(".webp") else "image/jpeg")
             objects[key] = hashlib.sha256(data).hexdigest()
         docs.append({"_id": image_id, "owner_id": owner, "sha256": uuid.uuid4().hex,
                      "share_token": uuid.uuid4().hex, "original_key": original_key(owner, image_id),
@@ -73,6 +74,7 @@ def dump(env: Env, database: str) -> dict[str, list[dict[str, Any]]]:
 
 
 def objects_of(env: Env, bucket: str) -> dict[str, str]:
+    """key -> sha256 of every object in a bucket."""
     client = env.minio.client()
     found = {}
     for obj in client.list_objects(bucket, recursive=True):
@@ -80,6 +82,13 @@ def objects_of(env: Env, bucket: str) -> dict[str, str]:
         found[obj.object_name] = hashlib.sha256(response.read()).hexdigest()
         response.close()
     return found
+
+
+def content_types(env: Env, bucket: str) -> dict[str, str]:
+    """key -> Content-Type of every object in a bucket (thumbnails must stay image/webp)."""
+    client = env.minio.client()
+    return {obj.object_name: str(client.stat_object(bucket, obj.object_name).content_type)
+            for obj in client.list_objects(bucket, recursive=True)}
 
 
 def backup_body(env: Env, name: str, gallery: str, bucket: str) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from bson import ObjectId
 from operator_backups import (
     backup_body,
     backup_bucket,
+    content_types,
     dump,
     objects_of,
     seeded_gallery,
@@ -139,3 +140,20 @@ def test_kubectl_explain_describes_the_backup_api(gallery_env: Env, kubectl: Any
     for resource in ("gallerybackup", "gallery.spec.backup", "gallery.spec.restoreFrom"):
         out = kubectl("explain", resource, "--recursive").stdout
         assert "<no description>" not in out.lower(), out
+
+
+def test_a_destination_on_another_endpoint_is_copied_through_the_operator(
+        gallery_env: Env, running_operator: OperatorProcess) -> None:
+    env = gallery_env
+    family, before = seeded_gallery(env, "family", images=2)
+    # Another name for the same MinIO: not the Gallery's endpoint, so no server-side copy.
+    other = f"http://localhost:{env.minio.port}"
+    body = backup_body(env, "family-b1", "family", backup_bucket(env))
+    body["spec"]["destination"]["endpoint"] = other
+    env.apply(body)
+    assert wait_phase(env, "family-b1", "Completed")["location"]["endpoint"] == other
+    copy = env.gallery("copy", web={"replicas": 1}, restoreFrom={"backup": "family-b1"})
+    env.apply(copy)
+    assert_restored(env, copy, before)
+    assert content_types(env, copy["spec"]["storage"]["bucket"]) == content_types(
+        env, family["spec"]["storage"]["bucket"])
