@@ -110,7 +110,7 @@ def test_restore_refuses_a_database_with_data_and_resumes_after_a_crash(
 
 
 def test_a_failed_backup_leaves_nothing_that_looks_complete(
-        gallery_env: Env, running_operator: OperatorProcess) -> None:
+        gallery_env: Env, running_operator: OperatorProcess, kubectl: Any) -> None:
     env = gallery_env
     bucket = backup_bucket(env)
     env.minio.client().make_bucket(bucket)
@@ -118,6 +118,8 @@ def test_a_failed_backup_leaves_nothing_that_looks_complete(
     status = wait_phase(env, "ghost-b1", "Failed")
     cond = status["conditions"][0]
     assert (cond["type"], cond["status"], cond["reason"]) == ("Completed", "False", "GalleryNotFound")
+    header, row = kubectl("get", "gallerybackup", "ghost-b1", "-n", env.namespace).stdout.splitlines()[:2]
+    assert header.split()[:3] == ["NAME", "GALLERY", "PHASE"] and row.split()[:3] == ["ghost-b1", "ghost", "Failed"]
     assert not list(env.minio.client().list_objects(bucket, recursive=True))
     def warned() -> bool:  # the Event follows the status write
         events = env.obj("/api/v1/namespaces/{ns}/events?fieldSelector=involvedObject.name%3Dghost-b1") or {}

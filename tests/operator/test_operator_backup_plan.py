@@ -10,6 +10,7 @@ import pytest
 from bson import ObjectId
 from operator_samples import gallery_body
 
+from picsource_core.config import ConfigurationError
 from picsource_operator import backup_io, cron
 from picsource_operator import backup_plan as plan
 from picsource_operator.backup_spec import (
@@ -20,6 +21,7 @@ from picsource_operator.backup_spec import (
 )
 from picsource_operator.metrics import backup_reading
 from picsource_operator.restore import poll_delay
+from picsource_operator.settings import OperatorSettings
 from picsource_operator.spec import SpecError, parse_gallery
 
 
@@ -199,3 +201,10 @@ def test_collections_are_cut_into_files_of_bounded_size(monkeypatch: pytest.Monk
     assert [len(c) for c in backup_io.chunks(iter(docs), far)] == [2, 2, 1]
     assert [len(c) for c in backup_io.chunks(iter(docs[:4]), far)] == [2, 2, 0]  # no file for the empty rest
     assert [len(c) for c in backup_io.chunks(iter([]), far)] == [0]  # an empty collection: one empty file
+
+
+def test_the_backup_time_limit_comes_from_the_environment() -> None:
+    assert OperatorSettings.from_env({}).backup_timeout_seconds == 3600
+    assert OperatorSettings.from_env({"PICSOURCE_OPERATOR_BACKUP_TIMEOUT_SECONDS": "600"}).backup_timeout_seconds == 600
+    with pytest.raises(ConfigurationError, match="PICSOURCE_OPERATOR_BACKUP_TIMEOUT_SECONDS"):
+        OperatorSettings.from_env({"PICSOURCE_OPERATOR_BACKUP_TIMEOUT_SECONDS": "1"})
