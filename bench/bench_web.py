@@ -220,7 +220,7 @@ def run_wrk(url: str, cookie: str | None, duration: int, connections: int,
     if cookie:
         argv += ["-H", f"Cookie: {cookie}"]
     out = subprocess.run(argv + [url], capture_output=True, text=True, check=True).stdout
-    latency = dict(re.findall(r"^\s+(50|75|90|99)%\s+(\S+)$", out, re.M))
+    latency = dict(re.findall(r"^\s+(50|75|90|99)%\s+(\S+)\s*$", out, re.M))  # "2.3s " has a space
     if "99" not in latency:  # no request completed (all timed out)
         print(out, file=sys.stderr)
         nan = float("nan")

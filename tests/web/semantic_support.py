@@ -13,9 +13,7 @@ from urllib.parse import quote
 
 from bson import ObjectId
 
-from picsource_core import stamps
-from picsource_core.image_documents import ImageDocuments
-from picsource_core.mongo import IMAGES
+from picsource_core.image_documents import TEXT_MODEL, ImageDocuments
 from picsource_core.text_embedding import TEXT_MODEL_ID, TEXT_VECTOR, document_text, encoder, pack
 from picsource_web.services.container import Services
 from tests.web.api_support import ApiClient
@@ -25,12 +23,8 @@ def embed_text(svc: Services, image_id: str | ObjectId) -> None:
     docs = ImageDocuments(svc.db)
     doc = docs.find_one({"_id": ObjectId(str(image_id))})
     assert doc is not None
-    fields = {TEXT_VECTOR: pack(encoder(threads=1).embed([document_text(doc)])[0]), "text_model": TEXT_MODEL_ID}
-    if hasattr(docs, "set_text_vector"):  # the worker's write (picsource_core.image_documents)
-        assert docs.set_text_vector(doc, fields)
-    else:
-        svc.db[IMAGES].update_one({"_id": doc["_id"]}, {"$set": fields})
-        stamps.touch_image(svc.db, doc)
+    fields = {TEXT_VECTOR: pack(encoder(threads=1).embed([document_text(doc)])[0]), TEXT_MODEL: TEXT_MODEL_ID}
+    assert docs.set_text_vector(doc, fields)  # the worker's write
 
 
 def search(api: ApiClient, text: str, **params: str) -> list[dict[str, Any]]:

@@ -19,7 +19,7 @@ from bson import ObjectId
 from pymongo.database import Database
 
 from picsource_core import stamps
-from picsource_core.image_documents import ImageDocuments
+from picsource_core.image_documents import TEXT_MODEL, ImageDocuments
 from picsource_core.images import ARCHIVED, FAVOURITE, PRIVATE, PUBLIC, STATUSES, UNLISTED
 from picsource_core.location import LOCATION_FIELDS
 from picsource_core.mongo import Document
@@ -221,8 +221,8 @@ class ImageRepository:
     def _text_vectors(self, scope: Mapping[str, Any]) -> Iterator[tuple[ObjectId, Any, Any]]:
         """A vector scope's rows (services/vector_index.py): id, packed text vector, model."""
         with pymongo.timeout(VECTOR_READ_SECONDS):  # one long read, not a request's
-            for doc in self.docs.find({**scope, TEXT_VECTOR: {"$ne": None}}, {TEXT_VECTOR: 1, "text_model": 1}):
-                yield doc["_id"], doc.get(TEXT_VECTOR), doc.get("text_model")
+            for doc in self.docs.find({**scope, TEXT_VECTOR: {"$ne": None}}, {TEXT_VECTOR: 1, TEXT_MODEL: 1}):
+                yield doc["_id"], doc.get(TEXT_VECTOR), doc.get(TEXT_MODEL)
 
     def find_duplicate(self, owner_id: ObjectId, sha256: str) -> Document | None:
         """The owner's image with these bytes ({"_id": ...}), if any: uploads skip it."""
