@@ -55,6 +55,6 @@ def test_a_tall_box_is_turned_to_read_left_to_right() -> None:
     pixels = np.zeros((300, 100, 3), dtype=np.uint8)
     pixels[:, :, 0] = np.arange(300, dtype=np.uint8)[:, None]  # red grows downwards
     quad = np.array([[10, 20], [60, 20], [60, 220], [10, 220]], dtype=np.float32)
-    strip = ocr.crop(pixels, quad)
+    strip = ocr.crop(Image.fromarray(pixels), quad)
     assert strip.shape[:2] == (50, 200)  # wider than tall now
     assert strip[:, :, 2].std() > 0 and strip[:, :, 0].std() == 0  # RGB came out as BGR
