@@ -231,7 +231,8 @@ def test_sigterm_drains_finishing_the_current_job_and_exits_zero(
 def test_sigterm_with_a_short_grace_releases_the_job_and_exits_zero(
     mongo_db: Any, object_store: ObjectStore, core_env: dict[str, str], tmp_path: Path
 ) -> None:
-    image = seed_image(mongo_db, object_store, large_jpeg("astronaut", (4000, 4000)))
+    # OCR of a dense page takes seconds: the job is still running when the grace is over.
+    image = seed_image(mongo_db, object_store, encode(text_page(), "JPEG", quality=90))
     slow = {"WORKER_GRACE_SECONDS": "0.6", "WORKER_OCR": "true", "WORKER_FACES": "true",
             "WORKER_LABELS": "false", "WORKER_SAFETY": "false"}  # fmt: skip
     with WorkerProcess(core_env, tmp_path, **slow) as worker:
