@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 COPY_THREADS = 16
 #: Parallel copies through the operator between two endpoints (each holds one object).
 STREAM_THREADS = 4
+#: Copies handed to the pool at a time.
+COPY_BATCH = 1000
 INSERT_BATCH = 1000
 #: The restore marker: one document in the target database (see `restore`).
 MARKER_COLLECTION = "picsource_restore"
@@ -116,8 +118,9 @@ def copy_objects(pairs: list[tuple[str, str]], source: ObjectStore, target: Obje
 
     threads = COPY_THREADS if same_endpoint else STREAM_THREADS
     with ThreadPoolExecutor(threads, thread_name_prefix="backup-copy") as pool:
-        list(pool.map(one, pairs))
-    _check(deadline)
+        for start in range(0, len(pairs), COPY_BATCH):  # bounded: not one future per object at once
+            list(pool.map(one, pairs[start:start + COPY_BATCH]))
+            _check(deadline)
 
 
 def run_backup(db: Database[Document], source: ObjectStore, target: ObjectStore, location: Location, *,

@@ -46,7 +46,7 @@ OBJECT_ROOTS = IMAGE_ROOTS
 
 #: Documents per collection file: the operator holds one file (compressed while backing up,
 #: decoded while restoring) in memory at a time, whatever the gallery's size.
-CHUNK_DOCUMENTS = 5000
+CHUNK_DOCUMENTS = 1000
 
 
 def collection_file(collection: str, part: int) -> str:
