@@ -52,7 +52,7 @@ from picsource_core.images import new_image_doc  # noqa: E402
 from picsource_core.mongo import ALBUM_IMAGES, ALBUMS, IMAGES, connect, ensure_indexes  # noqa: E402
 from picsource_core.search import COLOUR_FAMILIES, image_search_tokens  # noqa: E402
 from picsource_core.storage import original_key, thumbnail_key  # noqa: E402
-from picsource_core.timeline import TIMELINE, timeline_key  # noqa: E402
+from picsource_core.timeline import TIMELINE, read_oldest, record_oldest, timeline_key  # noqa: E402
 from tests.harness.procs import ManagedProcess, free_port, http_responds  # noqa: E402
 from tests.harness.run import python_path, web_argv  # noqa: E402
 from tests.harness.services import MinioServer, MongoServer  # noqa: E402
@@ -138,9 +138,11 @@ def seed(db: Any, bench_user: ObjectId, total: int, batch: int = 1000) -> float:
     began = time.perf_counter()
     docs: list[dict[str, Any]] = []
     album: list[dict[str, Any]] = []
+    oldest: dict[ObjectId, ObjectId] = {}  # what the write path records for the month menu
     for i in range(total):
         owner = bench_user if rng.random() < 0.4 else rng.choice(others)
         doc = fake_image(rng, owner, start + step * i, public=rng.random() < 0.3)
+        oldest[owner] = min(oldest.get(owner, doc[TIMELINE]), doc[TIMELINE])
         if owner == bench_user and len(album) < ALBUM_SIZE and rng.random() < 0.6:
             album.append({"_id": doc["_id"], "taken_at": doc["taken_at"], "created_at": doc["created_at"]})
         if rng.random() < 0.05 and KEYWORD not in doc["search_tokens"]:
@@ -155,6 +157,8 @@ def seed(db: Any, bench_user: ObjectId, total: int, batch: int = 1000) -> float:
     if docs:
         db[IMAGES].insert_many(docs, ordered=False)
     seed_album(db, bench_user, album)
+    for owner, key in oldest.items():
+        record_oldest(db, owner, key)
     return time.perf_counter() - began
 
 
@@ -336,6 +340,9 @@ def main() -> int:
             user = UserService(db).authenticate(USERNAME, PASSWORD)
             assert user is not None, f"{db_dir} has no bench user; delete it to reseed"
             print(f"reusing {db[IMAGES].estimated_document_count():,} documents in {db_dir}")
+            if read_oldest(db, user.id) is None:  # seeded before seed() recorded it
+                for row in db[IMAGES].aggregate([{"$group": {"_id": "$owner_id", "min": {"$min": f"${TIMELINE}"}}}]):
+                    record_oldest(db, row["_id"], row["min"])
         else:
             user = UserService(db).create(USERNAME, PASSWORD)
             print(f"seeding {args.images:,} image documents ...", flush=True)

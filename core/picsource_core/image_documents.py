@@ -57,7 +57,7 @@ from picsource_core.images import FAILED, PENDING, PROCESSING, READY
 from picsource_core.mongo import IMAGES, Document
 from picsource_core.queue import EMBED, JobQueue, utcnow
 from picsource_core.search import image_search_tokens
-from picsource_core.timeline import TIMELINE, timeline_key
+from picsource_core.timeline import TIMELINE, record_oldest, timeline_key
 from picsource_core.usage import GalleryUsage
 
 log = logging.getLogger(__name__)
@@ -116,6 +116,8 @@ class ImageDocuments:
         except WriteError:  # refused by the server (a duplicate): surely not stored
             self.usage.release(size)
             raise
+        if isinstance(doc.get(TIMELINE), ObjectId):
+            record_oldest(self._db, doc.get("owner_id"), doc[TIMELINE])
         stamps.touch_image(self._db, doc)
 
     def remove(self, image_id: ObjectId) -> None:
@@ -248,9 +250,12 @@ class ImageDocuments:
         return written is not None
 
     def _date_albums(self, doc: Mapping[str, Any], fields: Mapping[str, Any]) -> None:
-        """Album pages sort by date taken: tell the memberships when the worker read it."""
+        """Album pages sort by date taken: tell the memberships when the worker read it (and
+        the owner's oldest timeline key, for the month menu)."""
         if "taken_at" in fields:
             self.album_images.set_date_taken(doc)
+            if isinstance(doc.get(TIMELINE), ObjectId):
+                record_oldest(self._db, doc.get("owner_id"), doc[TIMELINE])
 
     def backfill_timeline(self, batch: int = 500) -> int:
         """Give documents stored before the timeline key existed theirs; how many were set.
@@ -262,9 +267,10 @@ class ImageDocuments:
                                            {"taken_at": 1, **SCOPE_FIELDS}).limit(batch))
             public: dict[Any, bool] = {}
             for doc in found:
-                self._images.update_one({"_id": doc["_id"], TIMELINE: {"$exists": False}},
-                                        {"$set": {TIMELINE: timeline_key(doc["_id"], doc.get("taken_at"))}})
+                key = timeline_key(doc["_id"], doc.get("taken_at"))
+                self._images.update_one({"_id": doc["_id"], TIMELINE: {"$exists": False}}, {"$set": {TIMELINE: key}})
                 owner = doc.get("owner_id")
+                record_oldest(self._db, owner, key)
                 public[owner] = public.get(owner, False) or stamps.affects_public([doc.get("visibility")])
             for owner, touches_public in public.items():  # once per owner, not per document
                 if owner is not None:

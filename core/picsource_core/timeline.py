@@ -27,9 +27,14 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from bson import ObjectId
+from pymongo.database import Database
+
+from picsource_core.mongo import USERS, Document
 
 #: The field holding the key, and the indexes (core's mongo.py) that pair it with a scope.
 TIMELINE = "timeline"
+#: The user document's lowest timeline key ever written (``$min``, see record_oldest).
+OLDEST_FIELD = "timeline_oldest"
 #: The earliest date taken believed (Niépce's first photograph); earlier EXIF dates are noise.
 FIRST_PHOTO = datetime(1826, 1, 1, tzinfo=UTC)
 #: How far after the upload an EXIF date may be (time zones, a slightly fast camera clock).
@@ -86,3 +91,22 @@ def document_time(doc: dict[str, Any]) -> datetime:
     if isinstance(key, ObjectId):
         return key_time(key)
     return capture_time(doc["_id"], doc.get("taken_at"))
+
+
+def record_oldest(db: Database[Document], owner_id: Any, key: ObjectId) -> None:
+    """Keep the owner's lowest timeline key on their user document (one ``$min`` update).
+
+    Why: the month menu starts at the owner's oldest photo, and finding the lowest key
+    on a server that reads every index match before ``limit`` (SecantusDB) reads the whole
+    gallery, seconds at 40,000 images. The write path calls this with every key it
+    writes; a deleted oldest photo leaves the value lower than needed (the menu then
+    offers a few months with nothing in them, never misses one)."""
+    if owner_id is not None:
+        db[USERS].update_one({"_id": owner_id}, {"$min": {OLDEST_FIELD: key}})
+
+
+def read_oldest(db: Database[Document], owner_id: Any) -> ObjectId | None:
+    """The owner's lowest timeline key recorded by ``record_oldest``; None before any."""
+    found = db[USERS].find_one({"_id": owner_id}, {OLDEST_FIELD: 1}) or {}
+    key = found.get(OLDEST_FIELD)
+    return key if isinstance(key, ObjectId) else None

@@ -20,6 +20,7 @@ from picsource_core.timeline import (
     day_bound,
     document_time,
     key_time,
+    read_oldest,
     timeline_key,
 )
 
@@ -97,6 +98,7 @@ def test_the_write_path_keeps_the_key_and_the_backfill_is_idempotent(mongo_db: A
     assert mongo_db[IMAGES].find_one({"_id": fresh["_id"]})[TIMELINE] == timeline_key(fresh["_id"], taken)
     docs.apply_analysis(fresh["_id"], {"caption": "x"})  # an analysis without taken_at keeps it
     assert mongo_db[IMAGES].find_one({"_id": fresh["_id"]})[TIMELINE] == timeline_key(fresh["_id"], taken)
+    assert read_oldest(mongo_db, OWNER) == timeline_key(fresh["_id"], taken)  # the month menu's start
 
     legacy = [_doc(ObjectId()) for _ in range(3)]  # stored before the key existed
     for doc in legacy:
@@ -110,3 +112,4 @@ def test_the_write_path_keeps_the_key_and_the_backfill_is_idempotent(mongo_db: A
     assert stored[legacy[0]["_id"]] == timeline_key(legacy[0]["_id"], datetime(1960, 1, 2, tzinfo=UTC))
     assert all(stored[d["_id"]] == timeline_key(d["_id"]) for d in legacy[1:])
     assert docs.backfill_timeline() == 0  # a second start-up finds nothing to do
+    assert read_oldest(mongo_db, OWNER) == stored[legacy[0]["_id"]]  # 1960 is the oldest now

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from picsource_core.timeline import TIMELINE, document_time
+from picsource_core.timeline import TIMELINE, document_time, read_oldest
 from picsource_web.services.images import TILE_FIELDS, ImageRepository, Page, listing_stamp
 from picsource_web.services.listing_cache import ListingCache
 from picsource_web.services.query import ImageQuery, build_filter
@@ -105,14 +105,16 @@ class Timeline:
         return self.cache.get_or_build(version, lambda: Page(items=build(), next_cursor=None, version=version))
 
     def span(self, viewer: Viewer) -> tuple[date, date] | None:
-        """The months of the owner's oldest and newest image in the grid; None if empty."""
+        """The months of the owner's oldest and newest image in the grid; None if empty.
+        The oldest is the lowest key the write path recorded (core's record_oldest): a
+        search for it would read the whole gallery on SecantusDB."""
         flt = self._grid(viewer)
         scanner, docs, fields = self.images.scanner, self.images.docs, {TIMELINE: 1, "taken_at": 1}
 
         def build() -> list[dict[str, Any]]:
             newest = scanner.newest(docs, flt, 1, fields, TIMELINE)
-            oldest = scanner.oldest(docs, flt, 1, fields, TIMELINE)
-            return newest + oldest if newest and oldest else []
+            oldest = read_oldest(self.images.db, flt["owner_id"])
+            return newest + [{"_id": oldest, TIMELINE: oldest}] if newest and oldest else newest * 2
 
         ends = self._cached(viewer, "span", flt, build).items
         return (month_of(ends[1]), month_of(ends[0])) if ends else None
