@@ -7,6 +7,8 @@ what words miss and says so, filters still apply, ranked pages, and odd input.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 from bson import ObjectId
@@ -231,3 +233,16 @@ def test_too_long_queries_are_refused_clearly(app: Flask, alice: WebClient, beac
     for text in ("a" * 301, " ".join(f"word{i}" for i in range(13))):
         problem = assert_problem(api.get("/api/v1/images", query_string={"q": text}), 400, "validation_error")
         assert problem["reason"] == "query_too_long" and problem["detail"].startswith("q:")
+
+
+def test_a_word_scan_that_runs_too_long_leaves_the_ranking_to_meaning(app: Flask, beach: dict[str, str]) -> None:
+    images = app_services(app).images
+    flt = {"owner_id": ObjectId(images.get_owned(beach["dog"], _owner(app)).get("owner_id")), "search_tokens": "dog"}
+    assert images.word_matches(flt, 5) == [ObjectId(beach["dog_words"])]
+    assert images.word_matches(flt, 5, seconds=1e-6) == []  # timed out: no words, no error
+
+
+def _owner(app: Flask) -> Any:
+    from picsource_web.services.users import Viewer
+
+    return Viewer(app_services(app).users.by_username("alice"))

@@ -17,6 +17,7 @@ from typing import Any
 import pymongo
 from bson import ObjectId
 from pymongo.database import Database
+from pymongo.errors import PyMongoError
 
 from picsource_core import stamps
 from picsource_core.image_documents import TEXT_MODEL, ImageDocuments
@@ -48,6 +49,10 @@ TILE_FIELDS = {
     "created_at": 1, "tags": 1, "share_token": 1, "content_type": 1, "sha256": 1,
     FAVOURITE: 1, ARCHIVED: 1, TRASHED_AT: 1, TIMELINE: 1, "taken_at": 1, **LOCATION_FIELDS,
 }
+
+
+#: How long a ranked search reads its word matches (ImageRepository.word_matches).
+WORDS_SCAN_SECONDS = 1.0
 
 
 def new_share_token() -> str:
@@ -204,7 +209,7 @@ class ImageRepository:
         scope = {"owner_id": words["owner_id"]} if "owner_id" in words else public_listing()
         ranked = self.semantic.ranked(
             query.text, stamp, {**scope, TRASHED_AT: None}, words, plain,
-            lambda flt, n: [d["_id"] for d in self.scanner.newest(self.docs, flt, n, {"_id": 1})],
+            self.word_matches,
             lambda flt: {d["_id"] for d in self.docs.find(flt, {"_id": 1})})
         if ranked is None:
             return None
@@ -217,6 +222,23 @@ class ImageRepository:
         if ranked.vectors_stamp == stamp:
             self.cache.put(version, page)
         return page
+
+    def word_matches(self, flt: Mapping[str, Any], need: int,
+                     seconds: float | None = None) -> list[ObjectId]:
+        """The ids of the newest ``need`` images matching ``flt`` (a ranked search's word
+        matches), read for at most ``seconds`` (WORDS_SCAN_SECONDS): a rare combination of
+        words makes SecantusDB's windowed scan read the whole gallery, tens of seconds at
+        100k, past the request's timeout; the search then goes on by meaning alone instead
+        of failing (and of tripping the MongoDB breaker for everyone)."""
+        limit = WORDS_SCAN_SECONDS if seconds is None else seconds
+        try:
+            with pymongo.timeout(limit):
+                return [d["_id"] for d in self.scanner.newest(self.docs, flt, need, {"_id": 1})]
+        except PyMongoError as exc:
+            if not exc.timeout:
+                raise
+            log.warning("a ranked search read its word matches for over %.1f s: ranked by meaning alone", limit)
+            return []
 
     def _text_vectors(self, scope: Mapping[str, Any]) -> Iterator[tuple[ObjectId, Any, Any]]:
         """A vector scope's rows (services/vector_index.py): id, packed text vector, model."""
