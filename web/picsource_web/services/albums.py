@@ -145,17 +145,24 @@ class AlbumService:
         return doc, album
 
     # --- pages ----------------------------------------------------------------------------
-    def _key(self, album: Document, name: str, *, stamped: bool = True) -> tuple[Any, ...]:
-        stamp = stamps.read_owner(self.images.db, album["owner_id"]) if stamped else ""  # before the query
+    def _key(self, album: Document, name: str, *, stamped: bool = True,
+             viewer: Viewer | None = None) -> tuple[Any, ...]:
+        """The cache key; the owner's stamp comes with the owner's own request (loaded with
+        the session), else one small read, before the query either way."""
+        stamp = ""
+        if stamped and viewer is not None and viewer.user is not None and viewer.user.id == album["owner_id"]:
+            stamp = viewer.user.listing_stamp
+        elif stamped:
+            stamp = stamps.read_owner(self.images.db, album["owner_id"])
         return (stamp, album["_id"], album.get("updated_at"), name)
 
     def page(self, album: Document, query: AlbumQuery,
-             projection: dict[str, int] | None = None) -> AlbumPage:
+             projection: dict[str, int] | None = None, viewer: Viewer | None = None) -> AlbumPage:
         """One page of the album's images in the asked order; trashed ones never appear."""
         fields = projection or TILE_FIELDS
         if not self.cache.enabled:
             return self._page(album, query, fields)
-        key = self._key(album, f"page|{query!r}|{sorted(fields.items())}")
+        key = self._key(album, f"page|{query!r}|{sorted(fields.items())}", viewer=viewer)
         return self.cache.get_or_build(key, lambda: replace(self._page(album, query, fields), version=repr(key)))
 
     def _page(self, album: Document, query: AlbumQuery, fields: dict[str, int]) -> AlbumPage:

@@ -47,7 +47,7 @@ def _album_page(album: Document, *, token: str | None = None) -> str:
     owner = is_owner(album, who) and token is None
     grant = None if owner else grant_for(album, token)
     query = parse_album_query(request.args.to_dict())
-    page = svc.albums.page(album, query)
+    page = svc.albums.page(album, query, viewer=who)
     if owner:
         def href(image_id: str) -> str:
             return url_for("images.detail", image_id=image_id)
