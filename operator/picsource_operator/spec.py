@@ -44,7 +44,10 @@ class Resources:
         return out
 
 
-WEB_RESOURCES = Resources({"cpu": "100m", "memory": "128Mi"}, {"memory": "512Mi"})
+# Each gunicorn worker (2 per requested CPU) holds the app (~65 MB), the text encoder of
+# semantic search once it served a search (+~110 MB) and the vectors of the scopes it
+# searched (~43 MB per 100k images): 1Gi holds the default two with room for large galleries.
+WEB_RESOURCES = Resources({"cpu": "100m", "memory": "384Mi"}, {"memory": "1Gi"})
 # One analysis process with OCR plus the supervisor (knobs.PROCESS_MEMORY_OCR and
 # SUPERVISOR_MEMORY: 768Mi); the limit leaves room for the largest images.
 WORKER_RESOURCES = Resources({"cpu": "250m", "memory": "768Mi"}, {"memory": "1Gi"})
