@@ -56,6 +56,8 @@ def test_index_and_windowed_readers_return_the_same_pages(mongo_db: Any, object_
     auto, index = (ImageRepository(mongo_db, object_store, None, scan_mode=m)  # type: ignore[arg-type]
                    for m in ("auto", "index"))
     assert isinstance(auto.scanner, WindowedScanner)  # the test server is SecantusDB
+    for repo in (auto, index):  # word searches read through the scanner, as without the text model
+        repo.semantic = None
     for query in (ImageQuery(scope="mine", sort=sort, limit=20), ImageQuery(scope="public", sort=sort, limit=20),
                   ImageQuery(scope="mine", tokens=["sea"], tag="a", sort=sort, limit=7)):
         pages: list[list[list[ObjectId]]] = []
