@@ -34,6 +34,7 @@ from bson import ObjectId
 from picsource_core.image_documents import TEXT_DIGEST, TEXT_MODEL, ImageDocuments
 from picsource_core.images import READY
 from picsource_core.text_embedding import TEXT_MODEL_ID, TEXT_VECTOR, document_text, encoder, pack
+from picsource_worker.backfill import Backfill
 from picsource_worker.pipeline.analyse import describe_error
 
 log = logging.getLogger(__name__)
@@ -120,7 +121,7 @@ def catch_up(images: ImageDocuments, written: Mapping[str, Any]) -> None:
         log.warning("could not catch up the text vector of image %s", written.get("_id"), exc_info=True)
 
 
-class TextBackfill:
+class TextBackfill(Backfill):
     """Asks for EMBED jobs for ready images whose vector is missing or from another model,
     walking the images once in ``_id`` (upload time) windows, so each is asked for once;
     done for good at the present (new images get their vector at analysis; a new model
@@ -133,30 +134,17 @@ class TextBackfill:
     window's span doubles after a sparse one and halves after a crowded one.
     """
 
+    handled_message = "asked for the text of %d older image(s) to be embedded"
+    name = "text backfill"
+
     def __init__(self, images: ImageDocuments, *, interval: float = BACKFILL_INTERVAL_SECONDS,
                  batch: int = BACKFILL_BATCH, clock: Callable[[], float] = time.time) -> None:
-        self.images, self.interval, self.batch, self.clock = images, interval, batch, clock
-        self.done = False
+        super().__init__(interval=interval, batch=batch, clock=clock)
+        self.images = images
         self._from = WALK_START
         self._span = FIRST_SPAN
-        self._next = 0.0
 
-    def run_if_due(self) -> int:
-        """One pass if due; how many images were asked for."""
-        now = self.clock()
-        if self.done or now < self._next:
-            return 0
-        try:
-            asked = self._pass()
-        except Exception:  # noqa: BLE001 - a database outage: try again next interval
-            log.warning("text backfill pass failed; retrying later", exc_info=True)
-            self._next = now + self.interval
-            return 0
-        if asked:
-            log.info("asked for the text of %d older image(s) to be embedded", asked)
-        return asked
-
-    def _pass(self) -> int:
+    def _pass(self, now: float) -> int:
         seen, wanted = 0, []
         while seen < self.batch and not self.done:
             start = self._from

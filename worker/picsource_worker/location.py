@@ -21,6 +21,7 @@ from minio.error import S3Error
 from picsource_core.image_documents import ImageDocuments
 from picsource_core.location import LOCATION, WITHHELD, save_location_free_copy
 from picsource_core.storage import ObjectStore
+from picsource_worker.backfill import Backfill
 
 log = logging.getLogger(__name__)
 
@@ -37,34 +38,24 @@ def check_original(store: ObjectStore, doc: Mapping[str, Any], data: bytes,
                                    str(doc.get("content_type") or "application/octet-stream"))
 
 
-class LocationBackfill:
+class LocationBackfill(Backfill):
     """Checks unchecked images when due; done for good once a pass finds none (uploads
     record the field themselves, so no new unchecked image appears)."""
+
+    handled_message = "checked %d older image(s) for location"
+    name = "location backfill"
 
     def __init__(self, images: ImageDocuments, store: ObjectStore, *,
                  interval: float = BACKFILL_INTERVAL_SECONDS, batch: int = BACKFILL_BATCH,
                  clock: Callable[[], float] = time.time) -> None:
+        super().__init__(interval=interval, batch=batch, clock=clock)
         self.images, self.store = images, store
-        self.interval, self.batch, self.clock = interval, batch, clock
-        self.done = False
-        self._next = 0.0
 
-    def run_if_due(self) -> int:
-        """Check one batch if due; how many images were checked."""
-        now = self.clock()
-        if self.done or now < self._next:
-            return 0
-        try:
-            found = list(self.images.find({LOCATION: {"$exists": False}}, _FIELDS).limit(self.batch))
-            checked = sum(self._check(doc) for doc in found)
-        except Exception:  # noqa: BLE001 - a store or database outage: try again next interval
-            log.warning("location backfill pass failed; retrying later", exc_info=True)
-            self._next = now + self.interval
-            return 0
+    def _pass(self, now: float) -> int:
+        found = list(self.images.find({LOCATION: {"$exists": False}}, _FIELDS).limit(self.batch))
+        checked = sum(self._check(doc) for doc in found)
         self.done = len(found) < self.batch
         self._next = now if not self.done else now + self.interval
-        if checked:
-            log.info("checked %d older image(s) for location", checked)
         return checked
 
     def _check(self, doc: Mapping[str, Any]) -> bool:
