@@ -261,10 +261,11 @@ class ImageDocuments:
         """Give documents stored before the timeline key existed theirs; how many were set.
         Idempotent (only documents without one; the key is a pure function of ``_id`` and
         ``taken_at``), so every start-up may run it. Listings change order: stamps renewed."""
-        done = 0
-        while True:
-            found = list(self._images.find({TIMELINE: {"$exists": False}},
-                                           {"taken_at": 1, **SCOPE_FIELDS}).limit(batch))
+        done, after = 0, None
+        while True:  # in _id order from where the last batch ended: one walk, not a rescan per batch
+            flt: dict[str, Any] = {"_id": {"$gt": after}} if after is not None else {}
+            flt[TIMELINE] = {"$exists": False}
+            found = list(self._images.find(flt, {"taken_at": 1, **SCOPE_FIELDS}).sort("_id", 1).limit(batch))
             public: dict[Any, bool] = {}
             for doc in found:
                 key = timeline_key(doc["_id"], doc.get("taken_at"))
@@ -278,6 +279,7 @@ class ImageDocuments:
             done += len(found)
             if len(found) < batch:
                 return done
+            after = found[-1]["_id"]
 
     def set_location(self, image_id: ObjectId, state: str) -> bool:
         """Record what the location check of an older image found (picsource_core.location);

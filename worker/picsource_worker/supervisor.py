@@ -14,15 +14,17 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import signal
+import threading
 import time
 from multiprocessing.context import ForkServerProcess
 
 from prometheus_client import multiprocess
+from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
 from picsource_core.image_documents import ImageDocuments
 from picsource_core.metrics import Heartbeat, serve_metrics
-from picsource_core.mongo import connect, ensure_indexes
+from picsource_core.mongo import Document, connect, ensure_indexes
 from picsource_core.queue import JobQueue
 from picsource_worker import exposition
 from picsource_worker.runner import Shared, run_slot
@@ -70,10 +72,12 @@ class Supervisor:
         self.queue = JobQueue(db)
         try:
             ensure_indexes(db)
-            # Images stored before the timeline key existed get theirs (idempotent, once here).
-            ImageDocuments(db).backfill_timeline()
         except PyMongoError as exc:  # the children retry; do not crash-loop on a slow start
-            log.warning("could not ensure indexes (or backfill the timeline) yet: %s", exc)
+            log.warning("could not ensure indexes yet: %s", exc)
+        # Images stored before the timeline key existed get theirs (idempotent), beside the
+        # work: a large gallery's walk must not hold back /healthz or the first jobs.
+        threading.Thread(target=self._backfill_timeline, args=(db,), name="timeline backfill",
+                         daemon=True).start()
         collector = exposition.SupervisorCollector(
             lambda: self.snapshot, self.busy_slots, self.settings.concurrency
         )
@@ -93,6 +97,16 @@ class Supervisor:
             exposition.remove_multiprocess_dir(metrics_dir, owned)
         log.info("stopped")
         return 0
+
+    @staticmethod
+    def _backfill_timeline(db: Database[Document]) -> None:
+        try:
+            done = ImageDocuments(db).backfill_timeline()
+        except PyMongoError as exc:  # the next start-up walks again
+            log.warning("could not backfill the timeline keys: %s", exc)
+            return
+        if done:
+            log.info("gave %d older image(s) their timeline key", done)
 
     def _loop(self) -> None:
         for slot in range(self.settings.concurrency):
