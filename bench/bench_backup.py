@@ -22,7 +22,6 @@ import io
 import json
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -35,11 +34,10 @@ sys.path[:0] = [str(REPO), str(REPO / "tests/operator"), str(REPO / "core")]
 
 import pymongo  # noqa: E402
 from bson import ObjectId  # noqa: E402
-from operator_runner import OperatorProcess, stage_for_galleries  # noqa: E402
+from operator_stage import operator_stage  # noqa: E402
 
 from picsource_core.storage import original_key, thumbnail_key  # noqa: E402
-from tests.harness.cluster import Cluster  # noqa: E402
-from tests.harness.services import MinioServer, MongoServer  # noqa: E402
+from tests.harness.services import MinioServer  # noqa: E402
 
 NAMESPACE = "bench"
 API = f"/apis/picsource.io/v1alpha1/namespaces/{NAMESPACE}"
@@ -118,16 +116,9 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--images", type=int, default=10_000)
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="bench-backup-"))
-    cluster = Cluster(work / "cluster")
-    minio, mongo = MinioServer(work / "minio"), MongoServer(work / "mongo")
-    operator: OperatorProcess | None = None
-    try:
-        cluster.up()
-        minio.start()
-        mongo.start()
-        api = stage_for_galleries(cluster, minio, mongo, NAMESPACE)
-        operator = OperatorProcess(cluster, NAMESPACE, work / "operator.log").start()
+    with operator_stage("bench-backup-", NAMESPACE) as stage:
+        minio, mongo, api = stage.minio, stage.mongo, stage.api
+        operator = stage.start_operator()
         api.create(f"{API}/galleries", gallery("source", minio))
         wait(lambda: condition(api.get(f"{API}/galleries/source"), "Ready") == "True", 120, "source not Ready")
         t0 = time.monotonic()
@@ -163,13 +154,6 @@ def main() -> int:
                           "objects": status["objectCount"], "restore_s": round(restore_s, 2),
                           "restore_ready_s": round(ready_s, 2), "operator_peak_rss_mb": round(peak, 1)}))
         return 0 if restored == args.images else 1
-    finally:
-        if operator is not None:
-            operator.stop()
-            print(f"operator log: {operator.log_path}")
-        mongo.stop()
-        minio.stop()
-        cluster.down()
 
 
 if __name__ == "__main__":

@@ -20,7 +20,6 @@ import argparse
 import json
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -28,10 +27,10 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "tests/operator")]
 
-from operator_runner import OperatorProcess, stage_for_galleries  # noqa: E402
+from operator_runner import OperatorProcess  # noqa: E402
+from operator_stage import operator_stage  # noqa: E402
 
-from tests.harness.cluster import Cluster  # noqa: E402
-from tests.harness.services import MinioServer, MongoServer  # noqa: E402
+from tests.harness.services import MinioServer  # noqa: E402
 
 NAMESPACE = "bench"
 GALLERIES = f"/apis/picsource.io/v1alpha1/namespaces/{NAMESPACE}/galleries"
@@ -68,23 +67,17 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--lease-seconds", type=float, default=8.0)
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="bench-failover-"))
-    cluster = Cluster(work / "cluster")
-    minio, mongo = MinioServer(work / "minio"), MongoServer(work / "mongo")
     replicas: dict[str, OperatorProcess] = {}
-    try:
-        cluster.up()
-        minio.start()
-        mongo.start()
-        api = stage_for_galleries(cluster, minio, mongo, NAMESPACE)
+    with operator_stage("bench-failover-", NAMESPACE) as stage:
+        minio, api = stage.minio, stage.api
 
         def holder() -> str:
             return str(((api.get(LEASE) or {}).get("spec") or {}).get("holderIdentity") or "")
 
         def start(name: str) -> OperatorProcess:
-            replicas[name] = OperatorProcess(cluster, NAMESPACE, work / f"{name}.log", as_deployed=True, extra_env={
+            replicas[name] = stage.start_operator(f"{name}.log", as_deployed=True, extra_env={
                 "PICSOURCE_OPERATOR_LEADER_ELECTION": "true", "POD_NAMESPACE": NAMESPACE, "POD_ID": name,
-                "PICSOURCE_OPERATOR_LEASE_SECONDS": str(args.lease_seconds)}).start()
+                "PICSOURCE_OPERATOR_LEASE_SECONDS": str(args.lease_seconds)})
             return replicas[name]
 
         start("op-a")
@@ -115,13 +108,6 @@ def main() -> int:
                           "failover_max_s": round(max(failovers), 2),
                           "takeover_median_s": round(statistics.median(takeovers), 2)}))
         return 0
-    finally:
-        for proc in replicas.values():
-            proc.stop()
-        print(f"operator logs: {work}")
-        mongo.stop()
-        minio.stop()
-        cluster.down()
 
 
 if __name__ == "__main__":

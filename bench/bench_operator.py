@@ -19,7 +19,6 @@ import argparse
 import json
 import statistics
 import sys
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -28,10 +27,9 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "tests/operator")]
 
-from operator_runner import OperatorProcess, stage_for_galleries  # noqa: E402
+from operator_stage import operator_stage  # noqa: E402
 
-from tests.harness.cluster import Cluster  # noqa: E402
-from tests.harness.services import MinioServer, MongoServer  # noqa: E402
+from tests.harness.services import MinioServer  # noqa: E402
 
 NAMESPACE = "bench"
 GALLERIES = f"/apis/picsource.io/v1alpha1/namespaces/{NAMESPACE}/galleries"
@@ -69,18 +67,11 @@ def main() -> int:
     parser.add_argument("--burst", type=int, default=100)
     parser.add_argument("--burst-web-replicas", type=int, default=2)
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="bench-operator-"))
-    cluster = Cluster(work / "cluster")
-    minio, mongo = MinioServer(work / "minio"), MongoServer(work / "mongo")
-    operator: OperatorProcess | None = None
-    try:
-        t0 = time.monotonic()
-        cluster.up()
-        minio.start()
-        mongo.start()
-        print(f"control plane, MinIO and MongoDB up in {time.monotonic() - t0:.1f}s")
-        api = stage_for_galleries(cluster, minio, mongo, NAMESPACE)
-        operator = OperatorProcess(cluster, NAMESPACE, work / "operator.log").start()
+    t0 = time.monotonic()
+    with operator_stage("bench-operator-", NAMESPACE) as stage:
+        print(f"control plane, MinIO, MongoDB and the CRDs up in {time.monotonic() - t0:.1f}s")
+        minio, api = stage.minio, stage.api
+        operator = stage.start_operator()
         assert operator.process is not None
         pid = operator.process.pid
         print(f"operator started; RSS idle {rss_mb(pid)[0]:.0f} MB")
@@ -136,13 +127,6 @@ def main() -> int:
                           "burst": args.burst, "burst_all_ready_s": round(elapsed, 2),
                           "operator_rss_mb": round(rss, 1), "operator_peak_rss_mb": round(max(hwm, peak), 1)}))
         return 0
-    finally:
-        if operator is not None:
-            operator.stop()
-            print(f"operator log: {operator.log_path}")
-        mongo.stop()
-        minio.stop()
-        cluster.down()
 
 
 if __name__ == "__main__":

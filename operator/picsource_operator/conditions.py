@@ -19,11 +19,15 @@ WORKERS_AVAILABLE = "WorkersAvailable"
 EGRESS_PINNED = "EgressPinned"
 #: Only on a Gallery with spec.restoreFrom: its database and bucket were filled from the backup.
 RESTORED = "Restored"
+#: Like a Deployment's: True while the pods roll to the current spec and release (RollingOut)
+#: and after (RolledOut); False while an upgrade is refused or a migration failed (upgrade.py).
+PROGRESSING = "Progressing"
 #: On a GalleryBackup: the backup finished (True) or failed for good (False).
 COMPLETED = "Completed"
-TYPES = (READY, STORAGE_BOUND, DATABASE_BOUND, WEB_AVAILABLE, WORKERS_AVAILABLE, EGRESS_PINNED, RESTORED)
+TYPES = (READY, STORAGE_BOUND, DATABASE_BOUND, WEB_AVAILABLE, WORKERS_AVAILABLE, EGRESS_PINNED, RESTORED,
+         PROGRESSING)
 # Reported, with Events, but a gallery works without them: they never hold back Ready or the phase.
-ADVISORY = (EGRESS_PINNED,)
+ADVISORY = (EGRESS_PINNED, PROGRESSING)
 
 TRUE, FALSE, UNKNOWN = "True", "False", "Unknown"
 

@@ -25,7 +25,7 @@ import kopf
 
 from picsource_core.config import Env
 from picsource_core.metrics import serve_metrics
-from picsource_operator import conditions, constants, drift, metrics, reconcile, restore
+from picsource_operator import conditions, constants, drift, metrics, reconcile, restore, upgrade
 from picsource_operator.backup_io import BackupFailed
 from picsource_operator.bindings import BindingError
 from picsource_operator.kube import ForeignObject, Kube, KubeError
@@ -129,6 +129,12 @@ def reconcile_gallery(body: kopf.Body, retry: int, memo: kopf.Memo, **_: Any) ->
         result = "temporary_error"
         delay = restore.poll_delay(retry) if err.reason == restore.RESTORING else backoff(retry)
         raise kopf.TemporaryError(f"restore not done: {err.reason}: {err.message}", delay=delay) from err
+    except upgrade.UpgradeBlocked as err:  # Progressing=False is published; the old pods keep serving
+        if err.permanent:  # a refused release: only a spec change helps
+            result = "permanent_error"
+            raise kopf.PermanentError(f"upgrade refused: {err}") from err
+        result = "temporary_error"
+        raise kopf.TemporaryError(f"upgrade blocked: {err}", delay=backoff(retry)) from err
     except KubeError as err:
         if err.status == 422:  # a child the spec produces is rejected: fix the spec
             result = "permanent_error"

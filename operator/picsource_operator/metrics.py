@@ -27,6 +27,10 @@ DRIFT_CORRECTIONS = Counter(
 AUTOSCALER_DECISIONS = Counter(
     "picsource_operator_autoscaler_decisions", "Worker autoscaler changes by direction.", ["direction"],
 )
+WEB_AUTOSCALER_DECISIONS = Counter(
+    "picsource_operator_web_autoscaler_decisions",
+    "Web autoscaler changes of the web replicas (from the requests in flight), by direction.", ["direction"],
+)
 # Every replica serves /metrics, the standbys too (so a standby is not "down" to Prometheus);
 # sum(picsource_operator_leader) is 1 when exactly one replica reconciles.
 LEADER = Gauge(
@@ -71,6 +75,7 @@ for _result in ("success", "temporary_error", "permanent_error", "error", "pause
     RECONCILES.labels(_result)
 for _direction in ("up", "down"):
     AUTOSCALER_DECISIONS.labels(_direction)
+    WEB_AUTOSCALER_DECISIONS.labels(_direction)
 for _result in ("completed", "failed"):
     BACKUPS.labels(_result)
 

@@ -15,10 +15,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from picsource_operator import bindings, constants, egress, metrics, restore
-from picsource_operator.autoscale import decide_replicas
+from picsource_operator import bindings, constants, egress, metrics, restore, upgrade, upgrade_step
+from picsource_operator.autoscale import decide_replicas, resumed
 from picsource_operator.builders import build_all, config_hash
-from picsource_operator.builders.common import app_secret_name
+from picsource_operator.builders.common import app_secret_name, web_name
 from picsource_operator.builders.config import generate_secret_key
 from picsource_operator.builders.pods import secret_refs
 from picsource_operator.builders.worker import build_worker_deployment
@@ -27,7 +27,8 @@ from picsource_operator.errors import BindingError
 from picsource_operator.kube import KubeError
 from picsource_operator.spec import Gallery, parse_gallery
 from picsource_operator.state import DeploymentState, GalleryState, Runtime
-from picsource_operator.status import desired_workers, now_iso, post_event, publish
+from picsource_operator.status import desired_web, desired_workers, now_iso, post_event, publish
+from picsource_operator.web_scaling import announce_web, decide_web, resume_web
 
 log = logging.getLogger(__name__)
 
@@ -82,14 +83,18 @@ def record_deployment(rt: Runtime, obj: dict[str, Any]) -> bool:
     meta = obj.get("metadata") or {}
     key = (meta.get("namespace", ""), meta.get("name", ""))
     version = str(meta.get("resourceVersion") or "0")
-    new = DeploymentState(ready=int((obj.get("status") or {}).get("readyReplicas") or 0),
+    status = obj.get("status") or {}
+    new = DeploymentState(ready=int(status.get("readyReplicas") or 0),
                           desired=int((obj.get("spec") or {}).get("replicas") or 0),
-                          resource_version=int(version) if version.isdigit() else 0)
+                          resource_version=int(version) if version.isdigit() else 0,
+                          updated=int(status.get("updatedReplicas") or 0), total=int(status.get("replicas") or 0),
+                          current=int(status.get("observedGeneration") or 0) >= int(meta.get("generation") or 0))
     old = rt.deployments.get(key)
     if old is not None and new.resource_version and new.resource_version < old.resource_version:
         return False
     rt.deployments[key] = new
-    return old is None or (old.ready, old.desired) != (new.ready, new.desired)
+    return old is None or (old.ready, old.desired, old.updated, old.total, old.current) != (
+        new.ready, new.desired, new.updated, new.total, new.current)
 
 
 def secret_key(rt: Runtime, g: Gallery, st: GalleryState) -> str:
@@ -116,7 +121,10 @@ def secrets_hash(rt: Runtime, g: Gallery, st: GalleryState) -> str:
 
 def apply_children(rt: Runtime, g: Gallery, st: GalleryState, only: tuple[str, str] | None = None,
                    body_status: dict[str, Any] | None = None) -> int:
-    """Server-side apply every child (or only one); returns how many were applied."""
+    """Server-side apply every child (or only one); returns how many were applied (none while
+    an upgrade is blocked or its migrations have not run: upgrade.may_apply)."""
+    if not upgrade.may_apply(g, st, _running(st, body_status)):
+        return 0
     digest = secrets_hash(rt, g, st)
     if st.egress is None:  # e.g. a drift repair right after a restart: never apply an unpinned guess
         try:
@@ -125,7 +133,7 @@ def apply_children(rt: Runtime, g: Gallery, st: GalleryState, only: tuple[str, s
             uri = ""
         st.egress = _egress(rt, g, uri, None)
     objects = build_all(g, secret_key=secret_key(rt, g, st), worker_replicas=desired_workers(g, st),
-                        egress=st.egress, secrets_hash=digest)
+                        web_replicas=desired_web(g, st), egress=st.egress, secrets_hash=digest)
     if only is not None:
         objects = [o for o in objects if (o["kind"], o["metadata"]["name"]) == only]
     for result in rt.apply_pool.map(rt.kube.apply, objects):
@@ -141,6 +149,11 @@ def apply_children(rt: Runtime, g: Gallery, st: GalleryState, only: tuple[str, s
     return len(objects)
 
 
+def _running(st: GalleryState, body_status: dict[str, Any] | None) -> str | None:
+    """The release every pod ran at the last completed rollout (status.version)."""
+    return (st.last_status or body_status or {}).get("version")
+
+
 def _ingress_may_exist(st: GalleryState, body_status: dict[str, Any] | None) -> bool:
     """Whether a removed host may have left an Ingress behind (saves a DELETE per create)."""
     if st.ingress_may_exist is not None:
@@ -150,17 +163,14 @@ def _ingress_may_exist(st: GalleryState, body_status: dict[str, Any] | None) -> 
 
 
 def _initial_workers(g: Gallery, st: GalleryState, body: dict[str, Any]) -> None:
-    """After a restart, resume from the decision recorded in status (within bounds)."""
+    """After a restart, resume from the decisions recorded in status (within bounds)."""
+    resume_web(g, st, body)
     auto = g.worker.autoscaling
     if auto is None:
         st.desired_workers = None
         return
-    if st.desired_workers is None:
-        recorded = (body.get("status") or {}).get("desiredWorkers")
-        st.desired_workers = int(recorded) if recorded is not None else auto.min_replicas
-    st.desired_workers = max(auto.min_replicas, min(auto.max_replicas, st.desired_workers))
-    if not st.history:
-        st.history = ((time.monotonic(), st.desired_workers),)
+    recorded = (body.get("status") or {}).get("desiredWorkers")
+    st.desired_workers, st.history = resumed(auto, st.desired_workers, recorded, st.history, time.monotonic())
 
 
 def _refresh_backlog(g: Gallery, st: GalleryState, *, force: bool = False) -> None:
@@ -172,6 +182,7 @@ def _refresh_backlog(g: Gallery, st: GalleryState, *, force: bool = False) -> No
         return
     try:
         st.backlog = bindings.backlog(st.db)
+        st.reanalysis = upgrade_step.reanalysis_progress(st.db)
         st.backlog_at = now
     except Exception as err:  # a flaky database must not stop the reconcile
         log.warning("backlog query failed: %s", err)
@@ -209,6 +220,12 @@ def reconcile(rt: Runtime, body: dict[str, Any]) -> bool:
                 restore.ensure_restored(rt, g, st)
             finally:
                 publish(rt, g, st, body.get("status"))
+        if bindings_ok(st):  # the new release's migrations before its pods
+            try:
+                upgrade_step.ensure_schema(g, st)
+            except upgrade.UpgradeBlocked:
+                publish(rt, g, st, body.get("status"))
+                raise
         _initial_workers(g, st, body)
         apply_children(rt, g, st, body_status=body.get("status"))
         t2 = time.perf_counter()
@@ -232,6 +249,10 @@ def tick(rt: Runtime, body: dict[str, Any]) -> None:
         _initial_workers(g, st, body)
         _refresh_backlog(g, st)
         extra = _autoscale(rt, g, st)
+        scaled = decide_web(g, st)  # applied like any child (only this one)
+        if scaled is not None and apply_children(rt, g, st, only=("Deployment", web_name(g)),
+                                                 body_status=body.get("status")):
+            extra = {**(extra or {}), **announce_web(g, scaled)}
         if (time.monotonic() - st.applied_at >= RESYNC_SECONDS
                 or (st.secrets_hash or UNAVAILABLE) != st.applied_secrets_hash  # a credential changed
                 or st.egress != st.applied_egress):  # a bound Service or the database hosts changed
@@ -241,7 +262,7 @@ def tick(rt: Runtime, body: dict[str, Any]) -> None:
 
 def _autoscale(rt: Runtime, g: Gallery, st: GalleryState) -> dict[str, Any] | None:
     auto = g.worker.autoscaling
-    if auto is None or st.backlog is None:
+    if auto is None or st.backlog is None or not upgrade.may_apply(g, st, _running(st, None)):
         return None
     current = desired_workers(g, st)
     decision = decide_replicas(st.backlog, current, auto, st.history, time.monotonic())

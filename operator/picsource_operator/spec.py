@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from picsource_core.images import DEFAULT_SAFETY_THRESHOLD
 from picsource_core.trash import DEFAULT_TRASH_DAYS, MAX_TRASH_DAYS
-from picsource_operator import constants, knobs
+from picsource_operator import constants, knobs, release
 from picsource_operator.backup_spec import (
     BackupPolicy,
     Credentials,
@@ -26,8 +26,10 @@ from picsource_operator.backup_spec import (
     parse_restore,
 )
 
-# SpecError is re-exported: callers import it from here.
+# SpecError and Autoscaling are re-exported: callers import them from here.
 from picsource_operator.errors import SpecError as SpecError
+from picsource_operator.scaling_spec import Autoscaling as Autoscaling
+from picsource_operator.scaling_spec import WebAutoscaling, parse_web_autoscaling
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,8 @@ class WebSpec:
     trusted_proxy_hops: int | None = None
     #: spec.pods refined by spec.web.pods (see knobs).
     pods: knobs.PodOptions = knobs.PodOptions()
+    #: spec.web.autoscaling: replicas follow the requests in flight (`replicas` is then ignored).
+    autoscaling: WebAutoscaling | None = None
 
     @property
     def proxy_hops(self) -> int:
@@ -80,14 +84,6 @@ class WebSpec:
         if self.trusted_proxy_hops is not None:
             return self.trusted_proxy_hops
         return 1 if self.ingress is not None else 0
-
-
-@dataclass(frozen=True)
-class Autoscaling:
-    max_replicas: int
-    min_replicas: int = 1
-    target_backlog_per_worker: int = 10
-    scale_down_stabilization_seconds: int = 60
 
 
 @dataclass(frozen=True)
@@ -198,6 +194,8 @@ class Gallery:
     backup: BackupPolicy | None = None
     #: spec.restoreFrom: fill the new gallery from a backup before its pods start.
     restore_from: RestoreSource | None = None
+    #: spec.version: the PicSource release the pods run (None: the operator's own; see release.py).
+    version: str | None = None
 
     @property
     def storage_credentials(self) -> Credentials:
@@ -226,6 +224,7 @@ def _web(raw: Mapping[str, Any], default_image: str, pods: knobs.PodOptions) -> 
     return WebSpec(
         trusted_proxy_hops=None if hops is None else int(hops),
         replicas=int(raw.get("replicas", 2)),
+        autoscaling=parse_web_autoscaling(raw.get("autoscaling")),
         image=knobs.check_image(raw.get("image") or default_image, "web.image"),
         resources=_resources(raw.get("resources"), WEB_RESOURCES),
         ingress=Ingress(ingress["host"], ingress.get("className"), ingress.get("tlsSecretName"),
@@ -354,6 +353,9 @@ def parse_gallery(body: Mapping[str, Any], *, web_image: str = constants.DEFAULT
     if public is not None:
         _check_url("storage.publicEndpoint", public)
     pods = knobs.parse_pod_options(spec.get("pods"), "pods")
+    version = release.parse_version(spec.get("version"))
+    if version is not None:  # the default images of that release (images in the spec win)
+        web_image, worker_image = release.with_tag(web_image, version), release.with_tag(worker_image, version)
     web = _web(spec.get("web") or {}, web_image, pods)
     max_upload = int(limits.get("maxUploadBytes", 20 * 1024 * 1024))
     if web.ingress is not None:
@@ -400,4 +402,5 @@ def parse_gallery(body: Mapping[str, Any], *, web_image: str = constants.DEFAULT
         backup=parse_policy(spec.get("backup")),
         restore_from=parse_restore(spec.get("restoreFrom"), endpoint, own_credentials,
                                    storage.get("region", "us-east-1")),
+        version=version,
     )

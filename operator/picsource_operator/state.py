@@ -16,6 +16,7 @@ from typing import Any
 from pymongo.database import Database
 
 from picsource_core.mongo import Document
+from picsource_core.web_load import WebLoad
 from picsource_operator.autoscale import History
 from picsource_operator.bindings import MongoClients, SecretReader
 from picsource_operator.conditions import Condition
@@ -32,6 +33,11 @@ class DeploymentState:
     ready: int
     desired: int
     resource_version: int = 0  # to ignore a watch event older than an apply response
+    # The rollout (upgrade.rolled_out): pods of the current template, all pods, and whether
+    # the controller has seen the current template at all (status.observedGeneration).
+    updated: int = 0
+    total: int = 0
+    current: bool = True
 
 
 @dataclass
@@ -50,6 +56,9 @@ class GalleryState:
     desired_workers: int | None = None
     backlog: int | None = None
     backlog_at: float = 0.0  # monotonic time of the last queue query
+    desired_web: int | None = None  # the web autoscaler's decision (web_scaling.py)
+    web_history: History = ()
+    web_load: WebLoad | None = None  # the web processes' load reports, summed at the last tick
     last_status: dict[str, Any] | None = None
     phase: str = "Pending"
     ingress_may_exist: bool | None = None  # None: unknown (decided from the Gallery's status)
@@ -60,6 +69,12 @@ class GalleryState:
     applied_secrets_hash: str | None = None  # the digest on the pod templates of the last full apply
     restored: Condition | None = None  # spec.restoreFrom's outcome (None: not attempted by this process)
     restore_job: Future[Any] | None = None  # the restore running in the backup pool
+    # Upgrades (upgrade.py): the release whose schema this process confirmed in the database,
+    # the database's schema version, and what blocks the rollout (a refusal or failed migration).
+    schema_release: str | None = None
+    schema_version: int | None = None
+    upgrade_blocked: Condition | None = None
+    reanalysis: dict[str, Any] | None = None  # status.reanalysis (upgrade_step.reanalysis_progress)
 
 
 @dataclass

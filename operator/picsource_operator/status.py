@@ -14,7 +14,7 @@ from typing import Any, cast
 import kopf
 
 from picsource_operator import conditions as c
-from picsource_operator import constants, metrics
+from picsource_operator import constants, metrics, upgrade
 from picsource_operator.builders.common import selector_labels, web_name, worker_name
 from picsource_operator.builders.web import gallery_url
 from picsource_operator.kube import KubeError
@@ -50,6 +50,13 @@ def desired_workers(g: Gallery, st: GalleryState) -> int:
     return g.worker.autoscaling.min_replicas
 
 
+def desired_web(g: Gallery, st: GalleryState) -> int:
+    """spec.web.replicas, or the web autoscaler's decision (minReplicas before the first)."""
+    if g.web.autoscaling is None:
+        return g.web.replicas
+    return st.desired_web if st.desired_web is not None else g.web.autoscaling.min_replicas
+
+
 def worker_selector(g: Gallery) -> str:
     """The worker pods' label selector as a string (what a scale subresource reports)."""
     return ",".join(f"{key}={value}" for key, value in sorted(selector_labels(g, "worker").items()))
@@ -61,14 +68,15 @@ def current_conditions(rt: Runtime, g: Gallery, st: GalleryState) -> list[c.Cond
     parts = [
         st.storage or c.unknown(c.STORAGE_BOUND),
         st.database or c.unknown(c.DATABASE_BOUND),
-        c.deployment_condition(c.WEB_AVAILABLE, "web", web.ready if web else None, g.web.replicas),
+        c.deployment_condition(c.WEB_AVAILABLE, "web", web.ready if web else None, desired_web(g, st)),
         c.deployment_condition(c.WORKERS_AVAILABLE, "worker", worker.ready if worker else None,
                                desired_workers(g, st)),
     ]
     if g.restore_from is not None:  # the pods start only once the backup is in
         parts.append(st.restored or c.unknown(c.RESTORED, "RestorePending", "the restore has not started yet"))
     egress = st.egress.condition() if st.egress is not None else c.unknown(c.EGRESS_PINNED)
-    return [c.ready_condition(parts), *parts, egress]
+    progressing = upgrade.progressing_condition(g, st, web, worker, desired_web(g, st), desired_workers(g, st))
+    return [c.ready_condition(parts), *parts, egress, progressing]
 
 
 def build_status(rt: Runtime, g: Gallery, st: GalleryState, existing: dict[str, Any] | None, *,
@@ -94,7 +102,12 @@ def build_status(rt: Runtime, g: Gallery, st: GalleryState, existing: dict[str, 
     }
     if st.backlog is not None:
         status["backlog"] = st.backlog
-    for carried in ("lastScaleTime", *BACKUP_FIELDS):
+    if g.web.autoscaling is not None:
+        status["desiredWebReplicas"] = desired_web(g, st)
+        if st.web_load is not None:
+            status["webLoad"] = round(st.web_load.busy, 1)
+    status.update(upgrade.status_fields(g, st, existing, next(x for x in conds if x.type == c.PROGRESSING)))
+    for carried in ("lastScaleTime", "lastWebScaleTime", *BACKUP_FIELDS):
         if existing and existing.get(carried):
             status[carried] = existing[carried]
     return status, conds
@@ -146,6 +159,8 @@ def publish(rt: Runtime, g: Gallery, st: GalleryState, body_status: dict[str, An
             if worth_an_event(cond, previous):
                 post_event(g, "Normal" if cond.ok else "Warning", f"{cond.type}{cond.status}",
                            f"{cond.type} is {cond.status} ({cond.reason}): {cond.message}")
+        if changed := upgrade.release_change(existing, status):
+            post_event(g, "Normal", "ReleaseRolledOut", changed)
     st.last_status = status
     metrics.set_phases(rt.phases())
     return status
@@ -157,7 +172,7 @@ def worth_an_event(cond: c.Condition, previous: str | None) -> bool:
     Ready, the bindings and egress pinning report every transition; web and workers only when they
     stop being available after having been (a fresh gallery starts unavailable).
     """
-    if cond.status == c.UNKNOWN:
+    if cond.status == c.UNKNOWN or cond.type == c.PROGRESSING:  # upgrade_step posts its own
         return False
     if cond.type in (c.READY, c.STORAGE_BOUND, c.DATABASE_BOUND, c.EGRESS_PINNED):
         return True

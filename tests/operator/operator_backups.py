@@ -58,12 +58,15 @@ def seed(env: Env, database: str, bucket: str, images: int = 4) -> dict[str, Any
                      "share_token": uuid.uuid4().hex, "original_key": original_key(owner, image_id),
                      "visibility": "private", "caption": f"picture {i}", "created_at": now})
     db.images.insert_many(docs)
+    members = [d for d in docs if d["owner_id"] == users[0]["_id"]]
+    # In the current schema (memberships numbered: migration 2), as the gallery's own pods
+    # write them; a restore migrates an older snapshot, which would differ from this one.
     album = {"_id": ObjectId(), "owner_id": users[0]["_id"], "title": "Holidays",
-             "share_token": uuid.uuid4().hex, "cover_image_id": docs[0]["_id"]}
+             "share_token": uuid.uuid4().hex, "cover_image_id": docs[0]["_id"], "added_seq": len(members)}
     db.albums.insert_one(album)
     db.album_images.insert_many([{"album_id": album["_id"], "image_id": d["_id"], "owner_id": album["owner_id"],
-                                  "hidden": False, "added_at": now, "taken_at": None}
-                                 for d in docs if d["owner_id"] == album["owner_id"]])
+                                  "hidden": False, "added_at": now, "seq": n, "taken_at": None}
+                                 for n, d in enumerate(members)])
     db.jobs.insert_one({"image_id": docs[0]["_id"], "kind": "analyse", "state": "pending"})  # not backed up
     return {"documents": dump(env, database), "objects": objects, "size": size}
 

@@ -68,6 +68,7 @@ def test_minimal_gallery_becomes_ready_with_every_object_owned(gallery_env: Env,
         "WebAvailable": ("True", "ReplicasReady"),
         "WorkersAvailable": ("True", "ReplicasReady"),
         "EgressPinned": ("True", "EgressPinned"),  # the test's stores listen on IP literals
+        "Progressing": ("True", "RolledOut"),
     }
     for cond in status["conditions"]:
         assert cond["lastTransitionTime"] and cond["message"]

@@ -20,30 +20,30 @@ def test_recommendation_is_backlog_over_target_clamped():
 
 
 def test_scale_up_is_immediate():
-    d = decide_replicas(backlog=23, current=1, spec=AUTO, history=(), now=100.0)
+    d = decide_replicas(23, current=1, spec=AUTO, history=(), now=100.0)
     assert (d.replicas, d.direction) == (5, "up")
     assert "scaling up from 1 to 5" in d.reason
 
 
 def test_scale_down_waits_for_the_stabilisation_window():
     history: tuple = ()
-    d = decide_replicas(backlog=50, current=1, spec=AUTO, history=history, now=0.0)
+    d = decide_replicas(50, current=1, spec=AUTO, history=history, now=0.0)
     assert d.replicas == 10
     # Queue drained 10 s later: hold 10 while the high recommendation is in the window.
-    d2 = decide_replicas(backlog=0, current=10, spec=AUTO, history=d.history, now=10.0)
+    d2 = decide_replicas(0, current=10, spec=AUTO, history=d.history, now=10.0)
     assert (d2.replicas, d2.direction) == (10, "none")
     assert "stabilisation" in d2.reason
-    d3 = decide_replicas(backlog=0, current=10, spec=AUTO, history=d2.history, now=59.0)
+    d3 = decide_replicas(0, current=10, spec=AUTO, history=d2.history, now=59.0)
     assert d3.replicas == 10
     # The high recommendation left the window: scale down to the highest remaining one.
-    d4 = decide_replicas(backlog=0, current=10, spec=AUTO, history=d3.history, now=61.0)
+    d4 = decide_replicas(0, current=10, spec=AUTO, history=d3.history, now=61.0)
     assert (d4.replicas, d4.direction) == (1, "down")
     assert all(61.0 - t < 60 for t, _ in d4.history)
 
 
 def test_scale_down_goes_to_highest_recent_recommendation():
     history = ((0.0, 8), (30.0, 4))
-    d = decide_replicas(backlog=0, current=8, spec=AUTO, history=history, now=70.0)
+    d = decide_replicas(0, current=8, spec=AUTO, history=history, now=70.0)
     assert d.replicas == 4  # the 8 at t=0 expired, the 4 at t=30 has not
 
 

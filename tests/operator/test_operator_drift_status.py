@@ -70,7 +70,8 @@ def test_status_goes_ready_when_bindings_and_deployments_are():
     assert status["phase"] == "Pending"
     assert {cond["type"]: cond["status"] for cond in status["conditions"]} == {
         "Ready": "Unknown", "StorageBound": "Unknown", "DatabaseBound": "Unknown",
-        "WebAvailable": "False", "WorkersAvailable": "False", "EgressPinned": "Unknown"}
+        "WebAvailable": "False", "WorkersAvailable": "False", "EgressPinned": "Unknown",
+        "Progressing": "True"}  # RollingOut: no pod runs yet
     st.storage = c.Condition(c.STORAGE_BOUND, c.TRUE, "BucketReady", "ok")
     st.database = c.Condition(c.DATABASE_BOUND, c.TRUE, "DatabaseReady", "ok")
     record_deployment(rt, deployment("photos-web", 1, 2, "1"))

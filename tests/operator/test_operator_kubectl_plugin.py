@@ -51,6 +51,13 @@ GALLERY: dict[str, Any] = {
 }
 
 
+def test_status_text_shows_the_web_autoscalers_replicas_and_load() -> None:
+    autoscaled = {**GALLERY, "spec": {**GALLERY["spec"], "web": {"replicas": 2, "autoscaling": {"maxReplicas": 6}}},
+                  "status": {**GALLERY["status"], "webReadyReplicas": 3, "desiredWebReplicas": 4, "webLoad": 13.5}}
+    text = render.status_text(autoscaled, [], NOW)
+    assert "Web:       3/4 ready, autoscaled on 13.5 requests in flight\n" in text
+
+
 def backup(name: str, age: timedelta, phase: str) -> dict[str, Any]:
     return {"metadata": {"name": name, "creationTimestamp": stamp(age)}, "spec": {"gallery": "family"},
             "status": {"phase": phase, "sizeBytes": 2048, "objectCount": 12, "durationSeconds": 1.25}}
@@ -61,6 +68,7 @@ def test_status_text_shows_phase_backlog_conditions_and_backups_newest_first() -
                                         backup("new", timedelta(hours=1), "Failed")], NOW)
     assert "Gallery photos/family" in text and "Phase:     Ready\n" in text
     assert "Workers:   1/3 ready" in text and "Backlog:   42 images" in text
+    assert "Web:       2/2 ready\n" in text
     assert "Last backup: family-202612030300 completed 9h ago (3.0 MiB)" in text
     conditions = text.split("Conditions:")[1].split("Backups:")[0].splitlines()
     assert conditions[1].split()[:4] == ["TYPE", "STATUS", "REASON", "AGE"]

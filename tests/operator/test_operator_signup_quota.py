@@ -24,7 +24,7 @@ CRD = Path(__file__).resolve().parents[2] / "charts/picsource/crds/galleries.pic
 
 
 def _spec_schema() -> dict:
-    (version,) = yaml.safe_load(CRD.read_text())["spec"]["versions"]
+    (version,) = [v for v in yaml.safe_load(CRD.read_text())["spec"]["versions"] if v["storage"]]
     return version["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
 
 

@@ -16,7 +16,7 @@ CRD = Path(__file__).resolve().parents[2] / "charts/picsource/crds/galleries.pic
 
 def crd_schema() -> dict[str, Any]:
     crd = yaml.safe_load(CRD.read_text())
-    (version,) = crd["spec"]["versions"]
+    (version,) = [v for v in crd["spec"]["versions"] if v["storage"]]  # every version shares it
     return version["schema"]["openAPIV3Schema"]
 
 

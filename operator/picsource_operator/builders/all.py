@@ -25,15 +25,16 @@ from picsource_operator.spec import Gallery
 __all__ = ["build_all", "config_hash"]
 
 
-def build_all(g: Gallery, *, secret_key: str, worker_replicas: int,
+def build_all(g: Gallery, *, secret_key: str, worker_replicas: int, web_replicas: int | None = None,
               egress: Egress | None = None, secrets_hash: str | None = None) -> list[Obj]:
     """`secrets_hash`: digest of the referenced Secrets' data (see credentials.py);
-    `egress`: where the pods may connect (see egress.py; None: the storage endpoint only)."""
+    `egress`: where the pods may connect (see egress.py; None: the storage endpoint only);
+    `web_replicas`: the web autoscaler's decision (None: spec.web.replicas)."""
     digest = config_hash(g)
     objects = [
         build_app_secret(g, secret_key),
         build_configmap(g),
-        build_web_deployment(g, digest, secrets_hash),
+        build_web_deployment(g, digest, secrets_hash, web_replicas),
         build_worker_deployment(g, digest, worker_replicas, secrets_hash),
         build_web_service(g),
         build_web_pdb(g),

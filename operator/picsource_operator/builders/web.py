@@ -26,7 +26,9 @@ from picsource_operator.spec import Gallery
 WEB_DRAIN_SECONDS = 5
 
 
-def build_web_deployment(g: Gallery, config_hash: str, secrets_hash: str | None = None) -> Obj:
+def build_web_deployment(g: Gallery, config_hash: str, secrets_hash: str | None = None,
+                         replicas: int | None = None) -> Obj:
+    """`replicas`: the web autoscaler's decision (None: spec.web.replicas)."""
     volume, mount = pods.tmp_volume()
     container: Obj = {
         "name": "web",
@@ -61,7 +63,7 @@ def build_web_deployment(g: Gallery, config_hash: str, secrets_hash: str | None 
         "kind": "Deployment",
         "metadata": metadata(g, web_name(g), WEB),
         "spec": {
-            "replicas": g.web.replicas,
+            "replicas": g.web.replicas if replicas is None else replicas,
             "revisionHistoryLimit": 3,
             "selector": {"matchLabels": selector_labels(g, WEB)},
             "strategy": {

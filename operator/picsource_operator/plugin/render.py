@@ -60,6 +60,21 @@ def table(rows: Sequence[Sequence[str]]) -> list[str]:
             for row in rows]
 
 
+def web_wanted(spec: Mapping[str, Any], status: Mapping[str, Any]) -> str:
+    """The web replicas asked for: the web autoscaler's decision, else spec.web.replicas."""
+    web = spec.get("web") or {}
+    if web.get("autoscaling") is not None and status.get("desiredWebReplicas") is not None:
+        return str(status["desiredWebReplicas"])
+    return str(web.get("replicas", 2))
+
+
+def web_load(status: Mapping[str, Any]) -> str:
+    """", autoscaled on 4.5 requests in flight" with spec.web.autoscaling (status.webLoad)."""
+    if status.get("webLoad") is None:
+        return ""
+    return f", autoscaled on {status['webLoad']:g} requests in flight"
+
+
 def status_text(gallery: Mapping[str, Any], backups: Sequence[Mapping[str, Any]], now: datetime) -> str:
     """The `status` command: phase, replicas, backlog, conditions and backups of one Gallery."""
     meta = gallery.get("metadata") or {}
@@ -70,7 +85,7 @@ def status_text(gallery: Mapping[str, Any], backups: Sequence[Mapping[str, Any]]
         f"  Phase:     {status.get('phase', 'Unknown')}"
         + ("" if status.get("observedGeneration") == meta.get("generation") else "  (status not yet updated)"),
         f"  URL:       {status.get('url') or '-'}",
-        f"  Web:       {status.get('webReadyReplicas', 0)}/{(spec.get('web') or {}).get('replicas', 2)} ready",
+        f"  Web:       {status.get('webReadyReplicas', 0)}/{web_wanted(spec, status)} ready{web_load(status)}",
         f"  Workers:   {status.get('workerReadyReplicas', 0)}/{status.get('desiredWorkers', '-')} ready",
         f"  Backlog:   {status.get('backlog', '-')} images waiting for analysis",
     ]
