@@ -40,6 +40,9 @@ install_apt() {
   command -v iptables >/dev/null || missing+=(iptables)
   command -v ip >/dev/null || missing+=(iproute2)
   [ -x /bin/busybox ] || missing+=(busybox-static)
+  # jemalloc for the worker's analysis processes (worker/picsource_worker/allocator.py),
+  # as in the worker image: the tests and benches run the allocator it ships with.
+  compgen -G "/usr/lib/*-linux-gnu/libjemalloc.so.2" >/dev/null || missing+=(libjemalloc2)
   if [ ${#missing[@]} -eq 0 ]; then echo "==> tools: apt packages present"; return; fi
   say "apt-get install ${missing[*]}"
   local sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"

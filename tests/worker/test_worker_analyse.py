@@ -26,6 +26,15 @@ def test_full_analysis_of_the_coffee_photo_with_models() -> None:
     assert set(result.durations) >= {"decode", "thumbnails", "labels", "faces", "safety"}
 
 
+def test_the_analysis_keeps_no_pixels_once_done() -> None:
+    # The thumbnails' pixels are dropped before OCR (its detector is the memory peak) and
+    # a finished analysis, held while the next image is analysed, keeps only their files.
+    result = analyse(photo_jpeg("coffee"), AnalysisOptions(labels=False, faces=False))
+    assert [t.size for t in result.thumbnails] == [1280, 256]
+    assert all(t.image is None and t.data[:4] == b"RIFF" for t in result.thumbnails)
+    assert result.safety is not None and result.text == ""
+
+
 def test_light_analysis_of_a_photo_with_exif() -> None:
     result = analyse(exif_jpeg(), LIGHT)
     assert result.ok and result.step_errors == {}

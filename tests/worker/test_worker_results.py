@@ -16,14 +16,17 @@ def test_fields_for_a_successful_analysis() -> None:
     result = analyse(
         exif_jpeg(), AnalysisOptions(labels=False, faces=False, ocr=False, safety=False)
     )
-    result.labels = [("Egyptian cat", 0.51234567)]
+    result.labels = [("Egyptian cat", 0.51234567), ("seashore", 0.2)]
     result.text = "GRAND OPENING"
     result.embedding = np.arange(1280, dtype=np.float32)
     keys = {256: "thumbnails/x/256.webp", 1280: "thumbnails/x/1280.webp"}
     fields = analysis_fields(result, keys)
     assert fields["thumbnails"]["256"]["key"] == keys[256]
     assert fields["thumbnails"]["1280"]["width"] == 451
-    assert fields["analysis"]["labels"] == [{"label": "Egyptian cat", "score": 0.5123}]
+    assert fields["analysis"]["labels"] == [
+        {"label": "Egyptian cat", "score": 0.5123},
+        {"label": "seashore", "score": 0.2, "synonyms": ["coast", "seacoast", "sea-coast"]},
+    ]
     assert fields["analysis"]["exif"]["camera_make"] == "Canon"
     assert fields["taken_at"] == datetime(2023, 7, 14, 18, 30, 5)
     assert fields["has_text"] is True and fields["analysis"]["ocr_text"] == "GRAND OPENING"

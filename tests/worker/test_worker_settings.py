@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from picsource_core.config import ConfigurationError
-from picsource_worker.settings import Settings, available_cpus
+from picsource_worker.settings import DEFAULT_MAX_JOBS_PER_PROCESS, Settings, available_cpus
 from tests.support.env import REPO, python_path
 
 BASE = {"S3_ACCESS_KEY": "k", "S3_SECRET_KEY": "s"}
@@ -48,6 +48,9 @@ def test_values_are_read() -> None:
         ("WORKER_MAX_ATTEMPTS", "1.5"), ("S3_ENDPOINT", "not a url"),
         ("WORKER_SAFETY_THRESHOLD", "1.5"), ("WORKER_SAFETY_THRESHOLD", "-0.1"),
         ("WORKER_SAFETY_THRESHOLD", "high"), ("WORKER_SAFETY_THRESHOLD", "nan"),
+        ("WORKER_MAX_JOBS_PER_PROCESS", "-1"), ("WORKER_MAX_JOBS_PER_PROCESS", "2.5"),
+        ("WORKER_MAX_JOBS_PER_PROCESS", "often"), ("WORKER_MAX_JOBS_PER_PROCESS", "10000000"),
+        ("WORKER_ALLOCATOR", "tcmalloc"), ("WORKER_JEMALLOC_PATH", "/nowhere/libjemalloc.so.2"),
     ],
 )  # fmt: skip
 def test_bad_values_name_the_variable(name: str, value: str) -> None:
@@ -60,15 +63,17 @@ def test_missing_credentials_name_the_variable() -> None:
         Settings.from_env({})
 
 
-def test_bad_configuration_exits_2_with_one_line() -> None:
-    env = {**os.environ, **BASE, "PYTHONPATH": python_path(), "WORKER_CONCURRENCY": "lots"}
+@pytest.mark.parametrize(("name", "value"), [("WORKER_CONCURRENCY", "lots"), ("WORKER_MAX_JOBS_PER_PROCESS", "-3"),
+                                            ("WORKER_ALLOCATOR", "tcmalloc")])  # fmt: skip
+def test_bad_configuration_exits_2_with_one_line(name: str, value: str) -> None:
+    env = {**os.environ, **BASE, "PYTHONPATH": python_path(), name: value}
     result = subprocess.run(
         [sys.executable, "-m", "picsource_worker"], env=env, cwd=REPO,
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "WORKER_CONCURRENCY" in lines[0]
+    assert len(lines) == 1 and name in lines[0], lines
 
 
 def test_available_cpus_respects_a_cgroup_quota(tmp_path: Path) -> None:
@@ -92,3 +97,10 @@ def test_pixel_budget_follows_the_web_tier_unless_set_for_the_worker() -> None:
     assert Settings.from_env({**BASE, "MAX_IMAGE_PIXELS": "80000000"}).max_pixels == 80_000_000
     both = {**BASE, "MAX_IMAGE_PIXELS": "80000000", "WORKER_MAX_PIXELS": "1000"}
     assert Settings.from_env(both).analysis_options().max_pixels == 1000
+
+
+def test_processes_are_recycled_after_a_bounded_number_of_jobs_unless_zero() -> None:
+    assert Settings.from_env(BASE).max_jobs_per_process == DEFAULT_MAX_JOBS_PER_PROCESS > 0
+    assert Settings.from_env({**BASE, "WORKER_MAX_JOBS_PER_PROCESS": "2"}).max_jobs_per_process == 2
+    assert Settings.from_env({**BASE, "WORKER_MAX_JOBS_PER_PROCESS": "0"}).max_jobs_per_process == 0
+

@@ -9,8 +9,13 @@ it reads; when it runs, how it survives a database or store outage (log, wait
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from bson import ObjectId
 
 log = logging.getLogger(__name__)
 
@@ -46,3 +51,48 @@ class Backfill:
 
     def _pass(self, now: float) -> int:
         raise NotImplementedError
+
+    def checkpoint(self) -> tuple[float, float]:
+        """(next due, inf once done; the walk's position, 0 here): what a recycled analysis
+        process hands its successor (picsource_worker.recycle)."""
+        return (math.inf if self.done else self._next), 0.0
+
+    def resume(self, due: float, position: float) -> None:  # noqa: ARG002 - no walk here
+        self.done, self._next = math.isinf(due), (0.0 if math.isinf(due) else due)
+
+
+#: Where a walk of the images starts (no image id predates PicSource), its first window,
+#: and the bounds of a window's span.
+WALK_START = datetime(2020, 1, 1, tzinfo=UTC)
+FIRST_SPAN = timedelta(days=1)
+MIN_SPAN, MAX_SPAN = timedelta(seconds=1), timedelta(days=64)
+
+
+class IdWindows:
+    """A walk over the images once, in ``_id`` (upload time) windows, up to the present.
+
+    Why windows and not one sorted, limited query per pass: SecantusDB, the bundled server,
+    reads every match before applying a limit, so "the next 200 after X" would read all
+    the rest each pass (quadratic in the gallery). A query bounded to an ``_id`` range reads
+    that range only. A window's span doubles after a sparse one and halves after a crowded one.
+    """
+
+    def __init__(self, start: datetime = WALK_START) -> None:
+        self.start, self.span, self.done = start, FIRST_SPAN, False
+
+    def query(self) -> tuple[dict[str, Any], datetime, bool]:
+        """The next window's ``_id`` condition, its end, and whether it is the last (open-ended)."""
+        end = self.start + self.span
+        last = end >= datetime.now(UTC)
+        ids: dict[str, Any] = {"$gt": ObjectId.from_datetime(self.start)}
+        if not last:
+            ids["$lte"] = ObjectId.from_datetime(end)
+        return ids, end, last
+
+    def advance(self, end: datetime, last: bool, seen: int, batch: int) -> None:
+        """The window up to ``end`` is read (``seen`` images); the next starts there."""
+        self.start, self.done = end, last
+        if seen > 2 * batch:
+            self.span = max(MIN_SPAN, self.span / 2)
+        elif seen < batch / 4:
+            self.span = min(MAX_SPAN, self.span * 2)

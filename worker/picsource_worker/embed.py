@@ -25,16 +25,15 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-from bson import ObjectId
 
 from picsource_core.image_documents import TEXT_DIGEST, TEXT_MODEL, ImageDocuments
 from picsource_core.images import READY
 from picsource_core.text_embedding import TEXT_MODEL_ID, TEXT_VECTOR, document_text, encoder, pack
-from picsource_worker.backfill import Backfill
+from picsource_worker.backfill import Backfill, IdWindows
 from picsource_worker.pipeline.analyse import describe_error
 
 log = logging.getLogger(__name__)
@@ -49,11 +48,6 @@ REFRESH_TRIES = 3
 #: images looked at per pass (passes follow each other between jobs until the present).
 BACKFILL_INTERVAL_SECONDS = 60.0
 BACKFILL_BATCH = 200
-#: Where the backfill's walk starts (no image id predates PicSource), its first window,
-#: and the bounds of a window's span.
-WALK_START = datetime(2020, 1, 1, tzinfo=UTC)
-FIRST_SPAN = timedelta(days=1)
-MIN_SPAN, MAX_SPAN = timedelta(seconds=1), timedelta(days=64)
 
 
 def encode(texts: Sequence[str]) -> np.ndarray:
@@ -123,15 +117,10 @@ def catch_up(images: ImageDocuments, written: Mapping[str, Any]) -> None:
 
 class TextBackfill(Backfill):
     """Asks for EMBED jobs for ready images whose vector is missing or from another model,
-    walking the images once in ``_id`` (upload time) windows, so each is asked for once;
-    done for good at the present (new images get their vector at analysis; a new model
-    comes with a new process, which walks again).
-
-    Why windows and not one sorted, limited query per pass: SecantusDB, the bundled server,
-    reads every match before applying a limit, so "the next 200 after X" would read all
-    the rest each pass (quadratic in the gallery). A query bounded to an ``_id`` range reads
-    that range only. A pass reads windows until it has seen about ``batch`` images; a
-    window's span doubles after a sparse one and halves after a crowded one.
+    walking the images once in ``_id`` (upload time) windows (backfill.IdWindows), so each
+    is asked for once; done for good at the present (new images get their vector at
+    analysis; a new model comes with a new process, which walks again). A pass reads
+    windows until it has seen about ``batch`` images.
     """
 
     handled_message = "asked for the text of %d older image(s) to be embedded"
@@ -141,29 +130,30 @@ class TextBackfill(Backfill):
                  batch: int = BACKFILL_BATCH, clock: Callable[[], float] = time.time) -> None:
         super().__init__(interval=interval, batch=batch, clock=clock)
         self.images = images
-        self._from = WALK_START
-        self._span = FIRST_SPAN
+        self._walk = IdWindows()
 
     def _pass(self, now: float) -> int:
         seen, wanted = 0, []
         while seen < self.batch and not self.done:
-            start = self._from
-            end = start + self._span
-            last = end >= datetime.now(UTC)  # the present: the last window is open-ended
-            ids: dict[str, Any] = {"$gt": ObjectId.from_datetime(start)}
-            if not last:
-                ids["$lte"] = ObjectId.from_datetime(end)
+            ids, end, last = self._walk.query()
             docs = list(self.images.find({"_id": ids}, {"status": 1, TEXT_MODEL: 1}))
             wanted += [d["_id"] for d in docs if d.get("status") == READY and d.get(TEXT_MODEL) != TEXT_MODEL_ID]
             seen += len(docs)
-            self._from, self.done = end, last
-            if len(docs) > 2 * self.batch:
-                self._span = max(MIN_SPAN, self._span / 2)
-            elif len(docs) < self.batch / 4:
-                self._span = min(MAX_SPAN, self._span * 2)
+            self._walk.advance(end, last, len(docs), self.batch)
+            self.done = last
         if wanted:
             self.images.request_embeds(wanted)
         return len(wanted)
+
+    def checkpoint(self) -> tuple[float, float]:
+        due, _ = super().checkpoint()
+        return due, self._walk.start.timestamp()
+
+    def resume(self, due: float, position: float) -> None:
+        """A recycled predecessor's walk goes on where it was (picsource_worker.recycle)."""
+        super().resume(due, position)
+        if position:
+            self._walk.start = datetime.fromtimestamp(position, UTC)
 
 
 def warm_up() -> None:

@@ -13,6 +13,8 @@ service with backoff and spends no attempt (see the queue module for the rule).
 An ``EMBED`` job (the image's text changed; picsource_worker.embed) only brings the text
 vector up to date: it never touches the image's status, and its failures stay on the job
 (``Job.sets_status``), so a retry or a dead letter never shows a ready image as failed.
+A ``REANALYSE`` job (newer models; picsource_worker.reanalysis) is an analysis with the same
+care: the image stays ready with its old analysis until the new one is written.
 """
 
 from __future__ import annotations
@@ -27,10 +29,10 @@ from minio.error import InvalidResponseError, S3Error, ServerError
 from pymongo.database import Database
 
 from picsource_core import images
-from picsource_core.image_documents import ImageDocuments
+from picsource_core.image_documents import WHOLE, ImageDocuments
 from picsource_core.location import LOCATION
 from picsource_core.mongo import is_outage as is_mongo_outage
-from picsource_core.queue import EMBED, FAILED, PENDING, Job, JobQueue
+from picsource_core.queue import EMBED, FAILED, PENDING, REANALYSE, Job, JobQueue
 from picsource_core.storage import (
     ObjectStore,
     StorageError,
@@ -122,7 +124,9 @@ def run_job(ctx: JobContext, job: Job, state: JobState) -> str:
 
 def _process(ctx: JobContext, job: Job, state: JobState) -> str:
     image_id = job.image_id
-    doc = ctx.images.start_analysis(image_id)
+    again = job.kind == REANALYSE  # a ready image keeps its status and analysis meanwhile
+    doc = (ctx.images.find_one({"_id": image_id, "status": images.READY}, WHOLE) if again
+           else ctx.images.start_analysis(image_id))
     if doc is None:
         with ctx.commit_lock:
             ctx.queue.complete(job)

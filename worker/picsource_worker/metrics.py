@@ -28,6 +28,10 @@ LEASES_EXPIRED = Counter(
     "picsource_worker_leases_expired_total",
     "Jobs this worker took over because the previous holder's lease had expired.",
 )
+RECYCLES = Counter(
+    "picsource_worker_process_recycles_total",
+    "Analysis processes that exited after WORKER_MAX_JOBS_PER_PROCESS jobs to be replaced by a fresh fork (not crashes).",
+)
 
 
 def observe_steps(durations: dict[str, float]) -> None:

@@ -26,6 +26,7 @@ from PIL import Image
 from picsource_core.config import ConfigurationError
 from picsource_core.cpus import available_cpus
 from picsource_worker import embed
+from picsource_worker.allocator import restart_background_purging
 from picsource_worker.memory import release_memory
 from picsource_worker.models import runtime
 from picsource_worker.pipeline.analyse import AnalysisOptions, analyse, describe_error
@@ -65,6 +66,7 @@ def _text_encoder() -> bool:
 def warm_up(options: AnalysisOptions, concurrency: int) -> tuple[list[str], list[str]]:
     """In an analysis process, before its first job: the models it inherited from the
     forkserver and those it had to load itself (none, when preloading worked)."""
+    restart_background_purging()  # jemalloc's, stopped by the fork (picsource_worker.allocator)
     inherited = runtime.loaded()
     if not inherited:
         configure(concurrency)

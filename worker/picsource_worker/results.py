@@ -5,8 +5,10 @@ The document shape, shared with the web tier:
 * ``analysis``: ``format``, ``width``, ``height``, ``frames``, ``exif`` (camera_make,
   camera_model, lens, taken_at, exposure_time, f_number, iso, focal_length, latitude,
   longitude; only the fields found), ``palette`` ([{hex, share, name, family}]),
-  ``phash``, ``dhash``, ``labels`` ([{label, score}]), ``faces``, ``ocr_text``,
-  ``safety`` (0..1, higher is less safe), ``caption``, ``step_errors`` ({step: message}).
+  ``phash``, ``dhash``, ``labels`` ([{label, score, synonyms?}]: synonyms only when
+  WordNet has some), ``faces``, ``ocr_text``,
+  ``safety`` (0..1, higher is less safe), ``caption``, ``step_errors`` ({step: message}),
+  ``pipeline`` (picsource_core.reanalysis.ANALYSIS_PIPELINE: which models made it).
 * ``thumbnails``: {"256": {key, width, height, bytes}, "1280": {...}}.
 * ``colour_families``, ``has_text``: top level, because the web tier filters on them.
 * ``taken_at``: top level, the capture time from EXIF for the detail page and the API
@@ -26,6 +28,8 @@ from typing import Any
 import numpy as np
 
 from picsource_core.images import DEFAULT_SAFETY_THRESHOLD, HIDDEN_FROM_PUBLIC
+from picsource_core.reanalysis import ANALYSIS_PIPELINE, PIPELINE
+from picsource_worker.models.classifier import label_synonyms
 from picsource_worker.pipeline.analyse import Analysis
 
 EMBEDDING_DIGITS = 6
@@ -34,6 +38,12 @@ EMBEDDING_DIGITS = 6
 def above_safety_threshold(safety: float | None, threshold: float) -> bool:
     """Whether a safety score hides the image from public listings (no score: never)."""
     return safety is not None and safety >= threshold
+
+
+def _label(name: str, score: float) -> dict[str, Any]:
+    """A stored label: its name, score and WordNet synonyms (searched by word and meaning)."""
+    synonyms = label_synonyms().get(name)
+    return {"label": name, "score": round(score, 4), **({"synonyms": list(synonyms)} if synonyms else {})}
 
 
 def analysis_fields(analysis: Analysis, thumbnail_keys: dict[int, str],
@@ -51,12 +61,13 @@ def analysis_fields(analysis: Analysis, thumbnail_keys: dict[int, str],
         ],
         "phash": analysis.phash,
         "dhash": analysis.dhash,
-        "labels": [{"label": name, "score": round(score, 4)} for name, score in analysis.labels],
+        "labels": [_label(name, score) for name, score in analysis.labels],
         "faces": analysis.faces,
         "ocr_text": analysis.text,
         "safety": None if analysis.safety is None else round(analysis.safety, 4),
         "caption": analysis.caption,
         "step_errors": dict(analysis.step_errors),
+        PIPELINE: ANALYSIS_PIPELINE,
     }
     thumbs = {
         str(t.size): {

@@ -10,6 +10,10 @@ enforces two deadlines by giving the job back and leaving the process:
 * the job timeout (a decoder or model that hangs): the job is failed with backoff and
   the process exits 1, so the supervisor starts a fresh one.
 
+After its share of WORKER_MAX_JOBS_PER_PROCESS jobs, a process settles its last job and
+exits with ``recycle.RECYCLED`` to give back its fragmented heap; the supervisor forks a
+fresh one at once (picsource_worker.recycle).
+
 A process that dies outright (OOM kill, a segfault in a decoder) settles nothing: its
 lease expires and the claim counts. Before each claim the loop buries the jobs whose
 lease expired on their last attempt, so their images show failed instead of "processing";
@@ -25,6 +29,7 @@ import ctypes
 import logging
 import os
 import signal
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -34,6 +39,7 @@ from pymongo.errors import PyMongoError
 
 from picsource_core.mongo import connect
 from picsource_core.queue import Job, JobQueue
+from picsource_core.reanalysis import ReanalysisLedger
 from picsource_core.storage import ObjectStore
 from picsource_worker import embed, preload
 from picsource_worker.job import (
@@ -44,6 +50,8 @@ from picsource_worker.job import (
     settle_failure,
 )
 from picsource_worker.location import LocationBackfill
+from picsource_worker.reanalysis import ReanalysisBackfill
+from picsource_worker.recycle import RECYCLED, Duties
 from picsource_worker.settings import Settings
 from picsource_worker.trash import TrashPurge
 
@@ -61,10 +69,11 @@ class Shared:
     ticks: Any  # multiprocessing.Array('d'): last sign of life per slot (time.time())
     busy: Any  # multiprocessing.Array('b'): 1 while the slot holds a job
     supervisor_pid: int
+    duties: Any  # multiprocessing.Array('d'): slot 0's duties' progress (recycle.Duties)
 
 
-def run_slot(slot: int, settings: Settings, shared: Shared) -> None:
-    """Entry point of an analysis process."""
+def run_slot(slot: int, settings: Settings, shared: Shared, max_jobs: int = 0) -> None:
+    """Entry point of an analysis process; it recycles itself after ``max_jobs`` jobs (0: never)."""
     _die_with_parent(shared.supervisor_pid)
     logging.basicConfig(
         level=logging.INFO,
@@ -89,12 +98,18 @@ def run_slot(slot: int, settings: Settings, shared: Shared) -> None:
         observe=metrics.observe_steps,
     )
     worker_id = f"{settings.worker_id}-{slot}-{os.getpid()}"
-    # One slot per worker purges expired trash between jobs (picsource_worker.trash).
-    purge = TrashPurge(ctx.images, ctx.queue, store, days=settings.trash_days) if slot == 0 else None
-    # ...and checks images from before uploads removed location (picsource_worker.location).
-    backfill = LocationBackfill(ctx.images, store) if slot == 0 else None
-    # ...and asks for the text vectors of images analysed before them (picsource_worker.embed).
-    texts = embed.TextBackfill(ctx.images) if slot == 0 and ctx.options.text_embedding else None
+    duties = Duties([
+        # One slot per worker purges expired trash between jobs (picsource_worker.trash),
+        TrashPurge(ctx.images, ctx.queue, store, days=settings.trash_days),
+        # ...checks images from before uploads removed location (picsource_worker.location),
+        LocationBackfill(ctx.images, store),
+        # ...asks for the text vectors of images analysed before them (picsource_worker.embed),
+        embed.TextBackfill(ctx.images) if ctx.options.text_embedding else None,
+        # ...and, after the models changed, asks for older images to be analysed again (throttled);
+        # resumed from where a recycled predecessor left them.
+        ReanalysisBackfill(ctx.images, ctx.queue, ReanalysisLedger(db)),
+    ], shared.duties) if slot == 0 else None  # fmt: skip
+    handled = 0
     shared.ticks[slot] = time.time()
     _warm_up(ctx, settings.concurrency)
 
@@ -108,12 +123,8 @@ def run_slot(slot: int, settings: Settings, shared: Shared) -> None:
         shared.ticks[slot] = time.time()
         try:
             metrics.JOBS.labels("failed").inc(bury_abandoned(ctx))
-            if purge is not None:
-                purge.run_if_due()
-            if backfill is not None:
-                backfill.run_if_due()
-            if texts is not None:
-                texts.run_if_due()
+            if duties is not None:
+                duties.run_if_due()
             job = ctx.queue.claim(worker_id, settings.lease_seconds)
         except PyMongoError as exc:
             log.warning("cannot claim a job: %s", exc)
@@ -134,6 +145,13 @@ def run_slot(slot: int, settings: Settings, shared: Shared) -> None:
             shared.busy[slot] = 0
         metrics.JOBS.labels(outcome).inc()
         log.info("job %s image %s: %s", job.id, job.image_id, outcome)
+        handled += 1
+        if max_jobs and handled >= max_jobs and not (shared.stop.is_set() or local_stop):
+            # Settled, no lease held: hand the slot to a fresh fork (picsource_worker.recycle).
+            metrics.RECYCLES.inc()
+            log.info("recycling after %d jobs", handled)
+            db.client.close()
+            sys.exit(RECYCLED)
     log.info("stopped claiming; exiting")
 
 

@@ -16,8 +16,16 @@ from picsource_core.cpus import available_cpus
 from picsource_core.images import DEFAULT_SAFETY_THRESHOLD
 from picsource_core.storage import THUMBNAIL_SIZES
 from picsource_core.trash import DEFAULT_TRASH_DAYS, trash_days
+from picsource_worker.allocator import Allocator
 from picsource_worker.pipeline.analyse import AnalysisOptions
 from picsource_worker.pipeline.decode import DEFAULT_MAX_PIXELS
+
+#: Jobs before an analysis process is recycled (picsource_worker.recycle). Measured with
+#: bench/bench_recycle.py: a process's peak RSS is set within its first dozen images
+#: (~355 MB) and creeps ~10 MB more by 64-96; a new process costs ~100 ms of CPU (~1 % at
+#: 50 jobs of ~200 ms; 5-10 % at 12-20, which still peaked at 351-357 MB). 50 caps the
+#: creep (and any slow leak) within the throughput budget.
+DEFAULT_MAX_JOBS_PER_PROCESS = 50
 
 
 @dataclass(frozen=True)
@@ -59,6 +67,12 @@ class Settings:
     job_timeout_seconds: float = 300.0
     #: WORKER_ID: prefix of lease owners (default: the host name, the pod name in a cluster).
     worker_id: str = "worker"
+    #: WORKER_MAX_JOBS_PER_PROCESS: an analysis process is replaced by a fresh fork after at
+    #: most this many jobs, to give back its fragmented heap (picsource_worker.recycle); 0: never.
+    max_jobs_per_process: int = DEFAULT_MAX_JOBS_PER_PROCESS
+    #: WORKER_ALLOCATOR (auto, jemalloc, glibc) and WORKER_JEMALLOC_PATH: the analysis
+    #: processes' malloc (picsource_worker.allocator); auto is jemalloc where it is found.
+    allocator: Allocator = Allocator()
     #: TRASH_DAYS: trashed images older than this are purged by the worker (picsource_worker.trash).
     trash_days: int = DEFAULT_TRASH_DAYS
 
@@ -103,7 +117,11 @@ class Settings:
                 "WORKER_JOB_TIMEOUT_SECONDS", 300.0, minimum=1.0, maximum=86400.0
             ),
             worker_id=env.str("WORKER_ID", env.str("HOSTNAME", socket.gethostname())),
+            max_jobs_per_process=env.int(
+                "WORKER_MAX_JOBS_PER_PROCESS", DEFAULT_MAX_JOBS_PER_PROCESS, minimum=0, maximum=1_000_000
+            ),
             trash_days=trash_days(environ),
+            allocator=Allocator.from_env(environ),
         )
 
     def analysis_options(self) -> AnalysisOptions:

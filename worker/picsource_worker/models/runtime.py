@@ -66,27 +66,28 @@ def loaded() -> list[str]:
 
 
 #: How a session gets memory for its intermediate tensors (see ``new_session``).
-Memory = Literal["planned", "arena", "malloc"]
+Memory = Literal["arena", "malloc"]
 
 
-def new_session(model: str | Path | bytes, *, memory: Memory = "planned") -> ort.InferenceSession:
+def new_session(model: str | Path | bytes, *, memory: Memory = "malloc") -> ort.InferenceSession:
     """A CPU session (``session_threads`` threads) for an ONNX file path or serialised model.
 
-    ``memory``, by how the input size varies from call to call:
+    ``memory``: where intermediate tensors live. Never onnxruntime's default (its CPU arena
+    and memory-pattern planner): the planner keeps one block per input size for good (the
+    OCR detector: +162 MB per image; the classifier: 9 MB per process, for no speed at a
+    fixed 224 px), and each session's arena keeps its own peak, so a process held the sum
+    of every model's peak instead of the largest.
 
-    * "planned" (onnxruntime's default: CPU arena and memory-pattern planner): one fixed
-      input size (the classifier);
-    * "arena" (the arena without the planner): a few sizes (OCR's detector sees each
-      aspect ratio, its recogniser each batch width). Blocks are reused across sizes; on
-      the detector, 27 ms and +30 MB of peak RSS, against 34 ms and +162 MB for the
-      planner without the arena (RapidOCR's own setting);
-    * "malloc" (neither): many sizes (MTCNN's pyramid and candidate batches). The arena
-      and planner would keep a block for every size seen, so RSS crept up by tens of MB
-      over a worker's first images; plain malloc/free costs a little speed.
+    * "malloc" (the default): plain malloc/free; freed memory serves the next model. As
+      fast as the planner on the classifier, the safety model and MTCNN (whose pyramid and
+      candidate batches come in many sizes: with an arena, RSS crept up by tens of MB);
+    * "arena" (the arena without the planner): OCR's detector and recogniser, whose big
+      activations would otherwise be mapped and faulted in afresh on every image: on the
+      detector at 512 px, 37 ms and +28 MB peak, against 61 ms and +72 MB with malloc.
     """
     options = ort.SessionOptions()
-    options.enable_cpu_mem_arena = memory != "malloc"
-    options.enable_mem_pattern = memory == "planned"
+    options.enable_cpu_mem_arena = memory == "arena"
+    options.enable_mem_pattern = False
     options.intra_op_num_threads = _threads
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL

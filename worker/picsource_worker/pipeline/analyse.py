@@ -13,7 +13,7 @@ import importlib
 import io
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import ModuleType
 from typing import Any, TypeVar
 
@@ -29,7 +29,7 @@ T = TypeVar("T")
 #: text is known (picsource_worker.embed).
 STEPS = (
     "decode", "exif", "thumbnails", "colours", "hashes",
-    "labels", "faces", "ocr", "safety", "caption", "text",
+    "labels", "faces", "safety", "ocr", "caption", "text",
 )  # fmt: skip
 
 
@@ -120,11 +120,15 @@ def analyse(data: bytes, options: AnalysisOptions | None = None) -> Analysis:
             result.embedding = np.asarray(classification.embedding, dtype=np.float32)
     if opts.faces:
         result.faces = runner.run("faces", lambda: int(_model("faces").count_faces(medium)))
+    if opts.safety:
+        result.safety = runner.run("safety", lambda: float(_model("safety").safety_score(medium)))
+    # The thumbnails' pixels are not needed past here: dropped before OCR, the step whose
+    # detector needs the most memory (~50 MB), they do not add to the process's peak.
+    small = medium = image
+    result.thumbnails = [replace(t, image=None) for t in result.thumbnails]
     if opts.ocr:
         text = runner.run("ocr", lambda: str(_model("ocr").read_text(image) or ""))
         result.text = " ".join(text.split()) if text is not None else None
-    if opts.safety:
-        result.safety = runner.run("safety", lambda: float(_model("safety").safety_score(medium)))
     result.caption = runner.run(
         "caption",
         lambda: caption.make_caption(
