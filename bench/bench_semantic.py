@@ -14,15 +14,21 @@ phrases from the same vocabulary, sent to GET /search?q=...&scope=... (the searc
 - "popular": QUERIES phrases over and over, as a gallery's common searches: after the
   first round each is served from the ranked-list cache (services/semantic.py) until a
   write renews the stamp.
-- "distinct": every request a phrase not asked before (DISTINCT of them): each one is
-  embedded, scanned and filtered; the cold path.
+- "zipf": a realistic mix, ZIPF_QUERIES distinct phrases drawn with Zipf-distributed
+  frequencies (exponent ZIPF_S): a few are asked very often, most rarely, so some requests
+  rank a list that is not cached yet in that worker.
+- "distinct": every request a phrase not asked before (the warm-up uses other phrases
+  than the measured run): each one is embedded, scanned and read back; the cold path,
+  bounded by the CPU of the embedding and the scan.
 
 Before the load, in process: the time to build a 100k scope from MongoDB (what a change
 costs the next query), its memory, the time of one query's scan, and how often the
-sign-bit prefilter keeps the exact nearest 20 (recall against a full scan).
+sign-bit prefilter keeps the exact nearest 20 (recall against a full scan). Always: the
+worker's cost per image for its text vector (one document's text embedded on one core).
 
 Run:  .venv/bin/python bench/bench_semantic.py [--images 100000] [--duration 15]
-      [--connections 16] [--workers N] [--warmup-rounds 12]
+      [--connections 16] [--workers N] [--warmup-rounds 12] [--kinds popular,zipf,distinct]
+(LISTING_CACHE_ENTRIES and the other web settings pass through from the environment.)
 Prints the figures and writes bench/out/bench_semantic.json.
 """
 
@@ -62,7 +68,10 @@ USERNAME, PASSWORD = "bencher", "a long bench passphrase"
 SEED_VERSION = 2  # bump when seed() or the model id changes
 SEED_TEXTS = 2000
 QUERIES = 20
-DISTINCT = 5000
+ZIPF_QUERIES = 300
+ZIPF_S = 1.1
+ZIPF_REQUESTS = 50_000  # the length of the sampled sequence wrk walks through
+DISTINCT = 20_000
 #: Cold searches timed in process (each scope).
 COLD_SAMPLES = 10
 NOISE = 0.35  # per-image spread around its text (cosine to it about 0.9)
@@ -71,10 +80,10 @@ NOISE = 0.35  # per-image spread around its text (cosine to it about 0.9)
 def phrases(rng: random.Random, n: int) -> list[str]:
     """Human-like search phrases from the bench vocabulary, without repeats."""
     forms = ("{a}", "{a} {b}", "{a} near the {b}", "a {l}", "{l} at the {a}", "{a} and {b} at night",
-             "my {a} in the {b}")
+             "my {a} in the {b}", "{a} {b} and a {c}", "a {l} with {a} and {c}")
     seen: dict[str, None] = {}
     while len(seen) < n:
-        seen.setdefault(rng.choice(forms).format(a=rng.choice(WORDS), b=rng.choice(WORDS),
+        seen.setdefault(rng.choice(forms).format(a=rng.choice(WORDS), b=rng.choice(WORDS), c=rng.choice(WORDS),
                                                  l=rng.choice(LABELS)), None)
     return list(seen)
 
@@ -156,6 +165,30 @@ def in_process(db: Any, user: Any, popular: list[str], distinct: list[str]) -> d
     return figures
 
 
+def embedding_cost(owner: Any, samples: int = 100) -> dict[str, float]:
+    """The worker's cost per image for its text vector: one document's text (document_text,
+    as picsource_worker/embed.py builds it, of documents shaped like the seeded ones)
+    embedded at a time, one thread."""
+    from picsource_core.text_embedding import document_text
+
+    enc = encoder(threads=1)
+    rng = random.Random(3)
+    texts = [document_text(fake_image(rng, owner, datetime.now(UTC), public=True)) for _ in range(samples)]
+    enc.embed(texts[:1])
+    times, cpu = [], time.process_time()
+    for text in texts:
+        began = time.perf_counter()
+        enc.embed([text])
+        times.append((time.perf_counter() - began) * 1000)
+    return {"embed_per_image_p50_ms": statistics.median(times),
+            "embed_per_image_cpu_ms": (time.process_time() - cpu) * 1000 / len(texts)}
+
+
+def zipf_sequence(rng: random.Random, texts: list[str], n: int) -> list[str]:
+    """``n`` draws from ``texts`` with Zipf-distributed frequencies (rank r weighs r^-ZIPF_S)."""
+    return rng.choices(texts, weights=[rank ** -ZIPF_S for rank in range(1, len(texts) + 1)], k=n)
+
+
 def print_in_process(inproc: dict[str, float]) -> None:
     print(f"\nin process: {inproc['vectors']:,.0f} vectors, scope built from MongoDB in "
           f"{inproc['scope_build_s']:.1f} s, {inproc['scope_mb']:.1f} MB; query embedding p50 "
@@ -219,6 +252,34 @@ def worker_pids(master: int) -> list[int]:
     return [int(p) for p in children.read_text().split()] if children.exists() else []
 
 
+def warm_every_worker(base: str, cookie: str, master: int, texts: list[str], seconds: float = 300.0) -> None:
+    """Searches of both scopes, several at once, until every gunicorn worker holds the model
+    and both scopes (its RSS near the largest worker's): the figures under load are of
+    warm workers. A worker's first search of a large scope reads it whole (the "first
+    search" above); under wrk, that read in a cold worker slows the database for everyone
+    and the 2.5 s operation timeouts open the circuit (503s), which is not what the
+    steady state costs."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import requests
+
+    def probe(n: int) -> int:
+        scope, jar = ("mine", cookie) if n % 2 == 0 else ("public", None)
+        return requests.get(f"{base}/search?q={quote(texts[n % len(texts)])}&scope={scope}", timeout=600,
+                            headers={"Cookie": jar} if jar else {}).status_code
+
+    began, codes = time.perf_counter(), [0]
+    while time.perf_counter() - began < seconds:
+        sizes = [rss_mb(pid) for pid in worker_pids(master)]
+        if set(codes) == {200} and sizes and min(sizes) > 0.85 * max(sizes):
+            break
+        with ThreadPoolExecutor(8) as pool:
+            codes = list(pool.map(probe, range(16)))
+        wait_idle(base)
+    print(f"workers warmed in {time.perf_counter() - began:.0f} s (last probes {sorted(set(codes))}): RSS "
+          f"{sorted(round(rss_mb(pid)) for pid in worker_pids(master))} MB", flush=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=100_000)
@@ -227,6 +288,8 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2 * (os.cpu_count() or 1))
     parser.add_argument("--warmup-rounds", type=int, default=12, help="at most this many 10 s "
                         "rounds of the popular queries before measuring them")
+    parser.add_argument("--kinds", default="popular,zipf,distinct",
+                        help="which query mixes to measure, comma-separated (default: all three)")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         print("wrk is required: apt-get install wrk", file=sys.stderr)
@@ -239,8 +302,10 @@ def main() -> int:
     mongo, minio, web = MongoServer(db_dir), MinioServer(workdir / "minio"), None
     mongo.config_toml = '[storage]\ncache_size = "4G"\n[oplog]\nmax_entries = 5000000\n'
     rng = random.Random(7)
-    popular = phrases(rng, QUERIES)
-    distinct = [p for p in phrases(rng, DISTINCT + QUERIES) if p not in set(popular)][:DISTINCT]
+    everything = phrases(rng, QUERIES + ZIPF_QUERIES + DISTINCT)
+    popular, zipf_texts = everything[:QUERIES], everything[QUERIES:QUERIES + ZIPF_QUERIES]
+    distinct = everything[QUERIES + ZIPF_QUERIES:]
+    zipf = zipf_sequence(rng, zipf_texts, ZIPF_REQUESTS)
     try:
         print("starting SecantusDB and MinIO ...", flush=True)
         mongo.start()
@@ -260,11 +325,15 @@ def main() -> int:
             seconds = seed(db, user.id, args.images)
             (db_dir / "seeded").write_text(f"{seconds:.0f}s\n")
             print(f"  {args.images:,} documents in {seconds:.0f}s", flush=True)
+        cost = embedding_cost(user.id)
+        print(f"worker cost per image for its text vector: p50 {cost['embed_per_image_p50_ms']:.1f} ms, "
+              f"{cost['embed_per_image_cpu_ms']:.1f} ms CPU (one thread)", flush=True)
         if os.environ.get("BENCH_SKIP_IN_PROCESS"):
             inproc = {}
         else:
             inproc = in_process(db, user, popular, distinct[-100:])
             print_in_process(inproc)
+        inproc.update(cost)
 
 
         port = free_port()
@@ -283,26 +352,42 @@ def main() -> int:
         import requests
 
         for jar in (cookie, None):  # the first search of each worker reads the scope's vectors
-            began = time.perf_counter()
-            probe = requests.get(f"{base}/search?q={quote(popular[0])}&scope={'mine' if jar else 'public'}",
-                                 timeout=600, headers={"Cookie": jar} if jar else {})
-            print(f"first search ({'mine' if jar else 'public'}): {probe.status_code} in "
-                  f"{time.perf_counter() - began:.1f} s", flush=True)
+            for _attempt in range(3):  # a read past VECTOR_READ_SECONDS answers 503: try again
+                began = time.perf_counter()
+                probe = requests.get(f"{base}/search?q={quote(popular[0])}&scope={'mine' if jar else 'public'}",
+                                     timeout=600, headers={"Cookie": jar} if jar else {})
+                print(f"first search ({'mine' if jar else 'public'}): {probe.status_code} in "
+                      f"{time.perf_counter() - began:.1f} s", flush=True)
+                if probe.status_code == 200:
+                    break
+                wait_idle(base)
+                time.sleep(6)  # the circuit the failure opened closes after 5 s
+        warm_every_worker(base, cookie, web.pid, popular)
         rss_before = {pid: rss_mb(pid) for pid in worker_pids(web.pid)}
         results: dict[str, dict[str, float]] = {}
         print(f"\nwrk -t2 -c{args.connections} -d{args.duration}s, gunicorn workers={args.workers}, "
-              f"{args.images:,} images, cpus={os.cpu_count()}, load average {os.getloadavg()[0]:.1f}")
+              f"{args.images:,} images, cpus={os.cpu_count()}, load average {os.getloadavg()[0]:.1f}, "
+              f"LISTING_CACHE_ENTRIES={os.environ.get('LISTING_CACHE_ENTRIES', 'default')}")
+        rss_scopes: dict[str, list[float]] = {}
+        half = len(distinct) // 2
         for scope, jar in (("mine", cookie), ("public", None)):
-            for kind, texts in (("popular", popular), ("distinct", distinct)):
+            # Each scope asks ever-new queries the other scope never asked (no cached vector).
+            fresh = distinct[:half] if scope == "mine" else distinct[half:]
+            for kind, texts, warm_texts in (("popular", popular, popular), ("zipf", zipf, zipf),
+                                            ("distinct", fresh[half // 4:], fresh[:half // 4])):
+                if kind not in args.kinds.split(","):
+                    continue
                 urls = [f"/search?q={quote(t)}&scope={scope}" for t in texts]
                 script = lua_script(workdir / f"{scope}-{kind}.lua", urls, jar)
+                warm_script = lua_script(workdir / f"{scope}-{kind}-warm.lua",
+                                         [f"/search?q={quote(t)}&scope={scope}" for t in warm_texts], jar)
                 name = f"{scope} scope, {kind} queries"
                 wait_idle(base)
-                # Warm-up: the scope and the model in every worker; for the popular queries,
-                # rounds until every worker has ranked each of them (a round's p50 is then fast).
-                for _ in range(args.warmup_rounds if kind == "popular" else 1):
-                    warm = run_wrk(base, jar, 10, args.connections, script=script)
-                    if kind == "popular" and warm["p50_ms"] < 20:
+                # Warm-up: the scope and the model in every worker; for repeating queries,
+                # rounds until every worker has ranked most of them (a round's p50 is then fast).
+                for _ in range(args.warmup_rounds if kind != "distinct" else 1):
+                    warm = run_wrk(base, jar, 10, args.connections, script=warm_script)
+                    if kind != "distinct" and warm["p50_ms"] < 20:
                         break
                 wait_idle(base)
                 if os.environ.get("BENCH_STATUSES"):
@@ -310,15 +395,21 @@ def main() -> int:
                 results[name] = stats = run_wrk(base, jar, args.duration, args.connections, script=script)
                 flag = " NON-2xx!" if stats["non_2xx"] else ""
                 print(f"  {name:34s} p50 {stats['p50_ms']:7.2f} ms  p99 {stats['p99_ms']:7.2f} ms  "
-                      f"{stats['rps']:8.1f} req/s  ({stats['requests']:.0f} requests){flag}", flush=True)
+                      f"{stats['rps']:8.1f} req/s  ({stats['requests']:.0f} requests, load "
+                      f"{os.getloadavg()[0]:.1f}){flag}", flush=True)
+            rss_scopes[scope] = [rss_mb(pid) for pid in worker_pids(web.pid)]
+            print(f"  web worker RSS after the {scope} scope: {sorted(round(v) for v in rss_scopes[scope])} MB",
+                  flush=True)
         rss_after = {pid: rss_mb(pid) for pid in worker_pids(web.pid)}
         print(f"\nweb worker RSS: before {sorted(round(v) for v in rss_before.values())} MB, after "
-              f"{sorted(round(v) for v in rss_after.values())} MB (two 100k scopes and the model loaded)")
+              f"{sorted(round(v) for v in rss_after.values())} MB (two {args.images:,}-image scopes with their "
+              "words, and the model loaded)")
         OUT.mkdir(parents=True, exist_ok=True)
         (OUT / "bench_semantic.json").write_text(json.dumps(
             {"images": args.images, "workers": args.workers, "connections": args.connections,
              "duration_s": args.duration, "in_process": inproc, "results": results,
-             "rss_mb_before": list(rss_before.values()), "rss_mb_after": list(rss_after.values())}, indent=2))
+             "rss_mb_before": list(rss_before.values()), "rss_mb_after": list(rss_after.values()),
+             "rss_mb_after_scope": rss_scopes, "load_average_1min_end": os.getloadavg()[0]}, indent=2))
         return 0
     finally:
         if web is not None:

@@ -46,7 +46,7 @@ sys.path[:0] = [str(REPO / p) for p in ("core", "web")] + [str(REPO)]
 
 from bson import ObjectId  # noqa: E402
 
-from picsource_core.albums import date_taken  # noqa: E402
+from picsource_core.albums import ADDED_SEQ, AlbumDocuments, date_taken  # noqa: E402
 from picsource_core.config import MongoSettings  # noqa: E402
 from picsource_core.images import new_image_doc  # noqa: E402
 from picsource_core.mongo import ALBUM_IMAGES, ALBUMS, IMAGES, connect, ensure_indexes  # noqa: E402
@@ -120,11 +120,11 @@ def seed_album(db: Any, owner: ObjectId, images: list[dict[str, Any]]) -> None:
     db[ALBUMS].insert_one({"_id": album_id, "owner_id": owner, "title": ALBUM_TITLE, "description": "",
                            "visibility": "private", "allow_download": False, "share_expires_at": None,
                            "cover_image_id": None, "share_token": album_id.binary.hex(),
-                           "created_at": now, "updated_at": now})
-    for start in range(0, len(images), 1000):
+                           "created_at": now, "updated_at": now, ADDED_SEQ: len(images)})
+    for start in range(0, len(images), 1000):  # added in one burst, as a bulk add does
         db[ALBUM_IMAGES].insert_many([
             {"album_id": album_id, "image_id": doc["_id"], "owner_id": owner, "hidden": False,
-             "added_at": now + timedelta(milliseconds=start + n), "taken_at": date_taken(doc)}
+             "added_at": now, "seq": start + n, "taken_at": date_taken(doc)}
             for n, doc in enumerate(images[start:start + 1000])], ordered=False)
 
 
@@ -369,8 +369,12 @@ def main() -> int:
         base = f"http://127.0.0.1:{port}"
         web.wait_ready(lambda: http_responds(f"{base}/readyz"), 90, "serving")
         cookie = sign_in(base)
-        album = db[ALBUMS].find_one({"owner_id": user.id, "title": ALBUM_TITLE}, {"_id": 1})
+        album = db[ALBUMS].find_one({"owner_id": user.id, "title": ALBUM_TITLE})
         assert album is not None, f"{db_dir} has no bench album; delete it to reseed"
+        if ADDED_SEQ not in album:  # seeded before memberships were numbered: what the app does once
+            started = time.perf_counter()
+            AlbumDocuments(db).numbered(album)
+            print(f"  numbered the album's memberships in {time.perf_counter() - started:.0f}s", flush=True)
         members = db[ALBUM_IMAGES].count_documents({"album_id": album["_id"]})
         album_url = f"{base}/albums/{album['_id']}"
         targets = [("healthz (ceiling)", f"{base}/healthz", None, False),

@@ -32,6 +32,8 @@ USAGE = "usage_counters"
 #: Albums and which images each holds; owned by picsource_core.albums.
 ALBUMS = "albums"
 ALBUM_IMAGES = "album_images"
+#: One load report per web process, for the operator's web autoscaler; see picsource_core.web_load.
+WEB_LOAD = "web_load"
 
 Document = dict[str, Any]
 
@@ -118,16 +120,21 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("album_id", ASCENDING), ("image_id", ASCENDING)], name="album_image", unique=True),
         # The image's side: trash, restore, analysis and purge update its memberships.
         IndexModel([("image_id", ASCENDING)], name="image_id"),
-        # An album page: one sorted, limited read per sort order.
+        # An album page: ranged reads by date taken, or by the membership's number (its
+        # order added, picsource_core.albums).
         *[IndexModel([("album_id", ASCENDING), ("hidden", ASCENDING), (field, DESCENDING),
                       ("image_id", DESCENDING)], name=f"album_{field}")
-          for field in ("taken_at", "added_at")],
+          for field in ("taken_at", "seq")],
         # Image counts of one owner's albums (the Albums page).
         IndexModel([("owner_id", ASCENDING), ("hidden", ASCENDING)], name="owner_hidden"),
     ],
     INVITES: [
         IndexModel([("code_hash", ASCENDING)], name="code_hash", unique=True),
         IndexModel([("created_at", DESCENDING)], name="created_newest"),
+    ],
+    WEB_LOAD: [
+        # TTL: a stopped process's report goes away (readers already skip expired ones).
+        IndexModel([("expires_at", ASCENDING)], name="expires_at_ttl", expireAfterSeconds=0),
     ],
 }
 

@@ -57,6 +57,9 @@ ANALYSE = "analyse"
 #: Re-embed an image's text after its title, description or tags changed
 #: (picsource_core.text_embedding; the worker's picsource_worker.embed).
 EMBED = "embed"
+#: Analyse a ready image again with a newer pipeline (picsource_core.reanalysis): the image
+#: stays ready with its old analysis until the new one is written; failures stay on the job.
+REANALYSE = "reanalyse"
 
 Clock = Callable[[], datetime]
 
@@ -340,6 +343,10 @@ class JobQueue:
             age = max(0.0, (now - created).total_seconds())
         return QueueStats(pending=counts[PENDING], running=counts[RUNNING], failed=counts[FAILED],
                           oldest_pending_age_seconds=age)
+
+    def outstanding(self, kind: str) -> int:
+        """Jobs of ``kind`` pending or running (a re-analysis wave's remaining work)."""
+        return self.jobs.count_documents({"kind": kind, "state": {"$in": [PENDING, RUNNING]}})
 
     def list(self, state: str | None = None, limit: int = 100) -> list[Document]:
         query: dict[str, Any] = {} if state is None else {"state": state}

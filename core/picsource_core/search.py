@@ -60,6 +60,11 @@ def normalise_tag(tag: str) -> str:
     return " ".join(_fold(tag).split())[:64]
 
 
+def stored_strings(value: Any) -> list[str]:
+    """The strings of a stored list (a label's synonyms); nothing for any other value."""
+    return [item for item in value if isinstance(item, str)] if isinstance(value, list) else []
+
+
 #: The document fields token_sources reads (a projection for listings that explain matches).
 SOURCE_FIELDS = {"title": 1, "description": 1, "tags": 1, "analysis.caption": 1,
                  "analysis.ocr_text": 1, "analysis.labels": 1}
@@ -69,7 +74,8 @@ def token_sources(image: Mapping[str, Any]) -> list[tuple[str, list[str]]]:
     """Where an image's search tokens come from, in order, each with its texts: the one
     list behind both the stored tokens and a search result's "matched in"."""
     analysis: Mapping[str, Any] = image.get("analysis") or {}
-    labels = [str(label.get("label", "")) for label in analysis.get("labels") or [] if isinstance(label, Mapping)]
+    labels = [text for label in analysis.get("labels") or [] if isinstance(label, Mapping)
+              for text in [str(label.get("label", "")), *stored_strings(label.get("synonyms"))]]  # fmt: skip
     return [
         ("title", [image.get("title") or ""]),
         ("description", [image.get("description") or ""]),

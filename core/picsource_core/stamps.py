@@ -18,6 +18,8 @@ link rotation, every status change and analysis result (labels, caption, colours
 safety flag). Near-duplicate links do not: listings neither show nor filter on them.
 All of these are methods of picsource_core.image_documents.ImageDocuments, the only
 writer of image documents, and each calls ``touch_image`` itself after its write.
+Album writes touch the owner's stamp too (picsource_core.albums.AlbumDocuments), so
+the owner's album documents can be kept under it.
 """
 
 from __future__ import annotations

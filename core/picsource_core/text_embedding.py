@@ -31,6 +31,7 @@ import numpy as np
 
 from picsource_core.cpus import available_cpus
 from picsource_core.int8_weights import keep_int8
+from picsource_core.search import stored_strings
 
 #: The image document field holding the packed vector of `document_text` (bytes).
 TEXT_VECTOR = "text_vector"
@@ -94,16 +95,21 @@ def _clip(text: str, limit: int = MAX_FIELD_CHARS) -> str:
 _GENERIC_LEAD = re.compile(r"^an? (photo|picture|image)( of)?[ ,]*", re.IGNORECASE)
 
 
+def _with_synonyms(label: Mapping[str, Any]) -> str:
+    """ "seashore (coast, seacoast)": a label with the other names the worker stored for it."""
+    name, synonyms = str(label.get("label", "")), stored_strings(label.get("synonyms"))
+    return f"{name} ({', '.join(synonyms)})" if name and synonyms else name
+
+
 def document_text(doc: Mapping[str, Any]) -> str:
     """What is embedded for an image: the one home of that choice.
 
-    Descriptive parts first (title, caption, labels, tags), then the user's description,
+    Descriptive parts first (title, caption, labels with their synonyms, tags), then the user's description,
     colour names and the text read in the image, each bounded, because the model reads
     only the first 128 tokens and the start should say what the picture shows.
     """
     analysis: Mapping[str, Any] = doc.get("analysis") or {}
-    labels = [str(item.get("label", "")) for item in analysis.get("labels") or []
-              if isinstance(item, Mapping)]  # fmt: skip
+    labels = [_with_synonyms(item) for item in analysis.get("labels") or [] if isinstance(item, Mapping)]
     parts = [
         _clip(str(doc.get("title") or "")),
         _GENERIC_LEAD.sub("", _clip(str(analysis.get("caption") or ""))),
@@ -134,6 +140,11 @@ class TextEncoder:
         options.intra_op_num_threads = max(1, threads)
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        # No arena or memory planner of its own: they kept the largest text's tensors
+        # (~6 MB) per process for good, next to every other model's, for no speed (~12 ms
+        # per text either way); freed memory then serves the process's other work.
+        options.enable_cpu_mem_arena = False
+        options.enable_mem_pattern = False
         self._session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
         self._inputs = {i.name for i in self._session.get_inputs()}
         tokenizer = Tokenizer.from_str(tokenizer_json)

@@ -10,10 +10,12 @@ from typing import Any
 import pytest
 from bson import ObjectId
 
-from picsource_core.albums import ADDED, ALREADY, NOT_IN_ALBUM, REMOVED, AlbumDocuments
+from picsource_core.albums import ADDED, ALREADY, NOT_IN_ALBUM, REMOVED, SORT_FIELDS, AlbumDocuments
 from picsource_core.image_documents import ImageDocuments
 from picsource_core.images import new_image_doc
 from picsource_core.mongo import ALBUM_IMAGES, ensure_indexes
+from picsource_core.queue import utcnow
+from tests.support.waiting import wait_until
 
 OWNER = ObjectId("65f000000000000000000002")
 DAY = datetime(2024, 5, 1, tzinfo=UTC)
@@ -47,9 +49,9 @@ def _ids(albums: AlbumDocuments, album: dict[str, Any], sort: str, newest_first:
     """Every page of the album, followed by cursor, limit images at a time."""
     seen: list[ObjectId] = []
     after = None
-    field = {"taken": "taken_at", "added": "added_at"}[sort]
+    field = SORT_FIELDS[sort]
     while True:
-        page = albums.page(album["_id"], sort, newest_first=newest_first, after=after, limit=limit)
+        page = albums.page(albums.find_one({"_id": album["_id"]}) or album, sort, newest_first=newest_first, after=after, limit=limit)
         seen += [m["image_id"] for m in page]
         if len(page) < limit:
             return seen
@@ -92,9 +94,9 @@ def test_trash_hides_restore_shows_purge_forgets(stores: Any, mongo_db: Any) -> 
     album = albums.update(album, {"cover_image_id": cover["_id"]})
     assert docs.trash(cover, DAY, "new-token")
     assert _ids(albums, album, "taken") == [keep["_id"]]
-    assert albums.counts(OWNER) == {album["_id"]: 1} and albums.count(album["_id"]) == 1
+    assert albums.counts(OWNER) == {album["_id"]: 1} and albums.count(albums.find_one({"_id": album["_id"]}) or {}) == 1
     assert not albums.is_member(album["_id"], cover["_id"])
-    assert albums.first_image(album["_id"]) == keep["_id"]
+    assert albums.first_image(album) == keep["_id"]
     assert docs.restore(cover)
     assert _ids(albums, album, "taken") == [cover["_id"], keep["_id"]]
     assert docs.delete(cover)
@@ -120,3 +122,24 @@ def test_deleting_an_album_keeps_its_images(stores: Any, mongo_db: Any) -> None:
     assert albums.delete(album) and not albums.delete(album)
     assert docs.find_one({"_id": image["_id"]}) is not None
     assert mongo_db[ALBUM_IMAGES].count_documents({}) == 0
+
+
+def test_a_count_is_kept_on_the_album_until_it_changes(stores: Any, mongo_db: Any) -> None:
+    docs, albums = stores
+    album = _album(albums)
+    images = [_image(docs, DAY + timedelta(days=n)) for n in range(4)]
+    albums.add(album, images)
+    stale = albums.find_one({"_id": album["_id"]})
+    assert stale is not None
+    # updated_at is in milliseconds: the change below must land in a later one
+    changed = stale["updated_at"].replace(tzinfo=UTC)
+    wait_until(lambda: utcnow() - changed >= timedelta(milliseconds=2), 5, "a later millisecond", 0.002)
+    albums.remove(stale, [images[3]["_id"]])  # a change moves updated_at
+    assert albums.count(stale) == 3  # counted for a stale album document: answered, never kept
+    assert "counted" not in (albums.find_one({"_id": album["_id"]}) or {})
+    assert albums.count(albums.find_one({"_id": album["_id"]})) == 3
+    mongo_db[ALBUM_IMAGES].delete_one({"image_id": images[0]["_id"]})  # behind the write path's back
+    kept = albums.find_one({"_id": album["_id"]})
+    assert AlbumDocuments(mongo_db).count(kept) == 3  # another replica: the kept count, no recount
+    albums.remove(kept, [images[1]["_id"]])  # the next change: counted again
+    assert albums.count(albums.find_one({"_id": album["_id"]})) == 1

@@ -1,6 +1,12 @@
 """Search tokens: both sides of a search normalise the same way."""
 
-from picsource_core.search import image_search_tokens, normalise_tag, query_tokens, tokenize
+from picsource_core.search import (
+    image_search_tokens,
+    matched_sources,
+    normalise_tag,
+    query_tokens,
+    tokenize,
+)
 
 
 def test_tokenize_folds_case_accents_and_plurals() -> None:
@@ -55,3 +61,11 @@ def test_matched_sources_name_where_the_query_words_occur() -> None:
     # every stored token is explained by some source, and only stored tokens are
     for token in image_search_tokens(image):
         assert matched_sources(image, [token])
+
+
+def test_a_labels_synonyms_are_search_tokens_found_as_label() -> None:
+    image = {"analysis": {"labels": [{"label": "seashore", "synonyms": ["coast", "sea-coast"]},
+                                     {"label": "crane", "synonyms": [3, None]}]}}
+    tokens = image_search_tokens(image)
+    assert {"seashore", "coast", "sea", "crane"} <= set(tokens)
+    assert matched_sources(image, ["coast"]) == ["label"]

@@ -78,6 +78,12 @@ def test_batching_does_not_change_a_vector(enc: te.TextEncoder) -> None:
     assert np.allclose(together[-1], alone[0], atol=1e-4)
 
 
+def test_document_text_carries_each_labels_synonyms() -> None:
+    doc = {"analysis": {"labels": [{"label": "seashore", "synonyms": ["coast", "seacoast"]},
+                                   {"label": "golden retriever"}, {"label": "crane", "synonyms": "not a list"}]}}
+    assert document_text(doc) == "seashore (coast, seacoast), golden retriever, crane"
+
+
 def test_meaning_ranks_above_words(enc: te.TextEncoder) -> None:
     documents = ["golden retriever on a seashore", "a bowl of soup on a kitchen table",
                  "quarterly tax report spreadsheet", "city skyline at night with skyscrapers"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from bson import ObjectId
 from flask import Flask
 
 from tests.support import images as samples
@@ -54,3 +55,26 @@ def test_every_change_shows_on_the_next_view(app: Flask, alice: WebClient, bob: 
     alice.post(f"/images/{shots[1]}/delete")
     alice.post(f"/images/{shots[1]}/purge")
     assert seen() == ([shots[0], shots[2]], "2 images") and seen(bob)[0] == [shots[0], shots[2]]
+
+
+def test_the_owners_album_is_kept_under_their_stamp_until_an_album_write(
+        app: Flask, alice: WebClient, bob: WebClient, album: tuple[str, list[str]]) -> None:
+    """The owner's settled album document is kept in process (no album read per page):
+    a change made behind the app's back is not seen by the owner, only by a visitor,
+    and the next album write through the app shows everything at once."""
+    album_id, shots = album
+    url = f"/albums/{album_id}"
+    for _ in range(2):  # the first view counts the album (settles it), the second keeps it
+        assert "Summer" in alice.get(url).get_data(as_text=True)
+    db = app_services(app).images.db
+    db["albums"].update_one({"_id": ObjectId(album_id)}, {"$set": {"title": "Behind the back"}})
+    assert "Summer" in alice.get(url).get_data(as_text=True)
+    assert "Behind the back" in bob.get(url).get_data(as_text=True)  # visitors read it
+    form = {"title": "Autumn", "description": "", "visibility": "public", "share_expires_on": ""}
+    assert alice.post(f"{url}/edit", form).status_code == 302
+    assert "Autumn" in alice.get(url).get_data(as_text=True)
+    db["albums"].update_one({"_id": ObjectId(album_id)}, {"$set": {"title": "Behind again"}})
+    assert alice.post(f"{url}/remove", {"image_id": shots[0], "next": url}).status_code == 302
+    assert "Behind again" in alice.get(url).get_data(as_text=True)  # a membership write
+    assert alice.post(f"{url}/delete").status_code == 302
+    assert alice.get(url).status_code == 404

@@ -8,8 +8,12 @@ its own in-process cache) against one SecantusDB and MinIO.
 from __future__ import annotations
 
 import re
+import threading
+import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from typing import Any
 
 import pytest
 from bson import ObjectId
@@ -21,6 +25,8 @@ from picsource_core.image_documents import ImageDocuments
 from picsource_core.images import HIDDEN_FROM_PUBLIC
 from picsource_core.mongo import IMAGES, USERS
 from picsource_web.services.listing_cache import ListingCache
+from picsource_web.services.query import ImageQuery
+from picsource_web.services.users import Viewer
 from picsource_web.settings import Settings
 from tests.support import images as samples
 from tests.support.clock import FakeClock
@@ -100,6 +106,33 @@ def test_repeated_grid_is_served_from_cache(app: Flask, alice: WebClient) -> Non
     assert listed("cache") == cached + 2 and listed("database") == queried + 2
     second = alice.upload_id(samples.noisy_jpeg(2))  # the upload renews alice's stamp
     assert tile_ids(alice.get("/").get_data(as_text=True)) == [second, first]
+
+
+def test_threads_missing_the_same_page_wait_for_one_build(app: Flask, alice: WebClient) -> None:
+    """After an edit retires the grid page, a process's threads (gthread) that all ask for it
+    build it once; the others wait for that build instead of each reading the database."""
+    alice.upload_id(samples.noisy_jpeg(1))
+    images = app_services(app).images
+    viewer = Viewer(app_services(app).users.by_username("alice"))
+    query = ImageQuery(scope="mine", limit=10)
+    read = images._query_page
+    builds: list[int] = []
+
+    def slow_read(*args: Any, **kwargs: Any) -> Any:
+        builds.append(1)
+        time.sleep(0.3)  # long enough for every thread to arrive while it is built
+        return read(*args, **kwargs)
+
+    images._query_page = slow_read  # type: ignore[method-assign]
+    start = threading.Barrier(4)
+
+    def ask() -> list[Any]:
+        start.wait()
+        return [d["_id"] for d in images.list_page(query, viewer).items]
+
+    with ThreadPoolExecutor(4) as pool:
+        pages = list(pool.map(lambda _: ask(), range(4)))
+    assert len(builds) == 1 and len(pages[0]) == 1 and all(page == pages[0] for page in pages)
 
 
 def test_write_on_one_replica_shows_on_the_other_at_once(app: Flask, replica: Flask, alice: WebClient,

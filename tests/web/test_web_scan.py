@@ -123,7 +123,7 @@ def test_the_window_is_learnt(scan_db: Any, seeded: list[dict[str, Any]]) -> Non
     scanner = WindowedScanner()
     owner = seeded[0]["owner_id"]
     scanner.newest(mongo_db[IMAGES], {"owner_id": owner}, 49, {"_id": 1})
-    learnt = scanner._windows[("owner_id", str(owner))]
+    learnt = scanner._windows[("owner_id", str(owner), 49, False)]
     assert learnt < DEFAULT_WINDOW  # the burst of 100 in one second: a tiny window suffices
 
 
@@ -139,18 +139,26 @@ class RecordingCollection:
         return self.coll.find(query, *args)
 
 
+def month_old_burst(scan_db: Any) -> tuple[ObjectId, list[dict[str, Any]]]:
+    """A new owner's 400 images, newest first, one a second from a month ago back."""
+    owner = ObjectId()
+    start = int(ObjectId.from_datetime(datetime.now(UTC) - timedelta(days=30)).binary[:4].hex(), 16)
+    # The owner id's last 5 bytes hold its counter: two owners made in the same second by one
+    # process (two tests) share the 5 "random" bytes before them, and their ids would collide.
+    docs = [{"_id": ObjectId((start - i).to_bytes(4, "big") + owner.binary[7:12] + i.to_bytes(3, "big")),
+             "owner_id": owner, "share_token": f"g{owner}{i}", "sha256": f"g{owner}{i}"} for i in range(400)]
+    scan_db[IMAGES].insert_many(docs)
+    return owner, docs
+
+
 def test_a_first_page_above_a_gap_starts_at_the_learnt_floor(scan_db: Any) -> None:
     """Newest image a month old, above a dense burst: the second first-page scan's window
     starts just below the page, so it reads about one page, not the whole burst."""
-    owner = ObjectId()
-    start = int(ObjectId.from_datetime(datetime.now(UTC) - timedelta(days=30)).binary[:4].hex(), 16)
-    docs = [{"_id": ObjectId((start - i).to_bytes(4, "big") + owner.binary[4:9] + i.to_bytes(3, "big")),
-             "owner_id": owner, "share_token": f"g{owner}{i}", "sha256": f"g{owner}{i}"} for i in range(400)]
-    scan_db[IMAGES].insert_many(docs)
+    owner, docs = month_old_burst(scan_db)
     scanner = WindowedScanner()
     expected = [d["_id"] for d in docs[:49]]
     assert [d["_id"] for d in scanner.newest(scan_db[IMAGES], {"owner_id": owner}, 49, {"_id": 1})] == expected
-    floor = scanner._floors[("owner_id", str(owner), "{}")]
+    floor = scanner._floors[("owner_id", str(owner), 49, False, "{}")]
     assert oid_int(docs[60]["_id"]) < floor <= oid_int(docs[48]["_id"])  # about one page, not 400
     recorder = RecordingCollection(scan_db[IMAGES])
     assert [d["_id"] for d in scanner.newest(recorder, {"owner_id": owner}, 49, {"_id": 1})] == expected
@@ -163,3 +171,26 @@ def test_a_first_page_above_a_gap_starts_at_the_learnt_floor(scan_db: Any) -> No
     scan_db[IMAGES].delete_many({"owner_id": owner, "_id": {"$gte": docs[40]["_id"]}})  # fewer above it
     page = scanner.newest(scan_db[IMAGES], {"owner_id": owner}, 49, {"_id": 1})
     assert [d["_id"] for d in page] == [d["_id"] for d in docs[41:90]]  # later windows fill the page
+
+
+def test_small_and_bounded_reads_leave_the_pages_hints_alone(scan_db: Any) -> None:
+    """The home page reads the grid (49), the month menu's newest image (1) and "On this
+    day" (a few, within one earlier day) through one scanner after every edit. Each keeps
+    its own learnt window and floor, so the grid's next read is still one window of about
+    a page, not a walk up from a window sized for one image or for another year."""
+    owner, docs = month_old_burst(scan_db)
+    scanner = WindowedScanner()
+    expected = [d["_id"] for d in docs[:49]]
+    day = {"$gte": docs[300]["_id"], "$lt": docs[290]["_id"]}
+    for _ in range(3):
+        assert [d["_id"] for d in scanner.newest(scan_db[IMAGES], {"owner_id": owner}, 49, {"_id": 1})] == expected
+        assert [d["_id"] for d in scanner.newest(scan_db[IMAGES], {"owner_id": owner}, 1, {"_id": 1})] == expected[:1]
+        assert len(scanner.newest(scan_db[IMAGES], {"owner_id": owner, "_id": day}, 6, {"_id": 1})) == 6
+        recorder = RecordingCollection(scan_db[IMAGES])
+        assert [d["_id"] for d in scanner.newest(recorder, {"owner_id": owner}, 49, {"_id": 1})] == expected
+        assert len(recorder.queries) == 1
+        assert 49 <= scan_db[IMAGES].count_documents(recorder.queries[0]) <= 60
+        recorder = RecordingCollection(scan_db[IMAGES])
+        assert [d["_id"] for d in scanner.newest(recorder, {"owner_id": owner}, 1, {"_id": 1})] == expected[:1]
+        assert len(recorder.queries) == 1
+        assert scan_db[IMAGES].count_documents(recorder.queries[0]) <= 10  # about one image, not a page

@@ -82,3 +82,36 @@ def test_only_signed_in_users_have_a_selection(app: Flask, web_client: Any, tick
     stranger = web_client()
     assert stranger.post("/selection", {"image_id": ticked, "action": "trash"}).status_code == 401
     assert [doc.get("trashed_at") for doc in _docs(app, ticked)] == [None, None, None]
+
+
+def test_each_session_gets_its_own_token_and_way_back_in_a_cached_grid(
+        app: Flask, alice: WebClient, web_client: Any, ticked: list[str]) -> None:
+    """The grid's content is cached per page and URL, not per session: the selection form
+    (and the trash's "Empty trash" form) still carry the token of the session that asks,
+    and a second session's post from its page works."""
+    other = web_client()
+    assert other.login(alice.username or "").status_code == 302
+    for client in (alice, other, alice, other):
+        page = client.get("/?limit=2").get_data(as_text=True)
+        form = page[page.index('id="grid-selection"'):]
+        assert f'name="csrf_token" value="{client.csrf()}"' in form[:form.index("</form>")]
+        assert 'name="next" value="/?limit=2"' in form
+    assert alice.csrf() != other.csrf()
+    back = other.post("/selection", {"image_id": ticked[:1], "action": "favourite", "next": "/?limit=2"})
+    assert back.status_code == 302 and back.headers["Location"] == "/?limit=2"
+    alice.post("/selection", {"image_id": ticked[1:2], "action": "trash", "next": "/"})
+    for client in (alice, other):
+        trash = client.get("/trash").get_data(as_text=True)
+        assert f'name="csrf_token" value="{client.csrf()}"' in trash[:trash.index("Empty trash")]
+
+
+def test_a_title_that_looks_like_a_slot_is_shown_as_written(alice: WebClient) -> None:
+    """Cached pages fill their slots per request; text a user wrote (an image title, the
+    search words) can never be one, so it is never replaced by the session's token."""
+    title = "<!--csrf slot--> @@csrf@@ <!--back slot--> @@back@@"
+    shown = 'title="&lt;!--csrf slot--&gt; @@csrf@@ &lt;!--back slot--&gt; @@back@@"'
+    alice.upload_id(samples.noisy_jpeg(97), "slot.jpg", title=title)
+    for url in ("/", "/?limit=3"):
+        assert shown in alice.get(url).get_data(as_text=True)
+    searched = alice.get("/search", query_string={"q": "@@csrf@@ @@back@@"}).get_data(as_text=True)
+    assert 'value="@@csrf@@ @@back@@"' in searched

@@ -72,10 +72,13 @@ def test_restrict_keeps_the_filter_s_own_id_range() -> None:
 
 
 def test_a_scope_matrix_finds_the_nearest_and_skips_foreign_vectors() -> None:
-    rows = [(A, pack(unit(1)), TEXT_MODEL_ID), (B, pack(unit(2)), None), (C, pack(unit(3)), "other-model"),
-            (D, b"short", TEXT_MODEL_ID), (ObjectId(), None, TEXT_MODEL_ID)]
+    E = ObjectId()
+    rows = [(B, pack(unit(2)), None, []), (A, pack(unit(1)), TEXT_MODEL_ID, []), (C, pack(unit(3)), "other-model", []),
+            (D, b"short", TEXT_MODEL_ID, []), (E, None, TEXT_MODEL_ID, [])]
     scope = build_scope("s1", rows)
-    assert scope.ids == (A, B) and scope.raw.shape == (2, DIMENSIONS) and scope.nbytes == 2 * (384 + 4 + 48)
+    assert scope.ids == (A, B, C, D, E) and scope.raw.shape == (5, DIMENSIONS)  # all rows, in _id order
+    assert scope.nbytes == 5 * (384 + 4 + 48 + 12) + (1 + 0) * 8  # no words: one offset
+    assert {i for i, _ in scope.nearest(unit(3), k=5, floor=-1.0)} == {A, B}  # the others have no vector
     near = scope.nearest(unit(2), k=5, floor=0.5)
     assert [i for i, _ in near] == [B] and near[0][1] > 0.99
     assert [i for i, _ in scope.nearest(unit(1), k=1, floor=-1.0)] == [A]
@@ -86,7 +89,7 @@ def test_a_large_scope_is_searched_through_its_sign_bits_and_scored_exactly() ->
     rng = np.random.default_rng(5)
     vectors = rng.standard_normal((EXACT_ROWS + 2000, DIMENSIONS)).astype(np.float32)
     ids = [ObjectId() for _ in range(len(vectors))]
-    scope = build_scope("s", [(i, pack(v), TEXT_MODEL_ID) for i, v in zip(ids, vectors, strict=True)])
+    scope = build_scope("s", [(i, pack(v), TEXT_MODEL_ID, []) for i, v in zip(ids, vectors, strict=True)])
     target = vectors[4321] / np.linalg.norm(vectors[4321])
     query = target + 0.02 * rng.standard_normal(DIMENSIONS).astype(np.float32)
     query /= np.linalg.norm(query)
@@ -100,9 +103,9 @@ def test_a_large_scope_is_searched_through_its_sign_bits_and_scored_exactly() ->
 def test_the_index_rebuilds_a_scope_only_under_a_new_stamp() -> None:
     loads: list[dict[str, object]] = []
 
-    def load(flt: dict[str, object]) -> list[tuple[ObjectId, bytes, str]]:
+    def load(flt: dict[str, object]) -> list[tuple[ObjectId, bytes, str, list[str]]]:
         loads.append(flt)
-        return [(A, pack(unit(len(loads))), TEXT_MODEL_ID)]
+        return [(A, pack(unit(len(loads))), TEXT_MODEL_ID, ["dog"])]
 
     index = VectorIndex(load, scopes=2)
     first = index.vectors("owner:1", "owner:1@s1", {"owner_id": 1})
@@ -112,7 +115,7 @@ def test_the_index_rebuilds_a_scope_only_under_a_new_stamp() -> None:
     index.vectors("public", "public@p1", {"visibility": "public"})
     index.vectors("owner:2", "owner:2@x", {"owner_id": 2})  # two scopes kept: owner:1 goes
     index.vectors("owner:1", "owner:1@s2", {"owner_id": 1})
-    assert len(loads) == 5 and index.memory() == 2 * (384 + 4 + 48)
+    assert len(loads) == 5 and index.memory() == 2 * (384 + 4 + 48 + 12 + 2 * 8 + 4 + 100)  # + one word each
 
 
 def test_query_vectors_are_embedded_once() -> None:

@@ -47,7 +47,8 @@ def gallery(app: Flask, alice: WebClient) -> dict[str, str]:
         image = photo(name)
         image.thumbnail((320, 320))
         image_id = alice.upload_id(encode(image, "JPEG", quality=85), f"{name}.jpg")
-        finish_analysis(svc, image_id, labels=[(label, score) for label, score in meta["labels"]],
+        finish_analysis(svc, image_id, labels=[(label, score) for label, score, _ in meta["labels"]],
+                        synonyms={label: synonyms for label, _, synonyms in meta["labels"]},
                         caption=meta["caption"], ocr_text=meta["ocr_text"] or None,
                         families=meta["colour_families"])
         embed_text(svc, image_id)

@@ -12,8 +12,10 @@ from flask import Flask
 from picsource_core.config import ConfigurationError
 from picsource_core.mongo import TOKENS, USERS
 from picsource_core.queue import utcnow
+from picsource_web import sessions
 from picsource_web.services import passwords, tokens
 from picsource_web.settings import Settings
+from tests.support.clock import FakeClock
 from tests.support.images import jpeg
 from tests.support.web import PASSWORD, WebClient, app_services
 from tests.web.api_support import ApiClient, assert_problem
@@ -117,3 +119,24 @@ def test_sign_in_rehashes_a_hash_with_older_parameters(app: Flask, alice: WebCli
     assert stored != old and stored.startswith(f"scrypt${cost.n}${cost.r}${cost.p}$")
     assert passwords.verify_password(PASSWORD, stored)
     assert passwords.needs_rehash(old, cost) and not passwords.needs_rehash(stored, cost)
+
+
+def _sets_session(response: object) -> bool:
+    return any(v.startswith(f"{COOKIE}=") for v in response.headers.getlist("Set-Cookie"))  # type: ignore[attr-defined]
+
+
+def test_the_session_cookie_is_sent_again_once_an_hour_not_on_every_page(app: Flask, alice: WebClient) -> None:
+    """Its 14-day expiry moves when it is sent again: at most once per RENEW_SECONDS while
+    nothing in it changes, and at once when something does (here: signing in)."""
+    clock = FakeClock(1_000_000.0)
+    app.extensions[sessions.CLOCK] = clock
+    alice.get("/")  # the first page in the new period sends it
+    assert not _sets_session(alice.get("/")) and not _sets_session(alice.get("/settings/"))
+    clock.now += sessions.RENEW_SECONDS
+    renewed = alice.get("/")
+    assert _sets_session(renewed) and "Expires=" in renewed.headers["Set-Cookie"]
+    assert not _sets_session(alice.get("/"))
+    assert alice.get("/settings/").status_code == 200  # still signed in throughout
+    assert alice.logout().status_code == 302 and alice.login("alice").status_code == 302
+    alice.get("/")  # shows (and so removes) the sign-in's message: a change, sent
+    assert not _sets_session(alice.get("/"))  # the sign-in itself sent the new period

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from bson import ObjectId
@@ -31,7 +32,8 @@ def tile_ids(html: str) -> list[str]:
 def finish_analysis(svc: Services, image_id: str | ObjectId, *, labels: list[tuple[str, float]] | None = None,
                     caption: str = "A photo", ocr_text: str | None = None,
                     palette: list[dict[str, Any]] | None = None, exif: dict[str, Any] | None = None,
-                    families: list[str] | None = None) -> dict[str, Any]:
+                    families: list[str] | None = None,
+                    synonyms: Mapping[str, list[str]] | None = None) -> dict[str, Any]:
     oid = ObjectId(str(image_id))
     doc = svc.db[IMAGES].find_one({"_id": oid})
     assert doc is not None
@@ -53,7 +55,8 @@ def finish_analysis(svc: Services, image_id: str | ObjectId, *, labels: list[tup
         "analysis": {
             "format": doc["format"], "width": doc["width"], "height": doc["height"], "frames": 1,
             "exif": exif or {}, "palette": palette, "phash": "0" * 16, "dhash": "0" * 16,
-            "labels": [{"label": name, "score": score} for name, score in (labels or [])],
+            "labels": [{"label": name, "score": score, **({"synonyms": (synonyms or {})[name]} if (synonyms or {}).get(name) else {})}
+                       for name, score in (labels or [])],
             "faces": 0, "ocr_text": ocr_text, "safety": 0.01, "caption": caption, "step_errors": {},
         },
         "thumbnails": thumbs,

@@ -25,7 +25,18 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from picsource_core.mongo import ensure_indexes
 from picsource_core.storage import StorageError
 from picsource_core.uploads import upload_request_limit
-from picsource_web import error_handlers, logs, metrics, resilience, security, sessions
+from picsource_core.web_load import WebLoadReports
+from picsource_web import (
+    error_handlers,
+    load,
+    logs,
+    metrics,
+    navigation,
+    resilience,
+    security,
+    sessions,
+    template_urls,
+)
 from picsource_web.context import EXTENSION
 from picsource_web.services.container import Services, build_services
 from picsource_web.settings import Settings, load_settings
@@ -135,7 +146,8 @@ def create_app(settings: Settings | None = None, *, bootstrap: bool = True, **ov
 
     version = static_version(Path(app.static_folder or ""))
     app.config["SEND_FILE_MAX_AGE_DEFAULT"] = 365 * 86400  # URLs carry the content version
-    app.jinja_env.globals["asset"] = lambda name: url_for("static", filename=name, v=version)
+    template_urls.init_app(app, version)
+    navigation.init_app(app)
 
     logs.init_app(app)
     metrics.init_app(app)
@@ -144,6 +156,7 @@ def create_app(settings: Settings | None = None, *, bootstrap: bool = True, **ov
     error_handlers.init_app(app)
     resilience.init_app(app)
     register_blueprints(app)
+    load.init_app(app, WebLoadReports(services.db), settings.load_report_seconds)
 
     from picsource_web import cli
 

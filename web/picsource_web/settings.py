@@ -155,6 +155,9 @@ class Settings:
     #: long its stream may run (services/zipstream.py).
     zip_max_bytes: int = 2 * 1024**3
     zip_max_seconds: int = 1800
+    #: WEB_LOAD_REPORT_SECONDS: how often each worker process reports its requests in flight
+    #: to MongoDB for the operator's web autoscaler (picsource_web.load); 0 turns reports off.
+    load_report_seconds: int = 5
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -204,6 +207,7 @@ class Settings:
             trash_days=trash_days(environ),
             zip_max_bytes=env.int("ZIP_MAX_BYTES", 2 * 1024**3, minimum=1024**2, maximum=1024**4),
             zip_max_seconds=env.int("ZIP_MAX_SECONDS", 1800, minimum=10, maximum=86400),
+            load_report_seconds=env.int("WEB_LOAD_REPORT_SECONDS", 5, minimum=0, maximum=60),
         )
 
 

@@ -55,6 +55,7 @@ def photo(name: str) -> Image.Image:
 
 
 def main() -> None:
+    from picsource_worker.models.classifier import label_synonyms
     from picsource_worker.pipeline.analyse import AnalysisOptions, analyse
 
     options = AnalysisOptions(safety=False, text_embedding=False)
@@ -62,7 +63,8 @@ def main() -> None:
     for name, (source, licence) in PHOTOS.items():
         result = analyse(samples.encode(photo(name), "JPEG", quality=90), options)
         out[name] = {"source": source, "licence": licence,
-                     "labels": [[label, round(score, 3)] for label, score in result.labels],
+                     "labels": [[label, round(score, 3), list(label_synonyms().get(label, ()))]
+                                for label, score in result.labels],
                      "caption": result.caption, "ocr_text": result.text,
                      "colour_families": list(result.colour_families)}
     (HERE / "photos.json").write_text(json.dumps(out, indent=1, ensure_ascii=False) + "\n")

@@ -118,11 +118,12 @@ def parse_image_ids(values: Any, field: str = "image_ids") -> list[ObjectId]:
 
 @dataclass(frozen=True)
 class AlbumQuery:
-    """One page of an album: ``sort`` "taken" or "added", newest or oldest first."""
+    """One page of an album: ``sort`` "taken" or "added", newest or oldest first;
+    ``after`` is the cursor's position (a date taken, or a membership's number; image id)."""
 
     sort: str = "taken"
     order: str = "newest"
-    after: tuple[datetime, ObjectId] | None = None
+    after: tuple[datetime | int, ObjectId] | None = None
     limit: int = DEFAULT_LIMIT
 
     @property
@@ -130,22 +131,33 @@ class AlbumQuery:
         return self.order == "newest"
 
 
-def encode_cursor(sort: str, value: datetime, image_id: ObjectId) -> str:
-    """The position after one image: which sort, its sort date (milliseconds) and its id."""
-    millis = (value - EPOCH) // timedelta(milliseconds=1)  # exact: no float on the way
-    raw = bytes([SORTS.index(sort)]) + millis.to_bytes(8, "big", signed=True) + image_id.binary
+#: A cursor's first byte names its sort; 1 was "added" by date before memberships were
+#: numbered (picsource_core.albums), so such cursors are refused, not misread.
+CURSOR_TAGS = {"taken": 0, "added": 2}
+
+
+def encode_cursor(sort: str, value: datetime | int, image_id: ObjectId) -> str:
+    """The position after one image: which sort, its sort value (a date taken in
+    milliseconds, or a membership's number) and its id."""
+    number = (value - EPOCH) // timedelta(milliseconds=1) if isinstance(value, datetime) else value
+    raw = bytes([CURSOR_TAGS[sort]]) + number.to_bytes(8, "big", signed=True) + image_id.binary
     return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
 
 
-def _decode_cursor(text: str, sort: str) -> tuple[datetime, ObjectId]:
+def _decode_cursor(text: str, sort: str) -> tuple[datetime | int, ObjectId]:
     try:
         raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
     except (binascii.Error, ValueError):
         raw = b""
     try:
-        if len(raw) != 21 or raw[0] != SORTS.index(sort):
+        if len(raw) != 21 or raw[0] != CURSOR_TAGS[sort]:
             raise ValueError(text)
-        value = EPOCH + timedelta(milliseconds=int.from_bytes(raw[1:9], "big", signed=True))
+        number = int.from_bytes(raw[1:9], "big", signed=True)
+        value: datetime | int = number
+        if sort == "taken":  # exact: no float on the way
+            value = EPOCH + timedelta(milliseconds=number)
+        elif number < 0:
+            raise ValueError(text)
         if encode_cursor(sort, value, ObjectId(raw[9:])) != text:
             raise ValueError(text)
     except (ValueError, OverflowError):

@@ -25,7 +25,7 @@ from typing import Any
 from bson import ObjectId
 
 from picsource_core import stamps
-from picsource_core.albums import MAX_ALBUMS_PER_USER, AlbumDocuments
+from picsource_core.albums import MAX_ALBUMS_PER_USER, SORT_FIELDS, AlbumDocuments
 from picsource_core.images import PRIVATE, PUBLIC, UNLISTED
 from picsource_core.mongo import Document
 from picsource_core.queue import utcnow
@@ -105,9 +105,26 @@ class AlbumService:
     def get_viewable(self, album_id: object, viewer: Viewer) -> Document:
         """The owner's album, or anyone's public one (read-only for them)."""
         oid = parse_object_id(album_id)
-        album = self.docs.find_one({"_id": oid}) if oid is not None else None
+        album = self._find(oid, viewer) if oid is not None else None
         if album is None or not (is_owner(album, viewer) or album.get("visibility") == PUBLIC):
             raise NotFound(NO_ALBUM)
+        return album
+
+    def _find(self, oid: ObjectId, viewer: Viewer) -> Document | None:
+        """The album document. The owner's own, once settled, is kept in process under
+        their listing stamp, which their request already loaded and every album write
+        renews (picsource_core.albums): a cached album page then costs no album read.
+        Other viewers always read it (a visitor's stamp says nothing about the album)."""
+        user = viewer.user
+        if user is None or not self.cache.enabled:
+            return self.docs.find_one({"_id": oid})
+        key = ("album", user.id, user.listing_stamp, oid)
+        kept = self.cache.get(key)
+        if kept is not None:
+            return dict(kept)  # a copy: callers may add to it, the kept one is shared
+        album = self.docs.find_one({"_id": oid})
+        if album is not None and album.get("owner_id") == user.id and self.docs.settled(album):
+            self.cache.put(key, dict(album))
         return album
 
     def open_link(self, token: str) -> Document:
@@ -166,13 +183,13 @@ class AlbumService:
         return self.cache.get_or_build(key, lambda: replace(self._page(album, query, fields), version=repr(key)))
 
     def _page(self, album: Document, query: AlbumQuery, fields: dict[str, int]) -> AlbumPage:
-        members = self.docs.page(album["_id"], query.sort, newest_first=query.newest_first,
+        members = self.docs.page(album, query.sort, newest_first=query.newest_first,
                                  after=query.after, limit=query.limit + 1)
         more, members = len(members) > query.limit, members[: query.limit]
         ids = [m["image_id"] for m in members]
         found = {doc["_id"]: doc for doc in self.images.docs.find(
             {"_id": {"$in": ids}, "owner_id": album["owner_id"], TRASHED_AT: None}, fields)}
-        field = "taken_at" if query.sort == "taken" else "added_at"
+        field = SORT_FIELDS[query.sort]
         last = members[-1] if members else None
         cursor = encode_cursor(query.sort, last[field], last["image_id"]) if more and last else None
         return AlbumPage(items=[found[i] for i in ids if i in found], next_cursor=cursor)
@@ -184,9 +201,9 @@ class AlbumService:
         """Each album's cover: the chosen one (writes unset it when it leaves the album or
         is purged) unless it is in the trash, else the latest image added. One image read
         for all, plus one membership read per album without a usable chosen cover."""
-        found = self._visible({a["_id"]: a.get("cover_image_id") or self.docs.first_image(a["_id"])
+        found = self._visible({a["_id"]: a.get("cover_image_id") or self.docs.first_image(a)
                                for a in albums})
-        found.update(self._visible({a["_id"]: self.docs.first_image(a["_id"]) for a in albums
+        found.update(self._visible({a["_id"]: self.docs.first_image(a) for a in albums
                                     if a["_id"] not in found and a.get("cover_image_id")}))
         return {a["_id"]: found.get(a["_id"]) for a in albums}
 
@@ -206,9 +223,9 @@ class AlbumService:
 
     def count(self, album: Document) -> int:
         if not self.cache.enabled:
-            return self.docs.count(album["_id"])
+            return self.docs.count(album)
         return int(self.cache.get_or_build(self._key(album, "count", stamped=False),
-                                           lambda: self.docs.count(album["_id"])))
+                                           lambda: self.docs.count(album)))
 
     def albums_of(self, image: Document) -> list[Document]:
         """The owner's albums holding this image, by title."""

@@ -39,6 +39,7 @@ from picsource_web.services.scan import ListingScan, choose_scan
 from picsource_web.services.semantic import SemanticSearch, query_key, ranked_cursor, restrict
 from picsource_web.services.users import Viewer, parse_object_id
 from picsource_web.services.vector_index import VECTOR_READ_SECONDS, VectorIndex
+from picsource_web.services.word_index import SEARCH_TOKENS, stored_tokens
 
 log = logging.getLogger(__name__)
 
@@ -175,9 +176,9 @@ class ImageRepository:
         page = self.cache.get(version)
         if page is not None:
             return replace(page, cached=True)
-        page = self._query_page(flt, query, fields, version)
-        self.cache.put(version, page)
-        return page
+        # A process's threads that miss the same page (after an edit retired it) wait for
+        # one build instead of each reading the database.
+        return self.cache.get_or_build(version, lambda: self._query_page(flt, query, fields, version))
 
     def _query_page(self, flt: dict[str, Any], query: ImageQuery, fields: dict[str, int],
                     version: str) -> Page:
@@ -208,9 +209,10 @@ class ImageRepository:
             return replace(page, cached=True)
         scope = {"owner_id": words["owner_id"]} if "owner_id" in words else public_listing()
         ranked = self.semantic.ranked(
-            query.text, stamp, {**scope, TRASHED_AT: None}, words, plain,
+            query.text, query.tokens, stamp, {**scope, TRASHED_AT: None}, words, plain,
             self.word_matches,
-            lambda flt: {d["_id"] for d in self.docs.find(flt, {"_id": 1})})
+            lambda flt: {d["_id"]: stored_tokens(d.get(SEARCH_TOKENS))
+                         for d in self.docs.find(flt, {"_id": 1, SEARCH_TOKENS: 1})})
         if ranked is None:
             return None
         wanted = ranked.ids[offset: offset + query.limit]
@@ -240,11 +242,13 @@ class ImageRepository:
             log.warning("a ranked search read its word matches for over %.1f s: ranked by meaning alone", limit)
             return []
 
-    def _text_vectors(self, scope: Mapping[str, Any]) -> Iterator[tuple[ObjectId, Any, Any]]:
-        """A vector scope's rows (services/vector_index.py): id, packed text vector, model."""
+    def _text_vectors(self, scope: Mapping[str, Any]) -> Iterator[tuple[ObjectId, Any, Any, Any]]:
+        """A vector scope's rows (services/vector_index.py): id, packed text vector, model,
+        search tokens; every document of the scope (the words of one without a vector yet
+        still count)."""
         with pymongo.timeout(VECTOR_READ_SECONDS):  # one long read, not a request's
-            for doc in self.docs.find({**scope, TEXT_VECTOR: {"$ne": None}}, {TEXT_VECTOR: 1, TEXT_MODEL: 1}):
-                yield doc["_id"], doc.get(TEXT_VECTOR), doc.get(TEXT_MODEL)
+            for doc in self.docs.find(dict(scope), {TEXT_VECTOR: 1, TEXT_MODEL: 1, SEARCH_TOKENS: 1}):
+                yield doc["_id"], doc.get(TEXT_VECTOR), doc.get(TEXT_MODEL), doc.get(SEARCH_TOKENS)
 
     def find_duplicate(self, owner_id: ObjectId, sha256: str) -> Document | None:
         """The owner's image with these bytes ({"_id": ...}), if any: uploads skip it."""

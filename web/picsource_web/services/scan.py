@@ -18,8 +18,12 @@ Two readers behind one small interface (``ListingScan``: ``newest``/``oldest``):
   a cold replica simply takes one or two extra windows). A first page also remembers
   where its last document was (the "floor"), so the next first page starts its window
   there: a gallery whose newest image is weeks old, above a burst of thousands, then
-  reads about one page, not the burst. On real MongoDB the same queries are equally
-  correct, only more of them.
+  reads about one page, not the burst. Both hints are kept per page size and per kind of
+  range too (``Hint``): the home page also reads the month menu's newest image (1) and
+  "On this day" (a few within an earlier day) through the same driver after every edit,
+  and a hint learnt for one image or another year made the grid's next page walk four
+  windows up from a tiny one. On real MongoDB the same queries are equally correct, only
+  more of them.
 
 ``choose_scan`` picks one: ``LISTING_SCAN=auto`` (the default) asks the server once
 (``buildInfo`` names SecantusDB) and uses windows only there; ``index`` or ``windowed``
@@ -59,6 +63,9 @@ from picsource_web.services.scan_filters import split_filter as split_filter
 DEFAULT_WINDOW = 86_400 * SECOND
 MIN_WINDOW = SECOND >> 14
 MAX_WINDOWS = 6  # the last window is unbounded, so a scan never misses documents
+#: What a learnt window or floor is kept under: the driver (``driver_key``), the page size
+#: and whether the range is bounded below (a day or month filter, not the gallery's top).
+Hint = tuple[str, str, int, bool]
 
 
 class Finder(Protocol):
@@ -110,13 +117,13 @@ class WindowedScanner:
     def __init__(self, clock: Callable[[], float] = time.time, memory: int = 4096) -> None:
         self.clock = clock
         self.memory = memory
-        self._windows: OrderedDict[tuple[str, str], int] = OrderedDict()
+        self._windows: OrderedDict[Hint, int] = OrderedDict()
         self._first_seen: dict[tuple[str, str], int] = {}
         # Keyed by driver and residual predicates: a filtered listing's page reaches further back.
-        self._floors: dict[tuple[str, str, str], int] = {}
+        self._floors: dict[tuple[str, str, int, bool, str], int] = {}
         self._lock = threading.Lock()
 
-    def _estimate(self, memo: tuple[str, str], field: KeyField) -> int:
+    def _estimate(self, memo: Hint, field: KeyField) -> int:
         with self._lock:  # gthread workers share the memo
             window = self._windows.get(memo, DEFAULT_WINDOW * field.second // SECOND)
             self._windows[memo] = window
@@ -130,7 +137,7 @@ class WindowedScanner:
         """Up to ``need`` documents matching ``flt``, newest ``key`` first."""
         field = KEYS[key]
         driver, residual, lower, upper = split_compound(flt, key)
-        memo = driver_key("" if key == "_id" else f"{key}:", driver)
+        memo: Hint = (*driver_key("" if key == "_id" else f"{key}:", driver), need, lower > 0)
         window = self._estimate(memo, field)
         proj = with_fields(projection, key, residual)
         start = upper if upper is not None else field.at(
@@ -181,11 +188,11 @@ class WindowedScanner:
         them); later walks start at the remembered oldest."""
         field = KEYS[key]
         driver, residual, lower, upper = split_compound(flt, key)
-        memo = driver_key("oldest:" if key == "_id" else f"oldest:{key}:", driver)
+        memo: Hint = (*driver_key("oldest:" if key == "_id" else f"oldest:{key}:", driver), need, lower > 0)
         window = self._estimate(memo, field)
         proj = with_fields(projection, key, residual)
         now = field.at(datetime.fromtimestamp(self.clock(), UTC)) + 60 * field.second
-        start = lower or self._first_seen.get(memo, field.epoch)
+        start = lower or self._first_seen.get(memo[:2], field.epoch)
         lo, out = start, cast(list[Document], [])
         # The remembered start is only a hint for a key an older document can still get (a
         # photo analysed later moves back in the timeline): then the first window is open below.
@@ -219,10 +226,10 @@ class WindowedScanner:
         if not lower and out:
             if len(self._first_seen) >= self.memory:
                 self._first_seen.clear()  # a hint only: forgetting costs a few empty windows
-            self._first_seen[memo] = oid_int(out[0][key])
+            self._first_seen[memo[:2]] = oid_int(out[0][key])
         return out[:need]
 
-    def _learn_floor(self, memo: tuple[str, str, str], field: KeyField, found: list[Document],
+    def _learn_floor(self, memo: tuple[str, str, int, bool, str], field: KeyField, found: list[Document],
                      need: int) -> None:
         """Remember just below a full first page's last key (an eighth of the page's span
         as headroom for new images); forget it when the page was not full."""
@@ -235,7 +242,7 @@ class WindowedScanner:
                 self._floors.clear()  # a hint only: forgetting costs one wider first window
             self._floors[memo] = max(0, last - (newest - last) // 8 - field.second)
 
-    def _learn(self, memo: tuple[str, str], field: KeyField, windows: int, start: int, reached: int,
+    def _learn(self, memo: Hint, field: KeyField, windows: int, start: int, reached: int,
                found: list[Document], need: int) -> None:
         current = self._windows.get(memo, DEFAULT_WINDOW * field.second // SECOND)
         smallest = MIN_WINDOW * field.second // SECOND

@@ -3,17 +3,37 @@
 Why hybrid: exact words (core search tokens) are precise but miss "dog at the beach" for
 a photo labelled "golden retriever, seashore"; meaning alone (cosine of MiniLM vectors,
 picsource_core.text_embedding) finds that photo but may rank a loose match above an exact
-one. So the candidates are the token matches (the newest TOKEN_CANDIDATES, through the
-listing's own scan) plus the images whose text vector is nearest the query's
-(above SIMILARITY_FLOOR, so a nonsense query matches nothing by meaning), and each
-scores ``TOKEN_WEIGHT * words + cosine``.
+one. So the candidates are the newest TOKEN_CANDIDATES word matches plus the images whose
+text vector is nearest the query's (above SIMILARITY_FLOOR, so a nonsense query matches
+nothing by meaning), and each scores ``TOKEN_WEIGHT * words + cosine``, where "words" is
+whether the image holds every query token (any candidate, not only the newest matches).
 
-Filters and visibility: the semantic candidates come from the viewer's own scope only
-(services/vector_index.py), and then pass the listing's own MongoDB filter (visibility,
-colour, dates, has-text, marks; services/query.build_filter without the words), so a
-filter never lets through what the plain listing would not; each page is read through that
-filter again. Ranked results are a bounded list (RANKED_MAX) kept per process under the
-scope's listing stamp, and paged by offset (RANKED_CURSOR), a cursor of its own kind.
+Where the words come from: the scope's in-memory word index, read with its vectors
+(services/vector_index.py, services/word_index.py), with the listing's exact-token
+semantics; not a scan of the collection, which on SecantusDB reads the whole gallery for
+a rare word. A plain search (no filter beyond the scope's own) needs nothing more: the
+scope holds what the listing filter passes, and each page is read through that filter.
+With a filter (colour, dates, marks...), each candidate is read back through the listing's
+MongoDB filter without the words (``plain_filter``), with its stored tokens, so whether it
+holds the words is decided on the document as it is now; only when a selective filter
+rejects the newest in-memory matches (WORD_ROUNDS reads) does the search fall back to the
+database's own scan of the word filter (``newest_ids``, time-bounded by the caller).
+
+Filters and visibility: candidates come from the viewer's own scope only (a scope holds
+only what its viewer may see, trash left out), and pass the listing's own filter
+(visibility, colour, dates, has-text, marks; services/query.build_filter), so a filter
+never lets through what the plain listing would not; each page is read through that
+filter again. Ranked results are a bounded list (RANKED_MAX) kept per process, paged by
+offset (RANKED_CURSOR), a cursor of its own kind.
+
+Freshness: a ranked list is kept under the stamp of the scope's vectors and words, not the
+request's listing stamp. A small scope is reread before the query that brings a new stamp,
+so its lists are exact. A large one is reread in the background (VectorIndex), and until
+the new read lands, lists ranked from the previous one stay in use: a word match or a
+filter change made since that read can be missing for that long (about two reads of the
+scope, see services/vector_index.py: ~20 s each at 100k images on SecantusDB). A miss is
+computed by one thread per list while the others wait for it (no thundering herd when
+a new read retires every list at once).
 """
 
 from __future__ import annotations
@@ -24,6 +44,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from itertools import islice
 from typing import Any
 
 import numpy as np
@@ -36,9 +57,12 @@ from picsource_web.services.vector_index import ScopeVectors, VectorIndex
 
 log = logging.getLogger(__name__)
 
-#: Token matches read for a ranked list: about what a page of the plain search reads, so a
-#: search by words costs no more than before on a server that scans for rare words.
+#: The newest word matches that are candidates whatever their meaning (older ones are
+#: candidates through their meaning, and then count their words).
 TOKEN_CANDIDATES = 50
+#: Reads of the newest in-memory word matches through the listing filter (TOKEN_CANDIDATES
+#: each) before a selective filter hands the word part to the database's scan.
+WORD_ROUNDS = 2
 #: The nearest vectors considered (above the floor), best first...
 SEMANTIC_CANDIDATES = 1000
 #: ...checked against the listing's filters FILTER_CHUNK at a time, until MEANING_WANTED
@@ -54,8 +78,10 @@ SIMILARITY_FLOOR = 0.3
 TOKEN_WEIGHT = 0.35
 #: Query vectors kept per process (a repeated or paged query is embedded once).
 QUERY_CACHE = 512
-RANKED_CACHE = 256
-#: Ranked lists live under their stamp; the time limit is only the stamps' usual backstop.
+#: A ranked list takes a few KB (its ids are the scope's own objects), 1024 of them a few
+#: MB: enough for a gallery's common searches (the bench's Zipf mix of 300) per process.
+RANKED_CACHE = 1024
+#: Ranked lists live under their vectors' stamp; the time limit is only a backstop.
 RANKED_SECONDS = 300.0
 #: Ranked pages are cursored by offset: "~" cannot occur in a listing cursor (URL-safe base64).
 RANKED_CURSOR = re.compile(r"~([0-9]{1,3})")
@@ -146,8 +172,9 @@ class QueryVectors:
 
 #: Reads image ids: (filter, at most n) -> ids, newest first (the listing's own scan).
 IdReader = Callable[[Mapping[str, Any], int], list[ObjectId]]
-#: Reads the ids matching a filter, in no order (a bounded ``$in`` of candidates).
-IdMatcher = Callable[[Mapping[str, Any]], set[ObjectId]]
+#: Reads the ids matching a filter with their stored search tokens, in no order (a bounded
+#: ``$in`` of candidates).
+IdMatcher = Callable[[Mapping[str, Any]], Mapping[ObjectId, Sequence[str]]]
 
 
 def restrict(flt: Mapping[str, Any], ids: Sequence[ObjectId]) -> dict[str, Any]:
@@ -177,40 +204,75 @@ class SemanticSearch:
         """False once the model failed to load: searches fall back to words alone."""
         return not self._broken
 
-    def ranked(self, text: str, stamp: str, scope_filter: Mapping[str, Any],
+    def ranked(self, text: str, tokens: Sequence[str], stamp: str, scope_filter: Mapping[str, Any],
                token_filter: Mapping[str, Any], plain_filter: Mapping[str, Any],
-               newest_ids: IdReader, matching_ids: IdMatcher) -> Ranked | None:
-        """The ranked results of ``text`` under ``stamp`` (cached); None when the model
-        cannot be used (the caller then searches by words alone).
+               newest_ids: IdReader, matching: IdMatcher) -> Ranked | None:
+        """The ranked results of ``text`` (whose query tokens are ``tokens``) under
+        ``stamp``, cached; None when the model cannot be used (the caller then searches
+        by words alone).
 
-        ``scope_filter`` is what the viewer's vector scope holds, ``token_filter`` the
-        listing filter with the words, ``plain_filter`` the same without them."""
+        ``scope_filter`` is what the viewer's scope holds, ``token_filter`` the listing
+        filter with the words, ``plain_filter`` the same without them."""
         if self._broken:
             return None
         scope = self.index.vectors(stamp.split("@", 1)[0], stamp, scope_filter)
-        key = (stamp, scope.stamp, query_key(text), repr(sorted(token_filter.items())),
+        key = (scope.stamp, query_key(text), repr(sorted(token_filter.items())),
                repr(sorted(plain_filter.items())))
-        found = self._ranked.get(key)
-        if found is not None:
-            return found
         try:
-            vector = self.queries.vector(text)
+            return self._ranked.get_or_build(key, lambda: self._rank(
+                text, tokens, scope, scope_filter, token_filter, plain_filter, newest_ids, matching))
         except (ModelFileError, ImportError, OSError) as exc:
             log.error("semantic search is off, the text model did not load: %s", exc)
             self._broken = True
             return None
-        semantic = self._scores(scope, vector)
-        tokens = newest_ids(token_filter, TOKEN_CANDIDATES)
-        by_words = set(tokens)
-        near = [i for i in semantic if i not in by_words]  # best first
-        allowed: set[ObjectId] = set()
-        for start in range(0, len(near), FILTER_CHUNK):  # until enough pass the filters
-            allowed |= matching_ids(restrict(plain_filter, near[start:start + FILTER_CHUNK]))
-            if len(allowed) >= MEANING_WANTED:
+
+    def _rank(self, text: str, tokens: Sequence[str], scope: ScopeVectors, scope_filter: Mapping[str, Any],
+              token_filter: Mapping[str, Any], plain_filter: Mapping[str, Any], newest_ids: IdReader,
+              matching: IdMatcher) -> Ranked:
+        """Candidates by meaning and by words (in memory), read back through the listing
+        filter in a few bounded ``$in`` reads, then combined."""
+        semantic = self._scores(scope, self.queries.vector(text))
+        if dict(plain_filter) == dict(scope_filter):  # no filter beyond the scope's own
+            return self._rank_in_scope(tokens, scope, semantic)
+        newest, held = scope.newest_with(tokens, TOKEN_CANDIDATES * WORD_ROUNDS)
+        near = list(semantic)  # best first
+        wanted = set(tokens)
+        words: set[ObjectId] = set()  # read back: they hold every token now
+        allowed: set[ObjectId] = set()  # read back: they pass the filter
+        w = n = 0
+        while True:
+            more_words = sum(i in words for i in newest[:w]) < TOKEN_CANDIDATES and w < len(newest)
+            more_meaning = len(allowed & semantic.keys()) < MEANING_WANTED and n < len(near)
+            if not (more_words or more_meaning):
                 break
-        ranked = replace(combine(tokens, semantic, allowed), vectors_stamp=scope.stamp)
-        self._ranked.put(key, ranked)
-        return ranked
+            batch = newest[w:w + TOKEN_CANDIDATES] if more_words else []
+            batch += near[n:n + FILTER_CHUNK] if more_meaning else []
+            w += TOKEN_CANDIDATES if more_words else 0
+            n += FILTER_CHUNK if more_meaning else 0
+            found = matching(restrict(plain_filter, list(dict.fromkeys(batch))))
+            allowed |= found.keys()
+            words |= {i for i, stored in found.items() if wanted.issubset(stored)}
+        by_words = [i for i in newest[:w] if i in words][:TOKEN_CANDIDATES]
+        if len(by_words) < TOKEN_CANDIDATES and held > w:  # a selective filter: ask the database
+            by_words = list(dict.fromkeys([*by_words, *newest_ids(token_filter, TOKEN_CANDIDATES)]))
+        meaning_words = [i for i in near if i in words and i not in by_words]
+        ranked = combine([*by_words, *meaning_words], semantic, allowed & semantic.keys())
+        return replace(ranked, vectors_stamp=scope.stamp)
+
+    @staticmethod
+    def _rank_in_scope(tokens: Sequence[str], scope: ScopeVectors, semantic: dict[ObjectId, float]) -> Ranked:
+        """A search without filters: every image of the scope passes, so the candidates
+        need no read back (each page is still read through the listing filter), and the
+        words are the scope's own (exact for a small scope; as of its last read for a
+        large one, see the module docstring)."""
+        newest, _ = scope.newest_with(tokens, TOKEN_CANDIDATES)
+        words = set(scope.holding(tokens, list(semantic)))
+        # Only the best RANKED_MAX by meaning alone can rank among the results beside the
+        # word matches (a word adds to a score, never takes away): sort no more than those.
+        best = dict(islice(((i, c) for i, c in semantic.items() if i not in words), RANKED_MAX))
+        best.update((i, semantic[i]) for i in words)
+        ranked = combine([*newest, *words], best, set(best))
+        return replace(ranked, vectors_stamp=scope.stamp)
 
     @staticmethod
     def _scores(scope: ScopeVectors, vector: np.ndarray) -> dict[ObjectId, float]:

@@ -4,7 +4,9 @@ Why a matrix in each web process and not a vector index in the database: it work
 MongoDB-wire server (no Atlas-only ``$vectorSearch``), and scanning 100k vectors in memory
 takes milliseconds (sign bits first, then exact scores for the best 2,000; ScopeVectors).
 The price is memory (about 430 bytes a vector, 43 MB per 100k) and a full read of the
-scope when it changes.
+scope when it changes. The same read brings each document's search tokens, kept as an
+inverted index (services/word_index.py), so a ranked search finds its word matches in
+memory instead of scanning the collection for them.
 
 Privacy by construction: a scope is either one owner's own images or the public ones
 (public_listing), never a mix, and a viewer is only ever given the scope they may see, so
@@ -14,23 +16,35 @@ in the trash are left out of both (no listing shows them).
 Freshness: each scope's matrix is kept under the listing stamp it was read under (the
 owner's own or the public one, picsource_core.stamps), which every write to an image of
 the scope renews, the worker's new text vectors included. A request that brings a newer
-stamp rebuilds the matrix (in the background for a large scope, see VectorIndex); one
-reader builds, the others of that scope wait for it.
+stamp rebuilds the matrix and the words (in the background for a large scope, see
+VectorIndex); one reader builds, the others of that scope wait for it.
+
+How stale a large scope's words can be: a change is seen once a read that began after it
+lands. The first query after the change starts that read (or, if one is under way, the
+one after it does), so a change is missing from word matches for at most about two reads
+of the scope after it, while queries keep coming: at 100k images on SecantusDB a read
+takes 17-20 s on a loaded 2-core machine (about 3 s of it the words), plus ~2 s to build;
+bench/bench_semantic.py prints it. The gap is not covered by a database query meanwhile:
+there is no index on when a document changed (``updated_at`` is unindexed, and text-vector
+writes keep it), and the only cheap range, ``_id`` (uploads), would miss edits and the
+analysis that follows an upload.
 """
 
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from bson import ObjectId
 
 from picsource_core.text_embedding import DIMENSIONS, TEXT_MODEL_ID, unpack
+from picsource_web.services.word_index import WordIndex, build_words, stored_tokens
 
 #: Scopes kept per process (the least recently used is dropped): a scope of 100k images
 #: takes about 43 MB; a small gallery's scopes are tiny.
@@ -42,20 +56,27 @@ RESCORED = 2000
 #: Scopes up to this many vectors are rebuilt before the query that sees a new stamp;
 #: larger ones in the background (VectorIndex).
 SYNC_ROWS = 20_000
+#: Rows whose norms are computed at a time (a float32 copy of 8192 rows is 12 MB).
+NORM_ROWS = 8192
 #: Reading a scope's vectors is one long read (100k documents take seconds on a slow
 #: server): bounded by this, not by a request's operation timeout.
 VECTOR_READ_SECONDS = 120.0
 
 log = logging.getLogger(__name__)
 
-#: Loads a scope's (id, packed vector, model id) rows from its filter, as stored.
-Row = tuple[ObjectId, Any, Any]
+#: Loads a scope's rows from its filter, as stored: every document of the scope (also those
+#: without a text vector yet, whose words still count) as (id, packed text vector or None,
+#: model id, search tokens).
+Row = tuple[ObjectId, Any, Any, Any]
 Loader = Callable[[Mapping[str, Any]], Iterable[Row]]
+#: A document without a usable vector holds a zero row: it scores 0, below any floor.
+ZERO_ROW = bytes(DIMENSIONS)
 
 
 @dataclass(frozen=True)
 class ScopeVectors:
-    """The vectors of one scope under one stamp: row i of ``raw`` is image ``ids[i]``.
+    """The vectors and words of one scope under one stamp: row i of ``raw`` and of
+    ``words`` is image ``ids[i]``; rows are in ``_id`` order (the last is the newest).
 
     Held as the stored int8 rows (384 bytes each) with their inverse norms, plus one sign
     bit per component (48 bytes): a scope of 100k images takes about 43 MB instead of the
@@ -66,6 +87,9 @@ class ScopeVectors:
     raw: np.ndarray  # n x 384 int8
     inverse_norms: np.ndarray  # n float32 (0 for a zero row)
     signs: np.ndarray  # n x 6 uint64: the sign bits of raw
+    words: WordIndex = field(default_factory=lambda: build_words([]))
+    #: ``ids`` as 12-byte strings, ascending: finds a row by id (searchsorted).
+    keys: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype="S12"))
 
     def nearest(self, query: np.ndarray, k: int, floor: float) -> list[tuple[ObjectId, float]]:
         """The ``k`` images most alike ``query`` (a unit vector) with a cosine of at least
@@ -86,14 +110,32 @@ class ScopeVectors:
         norms = self.inverse_norms if rows is None else self.inverse_norms[rows]
         scores = (candidates.astype(np.float32) @ q) * norms
         top = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
-        top = top[scores[top] >= floor]
+        top = top[(scores[top] >= floor) & (norms[top] > 0)]  # a row without a vector is never near
         order = top[np.argsort(-scores[top], kind="stable")]
         index = order if rows is None else rows[order]
         return [(self.ids[i], float(s)) for i, s in zip(index, scores[order], strict=True)]
 
     @property
     def nbytes(self) -> int:
-        return int(self.raw.nbytes + self.inverse_norms.nbytes + self.signs.nbytes)
+        return int(self.raw.nbytes + self.inverse_norms.nbytes + self.signs.nbytes + self.words.nbytes
+                   + self.keys.nbytes)
+
+    def holding(self, tokens: Sequence[str], ids: Sequence[ObjectId]) -> list[ObjectId]:
+        """Those of ``ids`` whose row holds every token (ids not in the scope hold none).
+        A trailing zero byte that "S12" drops is dropped alike on both sides, so the
+        order and equality of the keys are those of the ids."""
+        if not ids or not len(self.keys):
+            return []
+        wanted = np.array([i.binary for i in ids], dtype="S12")
+        at = np.minimum(np.searchsorted(self.keys, wanted), len(self.keys) - 1)
+        hit = (self.keys[at] == wanted) & np.isin(at, self.words.rows_with(tokens))
+        return [i for i, held in zip(ids, hit, strict=True) if held]
+
+    def newest_with(self, tokens: Sequence[str], limit: int) -> tuple[list[ObjectId], int]:
+        """The ids of the newest ``limit`` rows holding every token (the listing's word
+        filter, see services/word_index.py), newest first, and how many rows hold them."""
+        rows = self.words.rows_with(tokens)
+        return [self.ids[row] for row in rows[::-1][:limit]], len(rows)
 
 
 def sign_bits(vectors: np.ndarray) -> np.ndarray:
@@ -102,21 +144,33 @@ def sign_bits(vectors: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(bits).view(np.uint64)
 
 
+def _compact(row: Row) -> tuple[ObjectId, bytes, tuple[str, ...]]:
+    """One stored row as kept while its scope is read: its usable vector (else ZERO_ROW)
+    and its tokens, interned: the same words recur in every document, so each is held once
+    instead of once per document (at 100k images, the read's peak memory otherwise holds
+    a million small strings)."""
+    image_id, blob, model, tokens = row
+    usable = model in (None, TEXT_MODEL_ID) and isinstance(blob, bytes | bytearray) and len(blob) == DIMENSIONS
+    return image_id, bytes(blob) if usable else ZERO_ROW, tuple(map(sys.intern, stored_tokens(tokens)))
+
+
+def inverse_norms(raw: np.ndarray) -> np.ndarray:
+    """1 / |row| (0 for a zero row), NORM_ROWS rows at a time: a float32 copy of all of
+    100k rows would be 150 MB for a moment."""
+    norms = np.zeros(len(raw), dtype=np.float32)
+    for start in range(0, len(raw), NORM_ROWS):
+        norms[start:start + NORM_ROWS] = np.linalg.norm(raw[start:start + NORM_ROWS].astype(np.float32), axis=1)
+    return np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0).astype(np.float32)
+
+
 def build_scope(stamp: str, rows: Iterable[Row]) -> ScopeVectors:
-    """A scope's vectors from its stored rows; vectors of another model or of the wrong
-    size are left out (the worker embeds them again), never an error."""
-    ids: list[ObjectId] = []
-    blobs: list[bytes] = []
-    for image_id, blob, model in rows:
-        if model not in (None, TEXT_MODEL_ID) or not isinstance(blob, bytes | bytearray):
-            continue
-        if len(blob) == DIMENSIONS:
-            ids.append(image_id)
-            blobs.append(bytes(blob))
-    raw = unpack(blobs, normalise=False)
-    norms = np.linalg.norm(raw.astype(np.float32), axis=1)
-    inverse = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0).astype(np.float32)
-    return ScopeVectors(stamp=stamp, ids=tuple(ids), raw=raw, inverse_norms=inverse, signs=sign_bits(raw))
+    """A scope's vectors and words from its stored rows. A vector of another model or of
+    the wrong size counts as none (the worker embeds the image again), never an error."""
+    listed = sorted(map(_compact, rows), key=lambda row: row[0].binary)  # ObjectIds order as their bytes
+    raw = unpack([blob for _, blob, _ in listed], normalise=False)
+    return ScopeVectors(stamp=stamp, ids=tuple(row[0] for row in listed), raw=raw, inverse_norms=inverse_norms(raw),
+                        signs=sign_bits(raw), words=build_words(tokens for *_, tokens in listed),
+                        keys=np.array([row[0].binary for row in listed], dtype="S12"))
 
 
 class VectorIndex:
@@ -127,8 +181,9 @@ class VectorIndex:
     a slow server, so its query goes on with the previous vectors while one background
     thread reads the new ones: a search is never held up, and results stay within what
     the viewer may see, because every candidate passes the listing's filter afterwards
-    (services/semantic.py); a just-changed image is at most missing, or briefly holds a
-    candidate place it no longer deserves, until the rebuild lands.
+    (services/semantic.py) or is read through it with its page; a just-changed image is
+    at most missing, or briefly holds a candidate place it no longer deserves (by meaning
+    or by its former words), until the rebuild lands.
     """
 
     def __init__(self, load: Loader, scopes: int = CACHED_SCOPES, sync_rows: int = SYNC_ROWS) -> None:

@@ -6,7 +6,6 @@ scope; pagination is a "More" link carrying the opaque cursor, so it works witho
 
 from __future__ import annotations
 
-import functools
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -30,9 +29,10 @@ from picsource_web.sessions import login_required, viewer
 
 bp = Blueprint("gallery", __name__)
 
-#: Stand-ins in cached tiles for what belongs to one request: the owner's favourite
-#: buttons need the session's CSRF token and the page to come back to.
-CSRF_SLOT, BACK_SLOT = "@@csrf@@", "@@back@@"
+#: Stand-ins in cached pages for what belongs to one request: forms need the session's
+#: CSRF token and the page to come back to. HTML comments, inserted unescaped: anything a
+#: user wrote is escaped ("<" becomes "&lt;"), so no title or search can ever hold one.
+CSRF_SLOT, BACK_SLOT = Markup("<!--csrf slot-->"), Markup("<!--back slot-->")
 #: The grid's selection form (templates/gallery/grid.html): ticked tiles go to an album,
 #: or to one of the bar's actions (views/selection.py).
 SELECTION_FORM = "grid-selection"
@@ -66,7 +66,7 @@ def tiles_html(page: Page, media: MediaUrls, owned: bool = False, selectable: bo
 
 
 def fill_slots(html: Markup) -> Markup:
-    if CSRF_SLOT not in html:
+    if CSRF_SLOT not in html and BACK_SLOT not in html:
         return html
     back = str(escape(request.full_path.rstrip("?")))
     return Markup(str(html).replace(CSRF_SLOT, csrf_token()).replace(BACK_SLOT, back))
@@ -88,23 +88,29 @@ def render_grid(template_title: str, default_scope: str, *, search: bool,
     selectable = query.scope == "mine" and who.user is not None
     owned = selectable and not trash
     headers = query.key == TIMELINE
-    build = functools.partial(tiles_html, page, svc.media, owned, selectable, tokens, headers)
-    key = (page.version, svc.media.window(), owned, selectable, headers)
-    html = fill_slots(svc.fragments.get_or_build(key, build) if page.version else build())
-    endpoint = request.endpoint or "gallery.search"
-    next_params: dict[str, Any] = query_params(query, cursor=page.next_cursor, month=None)
-    first_params: dict[str, Any] = query_params(query, month=None)
-    for name in fixed or {}:  # the view's own path says them
-        next_params.pop(name, None)
-        first_params.pop(name, None)
-    next_url = url_for(endpoint, **next_params) if page.next_cursor else None
-    first_url = url_for(endpoint, **first_params) if query.cursor or ranked_from or query.month else None
-    return render_template(
-        "gallery/grid.html", title=template_title, tiles_html=html, count=len(page.items),
-        query=query, next_url=next_url,
-        first_url=first_url, search=search, colours=COLOUR_FAMILIES, view=request.endpoint,
-        trash_days=svc.settings.trash_days, **(_home_extras(query, page) if home else {}),
-    )
+
+    def body() -> Markup:
+        endpoint = request.endpoint or "gallery.search"
+        next_params: dict[str, Any] = query_params(query, cursor=page.next_cursor, month=None)
+        first_params: dict[str, Any] = query_params(query, month=None)
+        for name in fixed or {}:  # the view's own path says them
+            next_params.pop(name, None)
+            first_params.pop(name, None)
+        return Markup(render_template(
+            "gallery/_grid_body.html", title=template_title,
+            tiles_html=tiles_html(page, svc.media, owned, selectable, tokens, headers),
+            count=len(page.items), query=query,
+            next_url=url_for(endpoint, **next_params) if page.next_cursor else None,
+            first_url=url_for(endpoint, **first_params) if query.cursor or ranked_from or query.month else None,
+            search=search, colours=COLOUR_FAMILIES, view=request.endpoint, trash_days=svc.settings.trash_days,
+            csrf_slot=CSRF_SLOT, back_slot=BACK_SLOT, **(_home_extras(query, page) if home else {})))
+    # The content is a function of the page (its version names the stamp it was read
+    # under, so also the timeline's jump menu and "On this day"), the URL, who looks, the
+    # URL signing window and the day; the CSRF token and the way back are slots.
+    key = ("grid", page.version, svc.media.window(), who.user_id, request.endpoint, request.full_path,
+           datetime.now(UTC).date() if home else None)
+    html = fill_slots(svc.fragments.get_or_build(key, body) if page.version else body())
+    return render_template("gallery/grid.html", title=template_title, body=html)
 
 
 def _home_extras(query: Any, page: Page) -> dict[str, Any]:
