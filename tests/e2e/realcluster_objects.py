@@ -37,6 +37,10 @@ DB_NAME = "secantusdb"
 DB_PORT = 27017
 SECANTUSDB_VERSION_KEY = "SECANTUSDB_VERSION"
 SAMPLE_PHOTOS = ("coffee", "chelsea", "astronaut")
+#: The Gallery's namespace enforces the restricted Pod Security Standard (and warns on it).
+RESTRICTED = {"pod-security.kubernetes.io/enforce": "restricted",
+              "pod-security.kubernetes.io/enforce-version": "latest",
+              "pod-security.kubernetes.io/warn": "restricted"}  # fmt: skip
 
 
 def app_version() -> str:

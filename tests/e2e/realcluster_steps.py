@@ -8,6 +8,7 @@ measure the same thing the same way.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 from tests.e2e import realcluster_objects as obj
 from tests.e2e.realcluster_install import CHART, Install
@@ -23,7 +24,26 @@ def web_rolled(install: Install, image_ref: str, replicas: int) -> bool:
     return images == {image_ref} and ready and len(pods) == replicas
 
 
-def rolling_upgrade(install: Install, user: WebUser, new_tag: str, min_requests: int) -> LoadResult:
+def gallery_rolled_out(install: Install) -> bool:
+    """The Gallery's Progressing condition says RolledOut (the operator's upgrade step saw
+    every pod of the release ready)."""
+    gallery = install.get("gallery", obj.GALLERY, "-n", obj.GALLERY_NS)
+    conditions = gallery.get("status", {}).get("conditions", [])
+    return any(c.get("type") == "Progressing" and c.get("status") == "True"
+               and c.get("reason") == "RolledOut" for c in conditions)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Upgrade:
+    """What a rolling upgrade under load measured."""
+
+    load: LoadResult
+    #: From `helm upgrade` until every web pod runs the new image, Ready, and the
+    #: Gallery reports Progressing=True/RolledOut.
+    rollout_seconds: float
+
+
+def rolling_upgrade(install: Install, user: WebUser, new_tag: str, min_requests: int) -> Upgrade:
     """Retag the web image in containerd, `helm upgrade` to it, roll, all under load.
 
     The load loop (one keep-alive client inside the namespace, like a browser) runs from
@@ -37,16 +57,18 @@ def rolling_upgrade(install: Install, user: WebUser, new_tag: str, min_requests:
                     limit=max(20_000, min_requests * 4), seconds=600).start()  # fmt: skip
     try:
         load.wait_total(50, 60)
+        started = time.monotonic()
         install.helm("upgrade", obj.RELEASE, str(CHART), "-n", obj.NAMESPACE, "--reuse-values",
                      "--set", f"images.web.tag={new_tag}", "--wait", "--timeout", "300s",
                      timeout=330)  # fmt: skip
         target = f"{obj.REGISTRY}/web:{new_tag}"
-        wait_until(lambda: web_rolled(install, target, replicas), 360,
-                   f"every web pod on {target} and Ready", 2.0)  # fmt: skip
+        wait_until(lambda: web_rolled(install, target, replicas) and gallery_rolled_out(install), 360,
+                   f"every web pod on {target} and Ready, and the Gallery RolledOut", 1.0)  # fmt: skip
+        rollout = time.monotonic() - started
         load.wait_total(max(min_requests, load.result.total + 50), 300)
     finally:
         result = load.stop()
-    return result
+    return Upgrade(load=result, rollout_seconds=rollout)
 
 
 def upload_to_thumbnail(user: WebUser, data: bytes, name: str, timeout: float = 120) -> float:

@@ -81,6 +81,33 @@ class WebUser:
             raise WebError("the settings page did not show the new API token")
         self.token = match.group(1)
 
+    def wait_serving(self, timeout: float = 90.0) -> float:
+        """Seconds until the Service answers /healthz with 200.
+
+        A Gallery is Ready when its web pods are; kube-proxy programs the Service's
+        rules a moment later (until then the ClusterIP refuses connections), as any
+        client of a freshly created Service sees. Bounded: WebError after `timeout`.
+        """
+        started, last = time.monotonic(), "no answer yet"
+        while time.monotonic() - started < timeout:
+            try:
+                answer = self.get("/healthz")
+                if answer.status_code == 200:
+                    return time.monotonic() - started
+                last = f"HTTP {answer.status_code}"
+            except requests.RequestException as err:
+                last = str(err)[:300]
+            time.sleep(0.5)
+        raise WebError(f"{self.base}/healthz not serving after {timeout:.0f}s: {last}")
+
+    def login(self, username: str, password: str) -> None:
+        """Sign in through the HTML form (the cookie session that media URLs need)."""
+        page = _check(self.get("/login"), "GET /login")
+        form = {"csrf_token": csrf(page.text), "username": username, "password": password}
+        done = _check(self.post("/login", data=form), "POST /login")
+        if "/login" in done.url or username not in done.text:
+            raise WebError(f"after sign-in the page does not greet {username}: {done.url}")
+
     @property
     def bearer(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"}

@@ -4,17 +4,22 @@ The real node (tests/harness/realnode.py: containerd, kubelet, kube-proxy, CoreD
 network namespace of its own) runs our own images. Like a person with kubectl and helm:
 hostPath PVs for the bundled StatefulSets, `helm install` (operator + bundled MinIO),
 SecantusDB as the MongoDB-wire backing service, `kubectl apply` the example Gallery,
-wait for Ready. Then, from inside the namespace: sign up, upload through the JSON API
-and the HTML form, see the worker pod analyse them, look at the grid and an image page
-in Chromium (every image has real pixels), search; `helm test`; delete a worker pod
-mid-job and the operator pod mid-reconcile; `helm upgrade` to a new web image tag under
-a load loop with zero failed requests; `helm uninstall`.
+wait for Ready (the Gallery's namespace enforces the restricted Pod Security Standard,
+so its real pods prove they pass it). Then, from inside the namespace: sign up, upload
+through the JSON API and the HTML form, see the worker pod analyse them, look at the
+grid and an image page in Chromium (every image has real pixels), search; `helm test`;
+delete a worker pod mid-job and the operator pod mid-reconcile; back up the gallery
+(GalleryBackup) and restore it into a new Gallery whose own web Service serves every
+image; scale the web pods up on uploads held in flight and back down once they end;
+`helm upgrade` to a new web image tag under a load loop with zero failed requests; `helm
+uninstall`.
 
 The tests share one install and run in file order (each leaves the Gallery Ready).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +29,7 @@ import pytest
 from picsource_core.images import PENDING, READY
 from tests.e2e import realcluster_browser as browser
 from tests.e2e import realcluster_objects as obj
+from tests.e2e import realcluster_ops as ops
 from tests.e2e.realcluster_install import Install
 from tests.e2e.realcluster_steps import rolling_upgrade
 from tests.e2e.realcluster_web import WebUser, analysed
@@ -126,6 +132,19 @@ def test_helm_install_brings_the_example_gallery_to_ready(install: Install) -> N
     assert operator and all(s["ready"] for p in operator for s in p["status"]["containerStatuses"])
 
 
+def test_the_gallery_namespace_enforces_the_restricted_pod_security_standard(install: Install) -> None:
+    labels = install.get("namespace", obj.GALLERY_NS)["metadata"].get("labels", {})
+    assert {k: labels.get(k) for k in obj.RESTRICTED} == obj.RESTRICTED, labels
+    pods = install.pods(obj.GALLERY_NS, "web") + install.pods(obj.GALLERY_NS, "worker")
+    assert pods and all(s["ready"] for p in pods for s in p["status"]["containerStatuses"])
+    # Enforced, not just labelled: a pod that runs as root with privilege escalation is refused.
+    root_pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "e2e-root", "namespace": obj.GALLERY_NS},
+                "spec": {"containers": [{"name": "c", "image": pods[0]["spec"]["containers"][0]["image"],
+                                         "securityContext": {"runAsUser": 0}}]}}  # fmt: skip
+    refused = install.kubectl("apply", "--dry-run=server", "-f", "-", stdin=json.dumps(root_pod), check=False)
+    assert refused.returncode != 0 and 'violates PodSecurity "restricted' in refused.stderr, refused
+
+
 def test_uploads_through_api_and_form_are_analysed_and_searchable(
     install: Install, user: WebUser, uploaded: dict[str, str]
 ) -> None:
@@ -216,11 +235,53 @@ def test_deleting_the_operator_mid_reconcile_converges(install: Install) -> None
                     "-p", '{"spec":{"worker":{"replicas":1}}}')  # fmt: skip
 
 
+def test_backup_and_restore_into_a_new_gallery_serves_every_image(
+    install: Install, user: WebUser, uploaded: dict[str, str]
+) -> None:
+    wait_analysed(user, list(uploaded), 240)
+    images = user.search(limit="100")
+    assert len(images) >= 3, images  # the uploads of the tests above, analysed
+    try:
+        done = ops.backup_and_restore(install)
+        print(f"\nbackup: {done.backup['documentCount']} documents, {done.backup['objectCount']} objects, "
+              f"{done.backup['sizeBytes']} bytes in {done.backup_seconds:.1f} s; restored gallery Ready "
+              f"in {done.restore_seconds:.1f} s ({done.restored.get('message')})")  # fmt: skip
+        assert done.restored.get("status") == "True", done.restored
+        assert done.backup["objectCount"] >= len(images), done.backup
+        restored = WebUser(f"http://{ops.cluster_ip(install, f'{ops.RESTORED}-web', obj.GALLERY_NS)}",
+                           install.node.call, token=user.token)  # fmt: skip
+        print(f"restored gallery's Service serving {restored.wait_serving():.1f} s after Ready")
+        restored.login("realperson", PASSWORD)  # the account, its password and token came back
+        assert set(restored.search(limit="100")) == set(images)
+        for image_id in images:
+            thumb = restored.fetch(restored.image(image_id)["urls"]["thumbnail"])
+            assert thumb.status_code == 200 and thumb.headers["content-type"].startswith("image/"), (
+                f"restored {image_id} thumbnail: HTTP {thumb.status_code} from {thumb.url}")
+    finally:
+        ops.remove_restored(install)
+
+
+def test_web_pods_scale_up_under_requests_in_flight_and_back_down(install: Install, user: WebUser) -> None:
+    autoscaling = {"minReplicas": 1, "maxReplicas": 3, "targetInFlightPerReplica": 1,
+                   "scaleDownStabilizationSeconds": 10}  # fmt: skip
+    replicas = len(install.pods(obj.GALLERY_NS, "web"))
+    scaled = ops.autoscale_under_held_requests(install, user.base, user.token, autoscaling, held=4)
+    print(f"\nweb autoscaling: {scaled.before} -> {scaled.peak} ready web pods in {scaled.up_seconds:.1f} s "
+          f"with 4 uploads held in flight (webLoad {scaled.web_load:g}); back to {scaled.before} in "
+          f"{scaled.down_seconds:.1f} s after they ended (window 10 s)")  # fmt: skip
+    assert {"WebScaledUp", "WebScaledDown"} <= set(scaled.events), scaled.events
+    wait_until(lambda: ops.web_replicas(install) == (replicas, replicas, replicas), 150,
+               f"{replicas} ready web pods again with autoscaling off", 1.0)  # fmt: skip
+    install.wait_gallery_ready(120)
+
+
 def test_helm_upgrade_rolls_the_web_tier_with_zero_failed_requests(
     install: Install, user: WebUser
 ) -> None:
-    result = rolling_upgrade(install, user, f"{install.tag}-e2e", min_requests=300)
-    print(f"\nrolling upgrade: {result.failed} failed of {result.total} requests")
+    upgrade = rolling_upgrade(install, user, f"{install.tag}-e2e", min_requests=300)
+    result = upgrade.load
+    print(f"\nrolling upgrade: {result.failed} failed of {result.total} requests, "
+          f"rolled out in {upgrade.rollout_seconds:.1f} s")
     assert result.failed == 0, f"{result.failed} of {result.total} failed: {result.errors}"
 
 

@@ -47,4 +47,6 @@ def web_env_for(mongo_uri: str, database: str, minio: Any, bucket: str) -> dict[
         "SIGNUP_GLOBAL_RATE_LIMIT": "1000/1h",
         "PASSWORD_SCRYPT_N": "16384",  # fast hashing in tests; the default (2**17) is asserted
         "LOG_LEVEL": "warning",
+        # No load-report thread per test app; tests/web/test_web_load.py starts its own.
+        "WEB_LOAD_REPORT_SECONDS": "0",
     }
