@@ -174,6 +174,7 @@ want minio && build_minio
 want kwok && go_install kwok "$KWOK_VERSION" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION" "-s -w"
 want etcd && build_etcd
 want helm && build_helm
+want vegeta && go_install vegeta "$VEGETA_VERSION" "github.com/tsenart/vegeta/v12@$VEGETA_VERSION" "-s -w"
 want kubernetes && build_kube_binaries kubernetes kube-apiserver kube-controller-manager kube-scheduler
 # kubelet and kube-proxy for the real node, in a dir of their own so adding them did not
 # invalidate the control plane's cached build.

@@ -28,6 +28,7 @@ worker's cost per image for its text vector (one document's text embedded on one
 
 Run:  .venv/bin/python bench/bench_semantic.py [--images 100000] [--duration 15]
       [--connections 16] [--workers N] [--warmup-rounds 12] [--kinds popular,zipf,distinct]
+      [--rate 300]   (open loop at 300 requests/s with vegeta instead of wrk: bench/open_loop.py)
 (LISTING_CACHE_ENTRIES and the other web settings pass through from the environment.)
 Prints the figures and writes bench/out/bench_semantic.json.
 """
@@ -53,6 +54,7 @@ sys.path[:0] = [str(REPO / p) for p in ("core", "web")] + [str(REPO), str(REPO /
 
 import numpy as np  # noqa: E402
 from bench_web import LABELS, WORDS, fake_image, run_wrk, sign_in, wait_idle  # noqa: E402
+from open_loop import run_vegeta  # noqa: E402
 
 from picsource_core.config import MongoSettings  # noqa: E402
 from picsource_core.image_documents import TEXT_MODEL  # noqa: E402
@@ -288,6 +290,9 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2 * (os.cpu_count() or 1))
     parser.add_argument("--warmup-rounds", type=int, default=12, help="at most this many 10 s "
                         "rounds of the popular queries before measuring them")
+    parser.add_argument("--rate", type=float, default=0.0,
+                        help="measure open-loop at this many requests/s with vegeta "
+                        "(bench/open_loop.py) instead of wrk at saturation")
     parser.add_argument("--kinds", default="popular,zipf,distinct",
                         help="which query mixes to measure, comma-separated (default: all three)")
     args = parser.parse_args()
@@ -365,7 +370,9 @@ def main() -> int:
         warm_every_worker(base, cookie, web.pid, popular)
         rss_before = {pid: rss_mb(pid) for pid in worker_pids(web.pid)}
         results: dict[str, dict[str, float]] = {}
-        print(f"\nwrk -t2 -c{args.connections} -d{args.duration}s, gunicorn workers={args.workers}, "
+        load = (f"vegeta at {args.rate:g} req/s (open loop)" if args.rate
+                else f"wrk -t2 -c{args.connections}")
+        print(f"\n{load} -d{args.duration}s, gunicorn workers={args.workers}, "
               f"{args.images:,} images, cpus={os.cpu_count()}, load average {os.getloadavg()[0]:.1f}, "
               f"LISTING_CACHE_ENTRIES={os.environ.get('LISTING_CACHE_ENTRIES', 'default')}")
         rss_scopes: dict[str, list[float]] = {}
@@ -392,7 +399,9 @@ def main() -> int:
                 wait_idle(base)
                 if os.environ.get("BENCH_STATUSES"):
                     print("  statuses", statuses(base, urls, jar), flush=True)
-                results[name] = stats = run_wrk(base, jar, args.duration, args.connections, script=script)
+                results[name] = stats = (
+                    run_vegeta([base + u for u in urls], jar, args.duration, args.rate) if args.rate
+                    else run_wrk(base, jar, args.duration, args.connections, script=script))
                 flag = " NON-2xx!" if stats["non_2xx"] else ""
                 print(f"  {name:34s} p50 {stats['p50_ms']:7.2f} ms  p99 {stats['p99_ms']:7.2f} ms  "
                       f"{stats['rps']:8.1f} req/s  ({stats['requests']:.0f} requests, load "
@@ -407,7 +416,7 @@ def main() -> int:
         OUT.mkdir(parents=True, exist_ok=True)
         (OUT / "bench_semantic.json").write_text(json.dumps(
             {"images": args.images, "workers": args.workers, "connections": args.connections,
-             "duration_s": args.duration, "in_process": inproc, "results": results,
+             "rate": args.rate, "duration_s": args.duration, "in_process": inproc, "results": results,
              "rss_mb_before": list(rss_before.values()), "rss_mb_after": list(rss_after.values()),
              "rss_mb_after_scope": rss_scopes, "load_average_1min_end": os.getloadavg()[0]}, indent=2))
         return 0

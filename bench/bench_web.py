@@ -16,10 +16,13 @@ the "while editing" rows keep an editor changing one of the bench user's images
 pages on every worker and the figures include the rebuilds. ``--cache off`` measures
 every request against the database (LISTING_CACHE_SECONDS=0). ``--scan index`` or
 ``--scan windowed`` forces how listing pages are read (LISTING_SCAN; services/scan.py),
-so the two readers can be compared on the same data.
+so the two readers can be compared on the same data. ``--rate 300`` measures every row
+open-loop at 300 requests/s with vegeta instead (bench/open_loop.py): the latency at the
+goal's load rather than at saturation.
 
 Run:  .venv/bin/python bench/bench_web.py [--images 100000] [--duration 15] [--connections 16]
       [--workers N] [--cache on|off] [--scan auto|index|windowed] [--edits 1] [--explain]
+      [--rate 300]
       [--only timeline,album]
 Prints one line per endpoint: p50, p99 and requests/s (and writes bench/out/bench_web.json).
 """
@@ -45,6 +48,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / p) for p in ("core", "web")] + [str(REPO)]
 
 from bson import ObjectId  # noqa: E402
+from open_loop import run_vegeta  # noqa: E402
 
 from picsource_core.albums import ADDED_SEQ, AlbumDocuments, date_taken  # noqa: E402
 from picsource_core.config import MongoSettings  # noqa: E402
@@ -304,6 +308,9 @@ def main() -> int:
     parser.add_argument("--scan", choices=("auto", "index", "windowed"), default="auto")
     parser.add_argument("--edits", type=float, default=1.0,
                         help="edits per second during the 'while editing' rows (0: skip them)")
+    parser.add_argument("--rate", type=float, default=0.0,
+                        help="measure each row open-loop at this many requests/s with vegeta "
+                        "(bench/open_loop.py) instead of wrk at saturation")
     parser.add_argument("--explain", action="store_true")
     parser.add_argument("--only", default="", help="comma-separated words: run only the rows whose "
                         "name holds one of them (healthz always runs)")
@@ -394,7 +401,9 @@ def main() -> int:
             words = [w.strip() for w in args.only.split(",") if w.strip()]
             targets = [t for t in targets if t[0].startswith("healthz") or any(w in t[0] for w in words)]
         results: dict[str, dict[str, float]] = {}
-        print(f"\nwrk -t2 -c{args.connections} -d{args.duration}s, gunicorn workers={args.workers}, "
+        load = (f"vegeta at {args.rate:g} req/s (open loop)" if args.rate
+                else f"wrk -t2 -c{args.connections}")
+        print(f"\n{load} -d{args.duration}s, gunicorn workers={args.workers}, "
               f"{args.images:,} images, listing cache {args.cache}, scan {args.scan}, cpus={os.cpu_count()}, "
               f"load average {os.getloadavg()[0]:.1f}")
         for name, url, jar, editing in targets:
@@ -404,7 +413,8 @@ def main() -> int:
             editor = Editor(base, cookie, mine, args.edits) if editing else None
             if editor is not None:
                 editor.start()
-            results[name] = stats = run_wrk(url, jar, args.duration, args.connections)
+            results[name] = stats = (run_vegeta([url], jar, args.duration, args.rate) if args.rate
+                                     else run_wrk(url, jar, args.duration, args.connections))
             flag = " NON-2xx!" if stats["non_2xx"] else ""
             flag += f" ({stats['timeouts']:.0f} timed out)" if stats["timeouts"] else ""
             if editor is not None:
@@ -415,9 +425,10 @@ def main() -> int:
             print(f"  {name:40s} p50 {stats['p50_ms']:7.2f} ms  p99 {stats['p99_ms']:7.2f} ms  "
                   f"{stats['rps']:8.1f} req/s  ({stats['requests']:.0f} requests){flag}", flush=True)
         OUT.mkdir(parents=True, exist_ok=True)
-        suffix = ("" if args.cache == "on" else "-nocache") + ("" if args.scan == "auto" else f"-{args.scan}")
+        suffix = ("" if args.cache == "on" else "-nocache") + (f"-rate{args.rate:g}" if args.rate else "") + ("" if args.scan == "auto" else f"-{args.scan}")
         (OUT / f"bench_web{suffix}.json").write_text(json.dumps(
             {"images": args.images, "workers": args.workers, "connections": args.connections,
+             "rate": args.rate,
              "cache": args.cache, "scan": args.scan, "edits_per_second": args.edits,
              "duration_s": args.duration, "results": results}, indent=2))
         return 0

