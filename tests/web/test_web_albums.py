@@ -86,6 +86,9 @@ def test_album_pages_sort_by_date_taken_or_added_and_page_by_cursor(app: Flask, 
     assert tile_ids(alice.get(f"/albums/{album_id}").get_data(as_text=True)) == newest_taken
     oldest_added = tile_ids(alice.get(f"/albums/{album_id}?sort=added&order=oldest").get_data(as_text=True))
     assert oldest_added == [shots[2], shots[0], shots[3], shots[1]]
+    form = alice.get(f"/albums/{album_id}?sort=added&order=oldest").get_data(as_text=True)
+    assert '<option value="added" selected>Date added</option>' in form
+    assert '<option value="oldest" selected>Oldest first</option>' in form
     seen, url = [], f"/albums/{album_id}?limit=3"
     while url:
         page = alice.get(url).get_data(as_text=True)

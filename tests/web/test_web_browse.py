@@ -105,6 +105,24 @@ def test_search_filters(app: Flask, alice: WebClient) -> None:
     assert ids("to=2001-01-01") == []
 
 
+def _chosen(page: str) -> dict[str, str]:
+    """Each <select> of the page's forms: its name -> the value of its selected option."""
+    chosen = {}
+    for name, body in re.findall(r'<select [^>]*name="([^"]+)"[^>]*>(.*?)</select>', page, re.S):
+        picked = re.findall(r'<option value="([^"]*)" selected>', body)
+        assert len(picked) <= 1, (name, picked)
+        chosen[name] = picked[0] if picked else ""
+    return chosen
+
+
+def test_search_form_shows_the_filters_it_was_sent(alice: WebClient) -> None:
+    page = alice.get("/search?scope=public&colour=blue&has_text=no&sort=oldest&by=added").get_data(as_text=True)
+    assert _chosen(page) == {"scope": "public", "colour": "blue", "has_text": "no", "sort": "oldest", "by": "added"}
+    plain = _chosen(alice.get("/search?has_text=yes").get_data(as_text=True))
+    assert plain == {"scope": "mine", "colour": "", "has_text": "yes", "sort": "newest", "by": "taken"}
+    assert '<option value="">Any colour</option>' in page and '<option value="blue" selected>Blue</option>' in page
+
+
 def test_date_range_uses_upload_day(app: Flask, alice: WebClient) -> None:
     svc = app_services(app)
     owner = svc.users.get(svc.db["users"].find_one({"username_key": "alice"})["_id"])  # type: ignore[index]

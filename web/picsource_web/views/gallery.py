@@ -36,6 +36,8 @@ CSRF_SLOT, BACK_SLOT = Markup("<!--csrf slot-->"), Markup("<!--back slot-->")
 #: The grid's selection form (templates/gallery/grid.html): ticked tiles go to an album,
 #: or to one of the bar's actions (views/selection.py).
 SELECTION_FORM = "grid-selection"
+#: The search form's colour choices: (value, text) pairs for macros/select_field.html.
+COLOUR_OPTIONS = [("", "Any colour"), *((c, c.capitalize()) for c in COLOUR_FAMILIES)]
 
 
 def tiles_html(page: Page, media: MediaUrls, owned: bool = False, selectable: bool = False,
@@ -102,7 +104,7 @@ def render_grid(template_title: str, default_scope: str, *, search: bool,
             count=len(page.items), query=query,
             next_url=url_for(endpoint, **next_params) if page.next_cursor else None,
             first_url=url_for(endpoint, **first_params) if query.cursor or ranked_from or query.month else None,
-            search=search, colours=COLOUR_FAMILIES, view=request.endpoint, trash_days=svc.settings.trash_days,
+            search=search, colour_options=COLOUR_OPTIONS, view=request.endpoint, trash_days=svc.settings.trash_days,
             csrf_slot=CSRF_SLOT, back_slot=BACK_SLOT, **(_home_extras(query, page) if home else {})))
     # The content is a function of the page (its version names the stamp it was read
     # under, so also the timeline's jump menu and "On this day"), the URL, who looks, the
