@@ -7,9 +7,17 @@ not what a user waits at a given load. The goals of the web benches read "p99 <=
 sends requests on a fixed schedule whether or not earlier ones have answered, so a slow
 response delays nobody's send time and is counted in full (no coordinated omission).
 
-vegeta is built from the Go module proxy by `make tools` (.ci/tools.sh). Both figures are
-printed by bench_web.py and bench_semantic.py when ``--rate`` is given; wrk's stay the
-headline at saturation.
+vegeta is built from the Go module proxy by `make tools` (.ci/tools.sh). bench_web.py and
+bench_semantic.py measure with it instead of wrk when ``--rate`` is given; without it they
+report wrk's figures at saturation, as before.
+
+Two settings come from measurement. Each request goes on a connection of its own
+(``-keepalive=false``): gunicorn's sync workers (WEB_THREADS=1) close every connection
+after its response, and vegeta reusing pooled connections against them queued requests
+behind closing sockets (p50 215 ms at 300/s where wrk -c4 measured 7 ms at 509/s); a new
+connection per request is the costlier case for the server, so it flatters nothing.
+Response bodies are not kept (``-max-body=0``): vegeta gob-encodes what it keeps into its
+results, which for 127 KB pages cost it ~0.4 of this machine's two cores.
 """
 
 from __future__ import annotations
@@ -21,11 +29,6 @@ from pathlib import Path
 
 from tests.harness.tools import binary
 
-#: Each request on a connection of its own (``-keepalive=false``): gunicorn's sync workers
-#: (WEB_THREADS=1) close every connection after its response, and vegeta reusing pooled
-#: connections against them queued requests behind closing sockets (p50 215 ms at 300/s
-#: where wrk -c4 measured 7 ms at 509/s). A new connection per request is the costlier case
-#: for the server, so the figures are not flattered by it.
 #: Bounds vegeta's senders: past this many requests in flight it stops keeping the rate
 #: rather than opening connections without end (the achieved rate then shows it).
 MAX_IN_FLIGHT = 64
