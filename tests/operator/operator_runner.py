@@ -191,6 +191,19 @@ class Env:
                 f"?fieldSelector=involvedObject.name%3D{name},involvedObject.kind%3DGallery")
         return list((self.api.get(path) or {}).get("items") or [])
 
+    def wait_event(self, name: str, reason: str, type_: str | None = None,
+                   timeout: float = 15) -> dict[str, Any]:
+        """The first Event `reason` about Gallery `name`, waited for: kopf posts Events from a
+        queue after the write that caused them, so one may land a moment after the status."""
+        found: list[dict[str, Any]] = []
+
+        def seen() -> bool:
+            found[:] = [e for e in self.events(name)
+                        if e["reason"] == reason and (type_ is None or e["type"] == type_)]
+            return bool(found)
+        wait_until(seen, timeout, f"a {reason} Event about {name}")
+        return found[0]
+
     def cleanup(self) -> None:
         """Delete Galleries while the operator still runs, then the stores' leftovers."""
         with contextlib.suppress(Exception):

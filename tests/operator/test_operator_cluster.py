@@ -93,7 +93,7 @@ def test_minimal_gallery_becomes_ready_with_every_object_owned(gallery_env: Env,
     header, row = table.strip().splitlines()
     assert header.split() == ["NAME", "PHASE", "WEB", "WORKERS", "BACKLOG", "URL", "AGE"]
     assert row.split()[:6] == ["photos", "Ready", "2", "1", "0", f"http://photos-web.{env.namespace}.svc"]
-    assert any(e["reason"] == "ReadyTrue" for e in env.events("photos"))
+    env.wait_event("photos", "ReadyTrue")
 
     # A spec change rolls the pods (new config hash) and keeps the generated secret key.
     key = secret_key(env)

@@ -26,7 +26,7 @@ def test_a_foreign_object_in_the_way_is_reported_and_never_taken_over(
     assert foreign["data"] == {"MAX_UPLOAD_BYTES": "1"}
     assert not foreign["metadata"].get("ownerReferences")
     assert "picsource-operator" not in {m["manager"] for m in foreign["metadata"]["managedFields"]}
-    assert any(e["reason"] == "ObjectConflict" and e["type"] == "Warning" for e in env.events("photos"))
+    env.wait_event("photos", "ObjectConflict", "Warning")
 
     kubectl("delete", "configmap", "photos-config", "-n", env.namespace)
     env.wait_condition("photos", "Ready", "True", timeout=120)

@@ -76,7 +76,7 @@ def test_a_changed_credential_secret_rolls_the_pods(gallery_env: Env, running_op
     env.secret("photos-mongo", {"uri": env.mongo.uri + ("&" if "?" in env.mongo.uri else "?") + "appname=rotated"})
     wait_until(lambda: all(annotation(env, p) != before[p] for p in (WEB, WORKER)), 15,
                "both Deployments to roll after the Secret changed")
-    assert any(e["reason"] == "CredentialsChanged" for e in env.events("photos"))
+    env.wait_event("photos", "CredentialsChanged")
     dep = env.obj(WEB) or {}
     assert dep["spec"]["template"]["metadata"]["annotations"][constants.CONFIG_HASH_ANNOTATION]
     env.wait_condition("photos", "Ready", "True", timeout=30)

@@ -80,7 +80,7 @@ def test_operator_runs_with_the_charts_least_privilege_role(cluster: Cluster, ga
         kubectl("delete", "service", "scratch-web", "-n", env.namespace)
         wait_until(lambda: env.obj("/api/v1/namespaces/{ns}/services/scratch-web") is not None, 10,
                    "the Service restored under the chart's role")
-        assert any(e["reason"] == "ReadyTrue" for e in env.events("scratch"))
+        env.wait_event("scratch", "ReadyTrue")
         kubectl("delete", "gallery", "scratch", "-n", env.namespace, "--timeout=60s")
         assert not env.minio.client().bucket_exists(env.buckets[-1])
         assert "forbidden" not in operator.log().lower(), operator.log()[-3000:]

@@ -177,7 +177,7 @@ def test_an_unknown_release_is_refused_and_nothing_changes(gallery_env: Env, run
     assert web_image(env, "pinned") == constants.DEFAULT_WEB_IMAGE
     assert env.condition("pinned", "Ready")["status"] == "True"  # the old pods keep serving
     assert status(env, "pinned")["version"] == constants.APP_VERSION
-    assert any(e["reason"] == "UnsupportedVersion" and e["type"] == "Warning" for e in env.events("pinned"))
+    env.wait_event("pinned", "UnsupportedVersion", "Warning")
     # A credential rotation while refused rolls nothing either (the new release would come with it).
     env.secret("pinned-mongo", {"uri": env.mongo.uri + ("&" if "?" in env.mongo.uri else "?") + "appName=rotated"})
     wait_until(lambda: any(e["reason"] == "CredentialsChanged" for e in env.events("pinned")), 30,
@@ -207,7 +207,7 @@ def test_a_database_newer_than_the_release_refuses_the_rollout_after_an_operator
     assert f"schema version {newer}" in cond["message"] and "Nothing was changed" in cond["message"]
     assert status(env, "newer")["schemaVersion"] == newer
     assert web_image(env, "newer") == constants.DEFAULT_WEB_IMAGE  # the old pods stay
-    assert any(e["reason"] == "DowngradeRefused" for e in env.events("newer"))
+    env.wait_event("newer", "DowngradeRefused")
 
 
 @pytest.mark.parametrize("api_version", ["picsource.io/v1alpha1", "picsource.io/v1beta1"])
