@@ -5,7 +5,15 @@ from datetime import UTC, datetime, timedelta
 from bson import ObjectId
 
 from picsource_core.mongo import ensure_indexes
-from picsource_core.queue import DONE, FAILED, PENDING, RUNNING, JobQueue, backoff_seconds
+from picsource_core.queue import (
+    CLAIM_AHEAD,
+    DONE,
+    FAILED,
+    PENDING,
+    RUNNING,
+    JobQueue,
+    backoff_seconds,
+)
 
 
 class FakeClock:
@@ -233,3 +241,53 @@ def test_request_runs_again_after_every_change(mongo_db) -> None:  # type: ignor
     assert woken["state"] == PENDING and woken["attempts"] == 0 and woken["last_error"] is None
     assert mongo_db.jobs.count_documents({}) == 2
     assert queue.request([], "embed") == 0
+
+
+def _fill(queue: JobQueue, clock: FakeClock, count: int) -> list[ObjectId]:
+    images = [ObjectId() for _ in range(count)]
+    for image in images:
+        queue.enqueue(image)
+        clock.advance(1)
+    return images
+
+
+def test_a_long_queue_is_claimed_once_each_in_order_by_competing_workers(mongo_db) -> None:  # type: ignore[no-untyped-def]
+    """Past CLAIM_AHEAD pending jobs each queue claims from the ids it read ahead: two
+    workers sharing the queue still get every job once, each in the order of waiting."""
+    a, clock = make_queue(mongo_db)
+    b = JobQueue(mongo_db, clock=clock)
+    images = _fill(a, clock, 2 * CLAIM_AHEAD + 5)
+    claimed: dict[str, list[ObjectId]] = {"a": [], "b": []}
+    while True:
+        got = [(name, q.claim(name, 60)) for name, q in (("a", a), ("b", b), ("b", b))]
+        if all(job is None for _, job in got):
+            break
+        for name, job in got:
+            if job is not None:
+                claimed[name].append(job.image_id)
+    order = {image: i for i, image in enumerate(images)}
+    assert sorted(claimed["a"] + claimed["b"], key=order.__getitem__) == images
+    for mine in claimed.values():
+        assert mine and mine == sorted(mine, key=order.__getitem__)
+
+
+def test_a_job_read_ahead_is_claimed_only_while_it_is_still_ready(mongo_db) -> None:  # type: ignore[no-untyped-def]
+    a, clock = make_queue(mongo_db)
+    b = JobQueue(mongo_db, clock=clock)
+    images = _fill(a, clock, CLAIM_AHEAD + 3)
+    first = b.claim("b", 60)  # b has read the next CLAIM_AHEAD - 1 ids ahead
+    assert first is not None and first.image_id == images[0]
+    retried = a.claim("a", 60)
+    assert retried is not None and retried.image_id == images[1]
+    assert a.fail(retried, "a decoder hiccup") == PENDING  # backs off: not ready for a while
+    a.cancel_for_image(images[2])  # the image was deleted
+    third = a.claim("a", 60)
+    assert third is not None and third.image_id == images[3]
+    nxt = b.claim("b", 60)
+    assert nxt is not None and nxt.image_id == images[4]
+    clock.advance(backoff_seconds(1) + 1)
+    # Ready again: claimed at the latest once b's ids read ahead are used up.
+    later = [b.claim("b", 60) for _ in range(CLAIM_AHEAD)]
+    again = [job for job in later if job is not None and job.image_id == images[1]]
+    assert len(again) == 1 and again[0].attempts == 2
+    assert {job.image_id for job in later if job is not None} == set(images[1:2] + images[5:])
