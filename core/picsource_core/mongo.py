@@ -84,7 +84,9 @@ INDEXES: dict[str, list[IndexModel]] = {
                      name=f"{scope}_{field}")
           for scope in ("owner_id", "visibility")
           for field in ("search_tokens", "tags", "colour_families")],
-        IndexModel([("owner_id", ASCENDING), ("analysis.phash", ASCENDING)], name="owner_phash"),
+        # The worker's near-duplicate check reads the owner's hashes analysed since its
+        # last read (picsource_worker.duplicates).
+        IndexModel([("owner_id", ASCENDING), ("analysed_at", ASCENDING)], name="owner_analysed_at"),
         IndexModel([("original_key", ASCENDING)], name="original_key"),
         # The worker's purge of images whose time in the trash is up (picsource_core.trash).
         IndexModel([("trashed_at", ASCENDING)], name="trashed_at"),

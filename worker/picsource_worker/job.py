@@ -41,7 +41,8 @@ from picsource_core.storage import (
     thumbnail_key,
     thumbnails_prefix,
 )
-from picsource_worker import duplicates, embed
+from picsource_worker import embed
+from picsource_worker.duplicates import NearDuplicates
 from picsource_worker.location import check_original
 from picsource_worker.pipeline.analyse import AnalysisOptions, analyse, describe_error
 from picsource_worker.results import analysis_fields, failure_fields
@@ -93,9 +94,12 @@ class JobContext:
     commit_lock: threading.Lock = field(default_factory=threading.Lock)
     #: The image documents of ``db``; every write to one goes through it.
     images: ImageDocuments = field(init=False)
+    #: This process's copy of the owners' pHashes (picsource_worker.duplicates).
+    near_duplicates: NearDuplicates = field(init=False)
 
     def __post_init__(self) -> None:
         self.images = ImageDocuments(self.db)
+        self.near_duplicates = NearDuplicates(self.images)
 
 
 @dataclass
@@ -148,7 +152,7 @@ def _process(ctx: JobContext, job: Job, state: JobState) -> str:
         fields[LOCATION] = check_original(ctx.store, doc, data, analysis.format)
     near: list[Any] = []
     if analysis.phash:
-        near = duplicates.find_near_duplicates(ctx.images, doc.get("owner_id"), image_id, analysis.phash)
+        near = ctx.near_duplicates.find(doc.get("owner_id"), image_id, analysis.phash)
     fields["near_duplicates"] = near
     text_ok = ctx.options.text_embedding and embed.add_text_fields(doc, fields, ctx.observe)
 
