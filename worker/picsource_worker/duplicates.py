@@ -34,7 +34,6 @@ HEX_DIGITS = 16
 #: Hashes appended since the arrays were last rebuilt before a rebuild (amortises it).
 MERGE_EVERY = 1024
 
-_HASHED = {"analysis.phash": {"$type": "string"}}
 _FIELDS = {"_id": 1, "analysis.phash": 1, "analysed_at": 1}
 
 
@@ -109,7 +108,7 @@ class NearDuplicates:
         if not candidates:
             return []
         scored: list[tuple[int, ObjectId]] = []
-        query = {"_id": {"$in": sorted(candidates)}, "owner_id": owner_id, **_HASHED}
+        query = {"_id": {"$in": sorted(candidates)}, "owner_id": owner_id}
         for doc in self.images.find(query, {"_id": 1, "analysis.phash": 1}):
             other = parse_phash((doc.get("analysis") or {}).get("phash"))
             if other is not None and (distance := (other ^ wanted).bit_count()) <= self.limit:
@@ -120,7 +119,10 @@ class NearDuplicates:
     def _refresh(self, owner_id: Any) -> OwnerHashes:
         known = self.owners.setdefault(owner_id, OwnerHashes())
         started = datetime.now(UTC)
-        query: dict[str, Any] = {"owner_id": owner_id, **_HASHED}
+        # Owner and time alone: with a second operator clause (the pHash's $type) SecantusDB
+        # no longer walks the index range but reads every image of the owner. parse_phash
+        # drops documents without a hash.
+        query: dict[str, Any] = {"owner_id": owner_id}
         if known.read_until is not None:
             query["analysed_at"] = {"$gte": known.read_until - timedelta(seconds=OVERLAP_SECONDS)}
         for doc in self.images.find(query, _FIELDS):
