@@ -203,9 +203,7 @@ class ImageDocuments:
         if not self._images.update_one({"_id": image_id},
                                        {"$set": {"status": PROCESSING, "updated_at": utcnow()}}).matched_count:
             return None
-        doc = self._images.find_one({"_id": image_id}, WHOLE)
-        stamps.touch_image(self._db, doc)
-        return doc
+        return self._images.find_one({"_id": image_id}, WHOLE)  # no touch: see picsource_core.stamps
 
     def mark_failed(self, image_id: ObjectId, error: str) -> None:
         self._set_status(image_id, {"status": FAILED, "analysis_error": error[:2000]})

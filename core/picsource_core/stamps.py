@@ -15,7 +15,8 @@ bring an old value (and a stale page) back.
 
 Writes that must touch: image insert and delete, metadata and visibility edits, share
 link rotation, every status change and analysis result (labels, caption, colours, the
-safety flag). Near-duplicate links do not: listings neither show nor filter on them.
+safety flag). Near-duplicate links do not: listings neither show nor filter on them;
+nor does the start of an analysis (pending -> processing): a tile shows both the same.
 All of these are methods of picsource_core.image_documents.ImageDocuments, the only
 writer of image documents, and each calls ``touch_image`` itself after its write.
 Album writes touch the owner's stamp too (picsource_core.albums.AlbumDocuments), so

@@ -48,7 +48,6 @@ def _stored(docs: ImageDocuments, visibility: str) -> dict[str, Any]:
 
 WRITES: dict[str, Callable[[ImageDocuments, dict[str, Any]], object]] = {
     "edit": lambda d, doc: d.edit(doc, {"title": "new title"}),
-    "start_analysis": lambda d, doc: d.start_analysis(doc["_id"]),
     "apply_analysis": lambda d, doc: d.apply_analysis(doc["_id"], {"has_text": True}),
     "apply_analysis seen": lambda d, doc: d.apply_analysis(doc["_id"], {"has_text": True}, seen=doc),
     "mark_failed": lambda d, doc: d.mark_failed(doc["_id"], "boom"),
@@ -69,6 +68,16 @@ def test_every_write_renews_the_owner_stamp_and_the_public_one_only_for_public_i
         owner_after, public_after = _stamps(mongo_db)
         assert owner_after != before[0], (write, visibility)
         assert (public_after != before[1]) is public_renewed, (write, visibility)
+
+
+def test_starting_an_analysis_leaves_the_stamps_alone(mongo_db: Any, docs: ImageDocuments) -> None:
+    """pending -> processing: a tile looks the same in both (present.tile), so no cached
+    page is stale, and an import does not write the owner's stamp once more per image."""
+    doc = _stored(docs, "public")
+    before = _stamps(mongo_db)
+    seen = docs.start_analysis(doc["_id"])
+    assert seen is not None and seen["status"] == "processing"
+    assert _stamps(mongo_db) == before
 
 
 def test_insert_renews_stamps_and_leaving_the_public_page_renews_the_public_one(
