@@ -88,6 +88,10 @@ INDEXES: dict[str, list[IndexModel]] = {
         # last read (picsource_worker.duplicates).
         IndexModel([("owner_id", ASCENDING), ("analysed_at", ASCENDING)], name="owner_analysed_at"),
         IndexModel([("original_key", ASCENDING)], name="original_key"),
+        # Who links to an image, when it is deleted or analysed again (links are symmetric,
+        # but a lookup by these ids would trust that; without an index each delete read
+        # every image: 150 ms at 3,000 on SecantusDB).
+        IndexModel([("near_duplicates", ASCENDING)], name="near_duplicates"),
         # The worker's purge of images whose time in the trash is up (picsource_core.trash).
         IndexModel([("trashed_at", ASCENDING)], name="trashed_at"),
     ],
