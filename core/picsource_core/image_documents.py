@@ -115,9 +115,7 @@ class ImageDocuments:
         except WriteError:  # refused by the server (a duplicate): surely not stored
             self.usage.release(size)
             raise
-        if isinstance(doc.get(TIMELINE), ObjectId):
-            record_oldest(self._db, doc.get("owner_id"), doc[TIMELINE])
-        stamps.touch_image(self._db, doc)
+        stamps.touch_image(self._db, doc, oldest=True)
 
     def remove(self, image_id: ObjectId) -> None:
         """Roll back an insert; a listing may have been cached with it meanwhile."""
@@ -220,7 +218,7 @@ class ImageDocuments:
             after: Document = {**seen, **update}
             if self._write_with_tokens({"_id": image_id}, seen, update, after):
                 self._date_albums(after, fields)
-                stamps.touch_image(self._db, after)
+                stamps.touch_image(self._db, after, oldest="taken_at" in fields)
                 return after
             return None
         doc = self._update_one({"_id": image_id}, {"$set": update}, WHOLE)
@@ -228,7 +226,7 @@ class ImageDocuments:
             return None
         doc["search_tokens"] = self._store_tokens(doc)
         self._date_albums(doc, fields)
-        stamps.touch_image(self._db, doc)
+        stamps.touch_image(self._db, doc, oldest="taken_at" in fields)
         return doc
 
     def set_text_vector(self, seen: Mapping[str, Any], fields: Mapping[str, Any]) -> bool:
@@ -243,12 +241,10 @@ class ImageDocuments:
         return written is not None
 
     def _date_albums(self, doc: Mapping[str, Any], fields: Mapping[str, Any]) -> None:
-        """Album pages sort by date taken: tell the memberships when the worker read it (and
-        the owner's oldest timeline key, for the month menu)."""
+        """Album pages sort by date taken: tell the memberships when the worker read it (the
+        owner's oldest timeline key, for the month menu, goes with the stamp's renewal)."""
         if "taken_at" in fields:
             self.album_images.set_date_taken(doc)
-            if isinstance(doc.get(TIMELINE), ObjectId):
-                record_oldest(self._db, doc.get("owner_id"), doc[TIMELINE])
 
     def backfill_timeline(self, batch: int = 500) -> int:
         """Give documents stored before the timeline key existed theirs; how many were set.

@@ -34,6 +34,7 @@ from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
 from picsource_core.mongo import STAMPS, USERS, Document
+from picsource_core.timeline import TIMELINE, oldest_update
 
 log = logging.getLogger(__name__)
 
@@ -50,29 +51,43 @@ def affects_public(visibilities: Iterable[str | None]) -> bool:
     return any(v is None or v == "public" for v in visibilities)
 
 
-def touch(db: Database[Document], owner_id: Any, *, public: bool) -> None:
+def touch(db: Database[Document], owner_id: Any, *, public: bool, oldest: ObjectId | None = None) -> None:
     """Renew the owner's stamp and, if asked, the public one.
 
     Best effort by design: the data write has already succeeded, and failing the
     request now would report an error for a change that happened. If the server is
     gone at this instant, caches fall back on their time limit (LISTING_CACHE_SECONDS).
+
+    ``oldest``: a timeline key the write stored, kept with the owner's lowest in the same
+    update of the user document (picsource_core.timeline.record_oldest; one write where
+    an upload or an analysis made two). That part is not best effort: the month menu
+    must never miss a month, so then an error is raised for the caller to retry.
     """
+    user_update: dict[str, Any] = {"$set": {OWNER_FIELD: ObjectId()}}
+    if oldest is not None:
+        user_update.update(oldest_update(oldest))
     try:
         if owner_id is not None:
-            db[USERS].update_one({"_id": owner_id}, {"$set": {OWNER_FIELD: ObjectId()}})
+            db[USERS].update_one({"_id": owner_id}, user_update)
         if public:
             db[STAMPS].update_one({"_id": PUBLIC_ID}, {"$set": {"v": ObjectId()}}, upsert=True)
     except PyMongoError:
+        if oldest is not None and owner_id is not None:
+            raise
         log.warning("could not renew listing stamps of %s (public: %s); cached pages expire "
                     "on their own", owner_id, public, exc_info=True)
 
 
-def touch_image(db: Database[Document], doc: Mapping[str, Any] | None, *before: str | None) -> None:
+def touch_image(db: Database[Document], doc: Mapping[str, Any] | None, *before: str | None,
+                oldest: bool = False) -> None:
     """Touch the stamps one image document's listings depend on (a no-op for None:
-    nothing was written). ``before`` names visibilities the write changed it from."""
+    nothing was written). ``before`` names visibilities the write changed it from;
+    ``oldest``: the write stored the document's timeline key (see ``touch``)."""
     if doc is None or doc.get("owner_id") is None:
         return
-    touch(db, doc["owner_id"], public=affects_public([doc.get("visibility"), *before]))
+    key = doc.get(TIMELINE) if oldest else None
+    touch(db, doc["owner_id"], public=affects_public([doc.get("visibility"), *before]),
+          oldest=key if isinstance(key, ObjectId) else None)
 
 
 def owner_stamp(user_doc: Mapping[str, Any]) -> str:

@@ -102,7 +102,13 @@ def record_oldest(db: Database[Document], owner_id: Any, key: ObjectId) -> None:
     writes; a deleted oldest photo leaves the value lower than needed (the menu then
     offers a few months with nothing in them, never misses one)."""
     if owner_id is not None:
-        db[USERS].update_one({"_id": owner_id}, {"$min": {OLDEST_FIELD: key}})
+        db[USERS].update_one({"_id": owner_id}, oldest_update(key))
+
+
+def oldest_update(key: ObjectId) -> dict[str, Any]:
+    """The user-document update that keeps ``key`` if it is the owner's lowest (also sent
+    with a listing stamp's renewal: picsource_core.stamps.touch)."""
+    return {"$min": {OLDEST_FIELD: key}}
 
 
 def read_oldest(db: Database[Document], owner_id: Any) -> ObjectId | None:

@@ -93,12 +93,23 @@ def test_the_write_path_keeps_the_key_and_the_backfill_is_idempotent(mongo_db: A
     fresh = _doc(ObjectId())
     docs.insert(fresh)
     assert mongo_db[IMAGES].find_one({"_id": fresh["_id"]})[TIMELINE] == timeline_key(fresh["_id"])
+    assert read_oldest(mongo_db, OWNER) == timeline_key(fresh["_id"])  # kept with the stamp's renewal
     taken = datetime(1999, 12, 31, 23, 0, tzinfo=UTC)
     docs.apply_analysis(fresh["_id"], {"taken_at": taken})  # the worker read EXIF: it moves
     assert mongo_db[IMAGES].find_one({"_id": fresh["_id"]})[TIMELINE] == timeline_key(fresh["_id"], taken)
     docs.apply_analysis(fresh["_id"], {"caption": "x"})  # an analysis without taken_at keeps it
     assert mongo_db[IMAGES].find_one({"_id": fresh["_id"]})[TIMELINE] == timeline_key(fresh["_id"], taken)
     assert read_oldest(mongo_db, OWNER) == timeline_key(fresh["_id"], taken)  # the month menu's start
+    # the worker's write (from the document it read) keeps it too, and only ever lowers it
+    other = _doc(ObjectId())
+    docs.insert(other)
+    seen = docs.start_analysis(other["_id"])
+    docs.apply_analysis(other["_id"], {"taken_at": datetime(2001, 1, 1, tzinfo=UTC)}, seen=seen)
+    assert read_oldest(mongo_db, OWNER) == timeline_key(fresh["_id"], taken)
+    seen = docs.start_analysis(other["_id"])
+    older = datetime(1990, 6, 1, tzinfo=UTC)
+    docs.apply_analysis(other["_id"], {"taken_at": older}, seen=seen)
+    assert read_oldest(mongo_db, OWNER) == timeline_key(other["_id"], older)
 
     legacy = [_doc(ObjectId()) for _ in range(3)]  # stored before the key existed
     for doc in legacy:
