@@ -4,10 +4,13 @@ throttling has its own file, test_web_login_throttle.py)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
+from bson import ObjectId
 from flask import Flask
 
 from picsource_core.mongo import TOKENS, USERS
+from picsource_web.services.tokens import TokenService
 from tests.support.images import jpeg
 from tests.support.web import PASSWORD, WebClient, app_services
 
@@ -106,6 +109,35 @@ def test_api_tokens_create_list_use_revoke(app: Flask, alice: WebClient) -> None
     assert alice.post(f"/settings/tokens/{token_id}/revoke").status_code == 302
     assert anonymous.get(f"/images/{image_id}", headers={"Authorization": f"Bearer {token}"}).status_code == 404
     assert app_services(app).db[TOKENS].count_documents({}) == 0
+
+
+def test_a_token_records_its_last_use_to_the_minute_not_on_every_request(app: Flask) -> None:
+    db = app_services(app).db
+    now = [datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)]
+    tokens = TokenService(db, clock=lambda: now[0])
+    owner = ObjectId()
+    plain, record = tokens.create(owner, "import script")
+    assert record.last_used_at is None
+
+    def last_used() -> datetime | None:
+        return tokens.list(owner)[0].last_used_at
+
+    first = now[0]
+    grant = tokens.grant_for(plain)
+    assert grant is not None and grant.user_id == owner and not grant.read_only
+    assert last_used() == first
+    # every request within the minute is allowed, and the record is not written again
+    for seconds in (1, 30, 59):
+        now[0] = first + timedelta(seconds=seconds)
+        assert tokens.grant_for(plain) is not None
+        assert last_used() == first
+    # a minute on, it is
+    now[0] = first + timedelta(minutes=1, seconds=5)
+    assert tokens.grant_for(plain) is not None
+    assert last_used() == now[0]
+    # an unknown or expired token is still refused, and writes nothing
+    assert tokens.grant_for(plain + "x") is None
+    assert db[TOKENS].count_documents({}) == 1
 
 
 def test_cannot_revoke_someone_elses_token(app: Flask, alice: WebClient, bob: WebClient) -> None:

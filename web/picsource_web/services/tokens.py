@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -27,6 +28,9 @@ PREFIX = "psk_"
 MAX_TOKENS_PER_USER = 50
 SCOPES = ("write", "read")  # "write": everything the user may do; "read": safe methods only
 MAX_EXPIRY_DAYS = 3650
+#: How stale a token's "last used" may be: the settings page shows it to the minute.
+#: Recorded on every request, it was a write per API call (every upload of an import).
+LAST_USED_PRECISION = timedelta(minutes=1)
 
 
 def hash_token(token: str) -> str:
@@ -75,8 +79,9 @@ def parse_expiry_days(text: str | None) -> int | None:
 
 
 class TokenService:
-    def __init__(self, db: Database[Document]) -> None:
+    def __init__(self, db: Database[Document], *, clock: Callable[[], datetime] = utcnow) -> None:
         self.tokens = db[TOKENS]
+        self.clock = clock
 
     def create(self, user_id: ObjectId, name: str, *, scope: str = "write",
                expires_days: int | None = None) -> tuple[str, ApiToken]:
@@ -91,7 +96,7 @@ class TokenService:
         if self.tokens.count_documents({"user_id": user_id}) >= MAX_TOKENS_PER_USER:
             raise BadRequest("too_many_tokens", f"At most {MAX_TOKENS_PER_USER} tokens; revoke one first.")
         plain = PREFIX + secrets.token_urlsafe(32)
-        now = utcnow()
+        now = self.clock()
         doc = {
             "user_id": user_id, "name": name, "token_hash": hash_token(plain),
             "hint": plain[: len(PREFIX) + 4] + "…", "created_at": now, "last_used_at": None,
@@ -117,9 +122,15 @@ class TokenService:
         when it was last used."""
         if not plain.startswith(PREFIX) or len(plain) > 200:
             return None
-        now = utcnow()
-        doc = self.tokens.find_one_and_update(
+        now = self.clock()
+        doc = self.tokens.find_one(
             {"token_hash": hash_token(plain), "$or": [{"expires_at": None}, {"expires_at": {"$gt": now}}]},
-            {"$set": {"last_used_at": now}}, projection={"user_id": 1, "scope": 1},
+            {"user_id": 1, "scope": 1, "last_used_at": 1},
         )
-        return TokenGrant(user_id=doc["user_id"], read_only=doc.get("scope") == "read") if doc else None
+        if doc is None:
+            return None
+        last = doc.get("last_used_at")
+        if last is None or last <= now - LAST_USED_PRECISION:
+            # Guarded by the value read: of requests racing past the minute, one writes.
+            self.tokens.update_one({"_id": doc["_id"], "last_used_at": last}, {"$set": {"last_used_at": now}})
+        return TokenGrant(user_id=doc["user_id"], read_only=doc.get("scope") == "read")
