@@ -8,8 +8,8 @@ needed in a cluster. Contract:
   enqueue a no-op while the job is pending or running;
 * claim takes the oldest ready job atomically and sets a lease (in a long queue,
   the oldest among the ids it read ahead: ``JobQueue._ready_jobs``); a job whose
-  lease expired (its worker died) is claimable again, before any pending one.
-  The claiming queue's ``max_attempts`` (the worker's WORKER_MAX_ATTEMPTS) is the
+  lease expired (its worker died) is claimable again, before any pending one
+  (each queue looks for one at most every ``EXPIRED_EVERY_SECONDS``). The claiming queue's ``max_attempts`` (the worker's WORKER_MAX_ATTEMPTS) is the
   one on record;
 * every claim counts as an attempt, at the moment it is made: a worker that
   dies (OOM kill, a segfault in a decoder) cannot report its failure, so the
@@ -119,6 +119,11 @@ CLAIM_AHEAD = 64
 #: Ids read ahead are read again after this long, so a job that became ready meanwhile
 #: (a retry whose backoff ended) waits at most this long behind them.
 AHEAD_SECONDS = 30.0
+#: How often one queue looks for a job whose lease expired (a dead worker's). The look is
+#: a sorted findAndModify, which a MongoDB-wire server may make scan every job; made on
+#: every claim it was a round trip per analysed image for something rare, and a few
+#: seconds more on top of a lease (minutes) changes nothing.
+EXPIRED_EVERY_SECONDS = 2.0
 
 #: Longest wait between two tries of one job, whatever its failures.
 BACKOFF_CAP_SECONDS = 300.0
@@ -138,6 +143,7 @@ class JobQueue:
         self.clock = clock
         self._ahead: deque[Document] = deque()  # ready jobs read ahead (claim)
         self._ahead_at: datetime | None = None
+        self._expired_looked_at: datetime | None = None
 
     # --- producer side ----------------------------------------------------------
     def enqueue(self, image_id: ObjectId, kind: str = ANALYSE, *, options: dict[str, Any] | None = None) -> bool:
@@ -215,12 +221,16 @@ class JobQueue:
 
     # --- consumer side ----------------------------------------------------------
     def claim(self, worker_id: str, lease_seconds: float) -> Job | None:
-        """Atomically take a job whose lease expired with attempts left, else the oldest
-        ready one (see ``_ready_jobs`` for how "oldest" is found in a long queue)."""
+        """Atomically take a job whose lease expired with attempts left (looked for at most
+        every EXPIRED_EVERY_SECONDS), else the oldest ready one (see ``_ready_jobs`` for how
+        "oldest" is found in a long queue)."""
         now = self.clock()
-        job = self._take_expired(worker_id, lease_seconds, now)
-        if job is not None:
-            return job
+        looked = self._expired_looked_at
+        if looked is None or (now - looked).total_seconds() >= EXPIRED_EVERY_SECONDS or now < looked:
+            job = self._take_expired(worker_id, lease_seconds, now)
+            if job is not None:
+                return job  # look again on the next claim: a dead worker may have left more
+            self._expired_looked_at = now
         for seen in self._ready_jobs(now):
             job = self._take_ready(seen, worker_id, lease_seconds, now)
             if job is not None:

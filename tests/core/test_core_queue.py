@@ -8,6 +8,7 @@ from picsource_core.mongo import ensure_indexes
 from picsource_core.queue import (
     CLAIM_AHEAD,
     DONE,
+    EXPIRED_EVERY_SECONDS,
     FAILED,
     PENDING,
     RUNNING,
@@ -126,6 +127,29 @@ def _die(queue: JobQueue, clock: FakeClock, worker: str):  # type: ignore[no-unt
     job = queue.claim(worker, 10)
     clock.advance(11)
     return job
+
+
+def test_expired_leases_are_looked_for_at_most_every_few_seconds_per_queue(mongo_db) -> None:  # type: ignore[no-untyped-def]
+    # Why: that look is a findAndModify, which a MongoDB-wire server may make scan every job;
+    # on every claim it was a round trip per analysed image for what is rare (a dead worker).
+    queue, clock = make_queue(mongo_db)
+    other = JobQueue(mongo_db, clock=clock)
+    abandoned, waiting = ObjectId(), ObjectId()
+    queue.enqueue(abandoned)
+    clock.advance(1)
+    queue.enqueue(waiting)
+    dead = other.claim("dies", 1)
+    assert dead is not None and dead.image_id == abandoned
+    first = queue.claim("idle", 10)  # looks (nothing expired yet), takes `waiting`
+    assert first is not None and first.image_id == waiting
+    assert queue.complete(first)
+    queue.enqueue(later := ObjectId())
+    clock.advance(1.5)  # the dead worker's lease has expired, but this queue looked just now
+    taken = queue.claim("w", 10)
+    assert taken is not None and taken.image_id == later and not taken.reclaimed
+    clock.advance(EXPIRED_EVERY_SECONDS)
+    again = queue.claim("w", 10)
+    assert again is not None and again.image_id == abandoned and again.reclaimed
 
 
 def test_every_claim_counts_so_a_job_whose_worker_keeps_dying_is_dead_lettered(mongo_db) -> None:  # type: ignore[no-untyped-def]

@@ -58,6 +58,9 @@ from picsource_worker.trash import TrashPurge
 log = logging.getLogger(__name__)
 #: Seconds kept in hand before the grace period ends, to release the job and exit.
 RELEASE_MARGIN = 1.5
+#: How often a slot looks for jobs abandoned on their last attempt (a find on the jobs);
+#: between every two claims it was a round trip per analysed image for something rare.
+BURY_EVERY_SECONDS = 5.0
 
 
 @dataclass
@@ -119,10 +122,13 @@ def run_slot(slot: int, settings: Settings, shared: Shared, max_jobs: int = 0) -
             return min(own, shared.deadline.value) if shared.stop.is_set() else own
         return shared.deadline.value if shared.stop.is_set() else None
 
+    next_bury = 0.0
     while not (shared.stop.is_set() or local_stop):
         shared.ticks[slot] = time.time()
         try:
-            metrics.JOBS.labels("failed").inc(bury_abandoned(ctx))
+            if time.monotonic() >= next_bury:
+                metrics.JOBS.labels("failed").inc(bury_abandoned(ctx))
+                next_bury = time.monotonic() + BURY_EVERY_SECONDS
             if duties is not None:
                 duties.run_if_due()
             job = ctx.queue.claim(worker_id, settings.lease_seconds)
