@@ -235,8 +235,9 @@ def main() -> int:
     print(f"every image ready: {total:,} images ({failed} failed, {with_text:,} with text, "
           f"{vectors:,} text vectors) in {done / 60:.1f} min = {end_to_end:.2f} images/s "
           f"(goal: 10,000 in <= 30 min)")
+    slots = env.get("WORKER_CONCURRENCY") or os.cpu_count()
     print(f"peak RSS: web {rss.peaks['web']:.0f} MB (all gunicorn processes), "
-          f"worker {rss.peaks['worker']:.0f} MB (supervisor + {os.cpu_count()} slots)")
+          f"worker {rss.peaks['worker']:.0f} MB (supervisor + {slots} slots)")
     sample = files[:SAMPLE]
     pipeline = pipeline_run(sample, ocr=True)["images_per_s"]
     wall, _cpu = bench_vips(sample, (1280, 256))

@@ -93,12 +93,21 @@ def register_openers() -> None:
     import pi_heif
     from PIL import Image
 
-    if Image.OPEN.get("HEIF", (None,))[0] is pi_heif.HeifImageFile:
-        return
     # Pillow's own plugins first: its AVIF plugin then sees an AV1-coded "mif1" file
     # before pi-heif (which has no AV1 decoder) when a caller opens without `formats`.
     Image.init()
-    pi_heif.register_heif_opener(
-        thumbnails=False, depth_images=False, aux_images=False,
-        decode_threads=HEIF_DECODE_THREADS,
-    )
+    if Image.OPEN.get("HEIF", (None,))[0] is not pi_heif.HeifImageFile:
+        pi_heif.register_heif_opener(
+            thumbnails=False, depth_images=False, aux_images=False,
+            decode_threads=HEIF_DECODE_THREADS,
+        )
+    _heif_after_avif(Image.ID)
+
+
+def _heif_after_avif(ids: list[str]) -> None:
+    """Move HEIF behind AVIF in Pillow's try order: a HEIF plugin registered before Pillow
+    loaded its own (another library's, at import) keeps its early place when ours takes
+    its slot."""
+    if "AVIF" in ids and "HEIF" in ids and ids.index("HEIF") < ids.index("AVIF"):
+        ids.remove("HEIF")
+        ids.insert(ids.index("AVIF") + 1, "HEIF")

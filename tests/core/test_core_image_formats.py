@@ -67,6 +67,16 @@ def test_registration_lets_pillow_open_heic_with_pi_heif_and_is_idempotent() -> 
         assert abs(r - 10) < 12 and abs(g - 200) < 12 and abs(b - 30) < 12
 
 
+def test_registration_puts_heif_after_pillows_avif_whoever_registered_it_first() -> None:
+    """A HEIF plugin registered before Pillow loaded its own (imageio's, at import) sat
+    ahead of AVIF, so an AV1-coded "mif1" file went to pi-heif, which cannot decode it."""
+    register_openers()
+    Image.ID.remove("HEIF")
+    Image.ID.insert(0, "HEIF")  # where a plugin registered before Image.init() ends up
+    register_openers()
+    assert Image.ID.index("AVIF") < Image.ID.index("HEIF") and Image.ID.count("HEIF") == 1
+
+
 def test_registration_takes_the_slot_back_from_another_heif_plugin() -> None:
     """imageio (through scikit-image) registers pillow-heif's plugin whenever it reads."""
     import pi_heif
