@@ -9,7 +9,8 @@ needed in a cluster. Contract:
 * claim takes the oldest ready job atomically and sets a lease (in a long queue,
   the oldest among the ids it read ahead: ``JobQueue._ready_jobs``); a job whose
   lease expired (its worker died) is claimable again, before any pending one
-  (each queue looks for one at most every ``EXPIRED_EVERY_SECONDS``). The claiming queue's ``max_attempts`` (the worker's WORKER_MAX_ATTEMPTS) is the
+  (each queue looks for one at most every ``EXPIRED_EVERY_SECONDS``). The
+  claiming queue's ``max_attempts`` (the worker's WORKER_MAX_ATTEMPTS) is the
   one on record;
 * every claim counts as an attempt, at the moment it is made: a worker that
   dies (OOM kill, a segfault in a decoder) cannot report its failure, so the
