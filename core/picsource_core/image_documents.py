@@ -52,7 +52,7 @@ from pymongo.errors import WriteError
 
 from picsource_core import stamps
 from picsource_core.albums import AlbumImages
-from picsource_core.images import FAILED, PENDING, PROCESSING, READY
+from picsource_core.images import FAILED, NEAR_DUPLICATES, PENDING, PROCESSING, READY, linking_to
 from picsource_core.mongo import IMAGES, Document
 from picsource_core.queue import EMBED, JobQueue, utcnow
 from picsource_core.search import image_search_tokens
@@ -279,24 +279,23 @@ class ImageDocuments:
         stamps.touch_image(self._db, doc)
         return doc is not None
 
-    def link_near_duplicates(self, image_id: ObjectId, duplicates: list[ObjectId],
-                             seen: Mapping[str, Any] | None = None) -> None:
-        """Add ``image_id`` to each duplicate's list and drop it from images no longer similar
-        (links are symmetric; listings do not show them, so no stamp changes).
+    def drop_stale_near_duplicate_links(self, image_id: ObjectId, still_close: list[ObjectId],
+                                        seen: Mapping[str, Any] | None = None) -> None:
+        """After a re-analysis: take ``image_id`` out of the lists of images no longer within
+        the distance (``still_close``: every match it found, stored on either side). Its own
+        list was replaced by the analysis write (links are stored once: picsource_core.images).
 
         Other images link to this one only once it has a pHash, that is after an analysis:
         when ``seen`` (the document before this analysis) has none, there is nothing to drop.
         """
-        if duplicates:
-            self._images.update_many({"_id": {"$in": duplicates}}, {"$addToSet": {"near_duplicates": image_id}})
-        if seen is not None and not (seen.get("analysis") or {}).get("phash") and not seen.get("near_duplicates"):
+        if seen is not None and not (seen.get("analysis") or {}).get("phash") and not seen.get(NEAR_DUPLICATES):
             return
-        self._images.update_many({"near_duplicates": image_id, "_id": {"$nin": duplicates}},
-                                 {"$pull": {"near_duplicates": image_id}})
+        self._images.update_many({**linking_to(image_id), "_id": {"$nin": still_close}},
+                                 {"$pull": {NEAR_DUPLICATES: image_id}})
 
     def unlink_near_duplicates(self, image_id: ObjectId) -> None:
         """Forget ``image_id`` in every other image's links (it failed analysis or was deleted)."""
-        self._images.update_many({"near_duplicates": image_id}, {"$pull": {"near_duplicates": image_id}})
+        self._images.update_many(linking_to(image_id), {"$pull": {NEAR_DUPLICATES: image_id}})
 
     # --- one document by _id, without findAndModify ---------------------------------------
     # Why not find_one_and_update / find_one_and_delete: SecantusDB scans the whole

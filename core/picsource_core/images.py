@@ -7,7 +7,9 @@ Every write to a stored document goes through picsource_core.image_documents.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 from bson import ObjectId
 
@@ -39,6 +41,25 @@ HIDDEN_FROM_PUBLIC = "hidden_from_public"
 #: otherwise (spec.worker.analysis.safetyThreshold, whose CRD default is this value).
 DEFAULT_SAFETY_THRESHOLD = 0.8
 
+#: The worker's near-duplicate links (pHash matches). A link is stored once, on the image
+#: whose analysis found the other one: writing it on both documents rewrote every older
+#: match on each analysis, and in a library with large bursts of similar shots that was
+#: most of the database's work during an import. So the images linked to X are X's own
+#: list and the images whose list names X (``linking_to``, through the multikey index).
+NEAR_DUPLICATES = "near_duplicates"
+
+
+def near_duplicate_ids(doc: Mapping[str, Any]) -> list[ObjectId]:
+    """The ids in the document's own link list (older documents stored dicts)."""
+    raw = doc.get(NEAR_DUPLICATES) or []
+    ids = [item.get("image_id") if isinstance(item, dict) else item for item in raw]
+    return [oid for oid in ids if isinstance(oid, ObjectId)]
+
+
+def linking_to(image_id: ObjectId) -> Document:
+    """The filter for the images whose own list links to ``image_id``."""
+    return {NEAR_DUPLICATES: image_id}
+
 
 def new_image_doc(
     *, image_id: ObjectId, owner_id: ObjectId, title: str, description: str, tags: list[str],
@@ -57,7 +78,7 @@ def new_image_doc(
         "content_type": content_type, "original_key": original_key, "filename": filename,
         "created_at": created, "updated_at": created, "status": PENDING, "analysis_error": None,
         "analysis": {}, "thumbnails": {}, "colour_families": [], "has_text": False,
-        "taken_at": None, "near_duplicates": [], HIDDEN_FROM_PUBLIC: False,
+        "taken_at": None, NEAR_DUPLICATES: [], HIDDEN_FROM_PUBLIC: False,
     }
     if location is not None:
         doc["location"] = location

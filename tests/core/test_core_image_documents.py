@@ -157,34 +157,29 @@ def test_an_edit_after_analysis_meanwhile_keeps_both_in_the_tokens(docs: ImageDo
     assert set(updated["search_tokens"]) == tokens
 
 
-def test_near_duplicate_links_stay_symmetric_and_go_with_a_deleted_image(docs: ImageDocuments) -> None:
-    a, b, c = (_stored(docs, "private") for _ in range(3))
-    docs.link_near_duplicates(a["_id"], [b["_id"], c["_id"]])
-
-    def links(doc: dict[str, Any]) -> list[ObjectId]:
-        found = docs.find_one({"_id": doc["_id"]})
-        assert found is not None
-        return list(found["near_duplicates"])
-
-    assert links(b) == [a["_id"]] and links(c) == [a["_id"]]
-    docs.link_near_duplicates(a["_id"], [b["_id"]])  # re-analysed: c no longer similar
-    assert links(b) == [a["_id"]] and links(c) == []
-    assert docs.delete(a) is True
-    assert links(b) == [] and docs.delete(a) is False
+def _links(docs: ImageDocuments, doc: dict[str, Any]) -> list[ObjectId]:
+    found = docs.find_one({"_id": doc["_id"]})
+    assert found is not None
+    return list(found["near_duplicates"])
 
 
-def test_a_first_analysis_has_no_links_to_drop_but_a_re_analysis_drops_stale_ones(
-    docs: ImageDocuments,
-) -> None:
+def test_a_re_analysis_drops_links_no_longer_close_and_a_deletion_drops_all(docs: ImageDocuments) -> None:
+    a, b, c, d = (_stored(docs, "private") for _ in range(4))
+    docs.apply_analysis(a["_id"], {"analysis": {"phash": "8000000000000000"}, "near_duplicates": []})
+    for later in (b, c):  # analysed after a, so each stores its link to a
+        docs.apply_analysis(later["_id"], {"analysis": {"phash": "8000000000000001"}, "near_duplicates": [a["_id"]]})
+    docs.apply_analysis(d["_id"], {"analysis": {"phash": "8000000000000001"}, "near_duplicates": [b["_id"]]})
+    seen = docs.start_analysis(a["_id"])
+    docs.drop_stale_near_duplicate_links(a["_id"], [b["_id"]], seen=seen)  # re-analysed: c no longer close
+    assert _links(docs, b) == [a["_id"]] and _links(docs, c) == [] and _links(docs, d) == [b["_id"]]
+    assert docs.delete(b) is True  # every link to it goes too
+    assert _links(docs, d) == [] and docs.delete(b) is False
+
+
+def test_a_first_analysis_has_no_links_to_drop(docs: ImageDocuments) -> None:
     a, b = _stored(docs, "private"), _stored(docs, "private")
-    seen = docs.start_analysis(a["_id"])
+    docs.apply_analysis(b["_id"], {"analysis": {"phash": "8000000000000000"}, "near_duplicates": [a["_id"]]})
+    seen = docs.start_analysis(a["_id"])  # b's list names a: only possible once a had a hash
     assert seen is not None
-    docs.link_near_duplicates(a["_id"], [b["_id"]], seen=seen)  # first analysis: only adds
-    found = docs.find_one({"_id": b["_id"]})
-    assert found is not None and found["near_duplicates"] == [a["_id"]]
-    docs.apply_analysis(a["_id"], {"analysis": {"phash": "8000000000000000"}, "near_duplicates": [b["_id"]]})
-    seen = docs.start_analysis(a["_id"])
-    assert seen is not None
-    docs.link_near_duplicates(a["_id"], [], seen=seen)  # re-analysed: b is no longer similar
-    found = docs.find_one({"_id": b["_id"]})
-    assert found is not None and found["near_duplicates"] == []
+    docs.drop_stale_near_duplicate_links(a["_id"], [], seen=seen)
+    assert _links(docs, b) == [a["_id"]]

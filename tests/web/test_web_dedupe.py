@@ -54,8 +54,8 @@ def trio(app: Flask, alice: WebClient) -> dict[str, str]:
         made[name] = alice.upload_id(samples.jpeg((200, 40, 40), size), f"{name}.jpg", title=name)
         finish_analysis(svc, made[name])
     ids = [ObjectId(made[n]) for n in ("small", "large", "medium")]
-    for oid in ids:  # what the worker writes: symmetric links
-        svc.db[IMAGES].update_one({"_id": oid}, {"$set": {"near_duplicates": [o for o in ids if o != oid]}})
+    for oid in ids:  # what the worker writes: each link once, on the image analysed later
+        svc.db[IMAGES].update_one({"_id": oid}, {"$set": {"near_duplicates": [o for o in ids if o < oid]}})
     return made
 
 

@@ -86,7 +86,7 @@ def test_full_pipeline_with_models_writes_thumbnails_document_and_metrics(
     )
 
 
-def test_near_duplicates_of_the_same_owner_are_linked_both_ways(
+def test_near_duplicates_of_the_same_owner_are_linked_once(
     mongo_db: Any, object_store: ObjectStore, core_env: dict[str, str], tmp_path: Path
 ) -> None:
     owner, stranger = ObjectId(), ObjectId()
@@ -103,8 +103,9 @@ def test_near_duplicates_of_the_same_owner_are_linked_both_ways(
     with WorkerProcess(core_env, tmp_path, **NO_MODELS) as worker:
         wait_until(lambda: _done(mongo_db, ids), 120, f"four jobs\n{worker.log()}")
     docs = {d["_id"]: d for d in mongo_db[IMAGES].find({"_id": {"$in": ids}})}
-    assert docs[cat]["near_duplicates"] == [copy]
-    assert docs[copy]["near_duplicates"] == [cat]
+    # Stored on the side analysed second (on both only if the two ran at the same moment).
+    assert [cat] == docs[copy]["near_duplicates"] or [copy] == docs[cat]["near_duplicates"]
+    assert set(docs[cat]["near_duplicates"]) <= {copy} and set(docs[copy]["near_duplicates"]) <= {cat}
     assert docs[coffee]["near_duplicates"] == []
     assert docs[theirs]["near_duplicates"] == []  # another owner's copy is not linked
 

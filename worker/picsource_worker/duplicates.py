@@ -7,10 +7,13 @@ import of thousands of photos spent more time reading hashes than analysing. Ins
 each analysis process keeps the hashes of the owners it has met (``OwnerHashes``) and,
 before each comparison, reads only the images analysed since its last read (the
 ``owner_analysed_at`` index), OVERLAP_SECONDS further back for a write that landed late
-or a worker whose clock runs a little behind. Candidates within the distance are read
-again by id before they are linked, so a hash that changed (re-analysis) or an image
-deleted since never makes a wrong link. Links are stored on both documents and kept
-symmetric (ImageDocuments.link_near_duplicates writes them).
+or a worker whose clock runs a little behind. The closest MAX_LINKS candidates within the
+distance are read again by id before they are linked, so a hash that changed
+(re-analysis) or an image deleted since never makes a wrong link.
+
+A link is stored once (picsource_core.images.NEAR_DUPLICATES): the analysed image lists
+the matches that do not already list it. So a re-analysis with the same hashes writes the
+same list, and no other document is rewritten.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import numpy as np
 from bson import ObjectId
 
 from picsource_core.image_documents import ImageDocuments
+from picsource_core.images import NEAR_DUPLICATES, near_duplicate_ids
 from picsource_worker.pipeline.hashes import NEAR_DUPLICATE_DISTANCE
 
 #: Upper bound on links per image: a burst of 500 identical shots should not bloat docs.
@@ -35,6 +39,19 @@ HEX_DIGITS = 16
 MERGE_EVERY = 1024
 
 _FIELDS = {"_id": 1, "analysis.phash": 1, "analysed_at": 1}
+
+
+@dataclass(frozen=True)
+class NearMatches:
+    """``close``: the owner's images within the distance, closest first (at most MAX_LINKS);
+    ``to_store``: those of them whose own list does not already link back, for this image's
+    list."""
+
+    close: list[ObjectId]
+    to_store: list[ObjectId]
+
+
+NO_MATCHES = NearMatches([], [])
 
 
 def parse_phash(value: object) -> int | None:
@@ -77,10 +94,13 @@ class OwnerHashes:
         self.recent = {k: v for k, v in self.recent.items() if v[1] >= moment}
 
     def within(self, phash: int, limit: int) -> list[ObjectId]:
-        """Ids whose hash as read is within ``limit`` bits of ``phash`` (may repeat)."""
+        """Ids whose hash as read is within ``limit`` bits of ``phash``, closest first (each
+        once, at its closest as read)."""
         self._merge()
-        close = np.bitwise_count(self.hashes ^ np.uint64(phash)) <= limit
-        return [ObjectId(row.tobytes()) for row in self.ids[close]]
+        distances = np.bitwise_count(self.hashes ^ np.uint64(phash))
+        close = np.flatnonzero(distances <= limit)
+        order = close[np.argsort(distances[close], kind="stable")]
+        return list(dict.fromkeys(ObjectId(row.tobytes()) for row in self.ids[order]))
 
     def _merge(self) -> None:
         if self.extra_ids:
@@ -98,23 +118,24 @@ class NearDuplicates:
         self.limit = limit
         self.owners: dict[Any, OwnerHashes] = {}
 
-    def find(self, owner_id: Any, image_id: ObjectId, phash: str) -> list[ObjectId]:
-        """Ids of the owner's other images whose pHash is within the limit, closest first."""
+    def find(self, owner_id: Any, image_id: ObjectId, phash: str) -> NearMatches:
+        """The owner's other images whose pHash is within the limit, closest first."""
         wanted = parse_phash(phash)
         if wanted is None:
-            return []
+            return NO_MATCHES
         known = self._refresh(owner_id)
-        candidates = {c for c in known.within(wanted, self.limit) if c != image_id}
+        # Closest as read first: a burst of hundreds of similar shots re-reads MAX_LINKS of them.
+        candidates = [c for c in known.within(wanted, self.limit) if c != image_id][:MAX_LINKS]
         if not candidates:
-            return []
-        scored: list[tuple[int, ObjectId]] = []
-        query = {"_id": {"$in": sorted(candidates)}, "owner_id": owner_id}
-        for doc in self.images.find(query, {"_id": 1, "analysis.phash": 1}):
+            return NO_MATCHES
+        scored: list[tuple[int, ObjectId, bool]] = []
+        query = {"_id": {"$in": candidates}, "owner_id": owner_id}
+        for doc in self.images.find(query, {"_id": 1, "analysis.phash": 1, NEAR_DUPLICATES: 1}):
             other = parse_phash((doc.get("analysis") or {}).get("phash"))
             if other is not None and (distance := (other ^ wanted).bit_count()) <= self.limit:
-                scored.append((distance, doc["_id"]))
-        scored.sort(key=lambda pair: (pair[0], str(pair[1])))
-        return [image for _, image in scored[:MAX_LINKS]]
+                scored.append((distance, doc["_id"], image_id in near_duplicate_ids(doc)))
+        scored.sort(key=lambda row: (row[0], str(row[1])))
+        return NearMatches([oid for _, oid, _ in scored], [oid for _, oid, back in scored if not back])
 
     def _refresh(self, owner_id: Any) -> OwnerHashes:
         known = self.owners.setdefault(owner_id, OwnerHashes())

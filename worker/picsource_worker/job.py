@@ -42,7 +42,7 @@ from picsource_core.storage import (
     thumbnails_prefix,
 )
 from picsource_worker import embed
-from picsource_worker.duplicates import NearDuplicates
+from picsource_worker.duplicates import NO_MATCHES, NearDuplicates
 from picsource_worker.location import check_original
 from picsource_worker.pipeline.analyse import AnalysisOptions, analyse, describe_error
 from picsource_worker.results import analysis_fields, failure_fields
@@ -150,10 +150,10 @@ def _process(ctx: JobContext, job: Job, state: JobState) -> str:
     fields = analysis_fields(analysis, keys, ctx.options.safety_threshold)
     if doc.get(LOCATION) is None:  # uploaded before uploads checked it: the copy first
         fields[LOCATION] = check_original(ctx.store, doc, data, analysis.format)
-    near: list[Any] = []
+    near = NO_MATCHES
     if analysis.phash:
         near = ctx.near_duplicates.find(doc.get("owner_id"), image_id, analysis.phash)
-    fields["near_duplicates"] = near
+    fields[images.NEAR_DUPLICATES] = near.to_store
     text_ok = ctx.options.text_embedding and embed.add_text_fields(doc, fields, ctx.observe)
 
     with ctx.commit_lock:
@@ -161,7 +161,7 @@ def _process(ctx: JobContext, job: Job, state: JobState) -> str:
             return "lost"
         updated = ctx.images.apply_analysis(image_id, fields, status=images.READY, seen=doc)
         if updated is not None:
-            ctx.images.link_near_duplicates(image_id, near, seen=doc)
+            ctx.images.drop_stale_near_duplicate_links(image_id, near.close, seen=doc)
             if text_ok:  # an edit while the job ran made the vector stale: once more
                 embed.catch_up(ctx.images, updated)
         else:  # deleted mid-job: do not leave orphaned thumbnails (or a copy) behind
@@ -232,7 +232,7 @@ def settle_failure(ctx: JobContext, job: Job, error: str, *, permanent: bool = F
 
 def fail_image(ctx: JobContext, image_id: Any, error: str, fields: dict[str, Any] | None = None) -> None:
     """Show the image failed with ``error`` (its job is failed for good)."""
-    failed = {**(fields or {"analysis": {"step_errors": {"job": error}}}), "near_duplicates": []}
+    failed = {**(fields or {"analysis": {"step_errors": {"job": error}}}), images.NEAR_DUPLICATES: []}
     ctx.images.apply_analysis(image_id, failed, status=images.FAILED, error=error)
     ctx.images.unlink_near_duplicates(image_id)
 

@@ -4,7 +4,7 @@ each, and one action that keeps it and moves the rest to the trash.
 Why near-duplicates only: the same bytes are never stored twice for one owner (uploads
 answer "duplicate"), so what is left to review are the worker's perceptual-hash matches
 (``near_duplicates``: re-saves, resizes, burst shots). A group is a connected set of
-those links. The keeper is the photo a person would keep: most pixels, then the most
+those links (each stored on one of its two photos). The keeper is the photo a person would keep: most pixels, then the most
 camera metadata, then the largest file, then the oldest. Resolving carries the others'
 tags, favourite mark and album memberships over to the keeper before they go to the
 trash (where they stay restorable for TRASH_DAYS), so nothing the owner organised is lost.
@@ -19,7 +19,7 @@ from typing import Any
 from bson import ObjectId
 
 from picsource_core.albums import ADDED
-from picsource_core.images import FAVOURITE
+from picsource_core.images import FAVOURITE, near_duplicate_ids
 from picsource_web.services.albums import AlbumService
 from picsource_web.services.bulk import BulkRequest, apply_bulk, owned_selection
 from picsource_web.services.errors import BadRequest, Conflict
@@ -30,12 +30,6 @@ from picsource_web.services.metadata import MAX_TAGS, parse_metadata
 REVIEW_MAX_IMAGES = 5000
 #: Photos one resolve may send to the trash.
 RESOLVE_MAX = 50
-
-
-def _links(doc: Mapping[str, Any]) -> list[ObjectId]:
-    raw = doc.get("near_duplicates") or []
-    ids = [item.get("image_id") if isinstance(item, dict) else item for item in raw]
-    return [oid for oid in ids if isinstance(oid, ObjectId)]
 
 
 def group_near_duplicates(docs: Sequence[Mapping[str, Any]]) -> list[list[Mapping[str, Any]]]:
@@ -52,7 +46,7 @@ def group_near_duplicates(docs: Sequence[Mapping[str, Any]]) -> list[list[Mappin
         return oid
 
     for doc in docs:
-        for other in _links(doc):
+        for other in near_duplicate_ids(doc):
             if other in by_id:
                 a, b = root(doc["_id"]), root(other)
                 if a != b:

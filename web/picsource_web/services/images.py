@@ -21,7 +21,17 @@ from pymongo.errors import PyMongoError
 
 from picsource_core import stamps
 from picsource_core.image_documents import TEXT_MODEL, ImageDocuments
-from picsource_core.images import ARCHIVED, FAVOURITE, PRIVATE, PUBLIC, STATUSES, UNLISTED
+from picsource_core.images import (
+    ARCHIVED,
+    FAVOURITE,
+    NEAR_DUPLICATES,
+    PRIVATE,
+    PUBLIC,
+    STATUSES,
+    UNLISTED,
+    linking_to,
+    near_duplicate_ids,
+)
 from picsource_core.location import LOCATION_FIELDS
 from picsource_core.mongo import Document
 from picsource_core.queue import JobQueue, utcnow
@@ -287,9 +297,18 @@ class ImageRepository:
 
     def with_near_duplicates(self, owner_id: ObjectId, limit: int) -> list[Document]:
         """The owner's photos (not in the trash) that the worker linked to a near-duplicate,
-        newest first, at most ``limit``: what duplicate review groups."""
-        flt = {"owner_id": owner_id, TRASHED_AT: None, "near_duplicates.0": {"$exists": True}}
-        return list(self.docs.find(flt, {"embedding": 0, "search_tokens": 0}).sort("_id", -1).limit(limit))
+        at most ``limit``: what duplicate review groups. Those whose own list has a link,
+        newest first, then the ones they link to (a link is stored on one side only)."""
+        fields = {"embedding": 0, "search_tokens": 0, TEXT_VECTOR: 0}
+        scope = {"owner_id": owner_id, TRASHED_AT: None}
+        linking = list(self.docs.find({**scope, f"{NEAR_DUPLICATES}.0": {"$exists": True}}, fields)
+                       .sort("_id", -1).limit(limit))
+        have = {doc["_id"] for doc in linking}
+        wanted = list(dict.fromkeys(oid for doc in linking for oid in near_duplicate_ids(doc) if oid not in have))
+        room = limit - len(linking)
+        if not wanted or room <= 0:
+            return linking
+        return linking + list(self.docs.find({**scope, "_id": {"$in": wanted[:room]}}, fields))
 
     def newest_owned(self, owner_id: ObjectId, limit: int, projection: Mapping[str, Any]) -> list[Document]:
         """The owner's newest images (trash left out), at most ``limit``, through the listing
@@ -312,11 +331,13 @@ class ImageRepository:
         )
         scope[TRASHED_AT] = None
         near_found: dict[ObjectId, Document] = {}
-        near = [d.get("image_id") if isinstance(d, dict) else d for d in doc.get("near_duplicates") or []]
-        near_ids = [i for i in (parse_object_id(str(n)) for n in near) if i is not None]
+        near_ids = near_duplicate_ids(doc)
         if near_ids:
             for item in self.docs.find({"_id": {"$in": near_ids[:limit]}, **scope}, TILE_FIELDS):
                 near_found[item["_id"]] = item
+        if len(near_found) < limit:  # and those whose own list links to this one
+            for item in self.docs.find({**linking_to(doc["_id"]), **scope}, TILE_FIELDS).limit(limit):
+                near_found.setdefault(item["_id"], item)
         labels = [str(lbl["label"]) for lbl in (doc.get("analysis") or {}).get("labels") or []
                   if isinstance(lbl, dict) and lbl.get("label")][:3]
         queries: list[dict[str, Any]] = [
