@@ -50,10 +50,10 @@ NEAR_DUPLICATES = "near_duplicates"
 
 
 def near_duplicate_ids(doc: Mapping[str, Any]) -> list[ObjectId]:
-    """The ids in the document's own link list (older documents stored dicts)."""
+    """The ids in the document's own link list (early documents stored dicts or strings)."""
     raw = doc.get(NEAR_DUPLICATES) or []
     ids = [item.get("image_id") if isinstance(item, dict) else item for item in raw]
-    return [oid for oid in ids if isinstance(oid, ObjectId)]
+    return [oid if isinstance(oid, ObjectId) else ObjectId(oid) for oid in ids if ObjectId.is_valid(oid)]
 
 
 def linking_to(image_id: ObjectId) -> Document:

@@ -12,7 +12,14 @@ from bson import ObjectId
 
 from picsource_core import stamps
 from picsource_core.image_documents import ImageDocuments
-from picsource_core.images import FAILED, PENDING, PROCESSING, READY, new_image_doc
+from picsource_core.images import (
+    FAILED,
+    PENDING,
+    PROCESSING,
+    READY,
+    near_duplicate_ids,
+    new_image_doc,
+)
 from picsource_core.mongo import STAMPS, USERS
 
 OWNER = ObjectId("65f000000000000000000001")
@@ -155,6 +162,13 @@ def test_an_edit_after_analysis_meanwhile_keeps_both_in_the_tokens(docs: ImageDo
     tokens = _tokens(docs, doc["_id"])
     assert {"castle", "fog", "lighthouse"} <= tokens and "harbour" not in tokens
     assert set(updated["search_tokens"]) == tokens
+
+
+def test_a_link_list_reads_as_ids_whatever_shape_it_was_stored_in() -> None:
+    a, b, c = ObjectId(), ObjectId(), ObjectId()
+    stored = [a, {"image_id": b}, str(c), "not-an-id", {"other": 1}, None, 7]
+    assert near_duplicate_ids({"near_duplicates": stored}) == [a, b, c]
+    assert near_duplicate_ids({}) == []
 
 
 def _links(docs: ImageDocuments, doc: dict[str, Any]) -> list[ObjectId]:

@@ -1,9 +1,11 @@
 """Near-duplicate lookup (picsource_worker.duplicates): the pure hash store, and the
 per-process copy kept current against the real MongoDB-wire server."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 from bson import ObjectId
 
 from picsource_core.image_documents import ImageDocuments
@@ -17,6 +19,7 @@ from picsource_worker.duplicates import (
     OwnerHashes,
     parse_phash,
 )
+from picsource_worker.hash_snapshots import HashSnapshots
 
 BASE = 0x0F0F_F0F0_AAAA_5555
 
@@ -61,11 +64,33 @@ def test_owner_hashes_lists_an_image_once_at_its_closest_and_closest_first() -> 
     assert known.within(BASE, 8) == [moved, near]
 
 
-def _insert(db: Any, owner: ObjectId, phash: str | None, links: list[ObjectId] | None = None) -> ObjectId:
+def test_a_saved_copy_reads_back_whole_and_a_broken_one_is_ignored(tmp_path: Path) -> None:
+    snapshots, owner = HashSnapshots(tmp_path), ObjectId()
+    known = OwnerHashes()
+    near = ObjectId(b"\x01" * 10 + b"\x00\x00")
+    known.add(near, BASE ^ 1, None)
+    known.add(ObjectId(), ~BASE & (2**64 - 1), None)
+    assert snapshots.save(owner, known) is False  # never read from the database: nothing to hand on
+    known.read_until = datetime(2026, 12, 4, 12, 0, 0, 250000, tzinfo=UTC)
+    assert snapshots.save(owner, known) is True
+    loaded = snapshots.load(owner)
+    assert loaded is not None and loaded.read_until == known.read_until
+    assert loaded.within(BASE, 8) == [near] and len(loaded.hashes) == 2
+    assert snapshots.load(ObjectId()) is None and snapshots.load("not-an-object-id") is None
+    assert list(tmp_path.iterdir()) == [tmp_path / f"{owner}.npz"]  # no temporary file left
+    (tmp_path / f"{owner}.npz").write_bytes(b"PK\x03\x04 torn")
+    assert snapshots.load(owner) is None
+    with (tmp_path / f"{owner}.npz").open("wb") as out:  # readable, but not a copy's shape
+        np.savez(out, ids=np.zeros((2, 11), np.uint8), hashes=np.zeros(2, np.uint64), read_until=np.zeros(1))
+    assert snapshots.load(owner) is None
+
+
+def _insert(db: Any, owner: ObjectId, phash: str | None, links: list[ObjectId] | None = None,
+            analysed_at: datetime | None = None) -> ObjectId:
     image = ObjectId()
     db[IMAGES].insert_one({"_id": image, "owner_id": owner, "sha256": str(image), "status": "ready",
                            "share_token": str(image), "analysis": {"phash": phash},
-                           "analysed_at": datetime.now(UTC), "near_duplicates": links or []})
+                           "analysed_at": analysed_at or datetime.now(UTC), "near_duplicates": links or []})
     return image
 
 
@@ -111,3 +136,21 @@ def test_a_burst_of_similar_shots_links_only_the_closest(mongo_db) -> None:  # t
     found = NearDuplicates(ImageDocuments(mongo_db)).find(owner, ObjectId(), hexed(BASE))
     assert len(found.close) == MAX_LINKS and found.close[0] == closest
     assert set(found.close[1:]) <= set(burst) and found.to_store == found.close
+
+
+def test_a_successor_starts_from_the_copy_and_reads_only_what_was_analysed_after_it(
+        mongo_db: Any, tmp_path: Path) -> None:  # fmt: skip
+    ensure_indexes(mongo_db)
+    owner = ObjectId()
+    before = _insert(mongo_db, owner, hexed(BASE ^ 1))
+    first = NearDuplicates(ImageDocuments(mongo_db), snapshots=HashSnapshots(tmp_path))
+    assert first.find(owner, ObjectId(), hexed(BASE)).close == [before]
+    assert first.save() == 1
+    # Written now but dated long before the copy: a full read would find it, the successor's
+    # read (from the copy's time on) does not, so it shows which way the successor read.
+    backdated = _insert(mongo_db, owner, hexed(BASE), analysed_at=datetime.now(UTC) - timedelta(hours=1))
+    after = _insert(mongo_db, owner, hexed(BASE ^ 3))
+    successor = NearDuplicates(ImageDocuments(mongo_db), snapshots=HashSnapshots(tmp_path))
+    assert successor.find(owner, ObjectId(), hexed(BASE)).close == [before, after]
+    without_copy = NearDuplicates(ImageDocuments(mongo_db))
+    assert without_copy.find(owner, ObjectId(), hexed(BASE)).close == [backdated, before, after]

@@ -41,9 +41,11 @@ def test_recycled_processes_analyse_a_stream_of_jobs_once_each(
     mongo_db: Any, object_store: ObjectStore, core_env: dict[str, str], tmp_path: Path
 ) -> None:
     first = _seed(mongo_db, object_store, 0, 4)
+    temp = tmp_path / "tmp"
+    temp.mkdir()
     # Two slots: single-threaded model sessions, so every process is forked with the models.
     with WorkerProcess(core_env, tmp_path, "recycler", WORKER_CONCURRENCY="2", WORKER_OCR="false",
-                       WORKER_MAX_JOBS_PER_PROCESS="2") as worker:  # fmt: skip
+                       WORKER_MAX_JOBS_PER_PROCESS="2", TMPDIR=str(temp)) as worker:  # fmt: skip
         wait_until(lambda: _done(mongo_db, first), 180, f"the first jobs\n{worker.log()}")
         more = _seed(mongo_db, object_store, 4, 6)  # more arrive while processes come and go
         ids = first + more
@@ -57,6 +59,9 @@ def test_recycled_processes_analyse_a_stream_of_jobs_once_each(
                     for r in ("failed", "retry", "released", "lost")}  # fmt: skip
         expired = worker.sample("picsource_worker_leases_expired_total")
         log = worker.log()
+        # each recycled process left the pHash copies of the owners it met to its successor
+        owners = {str(d["owner_id"]) for d in mongo_db[IMAGES].find({"_id": {"$in": ids}}, {"owner_id": 1})}
+        left = {p.stem for p in temp.glob("picsource-phashes-*/*.npz")}
     assert status == 200 and health.strip() == "ok"
     # fresh processes took over: more pids than slots, one per recycle at least
     pids = _pids(log)
@@ -74,3 +79,5 @@ def test_recycled_processes_analyse_a_stream_of_jobs_once_each(
         thumbnail_key(i, s) for i in ids for s in (256, 1280)
     )
     assert worker.wait(0) == 0  # and it still drains and stops cleanly on SIGTERM
+    # (one owner per seeded image: the processes still working at the stop saved none)
+    assert len(left) >= 4 and left <= owners and not list(temp.glob("picsource-phashes-*"))

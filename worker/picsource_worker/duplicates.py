@@ -14,13 +14,16 @@ distance are read again by id before they are linked, so a hash that changed
 A link is stored once (picsource_core.images.NEAR_DUPLICATES): the analysed image lists
 the matches that do not already list it. So a re-analysis with the same hashes writes the
 same list, and no other document is rewritten.
+
+A recycled process leaves its copies to its successor (picsource_worker.hash_snapshots),
+which would otherwise start by reading every image of the owner.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from bson import ObjectId
@@ -28,6 +31,9 @@ from bson import ObjectId
 from picsource_core.image_documents import ImageDocuments
 from picsource_core.images import NEAR_DUPLICATES, near_duplicate_ids
 from picsource_worker.pipeline.hashes import NEAR_DUPLICATE_DISTANCE
+
+if TYPE_CHECKING:
+    from picsource_worker.hash_snapshots import HashSnapshots
 
 #: Upper bound on links per image: a burst of 500 identical shots should not bloat docs.
 MAX_LINKS = 100
@@ -102,6 +108,11 @@ class OwnerHashes:
         order = close[np.argsort(distances[close], kind="stable")]
         return list(dict.fromkeys(ObjectId(row.tobytes()) for row in self.ids[order]))
 
+    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """(ids as N x 12 bytes, hashes) of every pair read so far."""
+        self._merge()
+        return self.ids, self.hashes
+
     def _merge(self) -> None:
         if self.extra_ids:
             added = np.frombuffer(b"".join(self.extra_ids), dtype=np.uint8).reshape(-1, 12)
@@ -113,10 +124,19 @@ class OwnerHashes:
 class NearDuplicates:
     """Finds an image's near-duplicates among its owner's images (one per process)."""
 
-    def __init__(self, images: ImageDocuments, limit: int = NEAR_DUPLICATE_DISTANCE) -> None:
+    def __init__(self, images: ImageDocuments, limit: int = NEAR_DUPLICATE_DISTANCE,
+                 snapshots: HashSnapshots | None = None) -> None:
         self.images = images
         self.limit = limit
         self.owners: dict[Any, OwnerHashes] = {}
+        #: Where a predecessor left its copies and this process leaves its own on recycling.
+        self.snapshots = snapshots
+
+    def save(self) -> int:
+        """Leave this process's copies for its successor; how many owners were saved."""
+        if self.snapshots is None:
+            return 0
+        return sum(self.snapshots.save(owner, known) for owner, known in self.owners.items())
 
     def find(self, owner_id: Any, image_id: ObjectId, phash: str) -> NearMatches:
         """The owner's other images whose pHash is within the limit, closest first."""
@@ -138,7 +158,10 @@ class NearDuplicates:
         return NearMatches([oid for _, oid, _ in scored], [oid for _, oid, back in scored if not back])
 
     def _refresh(self, owner_id: Any) -> OwnerHashes:
-        known = self.owners.setdefault(owner_id, OwnerHashes())
+        known = self.owners.get(owner_id)
+        if known is None:
+            saved = self.snapshots.load(owner_id) if self.snapshots is not None else None
+            known = self.owners[owner_id] = saved or OwnerHashes()
         started = datetime.now(UTC)
         # Owner and time alone: with a second operator clause (the pHash's $type) SecantusDB
         # no longer walks the index range but reads every image of the owner. parse_phash

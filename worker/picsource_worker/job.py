@@ -43,6 +43,7 @@ from picsource_core.storage import (
 )
 from picsource_worker import embed
 from picsource_worker.duplicates import NO_MATCHES, NearDuplicates
+from picsource_worker.hash_snapshots import HashSnapshots
 from picsource_worker.location import check_original
 from picsource_worker.pipeline.analyse import AnalysisOptions, analyse, describe_error
 from picsource_worker.results import analysis_fields, failure_fields
@@ -92,6 +93,8 @@ class JobContext:
     max_attempts: int
     observe: Any = None  # callable(durations) for the step histogram
     commit_lock: threading.Lock = field(default_factory=threading.Lock)
+    #: Copies of the pHashes a predecessor left, and where this process leaves its own.
+    snapshots: HashSnapshots | None = None
     #: The image documents of ``db``; every write to one goes through it.
     images: ImageDocuments = field(init=False)
     #: This process's copy of the owners' pHashes (picsource_worker.duplicates).
@@ -99,7 +102,7 @@ class JobContext:
 
     def __post_init__(self) -> None:
         self.images = ImageDocuments(self.db)
-        self.near_duplicates = NearDuplicates(self.images)
+        self.near_duplicates = NearDuplicates(self.images, snapshots=self.snapshots)
 
 
 @dataclass

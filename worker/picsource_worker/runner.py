@@ -42,6 +42,7 @@ from picsource_core.queue import Job, JobQueue
 from picsource_core.reanalysis import ReanalysisLedger
 from picsource_core.storage import ObjectStore
 from picsource_worker import embed, preload
+from picsource_worker.hash_snapshots import HashSnapshots
 from picsource_worker.job import (
     JobContext,
     JobState,
@@ -73,6 +74,7 @@ class Shared:
     busy: Any  # multiprocessing.Array('b'): 1 while the slot holds a job
     supervisor_pid: int
     duties: Any  # multiprocessing.Array('d'): slot 0's duties' progress (recycle.Duties)
+    hash_dir: str = ""  # the supervisor's folder for pHash copies (picsource_worker.hash_snapshots)
 
 
 def run_slot(slot: int, settings: Settings, shared: Shared, max_jobs: int = 0) -> None:
@@ -99,6 +101,7 @@ def run_slot(slot: int, settings: Settings, shared: Shared, max_jobs: int = 0) -
         options=settings.analysis_options(),
         max_attempts=settings.max_attempts,
         observe=metrics.observe_steps,
+        snapshots=HashSnapshots(shared.hash_dir) if shared.hash_dir else None,
     )
     worker_id = f"{settings.worker_id}-{slot}-{os.getpid()}"
     duties = Duties([
@@ -156,6 +159,7 @@ def run_slot(slot: int, settings: Settings, shared: Shared, max_jobs: int = 0) -
             # Settled, no lease held: hand the slot to a fresh fork (picsource_worker.recycle).
             metrics.RECYCLES.inc()
             log.info("recycling after %d jobs", handled)
+            ctx.near_duplicates.save()  # the successor reads only what was analysed since
             db.client.close()
             sys.exit(RECYCLED)
     log.info("stopped claiming; exiting")

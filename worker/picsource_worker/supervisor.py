@@ -18,7 +18,9 @@ import multiprocessing
 import multiprocessing.connection
 import os
 import random
+import shutil
 import signal
+import tempfile
 import threading
 import time
 from multiprocessing.context import ForkServerProcess
@@ -105,12 +107,15 @@ class Supervisor:
         log.info("metrics and /healthz on port %d", server.server_address[1])
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda signum, _frame: self.signalled.append(signum))
+        # Recycled processes hand their pHash copies on through here (hash_snapshots).
+        self.shared.hash_dir = tempfile.mkdtemp(prefix="picsource-phashes-")
         try:
             self._loop()
         finally:
             server.shutdown()
             db.client.close()
             exposition.remove_multiprocess_dir(metrics_dir, owned)
+            shutil.rmtree(self.shared.hash_dir, ignore_errors=True)
         log.info("stopped")
         return 0
 
