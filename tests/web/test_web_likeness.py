@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 from bson import ObjectId
 from flask import Flask
 
+from picsource_core.image_embedding import pack
 from picsource_core.mongo import IMAGES
 from picsource_web.services.likeness import cosine, rank_by_cosine
 from tests.support import images as samples
@@ -29,16 +31,22 @@ def unit(*weights: float) -> list[float]:
 
 
 def test_cosine_and_ranking() -> None:
-    assert cosine([1, 0], [1, 0]) == 1.0 and cosine([1, 0], [0, 1]) == 0.0 and cosine([0, 0], [1, 1]) == 0.0
-    assert cosine([2, 0], [1, 1]) == 1 / math.sqrt(2)
-    a, b, c, d = (ObjectId() for _ in range(4))
-    candidates = [{"_id": a}, {"_id": b}, {"_id": c}, {"_id": d}]
-    vectors = {a: [0.1, 1.0], b: [1.0, 0.2], c: None, d: [1.0, 0.0, 0.0]}  # d: wrong length
-    assert [x["_id"] for x in rank_by_cosine([1.0, 0.0], candidates, vectors)] == [b, a, c, d]
+    v = np.array
+    assert cosine(v([1, 0]), v([1, 0])) == 1.0 and cosine(v([1, 0]), v([0, 1])) == 0.0
+    assert cosine(v([0, 0]), v([1, 1])) == 0.0 and math.isclose(cosine(v([2, 0]), v([1, 1])), 1 / math.sqrt(2))
+    a, b, c, d, e = (ObjectId() for _ in range(5))
+    candidates = [{"_id": a}, {"_id": b}, {"_id": c}, {"_id": d}, {"_id": e}]
+    # b as the worker packs it, a as older documents hold it; c none, d the wrong length, e junk
+    vectors = {a: [0.1, 1.0], b: pack([1.0, 0.2]), c: None, d: [1.0, 0.0, 0.0], e: b"\x00"}
+    assert [x["_id"] for x in rank_by_cosine(pack([1.0, 0.0]), candidates, vectors)] == [b, a, c, d, e]
+    assert [x["_id"] for x in rank_by_cosine([1.0, 0.0], candidates, vectors)] == [b, a, c, d, e]
+    assert rank_by_cosine("not a vector", candidates, vectors) == candidates
 
 
-def _set_embedding(app: Flask, image_id: str, vector: list[float]) -> None:
-    app_services(app).db[IMAGES].update_one({"_id": ObjectId(image_id)}, {"$set": {"embedding": vector}})
+def _set_embedding(app: Flask, image_id: str, vector: list[float], *, packed: bool = True) -> None:
+    """As the worker stores it (packed), or as documents written before did (a list)."""
+    stored = pack(vector) if packed else vector
+    app_services(app).db[IMAGES].update_one({"_id": ObjectId(image_id)}, {"$set": {"embedding": stored}})
 
 
 def _similar(client: WebClient, image_id: str) -> list[str]:
@@ -75,8 +83,8 @@ def test_recorded_near_duplicates_stay_first_and_missing_embeddings_fall_back(
         finish_analysis(svc, made[name], labels=[("tabby cat", 0.8)], families=["grey"])
     svc.db[IMAGES].update_one({"_id": ObjectId(made["target"])},
                               {"$set": {"near_duplicates": [ObjectId(made["resave"])]}})
-    _set_embedding(app, made["target"], unit(1.0))
-    _set_embedding(app, made["alike"], unit(1.0, 0.05))
+    _set_embedding(app, made["target"], unit(1.0), packed=False)  # older documents: lists
+    _set_embedding(app, made["alike"], unit(1.0, 0.05), packed=False)
     _set_embedding(app, made["resave"], unit(0.0, 1.0))  # the worker's pHash link wins anyway
     assert _similar(alice, made["target"]) == [made["resave"], made["alike"], made["plain"]]
     svc.db[IMAGES].update_one({"_id": ObjectId(made["target"])}, {"$set": {"embedding": None}})

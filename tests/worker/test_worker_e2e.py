@@ -16,6 +16,7 @@ from bson import ObjectId
 from PIL import Image
 from worker_services import NO_MODELS, WorkerProcess, seed_image
 
+from picsource_core.image_embedding import unpack
 from picsource_core.mongo import IMAGES, JOBS
 from picsource_core.storage import ObjectStore, thumbnail_key
 from tests.observability.promtool import check_metrics
@@ -65,7 +66,8 @@ def test_full_pipeline_with_models_writes_thumbnails_document_and_metrics(
     assert analysis["caption"].startswith(f"A photo of an {labels[0]}") or labels[0] != "espresso"
     assert "brown" in analysis["caption"] and doc["colour_families"][0] == "brown"
     assert {"espresso", "brown", "morning"} <= set(doc["search_tokens"]) or labels[0] != "espresso"
-    assert len(doc["embedding"]) == 1280 and abs(sum(v * v for v in doc["embedding"]) - 1) < 1e-3
+    vector = unpack(doc["embedding"])
+    assert vector is not None and vector.shape == (1280,) and abs(float(vector @ vector) - 1) < 1e-3
     assert re.fullmatch(r"[0-9a-f]{16}", analysis["phash"])
     for size in (256, 1280):
         key = thumbnail_key(coffee, size)

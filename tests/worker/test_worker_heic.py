@@ -13,6 +13,7 @@ from bson import ObjectId
 from PIL import Image
 from worker_services import seed_image
 
+from picsource_core.image_embedding import unpack
 from picsource_core.mongo import IMAGES
 from picsource_core.queue import JobQueue
 from picsource_core.storage import ObjectStore
@@ -68,7 +69,8 @@ def test_a_heic_gets_the_labels_the_same_photo_gets_as_jpeg(
     as_jpeg = analyse(samples.encode(coffee, "JPEG", quality=90), labels_only)
     assert doc["analysis"]["labels"] and as_jpeg.labels
     assert doc["analysis"]["labels"][0]["label"] == as_jpeg.labels[0][0]
-    assert doc["embedding"] is not None and len(doc["embedding"]) == 1280
+    vector = unpack(doc["embedding"])
+    assert vector is not None and vector.shape == (1280,)
 
 
 def test_a_truncated_heic_fails_the_image_with_a_reason(

@@ -6,6 +6,7 @@ from datetime import datetime
 
 import numpy as np
 
+from picsource_core.image_embedding import unpack
 from picsource_core.search import image_search_tokens
 from picsource_worker.pipeline import AnalysisOptions, analyse
 from picsource_worker.results import above_safety_threshold, analysis_fields, failure_fields
@@ -31,7 +32,11 @@ def test_fields_for_a_successful_analysis() -> None:
     assert fields["taken_at"] == datetime(2023, 7, 14, 18, 30, 5)
     assert fields["has_text"] is True and fields["analysis"]["ocr_text"] == "GRAND OPENING"
     assert fields["colour_families"] == result.colour_families
-    assert abs(sum(v * v for v in fields["embedding"]) - 1) < 1e-4
+    stored = fields["embedding"]  # 1,280 float16 in 2,560 bytes, unit length
+    assert isinstance(stored, bytes) and len(stored) == 2560
+    vector = unpack(stored)
+    assert vector is not None and abs(float(np.linalg.norm(vector)) - 1) < 1e-3
+    assert np.allclose(vector, np.arange(1280) / np.linalg.norm(np.arange(1280)), atol=1e-4)
     tokens = image_search_tokens({"title": "", **fields})
     assert {"egyptian", "cat", "grand", "opening"} <= set(tokens)
 

@@ -16,8 +16,9 @@ The document shape, shared with the web tier:
 * ``hidden_from_public``: top level, True when ``safety`` is at or above the gallery's
   threshold (WORKER_SAFETY_THRESHOLD); the web tier leaves such images out of public
   listings (their owner still sees them). False when safety did not run.
-* ``embedding``: the classifier's 1280-d L2-normalised feature vector, top level so
-  gallery listings can project it out; None when labels did not run.
+* ``embedding``: the classifier's 1280-d L2-normalised feature vector, packed as float16
+  bytes (picsource_core.image_embedding), top level so gallery listings can project it
+  out; None when labels did not run.
 Every field is set whole, so running the same job twice yields the same document.
 """
 
@@ -25,14 +26,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
+from picsource_core.image_embedding import EMBEDDING
+from picsource_core.image_embedding import pack as pack_embedding
 from picsource_core.images import DEFAULT_SAFETY_THRESHOLD, HIDDEN_FROM_PUBLIC
 from picsource_core.reanalysis import ANALYSIS_PIPELINE, PIPELINE
 from picsource_worker.models.classifier import label_synonyms
 from picsource_worker.pipeline.analyse import Analysis
-
-EMBEDDING_DIGITS = 6
 
 
 def above_safety_threshold(safety: float | None, threshold: float) -> bool:
@@ -86,7 +85,7 @@ def analysis_fields(analysis: Analysis, thumbnail_keys: dict[int, str],
         "has_text": bool(analysis.text),
         "taken_at": analysis.exif.taken_at if analysis.exif else None,
         HIDDEN_FROM_PUBLIC: above_safety_threshold(analysis.safety, safety_threshold),
-        "embedding": _embedding(analysis.embedding),
+        EMBEDDING: pack_embedding(analysis.embedding),
     }
 
 
@@ -102,17 +101,5 @@ def failure_fields(analysis: Analysis) -> dict[str, Any]:
         "has_text": False,
         "taken_at": None,
         HIDDEN_FROM_PUBLIC: False,
-        "embedding": None,
+        EMBEDDING: None,
     }
-
-
-def _embedding(vector: np.ndarray | None) -> list[float] | None:
-    if vector is None:
-        return None
-    flat = np.asarray(vector, dtype=np.float64).ravel()
-    if flat.size == 0 or not np.all(np.isfinite(flat)):
-        return None
-    norm = float(np.linalg.norm(flat))
-    if norm > 0:
-        flat = flat / norm
-    return [round(float(v), EMBEDDING_DIGITS) for v in flat]

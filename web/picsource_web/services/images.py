@@ -21,6 +21,7 @@ from pymongo.errors import PyMongoError
 
 from picsource_core import stamps
 from picsource_core.image_documents import TEXT_MODEL, ImageDocuments
+from picsource_core.image_embedding import EMBEDDING
 from picsource_core.images import (
     ARCHIVED,
     FAVOURITE,
@@ -359,9 +360,9 @@ class ImageRepository:
         """``candidates`` by the cosine of their embedding with the image's, most alike first
         (stable: those without one keep their order, after those with one)."""
         wanted = [image_id, *(c["_id"] for c in candidates)]
-        vectors = {d["_id"]: d.get("embedding") for d in self.docs.find({"_id": {"$in": wanted}}, {"embedding": 1})}
+        vectors = {d["_id"]: d.get(EMBEDDING) for d in self.docs.find({"_id": {"$in": wanted}}, {EMBEDDING: 1})}
         target = vectors.get(image_id)
-        if not target or not candidates:
+        if target is None or not candidates:
             return candidates
         return rank_by_cosine(target, candidates, vectors)
 
