@@ -111,6 +111,10 @@ def listing_stamp(db: Database[Document], flt: dict[str, Any], viewer: Viewer) -
     return f"public@{stamps.read_public(db)}"
 
 
+#: Below every ObjectId: ``{field: {"$gte": LOWEST_ID}}`` matches a list holding any id.
+LOWEST_ID = ObjectId("0" * 24)
+
+
 class ImageRepository:
     def __init__(self, db: Database[Document], store: ObjectStore, queue: JobQueue,
                  cache: ListingCache[Page] | None = None, scan_mode: str = "auto") -> None:
@@ -302,7 +306,9 @@ class ImageRepository:
         newest first, then the ones they link to (a link is stored on one side only)."""
         fields = {"embedding": 0, "search_tokens": 0, TEXT_VECTOR: 0}
         scope = {"owner_id": owner_id, TRASHED_AT: None}
-        linking = list(self.docs.find({**scope, f"{NEAR_DUPLICATES}.0": {"$exists": True}}, fields)
+        # "Has an id in its list" as a range of the multikey index: "near_duplicates.0 exists"
+        # made SecantusDB read every image of the owner (143 against 32 ms at 5,000 each).
+        linking = list(self.docs.find({**scope, NEAR_DUPLICATES: {"$gte": LOWEST_ID}}, fields)
                        .sort("_id", -1).limit(limit))
         have = {doc["_id"] for doc in linking}
         wanted = list(dict.fromkeys(oid for doc in linking for oid in near_duplicate_ids(doc) if oid not in have))
