@@ -61,6 +61,13 @@ def linking_to(image_id: ObjectId) -> Document:
     return {NEAR_DUPLICATES: image_id}
 
 
+def having_links() -> Document:
+    """The filter for the images whose own list holds a link: a range of the multikey index
+    (every ObjectId sorts at or above the all-zero one), where "near_duplicates.0 exists"
+    made SecantusDB read every image (143 against 32 ms with 5,000 per owner)."""
+    return {NEAR_DUPLICATES: {"$gte": ObjectId("0" * 24)}}
+
+
 def new_image_doc(
     *, image_id: ObjectId, owner_id: ObjectId, title: str, description: str, tags: list[str],
     visibility: str, share_token: str, sha256: str, size: int, width: int, height: int,

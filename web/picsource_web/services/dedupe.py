@@ -4,10 +4,11 @@ each, and one action that keeps it and moves the rest to the trash.
 Why near-duplicates only: the same bytes are never stored twice for one owner (uploads
 answer "duplicate"), so what is left to review are the worker's perceptual-hash matches
 (``near_duplicates``: re-saves, resizes, burst shots). A group is a connected set of
-those links (each stored on one of its two photos). The keeper is the photo a person would keep: most pixels, then the most
-camera metadata, then the largest file, then the oldest. Resolving carries the others'
-tags, favourite mark and album memberships over to the keeper before they go to the
-trash (where they stay restorable for TRASH_DAYS), so nothing the owner organised is lost.
+those links (each stored on one of its two photos). The keeper is the photo a person
+would keep: most pixels, then the most camera metadata, then the largest file, then the
+oldest. Resolving carries the others' tags, favourite mark and album memberships over to
+the keeper before they go to the trash (where they stay restorable for TRASH_DAYS), so
+nothing the owner organised is lost.
 """
 
 from __future__ import annotations
