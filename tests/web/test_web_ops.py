@@ -21,6 +21,7 @@ from picsource_core.mongo import IMAGES
 from picsource_web.app import create_app
 from picsource_web.settings import Settings
 from tests.harness.procs import free_port
+from tests.harness.run import WEB_GUNICORN_CONF as GUNICORN_CONF
 from tests.harness.services import MinioServer, MongoServer
 from tests.support import images as samples
 from tests.support.env import SECRET, web_env_for
@@ -241,6 +242,26 @@ def test_under_gunicorn_with_multiprocess_metrics(web_env: dict[str, str], tmp_p
     finally:
         stop_gunicorn(proc)
     assert proc.returncode == 0
+
+
+def test_a_gunicorn_worker_freezes_what_it_built_before_serving(monkeypatch: pytest.MonkeyPatch,
+                                                                 tmp_path: Path) -> None:
+    """post_worker_init takes the objects the worker holds for good out of every later
+    collection (gc.freeze), after collecting what was garbage."""
+    import gc
+    import importlib.util
+
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))  # the module sets one up otherwise
+    spec = importlib.util.spec_from_file_location("gunicorn_conf_under_test", GUNICORN_CONF)
+    assert spec is not None and spec.loader is not None
+    conf = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(conf)
+    assert gc.get_freeze_count() == 0
+    try:
+        conf.post_worker_init(None)
+        assert gc.get_freeze_count() > 10_000  # the modules, the app and everything else alive
+    finally:
+        gc.unfreeze()
 
 
 def test_bootstrap_flag(app: Flask, make_app: Callable[..., Flask]) -> None:

@@ -7,6 +7,7 @@ what words miss and says so, filters still apply, ranked pages, and odd input.
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 import numpy as np
@@ -83,6 +84,27 @@ def test_a_scope_matrix_finds_the_nearest_and_skips_foreign_vectors() -> None:
     assert [i for i, _ in near] == [B] and near[0][1] > 0.99
     assert [i for i, _ in scope.nearest(unit(1), k=1, floor=-1.0)] == [A]
     assert build_scope("s", []).nearest(unit(1), 5, 0.0) == []
+
+
+def test_a_scope_keeps_its_ids_as_bytes_and_gives_back_whole_ids() -> None:
+    """Ids ending in zero bytes (which "S12" keys drop) come back whole from a query, and
+    the scope holds no ObjectId objects for the garbage collector to walk."""
+    zeros = [ObjectId(bytes([9] * 11 + [0])), ObjectId(bytes([9] * 8 + [0] * 4)), ObjectId(bytes(12))]
+    rows = [(i, pack(unit(n + 1)), TEXT_MODEL_ID, ["zero"]) for n, i in enumerate(zeros)]
+    scope = build_scope("s", rows)
+    assert len(scope) == 3 and scope.ids == tuple(sorted(zeros))
+    assert [i for i, _ in scope.nearest(unit(1), k=1, floor=0.5)] == [zeros[0]]
+    assert scope.newest_with(["zero"], 3) == (sorted(zeros, reverse=True), 3)
+    assert scope.holding(["zero"], zeros) == zeros
+
+
+def test_a_scope_adds_a_handful_of_objects_for_the_garbage_collector_whatever_its_size() -> None:
+    rows = [(ObjectId(), pack(unit(n % 7 + 1)), TEXT_MODEL_ID, [f"w{n % 50}", "all"]) for n in range(3000)]
+    gc.collect()
+    before = len(gc.get_objects())
+    scope = build_scope("s", rows)
+    gc.collect()
+    assert len(scope) == 3000 and len(gc.get_objects()) - before < 50
 
 
 def test_a_large_scope_is_searched_through_its_sign_bits_and_scored_exactly() -> None:

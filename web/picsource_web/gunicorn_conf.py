@@ -79,3 +79,14 @@ def child_exit(server: Any, worker: Any) -> None:
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
+
+
+def post_worker_init(worker: Any) -> None:
+    """Move what the worker holds once its app is built (modules, the app, its clients:
+    about 47k objects) out of the garbage collector's sight: they live as long as the
+    process, and every full collection walked them again while the requests of that
+    process waited (see also services/vector_index.py, which keeps its ids as bytes)."""
+    import gc
+
+    gc.collect()
+    gc.freeze()

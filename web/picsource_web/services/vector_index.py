@@ -76,20 +76,37 @@ ZERO_ROW = bytes(DIMENSIONS)
 @dataclass(frozen=True)
 class ScopeVectors:
     """The vectors and words of one scope under one stamp: row i of ``raw`` and of
-    ``words`` is image ``ids[i]``; rows are in ``_id`` order (the last is the newest).
+    ``words`` is the image whose id is ``keys[i]``; rows are in ``_id`` order (the last is
+    the newest).
 
     Held as the stored int8 rows (384 bytes each) with their inverse norms, plus one sign
     bit per component (48 bytes): a scope of 100k images takes about 43 MB instead of the
-    150 MB of float32, and a query reads 5 MB of sign bits instead of 150 MB of floats."""
+    150 MB of float32, and a query reads 5 MB of sign bits instead of 150 MB of floats.
+    The ids are held as bytes too, and made ObjectIds only for the rows a query returns:
+    100k ObjectId objects per scope were most of what the garbage collector walked in a
+    web process (a full collection of two scopes' 340k objects took 150-290 ms under load,
+    a pause every request in that process waited out)."""
 
     stamp: str
-    ids: tuple[ObjectId, ...]
     raw: np.ndarray  # n x 384 int8
     inverse_norms: np.ndarray  # n float32 (0 for a zero row)
     signs: np.ndarray  # n x 6 uint64: the sign bits of raw
     words: WordIndex = field(default_factory=lambda: build_words([]))
-    #: ``ids`` as 12-byte strings, ascending: finds a row by id (searchsorted).
+    #: The rows' ids as 12-byte strings, ascending: finds a row by id (searchsorted). "S12"
+    #: drops trailing zero bytes alike on every key, so their order and equality are the ids'.
     keys: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype="S12"))
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def id_at(self, row: int) -> ObjectId:
+        """The id of row ``row`` (its key with the trailing zero bytes "S12" dropped)."""
+        return ObjectId(bytes(self.keys[row]).ljust(12, b"\0"))
+
+    @property
+    def ids(self) -> tuple[ObjectId, ...]:
+        """Every row's id, in row order (for checks and the bench; queries use ``id_at``)."""
+        return tuple(self.id_at(row) for row in range(len(self)))
 
     def nearest(self, query: np.ndarray, k: int, floor: float) -> list[tuple[ObjectId, float]]:
         """The ``k`` images most alike ``query`` (a unit vector) with a cosine of at least
@@ -99,11 +116,11 @@ class ScopeVectors:
         most with the query's (Hamming distance of the sign bits, a cheap estimate of the
         angle) are scored exactly: the true nearest of a real query are among them (the
         bench measures how often)."""
-        if not self.ids or k <= 0:
+        if not len(self) or k <= 0:
             return []
         q = np.asarray(query, dtype=np.float32)
         rows = None
-        if len(self.ids) > EXACT_ROWS:
+        if len(self) > EXACT_ROWS:
             distances = np.bitwise_count(self.signs ^ sign_bits(q)).sum(axis=1, dtype=np.uint16)
             rows = np.argpartition(distances, RESCORED - 1)[:RESCORED]
         candidates = self.raw if rows is None else self.raw[rows]
@@ -113,7 +130,7 @@ class ScopeVectors:
         top = top[(scores[top] >= floor) & (norms[top] > 0)]  # a row without a vector is never near
         order = top[np.argsort(-scores[top], kind="stable")]
         index = order if rows is None else rows[order]
-        return [(self.ids[i], float(s)) for i, s in zip(index, scores[order], strict=True)]
+        return [(self.id_at(i), float(s)) for i, s in zip(index, scores[order], strict=True)]
 
     @property
     def nbytes(self) -> int:
@@ -121,9 +138,7 @@ class ScopeVectors:
                    + self.keys.nbytes)
 
     def holding(self, tokens: Sequence[str], ids: Sequence[ObjectId]) -> list[ObjectId]:
-        """Those of ``ids`` whose row holds every token (ids not in the scope hold none).
-        A trailing zero byte that "S12" drops is dropped alike on both sides, so the
-        order and equality of the keys are those of the ids."""
+        """Those of ``ids`` whose row holds every token (ids not in the scope hold none)."""
         if not ids or not len(self.keys):
             return []
         wanted = np.array([i.binary for i in ids], dtype="S12")
@@ -135,7 +150,7 @@ class ScopeVectors:
         """The ids of the newest ``limit`` rows holding every token (the listing's word
         filter, see services/word_index.py), newest first, and how many rows hold them."""
         rows = self.words.rows_with(tokens)
-        return [self.ids[row] for row in rows[::-1][:limit]], len(rows)
+        return [self.id_at(row) for row in rows[::-1][:limit]], len(rows)
 
 
 def sign_bits(vectors: np.ndarray) -> np.ndarray:
@@ -168,7 +183,7 @@ def build_scope(stamp: str, rows: Iterable[Row]) -> ScopeVectors:
     the wrong size counts as none (the worker embeds the image again), never an error."""
     listed = sorted(map(_compact, rows), key=lambda row: row[0].binary)  # ObjectIds order as their bytes
     raw = unpack([blob for _, blob, _ in listed], normalise=False)
-    return ScopeVectors(stamp=stamp, ids=tuple(row[0] for row in listed), raw=raw, inverse_norms=inverse_norms(raw),
+    return ScopeVectors(stamp=stamp, raw=raw, inverse_norms=inverse_norms(raw),
                         signs=sign_bits(raw), words=build_words(tokens for *_, tokens in listed),
                         keys=np.array([row[0].binary for row in listed], dtype="S12"))
 
@@ -205,7 +220,7 @@ class VectorIndex:
                 self._cache.move_to_end(key)
         if found is not None and found.stamp == stamp:
             return found
-        if found is not None and len(found.ids) > self._sync_rows:
+        if found is not None and len(found) > self._sync_rows:
             self._refresh_later(key, stamp, scope_filter)
             return found
         return self._build(key, stamp, scope_filter)
