@@ -13,10 +13,12 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from bson import ObjectId
+from bson.codec_options import CodecOptions
 from flask import Flask
 from prometheus_client import REGISTRY
 
@@ -25,6 +27,7 @@ from picsource_core.image_documents import ImageDocuments
 from picsource_core.images import HIDDEN_FROM_PUBLIC
 from picsource_core.mongo import IMAGES, USERS
 from picsource_web.services.listing_cache import ListingCache
+from picsource_web.services.packed_docs import PackedDocs
 from picsource_web.services.query import ImageQuery
 from picsource_web.services.users import Viewer
 from picsource_web.settings import Settings
@@ -106,6 +109,39 @@ def test_repeated_grid_is_served_from_cache(app: Flask, alice: WebClient) -> Non
     assert listed("cache") == cached + 2 and listed("database") == queried + 2
     second = alice.upload_id(samples.noisy_jpeg(2))  # the upload renews alice's stamp
     assert tile_ids(alice.get("/").get_data(as_text=True)) == [second, first]
+
+
+def test_a_cached_page_is_kept_packed_and_each_reader_gets_documents_of_its_own(app: Flask,
+                                                                               alice: WebClient) -> None:
+    """The cache holds a page's documents as BSON (services/packed_docs.py): no dicts for
+    the garbage collector to walk, and a reader that changes its documents (a view adding a
+    field) changes nobody else's. They read back as stored: ids, tz-aware datetimes, nesting."""
+    first = ObjectId(alice.upload_id(samples.noisy_jpeg(1)))
+    images = app_services(app).images
+    viewer = Viewer(app_services(app).users.by_username("alice"))
+    query = ImageQuery(scope="mine", limit=10)
+    built = images.list_page(query, viewer)
+    held = [page.items for _expires, page in images.cache._data.values()]
+    assert held and all(isinstance(items, PackedDocs) for items in held)
+    assert any(items.nbytes and items[0]["_id"] == first for items in held)
+    one, two = images.list_page(query, viewer), images.list_page(query, viewer)
+    assert one.cached and two.cached and len(one.items) == 1
+    one.items[0]["title"] = "changed by one reader"
+    assert two.items[0]["title"] != "changed by one reader"
+    assert list(two.items) == list(built.items) and two.items[0]["_id"] == first
+    assert two.items[0]["created_at"].tzinfo is not None
+
+
+def test_packed_documents_round_trip_and_decode_only_when_read() -> None:
+    codec = CodecOptions(tz_aware=True, tzinfo=UTC)
+    docs = [{"_id": ObjectId(), "at": datetime(2026, 1, 2, tzinfo=UTC), "analysis": {"palette": [{"hex": "#fff"}]}},
+            {"_id": ObjectId(), "tags": ["a", "b"], "none": None}]
+    packed = PackedDocs.pack(docs, codec)
+    assert len(packed) == 2 and packed._docs is None  # counted without decoding
+    assert list(packed) == docs and packed[1]["tags"] == ["a", "b"] and packed[:1] == docs[:1]
+    copy = packed.fresh()
+    assert copy._docs is None and copy == packed and copy[0] is not packed[0]
+    assert len(PackedDocs.pack([], codec)) == 0 and list(PackedDocs.pack([], codec)) == []
 
 
 def test_threads_missing_the_same_page_wait_for_one_build(app: Flask, alice: WebClient) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -45,6 +45,7 @@ from picsource_web.services.errors import BadRequest, NotFound
 from picsource_web.services.likeness import SIMILAR_CANDIDATES, rank_by_cosine
 from picsource_web.services.listing_cache import ListingCache
 from picsource_web.services.metadata import ImageMetadata
+from picsource_web.services.packed_docs import PackedDocs
 from picsource_web.services.query import ImageQuery, build_filter, encode_cursor, public_listing
 from picsource_web.services.scan import ListingScan, choose_scan
 from picsource_web.services.semantic import SemanticSearch, query_key, ranked_cursor, restrict
@@ -93,7 +94,7 @@ class Page:
     """One page of a listing. ``version`` names its content (the query and the listing
     stamp it was read under), so views can cache what they derive from it."""
 
-    items: list[Document]
+    items: Sequence[Document]
     next_cursor: str | None
     version: str = ""
     cached: bool = False
@@ -184,12 +185,13 @@ class ImageRepository:
             return self._query_page(flt, query, fields, "")
         stamp = listing_stamp(self.db, flt, viewer)
         version = f"{stamp}|{query.key}|{query.sort}|{query.limit}|{sorted(fields)}|{flt!r}"
-        page = self.cache.get(version)
+        page = self._cached(version)
         if page is not None:
-            return replace(page, cached=True)
+            return page
         # A process's threads that miss the same page (after an edit retired it) wait for
         # one build instead of each reading the database.
-        return self.cache.get_or_build(version, lambda: self._query_page(flt, query, fields, version))
+        built = self.cache.get_or_build(version, lambda: self._packed(self._query_page(flt, query, fields, version)))
+        return replace(built, items=self._unpacked(built.items))
 
     def _query_page(self, flt: dict[str, Any], query: ImageQuery, fields: dict[str, int],
                     version: str) -> Page:
@@ -215,9 +217,9 @@ class ImageRepository:
         plain = build_filter(replace(query, tokens=[], cursor=None), viewer)
         stamp = listing_stamp(self.db, words, viewer)
         version = f"{stamp}|ranked|{offset}|{query.limit}|{sorted(fields)}|{plain!r}|{query_key(query.text)}"
-        page = self.cache.get(version)
+        page = self._cached(version)
         if page is not None:
-            return replace(page, cached=True)
+            return page
         scope = {"owner_id": words["owner_id"]} if "owner_id" in words else public_listing()
         ranked = self.semantic.ranked(
             query.text, query.tokens, stamp, {**scope, TRASHED_AT: None}, words, plain,
@@ -226,15 +228,27 @@ class ImageRepository:
                          for d in self.docs.find(flt, {"_id": 1, SEARCH_TOKENS: 1})})
         if ranked is None:
             return None
-        wanted = ranked.ids[offset: offset + query.limit]
+        wanted = ranked.page(offset, query.limit)
         found = {d["_id"]: d for d in self.docs.find(restrict(plain, wanted), fields)} if wanted else {}
-        more = offset + query.limit < len(ranked.ids)
+        more = offset + query.limit < len(ranked)
         page = Page(items=[found[i] for i in wanted if i in found],
                     next_cursor=ranked_cursor(offset + query.limit) if more else None,
-                    version=version, meaning=ranked.by_meaning)
+                    version=version, meaning=ranked.found_by_meaning(wanted))
         if ranked.vectors_stamp == stamp:
-            self.cache.put(version, page)
+            self.cache.put(version, self._packed(page))
         return page
+
+    # --- the listing cache holds pages packed (services/packed_docs.py) -------------------
+    def _cached(self, version: str) -> Page | None:
+        page = self.cache.get(version)
+        return None if page is None else replace(page, cached=True, items=self._unpacked(page.items))
+
+    def _packed(self, page: Page) -> Page:
+        return replace(page, items=PackedDocs.pack(page.items, self.db.codec_options))
+
+    @staticmethod
+    def _unpacked(items: Sequence[Document]) -> Sequence[Document]:
+        return items.fresh() if isinstance(items, PackedDocs) else items
 
     def word_matches(self, flt: Mapping[str, Any], need: int,
                      seconds: float | None = None) -> list[ObjectId]:

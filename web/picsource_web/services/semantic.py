@@ -42,7 +42,7 @@ import logging
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from itertools import islice
 from typing import Any
@@ -114,12 +114,41 @@ def take_ranked_cursor(params: Mapping[str, str]) -> tuple[dict[str, str], int |
 
 @dataclass(frozen=True)
 class Ranked:
-    """A text query's results, best first, with what found each."""
+    """A text query's results, best first, with what found each.
 
-    ids: tuple[ObjectId, ...]
-    by_meaning: frozenset[ObjectId]
+    Held as bytes (each id's 12 bytes, back to back), not as ObjectIds: a process keeps up
+    to RANKED_CACHE lists of up to RANKED_MAX ids, and as objects they were most of what
+    its garbage collector walked (a full collection under load took 100-200 ms, a pause
+    for every request of that process). Ids become ObjectIds a page at a time."""
+
+    packed: bytes
+    meaning: frozenset[bytes]
     #: The stamp of the vectors it was ranked with (older while a large scope is reread).
     vectors_stamp: str = ""
+
+    @classmethod
+    def of(cls, ids: Sequence[ObjectId], by_meaning: Iterable[ObjectId], vectors_stamp: str = "") -> Ranked:
+        return cls(b"".join(i.binary for i in ids), frozenset(i.binary for i in by_meaning), vectors_stamp)
+
+    def __len__(self) -> int:
+        return len(self.packed) // 12
+
+    def page(self, offset: int, limit: int) -> list[ObjectId]:
+        """The ids ranked ``offset`` to ``offset + limit``, best first."""
+        end = min(len(self), offset + limit)
+        return [ObjectId(self.packed[12 * i:12 * i + 12]) for i in range(max(0, offset), end)]
+
+    def found_by_meaning(self, ids: Iterable[ObjectId]) -> frozenset[ObjectId]:
+        """Those of ``ids`` that were found by their meaning."""
+        return frozenset(i for i in ids if i.binary in self.meaning)
+
+    @property
+    def ids(self) -> tuple[ObjectId, ...]:
+        return tuple(self.page(0, len(self)))
+
+    @property
+    def by_meaning(self) -> frozenset[ObjectId]:
+        return frozenset(ObjectId(b) for b in self.meaning)
 
 
 def combine(token_ids: Sequence[ObjectId], semantic: Mapping[ObjectId, float],
@@ -135,7 +164,7 @@ def combine(token_ids: Sequence[ObjectId], semantic: Mapping[ObjectId, float],
 
     ranked = sorted(candidates, key=lambda i: (-score(i), -int.from_bytes(i.binary, "big")))[:limit]
     meaning = frozenset(i for i in ranked if semantic.get(i, 0.0) >= SIMILARITY_FLOOR)
-    return Ranked(ids=tuple(ranked), by_meaning=meaning)
+    return Ranked.of(ranked, meaning)
 
 
 def query_key(text: str) -> str:
