@@ -57,7 +57,32 @@ def test_cache_entries_expire_after_their_time_limit() -> None:
     clock.now += 29.9
     assert cache.get("k") == "v"
     clock.now += 0.2
-    assert cache.get("k") is None and len(cache) == 0
+    assert cache.get("k") is None
+    assert cache.get_or_build("k", lambda: "rebuilt") == "rebuilt" and cache.get("k") == "rebuilt"
+
+
+def test_an_expired_entry_serves_the_other_threads_while_one_rebuilds_it() -> None:
+    """Past its time, an entry is built again by one thread; the others get the previous
+    content meanwhile instead of queueing behind the build (a key never built still makes
+    them wait for the one build)."""
+    clock = FakeClock()
+    cache: ListingCache[str] = ListingCache(entries=8, seconds=30, clock=clock)
+    cache.put("k", "old")
+    clock.now += 31
+    started, release = threading.Event(), threading.Event()
+
+    def slow_build() -> str:
+        started.set()
+        release.wait(10)
+        return "new"
+
+    with ThreadPoolExecutor(2) as pool:
+        builder = pool.submit(cache.get_or_build, "k", slow_build)
+        assert started.wait(10)
+        assert cache.get_or_build("k", lambda: "never built") == "old" and cache.stale_hits == 1
+        release.set()
+        assert builder.result(10) == "new"
+    assert cache.get_or_build("k", lambda: "never built") == "new"
 
 
 @pytest.mark.parametrize(("entries", "seconds"), [(0, 60), (512, 0)])

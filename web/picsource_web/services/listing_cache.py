@@ -7,8 +7,13 @@ not depend on the process: every entry is keyed by the stamps it was built under
 write on any replica or by any worker retires the entry everywhere at once.
 
 The time limit is only a backstop for a stamp renewal that failed because the database
-went away between a write and its renewal. Entries are immutable values (tuples,
-strings, frozen objects) shared between threads; the lock covers only the dict.
+went away between a write and its renewal. So an entry past its time is not dropped: while
+one thread builds it again, the process's other threads asking for it get the one they
+had (get_or_build), instead of all waiting for the build. Waiting cost the p99 of album
+pages by date taken under gthread (a 20,000-image album's page takes ~300 ms to build:
+p99 364-396 ms at 300 req/s, when every entry expired once a minute). Entries are
+immutable values (tuples, strings, frozen objects) shared between threads; the lock
+covers only the dict.
 """
 
 from __future__ import annotations
@@ -31,6 +36,8 @@ class ListingCache(Generic[V]):
         self.clock = clock
         self.hits = 0
         self.misses = 0
+        #: Entries past their time handed out while another thread built them again.
+        self.stale_hits = 0
         self._data: OrderedDict[Hashable, tuple[float, V]] = OrderedDict()
         self._lock = threading.Lock()
         #: One lock per key being built (get_or_build), so threads wait for one build.
@@ -41,14 +48,13 @@ class ListingCache(Generic[V]):
         return self.entries > 0 and self.seconds > 0
 
     def get(self, key: Hashable) -> V | None:
+        """The entry if it is within its time (one past it stays, for get_or_build)."""
         if not self.enabled:
             return None
         now = self.clock()
         with self._lock:
             found = self._data.get(key)
             if found is None or found[0] <= now:
-                if found is not None:
-                    del self._data[key]
                 self.misses += 1
                 return None
             self._data.move_to_end(key)
@@ -68,11 +74,16 @@ class ListingCache(Generic[V]):
     def get_or_build(self, key: Hashable, build: Callable[[], V]) -> V:
         """The cached value, or ``build()`` stored under ``key``. Threads missing the same
         key wait for one build (an expensive miss, such as an album's count, is then paid
-        once per process, not once per waiting request); other keys are never held up."""
+        once per process, not once per waiting request), unless the key has an entry past
+        its time: they get that one while the build runs. Other keys are never held up."""
         value = self.get(key)
         if value is not None or not self.enabled:
             return value if value is not None else build()
         with self._lock:
+            expired = self._data.get(key)
+            if expired is not None and key in self._building:
+                self.stale_hits += 1
+                return expired[1]
             building = self._building.setdefault(key, threading.Lock())
         try:
             with building:
