@@ -144,8 +144,8 @@ def in_process(db: Any, user: Any, popular: list[str], distinct: list[str]) -> d
         scan_ms.append((t2 - t1) * 1000)
         exact = np.argsort(-(exact_matrix @ q))[:20]
         got = {i for i, _ in scope.nearest(q, 20, -1.0)}
-        recalls.append(len(got & {scope.ids[i] for i in exact}) / 20)
-    figures = {"vectors": float(len(scope.ids)), "scope_build_s": build_s, "scope_mb": scope.nbytes / 1e6,
+        recalls.append(len(got & {scope.id_at(i) for i in exact}) / 20)
+    figures = {"vectors": float(len(scope)), "scope_build_s": build_s, "scope_mb": scope.nbytes / 1e6,
                "embed_p50_ms": statistics.median(embed_ms), "scan_p50_ms": statistics.median(scan_ms),
                "scan_p99_ms": float(np.percentile(scan_ms, 99)),
                "prefilter_recall_at_20": statistics.mean(recalls)}

@@ -9,9 +9,9 @@ write on any replica or by any worker retires the entry everywhere at once.
 The time limit is only a backstop for a stamp renewal that failed because the database
 went away between a write and its renewal. So an entry past its time is not dropped: while
 one thread builds it again, the process's other threads asking for it get the one they
-had (get_or_build), instead of all waiting for the build. Waiting cost the p99 of album
-pages by date taken under gthread (a 20,000-image album's page takes ~300 ms to build:
-p99 364-396 ms at 300 req/s, when every entry expired once a minute). Entries are
+had (get_or_build), instead of all waiting for the build: under gthread, every thread of
+a process queued once a minute behind one rebuild (the first views of an album page by
+date taken at 20,000 images took 420-470 ms in bench_web's request log). Entries are
 immutable values (tuples, strings, frozen objects) shared between threads; the lock
 covers only the dict.
 """

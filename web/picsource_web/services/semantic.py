@@ -78,8 +78,8 @@ SIMILARITY_FLOOR = 0.3
 TOKEN_WEIGHT = 0.35
 #: Query vectors kept per process (a repeated or paged query is embedded once).
 QUERY_CACHE = 512
-#: A ranked list takes a few KB (its ids are the scope's own objects), 1024 of them a few
-#: MB: enough for a gallery's common searches (the bench's Zipf mix of 300) per process.
+#: A ranked list takes about 2.5 KB (12 bytes an id, Ranked), 1024 of them under 3 MB:
+#: enough for a gallery's common searches (the bench's Zipf mix of 300) per process.
 RANKED_CACHE = 1024
 #: Ranked lists live under their vectors' stamp; the time limit is only a backstop.
 RANKED_SECONDS = 300.0

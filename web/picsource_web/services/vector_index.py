@@ -84,7 +84,7 @@ class ScopeVectors:
     150 MB of float32, and a query reads 5 MB of sign bits instead of 150 MB of floats.
     The ids are held as bytes too, and made ObjectIds only for the rows a query returns:
     100k ObjectId objects per scope were most of what the garbage collector walked in a
-    web process (a full collection of two scopes' 340k objects took 150-290 ms under load,
+    web process (a full collection of two scopes' 340k objects took 124-293 ms under load,
     a pause every request in that process waited out)."""
 
     stamp: str
@@ -100,7 +100,7 @@ class ScopeVectors:
         return len(self.keys)
 
     def id_at(self, row: int) -> ObjectId:
-        """The id of row ``row`` (its key with the trailing zero bytes "S12" dropped)."""
+        """The id of row ``row``: its key, with the trailing zero bytes "S12" dropped put back."""
         return ObjectId(bytes(self.keys[row]).ljust(12, b"\0"))
 
     @property
