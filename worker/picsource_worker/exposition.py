@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -19,7 +18,11 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
+from picsource_worker import tempdirs
+
 ENV = "PROMETHEUS_MULTIPROC_DIR"
+#: The folder made when ENV is not set (picsource_worker.tempdirs sweeps a dead one's).
+METRICS_DIR_PREFIX = "picsource-worker-metrics-"
 
 
 @dataclass(frozen=True)
@@ -79,7 +82,7 @@ def prepare_multiprocess_dir() -> tuple[str, bool]:
             if name.endswith(".db"):
                 os.remove(os.path.join(existing, name))
         return existing, False
-    path = tempfile.mkdtemp(prefix="picsource-worker-metrics-")
+    path = tempdirs.make(METRICS_DIR_PREFIX)
     os.environ[ENV] = path
     return path, True
 

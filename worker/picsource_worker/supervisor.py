@@ -20,7 +20,6 @@ import os
 import random
 import shutil
 import signal
-import tempfile
 import threading
 import time
 from multiprocessing.context import ForkServerProcess
@@ -33,7 +32,7 @@ from picsource_core.image_documents import ImageDocuments
 from picsource_core.metrics import Heartbeat, serve_metrics
 from picsource_core.mongo import Document, connect, ensure_indexes
 from picsource_core.queue import JobQueue
-from picsource_worker import exposition
+from picsource_worker import exposition, tempdirs
 from picsource_worker.recycle import MAX_DUTIES, RECYCLED, SLOTS_PER_DUTY, jobs_before_recycle
 from picsource_worker.runner import Shared, run_slot
 from picsource_worker.settings import Settings
@@ -42,6 +41,8 @@ log = logging.getLogger("picsource_worker")
 #: Extra seconds after the grace period before stragglers are killed.
 KILL_MARGIN = 3.0
 STATS_EVERY = 2.0
+#: The folder recycled processes hand their pHash copies on through (hash_snapshots).
+HASH_DIR_PREFIX = "picsource-phashes-"
 #: ...or, when reading them is slow (they count every pending job: 170 ms at 2,000 on
 #: SecantusDB), this many times as long as the last read took, so that the statistics
 #: never take more than 1/20 of the database's time.
@@ -108,7 +109,7 @@ class Supervisor:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda signum, _frame: self.signalled.append(signum))
         # Recycled processes hand their pHash copies on through here (hash_snapshots).
-        self.shared.hash_dir = tempfile.mkdtemp(prefix="picsource-phashes-")
+        self.shared.hash_dir = tempdirs.make(HASH_DIR_PREFIX)
         try:
             self._loop()
         finally:
