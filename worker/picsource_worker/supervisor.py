@@ -41,12 +41,12 @@ log = logging.getLogger("picsource_worker")
 #: Extra seconds after the grace period before stragglers are killed.
 KILL_MARGIN = 3.0
 STATS_EVERY = 2.0
-#: The folder recycled processes hand their pHash copies on through (hash_snapshots).
-HASH_DIR_PREFIX = "picsource-phashes-"
 #: ...or, when reading them is slow (they count every pending job: 170 ms at 2,000 on
 #: SecantusDB), this many times as long as the last read took, so that the statistics
 #: never take more than 1/20 of the database's time.
 STATS_COST_FACTOR = 20.0
+#: The folder recycled processes hand their pHash copies on through (hash_snapshots).
+HASH_DIR_PREFIX = "picsource-phashes-"
 TICK = 0.2
 #: A child that dies sooner than this after its start is crash-looping and is restarted
 #: with a growing delay. Forked with its models, a child is ready in about 0.1 s, so one
