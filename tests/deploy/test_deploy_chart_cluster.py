@@ -25,7 +25,7 @@ import yaml
 from tests.deploy.helm import CHART, CI_VALUES, CRD_FILE, MONITORING_GROUP, ci_id, helm, render
 from tests.harness.cluster import Cluster
 from tests.harness.kubeapi import wait_until
-from tests.support.kubectl import KubectlRunner
+from tests.support.kubectl import KubectlRunner, wait_established
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
@@ -38,7 +38,7 @@ NAMESPACED_KINDS = ("deployments,statefulsets,pods,services,secrets,configmaps,s
 def crd(kubectl: KubectlRunner) -> str:
     """The Gallery CRD applied (as `helm install` would from crds/) and Established."""
     kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD_FILE))
-    kubectl("wait", "--for=condition=Established", "crd/galleries.picsource.io", "--timeout=60s")
+    wait_established(kubectl, "galleries.picsource.io")
     return "galleries.picsource.io"
 
 

@@ -21,7 +21,7 @@ import yaml
 
 from tests.deploy.helm import CRD_FILE, find, render
 from tests.harness.tools import REPO, MissingToolError, binary
-from tests.support.kubectl import KubectlRunner
+from tests.support.kubectl import KubectlRunner, wait_established
 
 MANIFESTS = REPO / "manifests"
 EXAMPLES = sorted((MANIFESTS / "examples").glob("*.yaml"))
@@ -117,7 +117,7 @@ def test_base_runs_the_operator_and_examples_are_accepted(
     namespace: str, kubectl: KubectlRunner
 ) -> None:
     kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD_FILE))
-    kubectl("wait", "--for=condition=Established", "crd/galleries.picsource.io", "--timeout=60s")
+    wait_established(kubectl, "galleries.picsource.io")
     base = kustomize(MANIFESTS / "base")
     result = kubectl("apply", "--dry-run=server", "--server-side", "-f", "-",
                      stdin=yaml.safe_dump_all([o for o in base if o["kind"] != "Deployment"

@@ -28,7 +28,7 @@ from tests.observability.prometheus import PrometheusServer
 from tests.observability.promtool import REPO, check_metrics
 from tests.support.env import python_path
 from tests.support.images import jpeg
-from tests.support.kubectl import KubectlRunner
+from tests.support.kubectl import KubectlRunner, wait_established
 
 pytestmark = [pytest.mark.slow, pytest.mark.cluster]
 
@@ -97,7 +97,7 @@ class Stack:
 def stack(tmp_path: Path, core_env: dict[str, str], cluster: Cluster, namespace: str,
           kubectl: KubectlRunner) -> Iterator[Stack]:  # fmt: skip
     kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD))
-    kubectl("wait", "--for=condition=Established", "crd/galleries.picsource.io", "--timeout=60s")
+    wait_established(kubectl, "galleries.picsource.io")
     running = Stack(tmp_path, core_env, cluster, namespace)
     try:
         running.start()
