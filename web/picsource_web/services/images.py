@@ -191,7 +191,7 @@ class ImageRepository:
         # A process's threads that miss the same page (after an edit retired it) wait for
         # one build instead of each reading the database.
         built = self.cache.get_or_build(version, lambda: self._packed(self._query_page(flt, query, fields, version)))
-        return replace(built, items=self._unpacked(built.items))
+        return self._for_reader(built, cached=False)
 
     def _query_page(self, flt: dict[str, Any], query: ImageQuery, fields: dict[str, int],
                     version: str) -> Page:
@@ -241,14 +241,17 @@ class ImageRepository:
     # --- the listing cache holds pages packed (services/packed_docs.py) -------------------
     def _cached(self, version: str) -> Page | None:
         page = self.cache.get(version)
-        return None if page is None else replace(page, cached=True, items=self._unpacked(page.items))
+        return None if page is None else self._for_reader(page, cached=True)
 
     def _packed(self, page: Page) -> Page:
         return replace(page, items=PackedDocs.pack(page.items, self.db.codec_options))
 
     @staticmethod
-    def _unpacked(items: Sequence[Document]) -> Sequence[Document]:
-        return items.fresh() if isinstance(items, PackedDocs) else items
+    def _for_reader(page: Page, *, cached: bool) -> Page:
+        """A page the cache holds (always through ``_packed``), with documents of this
+        reader's own, decoded on first read."""
+        assert isinstance(page.items, PackedDocs)
+        return replace(page, items=page.items.fresh(), cached=cached)
 
     def word_matches(self, flt: Mapping[str, Any], need: int,
                      seconds: float | None = None) -> list[ObjectId]:
