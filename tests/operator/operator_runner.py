@@ -28,6 +28,7 @@ from tests.harness.kubeapi import wait_until
 from tests.harness.procs import ManagedProcess, free_port, http_responds
 from tests.harness.tools import binary
 from tests.support.env import REPO, python_path
+from tests.support.kubectl import wait_established
 
 CRD = REPO / "charts/picsource/crds/galleries.picsource.io.yaml"
 CRDS = ("galleries.picsource.io", "gallerybackups.picsource.io")  # every file in CRD.parent
@@ -238,15 +239,11 @@ def stage_for_galleries(cluster: Cluster, minio: Any, mongo: Any, namespace: str
         time.sleep(1)
     else:
         raise RuntimeError(f"could not install the CRD: {done.stderr}")
-    # kubectl wait fails at once on a CRD too new to have conditions: retried.
-    for _attempt in range(30):
-        waited = subprocess.run([*kubectl, "wait", "--for=condition=Established", "--timeout=60s",
-                                 *(f"crd/{name}" for name in CRDS)], capture_output=True, text=True)
-        if waited.returncode == 0:
-            break
-        time.sleep(1)
-    else:
-        raise RuntimeError(f"the CRDs are not Established: {waited.stderr}")
+
+    def run(*args: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*kubectl, *args], capture_output=True, text=True, timeout=timeout, check=check)
+
+    wait_established(run, *CRDS)
     api = cluster.api()
     api.create("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
     for name, data in (("s3", {"accessKey": minio.access_key, "secretKey": minio.secret_key}),

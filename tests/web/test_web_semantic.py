@@ -87,8 +87,8 @@ def test_a_scope_matrix_finds_the_nearest_and_skips_foreign_vectors() -> None:
 
 
 def test_a_scope_keeps_its_ids_as_bytes_and_gives_back_whole_ids() -> None:
-    """Ids ending in zero bytes (which "S12" keys drop) come back whole from a query, and
-    the scope holds no ObjectId objects for the garbage collector to walk."""
+    """Ids ending in zero bytes (which "S12" keys drop) come back whole from every kind of
+    read of a scope that holds them as bytes."""
     zeros = [ObjectId(bytes([9] * 11 + [0])), ObjectId(bytes([9] * 8 + [0] * 4)), ObjectId(bytes(12))]
     rows = [(i, pack(unit(n + 1)), TEXT_MODEL_ID, ["zero"]) for n, i in enumerate(zeros)]
     scope = build_scope("s", rows)
