@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from markupsafe import Markup
 from pymongo.database import Database
 
 from picsource_core.breaker import CircuitBreaker
@@ -18,6 +17,7 @@ from picsource_core.mongo import Document, connect
 from picsource_core.queue import JobQueue
 from picsource_core.storage import ObjectStore
 from picsource_web.services.albums import AlbumService
+from picsource_web.services.fragment_cache import FragmentCache
 from picsource_web.services.images import ImageRepository, new_share_token
 from picsource_web.services.invites import InviteService
 from picsource_web.services.listing_cache import ListingCache
@@ -52,7 +52,7 @@ class Services:
     uploads: UploadService
     media: MediaUrls
     # Rendered grid tiles keyed by (Page.version, signing window): no session data inside.
-    fragments: ListingCache[Markup]
+    fragments: FragmentCache
     #: Fails requests fast for a few seconds after MongoDB did not answer (resilience.py);
     #: the store has its own (``store.breaker``).
     mongo_breaker: CircuitBreaker = field(default_factory=lambda: CircuitBreaker("MongoDB"))
@@ -88,5 +88,5 @@ def build_services(settings: Settings, proxy_url: ProxyUrl,
         media=MediaUrls(presigner=presigner, presign_seconds=settings.presign_seconds,
                         private_presign_seconds=settings.presign_private_seconds,
                         proxy=settings.proxy_images, proxy_url=proxy_url),
-        fragments=ListingCache(settings.listing_cache_entries, settings.listing_cache_seconds),
+        fragments=FragmentCache(ListingCache(settings.listing_cache_entries, settings.listing_cache_seconds)),
     )
