@@ -139,11 +139,14 @@ class Settings:
     # Objects without a metadata document older than this are swept as orphans.
     orphan_minutes: int = 60
     # Listing pages kept per worker process, and how long at most (0 turns the cache off).
-    # An entry holds ~250-300 KiB of documents plus ~60 KiB of rendered tiles, so the
-    # default costs up to ~45 MB per gunicorn worker.
+    # An entry holds a page's documents and its rendered tiles, both compressed: 10-14 KB
+    # and 6-7 KB for 48 tiles (bench_web's public grid and a search), so the default
+    # costs ~20 MB per gunicorn worker. Enough for a gallery's different searches: with
+    # 128, a mix of 300 (bench_semantic's Zipf mix) missed so often that it overloaded
+    # two cores (p99 680 ms at 300 requests/s).
     # Entries are retired at once by any write (see picsource_core.stamps); the time
     # limit only bounds staleness if the database fails between a write and its stamp.
-    listing_cache_entries: int = 128
+    listing_cache_entries: int = 1024
     listing_cache_seconds: int = 60
     #: LISTING_SCAN: how listing pages are read: ``auto`` (windows only on servers that need
     #: them, see services/scan.py), ``index`` (one sorted, limited query) or ``windowed``.
@@ -201,7 +204,7 @@ class Settings:
             proxy_hops=env.int("TRUSTED_PROXY_HOPS", 0, minimum=0, maximum=5),
             internal_port=env.int("WEB_INTERNAL_PORT", 0, minimum=0, maximum=65535) or None,
             orphan_minutes=env.int("ORPHAN_SWEEP_MINUTES", 60, minimum=1),
-            listing_cache_entries=env.int("LISTING_CACHE_ENTRIES", 128, minimum=0, maximum=100_000),
+            listing_cache_entries=env.int("LISTING_CACHE_ENTRIES", 1024, minimum=0, maximum=100_000),
             listing_cache_seconds=env.int("LISTING_CACHE_SECONDS", 60, minimum=0, maximum=3600),
             listing_scan=env.choice("LISTING_SCAN", SCAN_MODES, "auto"),
             trash_days=trash_days(environ),
