@@ -1,6 +1,11 @@
 """Search tokens: both sides of a search normalise the same way."""
 
+import random
+import string
+import unicodedata
+
 from picsource_core.search import (
+    _fold,
     image_search_tokens,
     matched_sources,
     normalise_tag,
@@ -13,6 +18,21 @@ def test_tokenize_folds_case_accents_and_plurals() -> None:
     assert tokenize("Café au LAIT, two Cats!") == ["cafe", "au", "lait", "two", "cat"]
     assert tokenize("glass bus") == ["glass", "bus"]
     assert tokenize("puppies") == ["puppy"]
+
+
+def test_ascii_text_folds_as_the_full_unicode_pass_would() -> None:
+    """The ASCII shortcut gives exactly what decomposing and stripping would (every
+    printable and control character, random mixes); non-ASCII text still loses its accents."""
+    def full(text: str) -> str:
+        decomposed = unicodedata.normalize("NFKD", text)
+        return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
+
+    rng = random.Random(5)
+    samples = ["".join(chr(c) for c in range(128)),
+               *("".join(rng.choice(string.printable) for _ in range(rng.randint(0, 80))) for _ in range(500))]
+    for text in samples:
+        assert _fold(text) == full(text)
+    assert _fold("Ça Ñ Å ﬁ") == full("Ça Ñ Å ﬁ") == "ca n a fi"
 
 
 def test_tokenize_drops_stopwords_punctuation_and_duplicates() -> None:
