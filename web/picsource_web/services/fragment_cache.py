@@ -21,9 +21,7 @@ from collections.abc import Callable, Hashable
 from markupsafe import Markup
 
 from picsource_web.services.listing_cache import ListingCache
-
-#: zlib's fastest level (see services/packed_docs.py: higher levels save little more).
-COMPRESSION = 1
+from picsource_web.services.packed_docs import COMPRESSION
 
 
 class FragmentCache:
