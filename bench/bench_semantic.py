@@ -249,6 +249,16 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def pages_from_database(base: str) -> float:
+    """How many listing pages the web workers have read from the database so far (not
+    served from their caches): the picsource_web_listing_pages_total counter, summed."""
+    import requests
+
+    text = requests.get(f"{base}/metrics", timeout=10).text
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith('picsource_web_listing_pages_total{source="database"'))
+
+
 def worker_pids(master: int) -> list[int]:
     children = Path(f"/proc/{master}/task/{master}/children")
     return [int(p) for p in children.read_text().split()] if children.exists() else []
@@ -399,12 +409,16 @@ def main() -> int:
                 wait_idle(base)
                 if os.environ.get("BENCH_STATUSES"):
                     print("  statuses", statuses(base, urls, jar), flush=True)
+                read_before = pages_from_database(base)
                 results[name] = stats = (
                     run_vegeta([base + u for u in urls], jar, args.duration, args.rate) if args.rate
                     else run_wrk(base, jar, args.duration, args.connections, script=script))
+                # Pages no worker had cached (each one a ranking, a page read and its tiles).
+                stats["pages_from_database"] = pages_from_database(base) - read_before
                 flag = " NON-2xx!" if stats["non_2xx"] else ""
                 print(f"  {name:34s} p50 {stats['p50_ms']:7.2f} ms  p99 {stats['p99_ms']:7.2f} ms  "
-                      f"{stats['rps']:8.1f} req/s  ({stats['requests']:.0f} requests, load "
+                      f"{stats['rps']:8.1f} req/s  ({stats['requests']:.0f} requests, "
+                      f"{stats['pages_from_database']:.0f} read from the database, load "
                       f"{os.getloadavg()[0]:.1f}){flag}", flush=True)
             rss_scopes[scope] = [rss_mb(pid) for pid in worker_pids(web.pid)]
             print(f"  web worker RSS after the {scope} scope: {sorted(round(v) for v in rss_scopes[scope])} MB",
