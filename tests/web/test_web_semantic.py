@@ -25,7 +25,13 @@ from picsource_web.services.semantic import (
     restrict,
     take_ranked_cursor,
 )
-from picsource_web.services.vector_index import EXACT_ROWS, VectorIndex, build_scope
+from picsource_web.services.vector_index import (
+    EXACT_ROWS,
+    VectorIndex,
+    build_scope,
+    hamming,
+    sign_bits,
+)
 from tests.support import images as samples
 from tests.support.web import WebClient, app_services
 from tests.web.api_support import ApiClient, assert_problem, token_for
@@ -120,6 +126,16 @@ def test_a_large_scope_is_searched_through_its_sign_bits_and_scored_exactly() ->
     exact = normalise_rows(vectors) @ query
     assert abs(found[0][1] - float(exact[4321])) < 0.01  # scored exactly, not estimated
     assert [s for _, s in found] == sorted((s for _, s in found), reverse=True)
+
+
+def test_sign_distances_count_every_differing_bit_of_every_row() -> None:
+    rng = np.random.default_rng(9)
+    vectors = rng.standard_normal((300, DIMENSIONS)).astype(np.float32)
+    query = rng.standard_normal(DIMENSIONS).astype(np.float32)
+    expected = ((vectors > 0) != (query > 0)).sum(axis=1)
+    columns = np.ascontiguousarray(sign_bits(vectors).T)
+    assert hamming(columns, sign_bits(query)[0]).tolist() == expected.tolist()
+    assert hamming(columns, sign_bits(-vectors[7])[0])[7] == DIMENSIONS - (vectors[7] == 0).sum()
 
 
 def test_the_index_rebuilds_a_scope_only_under_a_new_stamp() -> None:
