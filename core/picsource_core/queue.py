@@ -402,19 +402,22 @@ class JobQueue:
 
     # --- observation ------------------------------------------------------------
     def stats(self) -> QueueStats:
+        """Counts by state and the age of the oldest pending job, in one read: the oldest
+        is each state's ``$min`` of ``created_at``, not a second, sorted query (SecantusDB
+        reads every pending job for either; with 10,000 queued, each cost ~0.2 s of its CPU)."""
         now = self.clock()
         counts = {PENDING: 0, RUNNING: 0, FAILED: 0}
+        oldest = None
         for row in self.jobs.aggregate([
             {"$match": {"state": {"$in": [PENDING, RUNNING, FAILED]}}},
-            {"$group": {"_id": "$state", "n": {"$sum": 1}}},
+            {"$group": {"_id": "$state", "n": {"$sum": 1}, "oldest": {"$min": "$created_at"}}},
         ]):
             counts[row["_id"]] = int(row["n"])
-        oldest = self.jobs.find_one({"state": PENDING}, {"created_at": 1}, sort=[("created_at", ASCENDING)])
+            if row["_id"] == PENDING:
+                oldest = row.get("oldest")
         age = 0.0
-        if oldest and oldest.get("created_at"):
-            created = oldest["created_at"]
-            if created.tzinfo is None:
-                created = created.replace(tzinfo=UTC)
+        if isinstance(oldest, datetime):
+            created = oldest if oldest.tzinfo is not None else oldest.replace(tzinfo=UTC)
             age = max(0.0, (now - created).total_seconds())
         return QueueStats(pending=counts[PENDING], running=counts[RUNNING], failed=counts[FAILED],
                           oldest_pending_age_seconds=age)

@@ -122,6 +122,19 @@ def test_stats_and_cancel(mongo_db) -> None:  # type: ignore[no-untyped-def]
     assert mongo_db.jobs.count_documents({"state": RUNNING}) == 0
 
 
+def test_the_oldest_pending_age_counts_only_pending_jobs(mongo_db) -> None:  # type: ignore[no-untyped-def]
+    queue, clock = make_queue(mongo_db)
+    assert queue.stats().oldest_pending_age_seconds == 0.0  # nothing waits
+    queue.enqueue(ObjectId())
+    clock.advance(100)
+    assert queue.claim("w", 30) is not None  # the oldest job runs: it no longer waits
+    queue.enqueue(ObjectId())
+    clock.advance(10)
+    stats = queue.stats()
+    assert (stats.pending, stats.running) == (1, 1)
+    assert 9 <= stats.oldest_pending_age_seconds <= 11
+
+
 def _die(queue: JobQueue, clock: FakeClock, worker: str):  # type: ignore[no-untyped-def]
     """Claim a job and let its worker die: the lease runs out with nothing settled."""
     job = queue.claim(worker, 10)
