@@ -99,20 +99,20 @@ class ScopeVectors:
     def __len__(self) -> int:
         return len(self.keys)
 
-    def id_at(self, row: int) -> ObjectId:
-        """The id of row ``row``: its key, with the trailing zero bytes "S12" dropped put back."""
-        return ObjectId(bytes(self.keys[row]).ljust(12, b"\0"))
-
     def ids_at(self, rows: np.ndarray) -> list[ObjectId]:
         """The ids of ``rows``, in their order: the keys' 12 bytes as stored (a "V12" view
-        keeps the zero bytes "S12" drops), five times faster than ``id_at`` one by one
-        (0.18 against 0.9 ms for a query's 1,000 nearest)."""
+        keeps the trailing zero bytes "S12" drops), all at once: a query's 1,000 nearest
+        in 0.18 ms, against 0.9 ms one by one from "S12" items put back to 12 bytes."""
         return [ObjectId(key) for key in self.keys[rows].view("V12").tolist()]
+
+    def id_at(self, row: int) -> ObjectId:
+        """The id of row ``row``."""
+        return self.ids_at(np.array([row]))[0]
 
     @property
     def ids(self) -> tuple[ObjectId, ...]:
-        """Every row's id, in row order (for checks and the bench; queries use ``id_at``)."""
-        return tuple(self.id_at(row) for row in range(len(self)))
+        """Every row's id, in row order (for checks and the bench; queries use ``ids_at``)."""
+        return tuple(self.ids_at(np.arange(len(self))))
 
     def nearest(self, query: np.ndarray, k: int, floor: float) -> list[tuple[ObjectId, float]]:
         """The ``k`` images most alike ``query`` (a unit vector) with a cosine of at least
