@@ -7,7 +7,6 @@ its own in-process cache) against one SecantusDB and MinIO.
 
 from __future__ import annotations
 
-import random
 import re
 import threading
 import time
@@ -28,7 +27,7 @@ from picsource_core import stamps
 from picsource_core.image_documents import ImageDocuments
 from picsource_core.images import HIDDEN_FROM_PUBLIC
 from picsource_core.mongo import IMAGES, USERS
-from picsource_web.services.listing_cache import SPREAD, ListingCache
+from picsource_web.services.listing_cache import ListingCache
 from picsource_web.services.packed_docs import PackedDocs
 from picsource_web.services.query import ImageQuery
 from picsource_web.services.users import Viewer
@@ -54,32 +53,13 @@ def test_cache_evicts_least_recently_used() -> None:
 
 def test_cache_entries_expire_after_their_time_limit() -> None:
     clock = FakeClock()
-    cache: ListingCache[str] = ListingCache(entries=8, seconds=30, clock=clock, draw=lambda: 0.0)
+    cache: ListingCache[str] = ListingCache(entries=8, seconds=30, clock=clock)
     cache.put("k", "v")
     clock.now += 29.9
     assert cache.get("k") == "v"
     clock.now += 0.2
     assert cache.get("k") is None
     assert cache.get_or_build("k", lambda: "rebuilt") == "rebuilt" and cache.get("k") == "rebuilt"
-
-
-def test_entries_built_together_expire_spread_over_the_last_quarter_of_their_time() -> None:
-    """Pages built in the same second (a warm-up, the minute after a deploy) must not all be
-    built again in the same second: each entry's time is cut by its own share of SPREAD."""
-    clock = FakeClock()
-    cache: ListingCache[int] = ListingCache(entries=400, seconds=60, clock=clock,
-                                            draw=random.Random(7).random)
-    for key in range(400):
-        cache.put(key, key)
-    start = clock.now
-
-    def alive_after(seconds: float) -> int:
-        clock.now = start + seconds
-        return sum(cache.get(key) is not None for key in range(400))
-
-    assert alive_after(60 * (1 - SPREAD) - 0.01) == 400
-    assert 100 < alive_after(60 * (1 - SPREAD / 2)) < 300  # about half gone at mid-spread
-    assert alive_after(60.01) == 0
 
 
 def test_an_expired_entry_serves_the_other_threads_while_one_rebuilds_it() -> None:

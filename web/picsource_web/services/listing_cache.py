@@ -11,17 +11,13 @@ went away between a write and its renewal. So an entry past its time is not drop
 one thread builds it again, the process's other threads asking for it get the one they
 had (get_or_build), instead of all waiting for the build: under gthread, every thread of
 a process queued once a minute behind one rebuild (the first views of an album page by
-date taken at 20,000 images took 420-470 ms in bench_web's request log). And each entry's
-time is cut by a random share of up to ``SPREAD``, so pages built together (a warm-up,
-the first minute after a deploy) are not all built again in the same second a minute
-later: in bench_semantic's 30-second runs, 300 searches warmed at once expired together
-and ~240 pages were recomputed in a burst. Entries are immutable values (tuples, strings,
-frozen objects) shared between threads; the lock covers only the dict.
+date taken at 20,000 images took 420-470 ms in bench_web's request log). Entries are
+immutable values (tuples, strings, frozen objects) shared between threads; the lock
+covers only the dict.
 """
 
 from __future__ import annotations
 
-import random
 import threading
 import time
 from collections import OrderedDict
@@ -30,21 +26,14 @@ from typing import Generic, TypeVar
 
 V = TypeVar("V")
 
-#: Largest share of the time limit cut from an entry's time, drawn per entry.
-SPREAD = 0.25
-
 
 class ListingCache(Generic[V]):
-    """LRU with a time limit, each entry's cut by a random share of up to ``SPREAD``;
-    ``entries=0`` or ``seconds=0`` turns it off."""
+    """LRU with a time limit; ``entries=0`` or ``seconds=0`` turns it off."""
 
-    def __init__(self, entries: int, seconds: float, clock: Callable[[], float] = time.monotonic,
-                 draw: Callable[[], float] = random.random) -> None:
+    def __init__(self, entries: int, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.entries = entries
         self.seconds = seconds
         self.clock = clock
-        #: Uniform in [0, 1): the share of SPREAD cut from one entry's time.
-        self.draw = draw
         self.hits = 0
         self.misses = 0
         #: Entries past their time handed out while another thread built them again.
@@ -75,7 +64,7 @@ class ListingCache(Generic[V]):
     def put(self, key: Hashable, value: V) -> None:
         if not self.enabled:
             return
-        expires = self.clock() + self.seconds * (1 - SPREAD * self.draw())
+        expires = self.clock() + self.seconds
         with self._lock:
             self._data[key] = (expires, value)
             self._data.move_to_end(key)
