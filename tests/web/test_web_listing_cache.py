@@ -86,6 +86,62 @@ def test_an_expired_entry_serves_the_other_threads_while_one_rebuilds_it() -> No
     assert cache.get_or_build("k", lambda: "never built") == "new"
 
 
+def test_an_expired_entry_answers_the_request_that_found_it_and_is_built_again_after() -> None:
+    """With ``rebuild_after``, no request waits for an entry past its time: the one that
+    found it gets it at once, and the build runs on a thread of its own."""
+    clock = FakeClock()
+    cache: ListingCache[str] = ListingCache(entries=8, seconds=30, clock=clock, rebuild_after=True)
+    cache.put("k", "old")
+    clock.now += 31
+    started, release = threading.Event(), threading.Event()
+
+    def slow_build() -> str:
+        started.set()
+        release.wait(10)
+        return "new"
+
+    assert cache.get_or_build("k", slow_build) == "old"  # answered while the build waits
+    assert started.wait(10) and cache.stale_hits == 1
+    assert cache.get_or_build("k", lambda: "never built") == "old"  # one build at a time
+    release.set()
+    deadline = time.monotonic() + 10
+    while cache.get("k") != "new" and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert cache.get("k") == "new"
+
+
+def test_an_entry_more_than_one_time_limit_late_is_built_by_the_request() -> None:
+    clock = FakeClock()
+    cache: ListingCache[str] = ListingCache(entries=8, seconds=30, clock=clock, rebuild_after=True)
+    cache.put("k", "old")
+    clock.now += 61
+    assert cache.get_or_build("k", lambda: "new") == "new" and cache.stale_hits == 0
+
+
+def test_a_failed_build_after_answering_leaves_the_entry_for_the_next_request(
+        caplog: pytest.LogCaptureFixture) -> None:
+    clock = FakeClock()
+    cache: ListingCache[str] = ListingCache(entries=8, seconds=30, clock=clock, rebuild_after=True)
+    cache.put("k", "old")
+    clock.now += 31
+    failed = threading.Event()
+
+    def broken() -> str:
+        failed.set()
+        raise RuntimeError("database went away")
+
+    assert cache.get_or_build("k", broken) == "old"
+    assert failed.wait(10)
+    deadline = time.monotonic() + 10
+    while "again failed" not in caplog.text and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert "building a cached listing again failed" in caplog.text
+    deadline = time.monotonic() + 10  # the thread lets go of the key once it logged
+    while cache.get_or_build("k", lambda: "new") == "old" and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert cache.get("k") == "new"
+
+
 @pytest.mark.parametrize(("entries", "seconds"), [(0, 60), (512, 0)])
 def test_cache_can_be_turned_off(entries: int, seconds: int) -> None:
     cache: ListingCache[str] = ListingCache(entries=entries, seconds=seconds)

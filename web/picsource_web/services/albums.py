@@ -88,7 +88,8 @@ class AlbumService:
         #: trusted only under the owner's listing stamp (every image write renews it) and
         #: the album's ``updated_at`` (every change of the album, its members or their trash
         #: marks renews it, picsource_core.albums); a count under ``updated_at`` alone.
-        self.cache: ListingCache[Any] = ListingCache(images.cache.entries, images.cache.seconds)
+        self.cache: ListingCache[Any] = ListingCache(images.cache.entries, images.cache.seconds,
+                                                     rebuild_after=images.cache.rebuild_after)
         self.token_factory = token_factory
         #: Decides when links expire; tests move it.
         self.clock = clock

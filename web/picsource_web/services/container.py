@@ -70,7 +70,8 @@ def build_services(settings: Settings, proxy_url: ProxyUrl,
         presigner = ObjectStore(replace(settings.storage, endpoint=settings.public_endpoint))
     queue = JobQueue(db)
     images = ImageRepository(db, store, queue, ListingCache(
-        settings.listing_cache_entries, settings.listing_cache_seconds), scan_mode=settings.listing_scan)
+        settings.listing_cache_entries, settings.listing_cache_seconds, rebuild_after=True),
+        scan_mode=settings.listing_scan)
     tokens = TokenService(db)
     configured = [account.username for account in (settings.admin, settings.demo) if account]
     return Services(
@@ -83,7 +84,8 @@ def build_services(settings: Settings, proxy_url: ProxyUrl,
         invites=InviteService(db),
         images=images,
         albums=AlbumService(images, share_token_factory),
-        timeline=Timeline(images, ListingCache(settings.listing_cache_entries, settings.listing_cache_seconds)),
+        timeline=Timeline(images, ListingCache(settings.listing_cache_entries, settings.listing_cache_seconds,
+                                               rebuild_after=True)),
         uploads=UploadService(settings, images, share_token_factory),
         media=MediaUrls(presigner=presigner, presign_seconds=settings.presign_seconds,
                         private_presign_seconds=settings.presign_private_seconds,

@@ -226,7 +226,7 @@ class SemanticSearch:
     def __init__(self, index: VectorIndex, queries: QueryVectors | None = None) -> None:
         self.index = index
         self.queries = queries or QueryVectors()
-        self._ranked: ListingCache[Ranked] = ListingCache(RANKED_CACHE, RANKED_SECONDS)
+        self._ranked: ListingCache[Ranked] = ListingCache(RANKED_CACHE, RANKED_SECONDS, rebuild_after=True)
         self._broken = False
 
     @property
