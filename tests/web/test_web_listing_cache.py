@@ -62,6 +62,18 @@ def test_cache_entries_expire_after_their_time_limit() -> None:
     assert cache.get_or_build("k", lambda: "rebuilt") == "rebuilt" and cache.get("k") == "rebuilt"
 
 
+def held_build(value: str) -> tuple[Callable[[], str], threading.Event, threading.Event]:
+    """A build that says it started, then returns ``value`` once released (10 s at most)."""
+    started, release = threading.Event(), threading.Event()
+
+    def build() -> str:
+        started.set()
+        release.wait(10)
+        return value
+
+    return build, started, release
+
+
 def test_an_expired_entry_serves_the_other_threads_while_one_rebuilds_it() -> None:
     """Past its time, an entry is built again by one thread; the others get the previous
     content meanwhile instead of queueing behind the build (a key never built still makes
@@ -70,13 +82,7 @@ def test_an_expired_entry_serves_the_other_threads_while_one_rebuilds_it() -> No
     cache: ListingCache[str] = ListingCache(entries=8, seconds=30, clock=clock)
     cache.put("k", "old")
     clock.now += 31
-    started, release = threading.Event(), threading.Event()
-
-    def slow_build() -> str:
-        started.set()
-        release.wait(10)
-        return "new"
-
+    slow_build, started, release = held_build("new")
     with ThreadPoolExecutor(2) as pool:
         builder = pool.submit(cache.get_or_build, "k", slow_build)
         assert started.wait(10)
@@ -93,13 +99,7 @@ def test_an_expired_entry_answers_the_request_that_found_it_and_is_built_again_a
     cache: ListingCache[str] = ListingCache(entries=8, seconds=30, clock=clock, rebuild_after=True)
     cache.put("k", "old")
     clock.now += 31
-    started, release = threading.Event(), threading.Event()
-
-    def slow_build() -> str:
-        started.set()
-        release.wait(10)
-        return "new"
-
+    slow_build, started, release = held_build("new")
     assert cache.get_or_build("k", slow_build) == "old"  # answered while the build waits
     assert started.wait(10) and cache.stale_hits == 1
     assert cache.get_or_build("k", lambda: "never built") == "old"  # one build at a time
