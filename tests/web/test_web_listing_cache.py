@@ -118,6 +118,19 @@ def test_an_entry_more_than_one_time_limit_late_is_built_by_the_request() -> Non
     assert cache.get_or_build("k", lambda: "new") == "new" and cache.stale_hits == 0
 
 
+def test_when_no_thread_can_be_started_the_request_builds_the_entry(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(thread: threading.Thread) -> None:
+        raise RuntimeError("can't start new thread")
+
+    clock = FakeClock()
+    cache: ListingCache[str] = ListingCache(entries=8, seconds=30, clock=clock, rebuild_after=True)
+    cache.put("k", "old")
+    clock.now += 31
+    monkeypatch.setattr(threading.Thread, "start", refuse)
+    assert cache.get_or_build("k", lambda: "new") == "new" and cache.stale_hits == 0
+    assert cache.get_or_build("k", lambda: "never built") == "new"
+
+
 def test_a_failed_build_after_answering_leaves_the_entry_for_the_next_request(
         caplog: pytest.LogCaptureFixture) -> None:
     clock = FakeClock()

@@ -17,9 +17,11 @@ A cache made with ``rebuild_after=True`` goes one step further: the request that
 its entry past its time gets it too, and the entry is built again on a thread of its own
 (at most ``BACKGROUND_BUILDS`` at once per cache, and never for an entry more than one
 time limit late: then the request builds it, as before). Without it, every entry of a
-mix of searches was rebuilt by a request once a minute per process, and those requests
-made the mix's p99: 100-400 ms under 300 req/s on a slower machine, against 5 ms for a
-hit. Only for builders that need no request context (services; not rendered HTML).
+mix of searches is rebuilt by a request once a minute per process, which waits for the
+ranking and the page read (15-20 ms alone, 100-400 ms under 300 req/s on a slow machine)
+against ~5 ms for a hit; with it, bench_semantic's runs computed half as many pages inside
+their window. Only for builders that need no request context (services, not rendered
+HTML).
 Entries are immutable values (tuples, strings, frozen objects) shared between threads;
 the lock covers only the dict.
 """
@@ -108,12 +110,16 @@ class ListingCache(Generic[V]):
             later = (expired is not None and self.rebuild_after
                      and self.clock() < expired[0] + self.seconds
                      and self._spare_builders.acquire(blocking=False))
-            if later:
-                self.stale_hits += 1
         if later and expired is not None:
-            threading.Thread(target=self._rebuild, args=(key, build, building),
-                             name="listing-rebuild", daemon=True).start()
-            return expired[1]
+            try:
+                threading.Thread(target=self._rebuild, args=(key, build, building),
+                                 name="listing-rebuild", daemon=True).start()
+            except RuntimeError:  # no thread to be had: built here, as without rebuild_after
+                self._spare_builders.release()
+            else:
+                with self._lock:
+                    self.stale_hits += 1
+                return expired[1]
         try:
             with building:
                 value = self.get(key)  # built by the thread this one waited for
