@@ -62,7 +62,13 @@ class OperatorProcess:
 
     def start(self, timeout: float = 60) -> OperatorProcess:
         env = dict(os.environ)
+        # The Kubernetes client writes a kubeconfig's certificate and key data to temporary
+        # files that it removes only at a clean exit; a stopped or killed operator left
+        # them in /tmp (12 files per HA test module). Beside the log, they go with the test.
+        scratch = self.log_path.with_name(f"{self.log_path.stem}-tmp")
+        scratch.mkdir(parents=True, exist_ok=True)
         env.update(
+            TMPDIR=str(scratch),
             KUBECONFIG=str(self.kubeconfig),
             PYTHONPATH=python_path(),
             PICSOURCE_OPERATOR_METRICS_PORT=str(self.metrics_port),
