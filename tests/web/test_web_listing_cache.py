@@ -34,6 +34,7 @@ from picsource_web.services.users import Viewer
 from picsource_web.settings import Settings
 from tests.support import images as samples
 from tests.support.clock import FakeClock
+from tests.support.waiting import wait_until
 from tests.support.web import WebClient, app_services
 from tests.web.web_support import finish_analysis, tile_ids
 
@@ -104,10 +105,7 @@ def test_an_expired_entry_answers_the_request_that_found_it_and_is_built_again_a
     assert started.wait(10) and cache.stale_hits == 1
     assert cache.get_or_build("k", lambda: "never built") == "old"  # one build at a time
     release.set()
-    deadline = time.monotonic() + 10
-    while cache.get("k") != "new" and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert cache.get("k") == "new"
+    wait_until(lambda: cache.get("k") == "new", 10, "the entry built again", interval=0.01)
 
 
 def test_an_entry_more_than_one_time_limit_late_is_built_by_the_request() -> None:
@@ -145,13 +143,11 @@ def test_a_failed_build_after_answering_leaves_the_entry_for_the_next_request(
 
     assert cache.get_or_build("k", broken) == "old"
     assert failed.wait(10)
-    deadline = time.monotonic() + 10
-    while "again failed" not in caplog.text and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert "building a cached listing again failed" in caplog.text
-    deadline = time.monotonic() + 10  # the thread lets go of the key once it logged
-    while cache.get_or_build("k", lambda: "new") == "old" and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_until(lambda: "building a cached listing again failed" in caplog.text, 10, "the failure logged",
+               interval=0.01)
+    # the thread lets go of the key once it logged; then a request builds the entry again
+    wait_until(lambda: cache.get_or_build("k", lambda: "new") == "new", 10, "the entry built again",
+               interval=0.01)
     assert cache.get("k") == "new"
 
 

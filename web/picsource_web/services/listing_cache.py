@@ -22,6 +22,7 @@ ranking and the page read (15-20 ms alone, 100-400 ms under 300 req/s on a slow 
 against ~5 ms for a hit; with it, bench_semantic's runs computed half as many pages inside
 their window. Only for builders that need no request context (services, not rendered
 HTML).
+
 Entries are immutable values (tuples, strings, frozen objects) shared between threads;
 the lock covers only the dict.
 """
