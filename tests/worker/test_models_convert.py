@@ -202,3 +202,7 @@ def test_command_line_prints_progress(
     assert convert.main() == 0
     out = capsys.readouterr().out
     assert "wrote" in out and "up to date" in out
+    # The face and text models, rewritten for speed, are cached beside it (graph_rewrites).
+    for name in ("pnet", "rnet", "onet", "ch_PP-OCRv4_det_infer", "ch_PP-OCRv4_rec_infer"):
+        assert f"{name}.onnx rewritten -> {tmp_path}/{name}." in out
+        assert len(list(tmp_path.glob(f"{name}.*.onnx"))) == 1

@@ -5,8 +5,11 @@ the supervisor keeps glibc."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -97,3 +100,27 @@ def test_a_running_worker_loads_the_allocator_into_its_analysis_processes_only(
     assert str(jemalloc) not in supervisor
     expected = "jemalloc (" if choice == "auto" else "glibc malloc"
     assert f"analysis processes allocate with {expected}" in log
+
+
+PURGE_PROBE = """
+import sys
+from picsource_worker.memory import release_memory
+def rss():
+    return int(open("/proc/self/status").read().split("VmRSS:")[1].split()[0]) // 1024
+blocks = [bytearray(1 << 20) for _ in range(200)]  # 200 MB, touched (bytearray zero-fills)
+del blocks
+freed = rss()
+release_memory()
+print(freed, rss())
+"""
+
+
+def test_release_memory_hands_back_what_jemalloc_keeps(tmp_path: Path) -> None:
+    # With decay off, jemalloc keeps every freed page until it is told to purge: the
+    # forkserver's children would inherit what loading the models parsed and dropped.
+    env = {"PYTHONPATH": os.pathsep.join(sys.path), "LD_PRELOAD": _jemalloc(),
+           "MALLOC_CONF": "background_thread:false,dirty_decay_ms:-1,muzzy_decay_ms:-1"}
+    out = subprocess.run([sys.executable, "-c", PURGE_PROBE], env=env, capture_output=True, text=True,
+                         timeout=60, check=True).stdout  # fmt: skip
+    freed, released = (int(v) for v in out.split())
+    assert freed - released > 150, out

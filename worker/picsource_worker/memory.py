@@ -1,11 +1,14 @@
-"""Give the heap's free pages back to the system (glibc's ``malloc_trim``).
+"""Give the heap's free pages back to the system (glibc's ``malloc_trim``, jemalloc's purge).
 
-Why: glibc keeps freed memory for reuse, so after loading the models (the ONNX protobufs
-parsed and checked on the way: ~60 MB) a process kept memory it no longer used, and in
-the forkserver that loads them (picsource_worker.preload) every process forked from it
-counted that in its own RSS too. Not after each image: the next image needs the same
-~160 MB of bitmaps and activations again, and faulting them back in cost ~20% more CPU
-per image (measured) for no lower peak.
+Why: an allocator keeps freed memory for reuse, so after loading the models (the ONNX
+protobufs parsed, rewritten and checked on the way: ~60 MB) a process kept memory it no
+longer used, and in the forkserver that loads them (picsource_worker.preload) every
+process forked from it counted that in its own RSS too. jemalloc (picsource_worker.
+allocator) would return it only after its decay time, by which the fork has happened:
+the children keep the pages the forkserver later gives back (+25-30 MB each with the
+rewritten models, picsource_worker.models.graph_rewrites). Not after each image: the next
+image needs the same ~160 MB of bitmaps and activations again, and faulting them back in
+cost ~20% more CPU per image (measured) for no lower peak.
 """
 
 from __future__ import annotations
@@ -13,8 +16,21 @@ from __future__ import annotations
 import contextlib
 import ctypes
 
+#: jemalloc's "every arena" index (MALLCTL_ARENAS_ALL) in its control names.
+_ALL_ARENAS = 4096
+
 
 def release_memory() -> None:
-    """Return free heap pages to the system; a no-op where libc is not glibc."""
+    """Return free heap pages to the system: glibc's, and jemalloc's where it is loaded."""
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6").malloc_trim(0)
+    purge_jemalloc()
+
+
+def purge_jemalloc() -> bool:
+    """Purge every jemalloc arena's unused pages now; False where jemalloc is not loaded."""
+    mallctl = getattr(ctypes.CDLL(None), "mallctl", None)
+    if mallctl is None:
+        return False
+    name = f"arena.{_ALL_ARENAS}.purge".encode()
+    return bool(mallctl(name, None, None, None, ctypes.c_size_t(0)) == 0)

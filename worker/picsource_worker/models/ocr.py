@@ -34,6 +34,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from picsource_worker.models import graph_rewrites
 from picsource_worker.models.runtime import (
     as_rgb,
     loader,
@@ -49,6 +50,7 @@ MIN_SCORE = 0.6  # recogniser confidence below which a box is dropped (0.5 lets 
 #: the spaces between words ("GRANDOPENING").
 UNCLIP_RATIO = 2.0
 _QUIET_LOGGERS = ("RapidOCR", "OrtInferSession")
+MODEL_SECTIONS = ("Det", "Rec")  # RapidOCR's config sections of the models we run
 
 
 @dataclass(frozen=True)
@@ -86,10 +88,9 @@ class _Reader:
         single_threaded_opencv()
         for name in _QUIET_LOGGERS:
             logging.getLogger(name).setLevel(logging.WARNING)
-        import rapidocr_onnxruntime  # heavy import, deferred to first use
         from rapidocr_onnxruntime.ch_ppocr_det import TextDetector, text_detect
         from rapidocr_onnxruntime.ch_ppocr_rec import TextRecognizer, text_recognize
-        from rapidocr_onnxruntime.utils import OrtInferSession, read_yaml
+        from rapidocr_onnxruntime.utils import OrtInferSession
 
         class Session(OrtInferSession):  # type: ignore[misc]
             """RapidOCR's session wrapper around a session of ours. Its own sessions have
@@ -99,13 +100,10 @@ class _Reader:
             left ~24 MB in every analysis process's heap."""
 
             def __init__(self, config: dict[str, Any]) -> None:
-                self.session = new_session(config["model_path"], memory="arena")
+                model = graph_rewrites.optimised(config["model_path"], graph_rewrites.PP_OCR)
+                self.session = new_session(model, memory="arena")
 
-        package = Path(rapidocr_onnxruntime.__file__).parent
-        config = read_yaml(package / "config.yaml")
-        for section in ("Det", "Rec"):
-            config[section]["model_path"] = str(package / config[section]["model_path"])
-        config["Det"]["unclip_ratio"] = UNCLIP_RATIO
+        config = _config()
         # Both classes build their session by this module-level name, when constructed.
         text_detect.OrtInferSession = text_recognize.OrtInferSession = Session
         self.detector = TextDetector(config["Det"])
@@ -132,6 +130,25 @@ class _Reader:
     def recognise(self, crops: list[np.ndarray]) -> list[tuple[str, float]]:
         results, _elapsed = self.recogniser(crops)
         return [(str(text), float(score)) for text, score, *_ in results]
+
+
+def _config() -> dict[str, Any]:
+    """RapidOCR's configuration, with its models' absolute paths and our unclip ratio."""
+    import rapidocr_onnxruntime  # heavy import, deferred to first use
+    from rapidocr_onnxruntime.utils import read_yaml
+
+    package = Path(rapidocr_onnxruntime.__file__).parent
+    config: dict[str, Any] = read_yaml(package / "config.yaml")
+    for section in MODEL_SECTIONS:
+        config[section]["model_path"] = str(package / config[section]["model_path"])
+    config["Det"]["unclip_ratio"] = UNCLIP_RATIO
+    return config
+
+
+def model_files() -> list[Path]:
+    """The detector's and the recogniser's ONNX files, as the wheel ships them."""
+    config = _config()
+    return [Path(config[section]["model_path"]) for section in MODEL_SECTIONS]
 
 
 @loader("ocr")
