@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from PIL import Image
 
+from picsource_worker.models import faces
 from picsource_worker.models.faces import count_faces, detect_faces, nms
 from tests.support.images import photo
 
@@ -56,3 +58,18 @@ def test_nms_keeps_best_of_overlapping_boxes() -> None:
     assert nms(boxes, 0.5).tolist() == [1, 2]
     assert nms(boxes, 0.99).tolist() == [1, 0, 2]
     assert nms(np.empty((0, 5)), 0.5).size == 0
+
+
+def test_candidates_refined_in_small_batches_give_the_same_faces(monkeypatch: pytest.MonkeyPatch) -> None:
+    # R-Net and O-Net see their crops REFINE_PIXELS at a time (the process's shared arena
+    # keeps its peak); how the crops are split must not change what is found.
+    pair = photo("astronaut")
+    whole = detect_faces(pair)
+    monkeypatch.setattr(faces, "REFINE_PIXELS", 3 * 24 * 24)  # R-Net 3 crops a run, O-Net 1
+    runs: list[int] = []
+    real = faces._crops
+    monkeypatch.setattr(faces, "_crops", lambda *a: runs.append(len(a[1])) or real(*a))
+    split = detect_faces(pair)
+    assert max(runs) <= 3 and len(runs) > 2
+    assert len(split) == len(whole) == 1
+    np.testing.assert_allclose(split[0].box, whole[0].box, rtol=1e-5)
