@@ -221,19 +221,27 @@ def ensure_model(target: Path | None = None, log: bool = False) -> Path:
     say(f"{len(weights)} tensors read; building the ONNX graph")
     model = build_model(weights, digest)
     onnx.checker.check_model(model)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(model.SerializeToString())
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    write_atomically(target, model.SerializeToString())
     say(
         f"wrote {target} ({target.stat().st_size / 1e6:.1f} MB) in {time.perf_counter() - started:.1f} s"
     )
     return target
+
+
+def write_atomically(target: Path, content: bytes) -> None:
+    """A model file in the cache, whole or not at all (a temporary file renamed over it),
+    readable by all: the worker image writes it at build time as root, its runtime user
+    (10001) reads it."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(content)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
 
 
 def main() -> int:

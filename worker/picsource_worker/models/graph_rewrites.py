@@ -23,8 +23,6 @@ image: ``python -m picsource_worker.models.convert``), so the wheels stay as shi
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -32,6 +30,8 @@ from pathlib import Path
 import numpy as np
 import onnx
 from onnx import helper, numpy_helper
+
+from picsource_worker.models.convert import cache_path, write_atomically
 
 Rewrite = Callable[[onnx.ModelProto], onnx.ModelProto]
 
@@ -238,36 +238,18 @@ def optimised(path: str | Path, rewrites: Sequence[Rewrite], folder: Path | None
     the image's build-time files), the bytes."""
     source = Path(path).read_bytes()
     names = ",".join(rewrite.__name__ for rewrite in rewrites)
-    key = hashlib.sha256(source + f"|{VERSION}|{names}".encode()).hexdigest()[:16]
-    target = (folder or _cache_folder()) / f"{Path(path).stem}.{key}.onnx"
+    digest = hashlib.sha256(source)
+    digest.update(f"|{VERSION}|{names}".encode())
+    key = digest.hexdigest()[:16]
+    target = (folder or cache_path().parent) / f"{Path(path).stem}.{key}.onnx"
     if target.is_file():
         return target
     model = apply(onnx.load_from_string(source), rewrites).SerializeToString()
     try:
-        _write_atomically(target, model)
+        write_atomically(target, model)
     except OSError:
         return model
     return target
-
-
-def _cache_folder() -> Path:
-    from picsource_worker.models.convert import cache_path
-
-    return cache_path().parent
-
-
-def _write_atomically(target: Path, content: bytes) -> None:
-    """Whole or not at all: a file under ``target``'s name is always a complete model."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(content)
-        os.chmod(tmp, 0o644)  # read by the worker's runtime user when written at build time
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 #: Bump when a rewrite changes what it writes: cached files of the old version are unused.
