@@ -5,8 +5,9 @@ protobufs parsed, rewritten and checked on the way: ~60 MB) a process kept memor
 longer used, and in the forkserver that loads them (picsource_worker.preload) every
 process forked from it counted that in its own RSS too. jemalloc (picsource_worker.
 allocator) would return it only after its decay time, by which the fork has happened:
-the children keep the pages the forkserver later gives back (+25-30 MB each with the
-rewritten models, picsource_worker.models.graph_rewrites). Not after each image: the next
+the children keep the pages the forkserver later gives back (a purge right after loading
+the face and OCR models, rewritten by picsource_worker.models.graph_rewrites, returned
+~20 MB that ``malloc_trim`` left under jemalloc). Not after each image: the next
 image needs the same ~160 MB of bitmaps and activations again, and faulting them back in
 cost ~20% more CPU per image (measured) for no lower peak.
 """

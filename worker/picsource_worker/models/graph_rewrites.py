@@ -103,10 +103,8 @@ class _Graph:
                 node.input[i] = name
         del self.model.graph.node[:]
         self.model.graph.node.extend(nodes)
-        used = {name for node in nodes for name in node.input}
-        keep = [init for init in self.model.graph.initializer if init.name in used]
-        del self.model.graph.initializer[:]
-        self.model.graph.initializer.extend(keep)
+        # Initializers no node reads any more stay (a subgraph could still name one);
+        # onnxruntime drops the unused ones when it loads the model.
         return self.model
 
 
@@ -253,7 +251,7 @@ def optimised(path: str | Path, rewrites: Sequence[Rewrite], folder: Path | None
 
 
 #: Bump when a rewrite changes what it writes: cached files of the old version are unused.
-VERSION = "1"
+VERSION = "2"
 #: What each bundled family needs.
 MTCNN: tuple[Rewrite, ...] = (prelu_as_min_mul,)
 PP_OCR: tuple[Rewrite, ...] = (fold_scalar_affine, hard_swish_as_hard_sigmoid)
