@@ -63,13 +63,13 @@ def test_nms_keeps_best_of_overlapping_boxes() -> None:
 def test_candidates_refined_in_small_batches_give_the_same_faces(monkeypatch: pytest.MonkeyPatch) -> None:
     # R-Net and O-Net see their crops REFINE_PIXELS at a time (the process's shared arena
     # keeps its peak); how the crops are split must not change what is found.
-    pair = photo("astronaut")
-    whole = detect_faces(pair)
+    portrait = photo("astronaut")
+    whole = detect_faces(portrait)
     monkeypatch.setattr(faces, "REFINE_PIXELS", 3 * 24 * 24)  # R-Net 3 crops a run, O-Net 1
     runs: list[int] = []
     real = faces._crops
     monkeypatch.setattr(faces, "_crops", lambda *a: runs.append(len(a[1])) or real(*a))
-    split = detect_faces(pair)
+    split = detect_faces(portrait)
     assert max(runs) <= 3 and len(runs) > 2
     assert len(split) == len(whole) == 1
     np.testing.assert_allclose(split[0].box, whole[0].box, rtol=1e-5)

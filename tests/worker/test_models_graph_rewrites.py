@@ -32,10 +32,8 @@ def _model(nodes: list[onnx.NodeProto], inits: dict[str, np.ndarray], shape: lis
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 12)], ir_version=8)
 
 
-def _run(model: onnx.ModelProto | bytes | Path, x: np.ndarray) -> list[np.ndarray]:
-    source = model.SerializeToString() if isinstance(model, onnx.ModelProto) else model
-    session = ort.InferenceSession(source if isinstance(source, bytes) else str(source),
-                                   providers=["CPUExecutionProvider"])
+def _run(model: onnx.ModelProto, x: np.ndarray) -> list[np.ndarray]:
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     return session.run(None, {session.get_inputs()[0].name: x})  # type: ignore[no-any-return]
 
 

@@ -31,6 +31,7 @@ import glob
 import os
 from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from picsource_core.config import ConfigurationError, Env
 
@@ -121,12 +122,30 @@ def find_jemalloc(patterns: Sequence[str] = JEMALLOC_PATHS) -> str | None:
     return None
 
 
+#: jemalloc's "every arena" index (MALLCTL_ARENAS_ALL) in its control names.
+_ALL_ARENAS = 4096
+
+
+def _mallctl() -> Any | None:
+    """jemalloc's control function in this process, or None where jemalloc is not loaded."""
+    return getattr(ctypes.CDLL(None), "mallctl", None)
+
+
 def restart_background_purging() -> bool:
     """In an analysis process forked with jemalloc, start its background purging thread
     again (jemalloc stops background threads in a fork's child; without one, purging runs
     inside allocations, on the analysis thread). False where jemalloc is not loaded."""
-    mallctl = getattr(ctypes.CDLL(None), "mallctl", None)
+    mallctl = _mallctl()
     if mallctl is None:
         return False
     on = ctypes.c_bool(True)
     return bool(mallctl(b"background_thread", None, None, ctypes.byref(on), ctypes.c_size_t(ctypes.sizeof(on))) == 0)
+
+
+def purge_unused_pages() -> bool:
+    """Give every jemalloc arena's unused pages back now, not after their decay time
+    (picsource_worker.memory). False where jemalloc is not loaded."""
+    mallctl = _mallctl()
+    if mallctl is None:
+        return False
+    return bool(mallctl(f"arena.{_ALL_ARENAS}.purge".encode(), None, None, None, ctypes.c_size_t(0)) == 0)

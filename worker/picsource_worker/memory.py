@@ -17,21 +17,11 @@ from __future__ import annotations
 import contextlib
 import ctypes
 
-#: jemalloc's "every arena" index (MALLCTL_ARENAS_ALL) in its control names.
-_ALL_ARENAS = 4096
+from picsource_worker.allocator import purge_unused_pages
 
 
 def release_memory() -> None:
     """Return free heap pages to the system: glibc's, and jemalloc's where it is loaded."""
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6").malloc_trim(0)
-    purge_jemalloc()
-
-
-def purge_jemalloc() -> bool:
-    """Purge every jemalloc arena's unused pages now; False where jemalloc is not loaded."""
-    mallctl = getattr(ctypes.CDLL(None), "mallctl", None)
-    if mallctl is None:
-        return False
-    name = f"arena.{_ALL_ARENAS}.purge".encode()
-    return bool(mallctl(name, None, None, None, ctypes.c_size_t(0)) == 0)
+    purge_unused_pages()

@@ -111,11 +111,13 @@ class _Graph:
 def prelu_as_min_mul(model: onnx.ModelProto) -> onnx.ModelProto:
     """Every PReLU with a constant slope ``a`` becomes ``x + (a - 1) * min(x, 0)``."""
     g = _Graph(model)
-    zero = g.add_initializer("rewrite_zero", np.zeros((), dtype=np.float32))
+    zero = "rewrite_zero"
     for node in list(model.graph.node):
         slope = g.values.get(node.input[1]) if node.op_type == "PRelu" else None
         if slope is None:
             continue
+        if zero not in g.values:
+            g.add_initializer(zero, np.zeros((), dtype=np.float32))
         x, name = node.input[0], node.name or node.output[0]
         shifted = g.add_initializer(f"{name}_slope_minus_one", (slope - 1).astype(np.float32))
         g.inserted[id(node)] = [
