@@ -48,11 +48,13 @@ bench_thumbnails.VIPS_OPTIONS = f"[Q={QUALITY},effort={METHOD},strip]"
 def _context() -> Any:
     """Forkserver that loaded every model (bench/pipeline_preload.py), like the worker's,
     started with the allocator the worker would choose (WORKER_ALLOCATOR, default auto:
-    jemalloc where found; picsource_worker.allocator). Only the forkserver gets it: the
+    jemalloc where found; picsource_worker.allocator) and one BLAS thread, as the
+    supervisor starts its own (picsource_core.blas_threads). Only the forkserver gets it: the
     environment is restored afterwards, so vipsthumbnail runs with the system's malloc.
     It finds its modules through PYTHONPATH (Python 3.11's forkserver ignores sys.path)."""
     from multiprocessing import forkserver
 
+    from picsource_core import blas_threads
     from picsource_worker.allocator import Allocator
 
     path = [str(BENCH), str(BENCH.parent / "core"), str(BENCH.parent / "worker")]
@@ -61,6 +63,7 @@ def _context() -> Any:
     ctx.set_forkserver_preload(["pipeline_preload"])
     saved = dict(os.environ)
     Allocator.from_env(os.environ).apply()
+    blas_threads.apply()
     try:
         forkserver.ensure_running()
     finally:

@@ -13,7 +13,8 @@ did not need the service; with 4 threads 1.8 s and 59 ms). Full image decodes st
 turns per process (picsource_web.services.validation.DECODE_SLOTS), so memory stays bounded. Everything gunicorn writes goes to the temporary directory, the one
 writable place under the chart's read-only root filesystem (an emptyDir on /tmp): the
 control socket (gunicorn 25.1+ puts it in $XDG_RUNTIME_DIR or ~/.gunicorn otherwise, and
-the image's user has no home) and the workers' heartbeat files.
+the image's user has no home) and the workers' heartbeat files. Each worker uses one BLAS
+thread (picsource_core.blas_threads).
 """
 
 from __future__ import annotations
@@ -24,7 +25,11 @@ import tempfile
 from collections.abc import Mapping
 from typing import Any
 
+from picsource_core import blas_threads
 from picsource_core.cpus import available_cpus
+
+# Before any worker imports numpy: parallelism comes from the workers (core/blas_threads.py).
+blas_threads.apply()
 
 
 def binds(environ: Mapping[str, str]) -> list[str]:

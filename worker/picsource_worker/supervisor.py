@@ -28,6 +28,7 @@ from prometheus_client import multiprocess
 from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
+from picsource_core import blas_threads
 from picsource_core.image_documents import ImageDocuments
 from picsource_core.metrics import Heartbeat, serve_metrics
 from picsource_core.mongo import Document, connect, ensure_indexes
@@ -84,7 +85,9 @@ class Supervisor:
     def run(self) -> int:
         # Before the forkserver starts (with the first child): it and every analysis process
         # forked from it get the allocator (picsource_worker.allocator); this process keeps glibc.
+        # They also get one BLAS thread each, read when numpy loads (picsource_core.blas_threads).
         self.settings.allocator.apply()
+        blas_threads.apply()
         log.info("analysis processes allocate with %s", self.settings.allocator.describe(os.environ))
         metrics_dir, owned = exposition.prepare_multiprocess_dir()
         db = connect(self.settings.mongo, app_name="picsource-worker-supervisor")
