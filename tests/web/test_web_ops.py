@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -213,12 +214,14 @@ def test_app_starts_while_mongo_is_down_and_bootstraps_later(tmp_path: Path, min
 # --- gunicorn -----------------------------------------------------------------------------
 @pytest.mark.slow
 def test_gunicorn_refuses_bad_configuration_with_one_line(web_env: dict[str, str], tmp_path: Path) -> None:
-    env = {**web_env, "MAX_UPLOAD_BYTES": "a lot", "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    env = {**web_env, "MAX_UPLOAD_BYTES": "a lot", "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prom"),
+           "TMPDIR": str(tmp_path)}
     proc = start_gunicorn(env)
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode != 0
     lines = [line for line in stderr.splitlines() if "MAX_UPLOAD_BYTES" in line]
     assert lines == ["picsource-web: configuration error: MAX_UPLOAD_BYTES must be a byte size like 25MB, got 'a lot'"]
+    assert not list(tmp_path.glob("picsource-listings-*"))  # the shared cache's directory went too
 
 
 @pytest.mark.slow
@@ -244,6 +247,39 @@ def test_under_gunicorn_with_multiprocess_metrics(web_env: dict[str, str], tmp_p
     assert proc.returncode == 0
 
 
+@pytest.mark.slow
+def test_gunicorn_workers_share_their_cached_pages_in_a_directory_of_their_own(
+        web_env: dict[str, str], tmp_path: Path) -> None:
+    """The master makes the directory (under TMPDIR), the workers leave what they build
+    there for each other, so a page is read from the database once per pod, not once per
+    worker; the directory goes with the master."""
+    port = free_port()
+    env = {**web_env, "WEB_BIND": f"127.0.0.1:{port}", "WEB_WORKERS": "2", "TMPDIR": str(tmp_path),
+           "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prom")}
+    env.pop("LISTING_SHARED_DIR", None)
+    proc = start_gunicorn(env)
+    base = f"http://127.0.0.1:{port}"
+
+    def listed() -> dict[str, float]:
+        found = re.findall(r'picsource_web_listing_pages_total\{source="(\w+)"\} (\S+)',
+                           requests.get(f"{base}/metrics", timeout=30).text)
+        return {source: float(value) for source, value in found}
+
+    try:
+        wait_serving(f"{base}/healthz", proc)
+        (shared_dir,) = tmp_path.glob("picsource-listings-*")
+        for _ in range(200):  # separate connections, until the second worker has served one
+            assert requests.get(f"{base}/public", timeout=30).status_code == 200
+            if listed().get("shared"):
+                break
+        counts = listed()
+        assert counts.get("shared", 0) >= 1 and counts["database"] == 1, counts
+        assert any(name.suffix == ".entry" for name in shared_dir.iterdir())
+    finally:
+        stop_gunicorn(proc)
+    assert proc.returncode == 0 and not shared_dir.exists()
+
+
 def test_a_gunicorn_worker_freezes_what_it_built_before_serving(monkeypatch: pytest.MonkeyPatch,
                                                                  tmp_path: Path) -> None:
     """post_worker_init takes the objects the worker holds for good out of every later
@@ -254,6 +290,7 @@ def test_a_gunicorn_worker_freezes_what_it_built_before_serving(monkeypatch: pyt
     import sys
 
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))  # the module sets one up otherwise
+    monkeypatch.setenv("LISTING_SHARED_DIR", str(tmp_path))  # and this one
     spec = importlib.util.spec_from_file_location("gunicorn_conf_under_test", GUNICORN_CONF)
     assert spec is not None and spec.loader is not None
     conf = importlib.util.module_from_spec(spec)

@@ -13,8 +13,9 @@ did not need the service; with 4 threads 1.8 s and 59 ms). Full image decodes st
 turns per process (picsource_web.services.validation.DECODE_SLOTS), so memory stays bounded. Everything gunicorn writes goes to the temporary directory, the one
 writable place under the chart's read-only root filesystem (an emptyDir on /tmp): the
 control socket (gunicorn 25.1+ puts it in $XDG_RUNTIME_DIR or ~/.gunicorn otherwise, and
-the image's user has no home) and the workers' heartbeat files. Each worker uses one BLAS
-thread (picsource_core.blas_threads).
+the image's user has no home), the workers' heartbeat files and the directory in which
+the workers share the listing pages and tiles they cache (LISTING_SHARED_DIR,
+services/shared_cache.py). Each worker uses one BLAS thread (picsource_core.blas_threads).
 """
 
 from __future__ import annotations
@@ -62,15 +63,11 @@ control_socket = os.environ.get("WEB_CONTROL_SOCKET") or os.path.join(tempfile.g
 
 if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="picsource-prom-")
+#: Made by the master at start (and removed at exit) unless the operator named one.
+_OWN_SHARED_DIR = not os.environ.get("LISTING_SHARED_DIR")
 
 
-def on_starting(server: Any) -> None:
-    """Check the configuration once in the master (one line naming the variable, then exit)
-    and empty the multiprocess directory: stale files from a previous run would be summed."""
-    from picsource_web.settings import load_settings  # light: no clients, no metrics
-
-    load_settings()  # raises SystemExit(2) after printing the problem
-    path = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+def _empty(path: str) -> None:
     os.makedirs(path, exist_ok=True)
     for name in os.listdir(path):
         full = os.path.join(path, name)
@@ -78,6 +75,28 @@ def on_starting(server: Any) -> None:
             shutil.rmtree(full, ignore_errors=True)
         else:
             os.unlink(full)
+
+
+def on_starting(server: Any) -> None:
+    """Check the configuration once in the master (one line naming the variable, then exit)
+    and empty the multiprocess directory (stale files from a previous run would be summed)
+    and the shared listing cache's (a previous run's entries would only take room)."""
+    from picsource_web.settings import load_settings  # light: no clients, no metrics
+
+    if _OWN_SHARED_DIR:  # before the workers fork: they inherit the variable
+        os.environ["LISTING_SHARED_DIR"] = tempfile.mkdtemp(prefix="picsource-listings-")
+    try:
+        load_settings()  # raises SystemExit(2) after printing the problem
+    except SystemExit:
+        on_exit(server)
+        raise
+    _empty(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+    _empty(os.environ["LISTING_SHARED_DIR"])
+
+
+def on_exit(server: Any) -> None:
+    if _OWN_SHARED_DIR and os.environ.get("LISTING_SHARED_DIR"):
+        shutil.rmtree(os.environ["LISTING_SHARED_DIR"], ignore_errors=True)
 
 
 def child_exit(server: Any, worker: Any) -> None:

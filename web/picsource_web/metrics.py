@@ -56,8 +56,9 @@ LOGIN_THROTTLED = Counter(
 )
 LISTINGS = Counter(
     "picsource_web_listing_pages_total",
-    "Listing pages (grid, search, API list) by where they came from: the per-process "
-    "cache or a database query.", ["source"],
+    "Listing pages (grid, search, API list) by where they came from: the process's cache "
+    "(cache), the cache the pod's workers share (shared) or a database query (database).",
+    ["source"],
 )
 
 

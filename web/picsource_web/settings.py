@@ -70,6 +70,18 @@ def _account(env: Env, user_var: str, password_var: str) -> Account | None:
     return Account(username=username, password=password)
 
 
+def _shared_dir(env: Env) -> str | None:
+    """LISTING_SHARED_DIR, when set: a directory this process can write in."""
+    path = env.optional_str("LISTING_SHARED_DIR")
+    if path is None:
+        return None
+    if not os.path.isdir(path):
+        raise ConfigurationError("LISTING_SHARED_DIR", f"{path} is not a directory")
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ConfigurationError("LISTING_SHARED_DIR", f"{path} is not writable")
+    return path
+
+
 def _scrypt_cost(env: Env) -> ScryptCost:
     n = env.int("PASSWORD_SCRYPT_N", DEFAULT_COST.n, minimum=MIN_N, maximum=DEFAULT_COST.n)
     if n & (n - 1):
@@ -148,6 +160,13 @@ class Settings:
     # limit only bounds staleness if the database fails between a write and its stamp.
     listing_cache_entries: int = 1024
     listing_cache_seconds: int = 60
+    #: LISTING_SHARED_DIR: where the pod's gunicorn workers share the pages and tiles they
+    #: cache (services/shared_cache.py); gunicorn's configuration makes one under the
+    #: temporary directory when it is unset. None (unset, outside gunicorn): no sharing.
+    listing_shared_dir: str | None = None
+    #: LISTING_SHARED_MB: the most that directory holds (0 turns sharing off). Entries are
+    #: ~7 KB (a page's documents, or its tiles), so 64 MB holds ~9,000.
+    listing_shared_mb: int = 64
     #: LISTING_SCAN: how listing pages are read: ``auto`` (windows only on servers that need
     #: them, see services/scan.py), ``index`` (one sorted, limited query) or ``windowed``.
     listing_scan: str = "auto"
@@ -207,6 +226,8 @@ class Settings:
             listing_cache_entries=env.int("LISTING_CACHE_ENTRIES", 1024, minimum=0, maximum=100_000),
             listing_cache_seconds=env.int("LISTING_CACHE_SECONDS", 60, minimum=0, maximum=3600),
             listing_scan=env.choice("LISTING_SCAN", SCAN_MODES, "auto"),
+            listing_shared_dir=_shared_dir(env),
+            listing_shared_mb=env.int("LISTING_SHARED_MB", 64, minimum=0, maximum=64 * 1024),
             trash_days=trash_days(environ),
             zip_max_bytes=env.int("ZIP_MAX_BYTES", 2 * 1024**3, minimum=1024**2, maximum=1024**4),
             zip_max_seconds=env.int("ZIP_MAX_SECONDS", 1800, minimum=10, maximum=86400),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 from pymongo.database import Database
 
@@ -21,8 +22,10 @@ from picsource_web.services.fragment_cache import FragmentCache
 from picsource_web.services.images import ImageRepository, new_share_token
 from picsource_web.services.invites import InviteService
 from picsource_web.services.listing_cache import ListingCache
+from picsource_web.services.page_codec import shared_pages
 from picsource_web.services.present import MediaUrls, ProxyUrl
 from picsource_web.services.ratelimit import LoginRateLimiter
+from picsource_web.services.shared_cache import SharedEntries, SharedLevel, same_bytes
 from picsource_web.services.signup_limits import SignupThrottle
 from picsource_web.services.timeline import Timeline
 from picsource_web.services.tokens import TokenService
@@ -58,6 +61,14 @@ class Services:
     mongo_breaker: CircuitBreaker = field(default_factory=lambda: CircuitBreaker("MongoDB"))
 
 
+def shared_entries(settings: Settings) -> SharedEntries | None:
+    """The pod's shared level of the listing caches (services/shared_cache.py), if set."""
+    if not settings.listing_shared_dir or not settings.listing_shared_mb:
+        return None
+    return SharedEntries(Path(settings.listing_shared_dir), settings.listing_shared_mb * 1024**2,
+                         settings.listing_cache_seconds)
+
+
 def build_services(settings: Settings, proxy_url: ProxyUrl,
                    share_token_factory: Callable[[], str] = new_share_token) -> Services:
     """Create clients (lazily connecting: nothing here talks to the network)."""
@@ -69,9 +80,10 @@ def build_services(settings: Settings, proxy_url: ProxyUrl,
     if settings.public_endpoint and settings.public_endpoint != settings.storage.endpoint:
         presigner = ObjectStore(replace(settings.storage, endpoint=settings.public_endpoint))
     queue = JobQueue(db)
+    shared = shared_entries(settings)
     images = ImageRepository(db, store, queue, ListingCache(
-        settings.listing_cache_entries, settings.listing_cache_seconds, rebuild_after=True),
-        scan_mode=settings.listing_scan)
+        settings.listing_cache_entries, settings.listing_cache_seconds, rebuild_after=True,
+        shared=shared_pages(shared, db.codec_options) if shared else None), scan_mode=settings.listing_scan)
     tokens = TokenService(db)
     configured = [account.username for account in (settings.admin, settings.demo) if account]
     return Services(
@@ -90,5 +102,7 @@ def build_services(settings: Settings, proxy_url: ProxyUrl,
         media=MediaUrls(presigner=presigner, presign_seconds=settings.presign_seconds,
                         private_presign_seconds=settings.presign_private_seconds,
                         proxy=settings.proxy_images, proxy_url=proxy_url),
-        fragments=FragmentCache(ListingCache(settings.listing_cache_entries, settings.listing_cache_seconds)),
+        fragments=FragmentCache(ListingCache(
+            settings.listing_cache_entries, settings.listing_cache_seconds,
+            shared=SharedLevel(shared, "tiles", same_bytes, same_bytes) if shared else None)),
     )

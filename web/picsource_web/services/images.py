@@ -98,8 +98,15 @@ class Page:
     next_cursor: str | None
     version: str = ""
     cached: bool = False
+    #: Cached by another worker of the pod (services/shared_cache.py).
+    shared: bool = False
     #: A ranked text search's results found by meaning (services/semantic.py).
     meaning: frozenset[ObjectId] = frozenset()
+
+    @property
+    def source(self) -> str:
+        """Where the page came from: this process's cache, the pod's, or the database."""
+        return "shared" if self.shared else "cache" if self.cached else "database"
 
 
 def listing_stamp(db: Database[Document], flt: dict[str, Any], viewer: Viewer) -> str:
@@ -240,8 +247,11 @@ class ImageRepository:
 
     # --- the listing cache holds pages packed (services/packed_docs.py) -------------------
     def _cached(self, version: str) -> Page | None:
-        page = self.cache.get(version)
-        return None if page is None else self._for_reader(page, cached=True)
+        found = self.cache.lookup(version)
+        if found is None:
+            return None
+        page, shared = found
+        return replace(self._for_reader(page, cached=True), shared=shared)
 
     def _packed(self, page: Page) -> Page:
         return replace(page, items=PackedDocs.pack(page.items, self.db.codec_options))

@@ -23,6 +23,10 @@ against ~5 ms for a hit; with it, bench_semantic's runs computed half as many pa
 their window. Only for builders that need no request context (services, not rendered
 HTML).
 
+A cache given a ``shared`` level (services/shared_cache.py) also leaves what it builds
+for the other gunicorn workers of its pod, and looks there before building: a page is
+then computed once per pod, not once per worker.
+
 Entries are immutable values (tuples, strings, frozen objects) shared between threads;
 the lock covers only the dict.
 """
@@ -36,6 +40,8 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
 
+from picsource_web.services.shared_cache import SharedLevel
+
 V = TypeVar("V")
 
 log = logging.getLogger(__name__)
@@ -48,15 +54,19 @@ class ListingCache(Generic[V]):
     """LRU with a time limit; ``entries=0`` or ``seconds=0`` turns it off."""
 
     def __init__(self, entries: int, seconds: float, clock: Callable[[], float] = time.monotonic,
-                 *, rebuild_after: bool = False) -> None:
+                 *, rebuild_after: bool = False, shared: SharedLevel[V] | None = None) -> None:
         self.entries = entries
         self.seconds = seconds
         self.clock = clock
         #: Build entries past their time after answering with them (module docstring).
         self.rebuild_after = rebuild_after
+        #: The pod's level under this one (module docstring), if any.
+        self.shared = shared
         self._spare_builders = threading.BoundedSemaphore(BACKGROUND_BUILDS)
         self.hits = 0
         self.misses = 0
+        #: Misses here that the shared level answered (counted in ``misses`` too).
+        self.shared_hits = 0
         #: Entries past their time handed out while another thread built them again.
         self.stale_hits = 0
         self._data: OrderedDict[Hashable, tuple[float, V]] = OrderedDict()
@@ -69,28 +79,46 @@ class ListingCache(Generic[V]):
         return self.entries > 0 and self.seconds > 0
 
     def get(self, key: Hashable) -> V | None:
-        """The entry if it is within its time (one past it stays, for get_or_build)."""
+        """The entry if it is within its time (one past it stays, for get_or_build); on a
+        miss, the shared level's, kept here for the rest of its time."""
+        return None if (found := self.lookup(key)) is None else found[0]
+
+    def lookup(self, key: Hashable) -> tuple[V, bool] | None:
+        """``get``, and whether the entry came from the shared level."""
         if not self.enabled:
             return None
         now = self.clock()
         with self._lock:
             found = self._data.get(key)
-            if found is None or found[0] <= now:
-                self.misses += 1
-                return None
-            self._data.move_to_end(key)
-            self.hits += 1
-            return found[1]
+            if found is not None and found[0] > now:
+                self._data.move_to_end(key)
+                self.hits += 1
+                return found[1], False
+            self.misses += 1
+        if self.shared is None:
+            return None
+        from_pod = self.shared.get(key)
+        if from_pod is None:
+            return None
+        value, left = from_pod
+        with self._lock:
+            self.shared_hits += 1
+            self._store(key, value, now + min(left, self.seconds))
+        return value, True
 
     def put(self, key: Hashable, value: V) -> None:
         if not self.enabled:
             return
-        expires = self.clock() + self.seconds
         with self._lock:
-            self._data[key] = (expires, value)
-            self._data.move_to_end(key)
-            while len(self._data) > self.entries:
-                self._data.popitem(last=False)
+            self._store(key, value, self.clock() + self.seconds)
+        if self.shared is not None:
+            self.shared.put(key, value)
+
+    def _store(self, key: Hashable, value: V, expires: float) -> None:
+        self._data[key] = (expires, value)
+        self._data.move_to_end(key)
+        while len(self._data) > self.entries:
+            self._data.popitem(last=False)
 
     def get_or_build(self, key: Hashable, build: Callable[[], V]) -> V:
         """The cached value, or ``build()`` stored under ``key``. Threads missing the same

@@ -50,6 +50,11 @@ class PackedDocs(Sequence[Document]):
     def nbytes(self) -> int:
         return len(self._blob)
 
+    @property
+    def blob(self) -> bytes:
+        """The compressed BSON, to hand to another process (services/page_codec.py)."""
+        return self._blob
+
     def _decoded(self) -> list[Document]:
         if self._docs is None:
             self._docs = bson.decode_all(zlib.decompress(self._blob), self._codec)

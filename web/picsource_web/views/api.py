@@ -81,7 +81,7 @@ def list_images() -> Response:
     query = parse_query(args, who)
     fields = {**LIST_PROJECTION, **SOURCE_FIELDS} if query.tokens else LIST_PROJECTION
     page = current_services().images.list_page(query, who, projection=fields, ranked_from=ranked_from)
-    metrics.LISTINGS.labels(source="cache" if page.cached else "database").inc()
+    metrics.LISTINGS.labels(source=page.source).inc()
     links = _links()
     items = [image_json(doc, who.user_id, links) for doc in page.items]
     if query.tokens:  # a search: where each result matched
