@@ -26,6 +26,9 @@ the owner's album documents can be kept under it.
 from __future__ import annotations
 
 import logging
+import os
+import threading
+import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -56,7 +59,9 @@ def touch(db: Database[Document], owner_id: Any, *, public: bool, oldest: Object
 
     Best effort by design: the data write has already succeeded, and failing the
     request now would report an error for a change that happened. If the server is
-    gone at this instant, caches fall back on their time limit (LISTING_CACHE_SECONDS).
+    gone at this instant, the renewal is tried again in the background until it lands
+    (``RENEWAL_RETRY_SECONDS``); only if this process dies first do caches fall back on
+    their time limit (LISTING_CACHE_SECONDS).
 
     ``oldest``: a timeline key the write stored, kept with the owner's lowest in the same
     update of the user document (picsource_core.timeline.record_oldest; one write where
@@ -70,12 +75,95 @@ def touch(db: Database[Document], owner_id: Any, *, public: bool, oldest: Object
         if owner_id is not None:
             db[USERS].update_one({"_id": owner_id}, user_update)
         if public:
-            db[STAMPS].update_one({"_id": PUBLIC_ID}, {"$set": {"v": ObjectId()}}, upsert=True)
+            _renew_public(db)
     except PyMongoError:
         if oldest is not None and owner_id is not None:
             raise
-        log.warning("could not renew listing stamps of %s (public: %s); cached pages expire "
-                    "on their own", owner_id, public, exc_info=True)
+        log.warning("could not renew listing stamps of %s (public: %s); trying again in the "
+                    "background", owner_id, public, exc_info=True)
+        _LATER.add(db, owner_id, public)
+
+
+def _renew_public(db: Database[Document]) -> None:
+    db[STAMPS].update_one({"_id": PUBLIC_ID}, {"$set": {"v": ObjectId()}}, upsert=True)
+
+
+#: How long a process keeps trying a stamp renewal that failed, and the longest pause
+#: between two tries (doubling from one second).
+RENEWAL_RETRY_SECONDS = 900.0
+RENEWAL_RETRY_MAX_PAUSE = 30.0
+
+
+class _Renewals:
+    """Stamp renewals that failed, tried again by one thread of the process until they land.
+
+    Why: a write whose renewal failed (the server went away between the two) would
+    otherwise be missing from every cached page that holds the old stamp until the page's
+    time limit; tried again, it shows as soon as the server is back. Renewals are merged
+    (a stamp is renewed once however many writes missed it), so an outage costs one
+    thread and a set of owners, not a thread per write."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._owners: dict[Any, Database[Document]] = {}
+        self._public: Database[Document] | None = None
+        self._since = 0.0
+        self._thread_pid: int | None = None
+
+    def add(self, db: Database[Document], owner_id: Any, public: bool) -> None:
+        with self._lock:
+            if not self._owners and self._public is None:
+                self._since = time.monotonic()
+            if owner_id is not None:
+                self._owners[owner_id] = db
+            if public:
+                self._public = db
+            if self._thread_pid != os.getpid():  # none yet, or inherited through a fork
+                self._thread_pid = os.getpid()
+                threading.Thread(target=self._run, name="stamp-renewals", daemon=True).start()
+
+    def pending(self) -> int:
+        with self._lock:
+            return len(self._owners) + (self._public is not None)
+
+    def _run(self) -> None:
+        pause = 1.0
+        while True:
+            time.sleep(pause)
+            with self._lock:
+                owners, public = dict(self._owners), self._public
+                if not owners and public is None:
+                    self._thread_pid = None
+                    return
+                if time.monotonic() - self._since > RENEWAL_RETRY_SECONDS:
+                    log.error("gave up renewing listing stamps of %d owners (public: %s) after %.0f s; "
+                              "cached pages expire on their own", len(owners), public is not None,
+                              RENEWAL_RETRY_SECONDS)
+                    self._owners, self._public, self._thread_pid = {}, None, None
+                    return
+            try:
+                for owner_id, db in owners.items():
+                    db[USERS].update_one({"_id": owner_id}, {"$set": {OWNER_FIELD: ObjectId()}})
+                    with self._lock:
+                        if self._owners.get(owner_id) is db:
+                            del self._owners[owner_id]
+                if public is not None:
+                    _renew_public(public)
+                    with self._lock:
+                        if self._public is public:
+                            self._public = None
+                pause = 1.0
+                log.info("renewed listing stamps that had failed")
+            except PyMongoError:
+                pause = min(pause * 2, RENEWAL_RETRY_MAX_PAUSE)
+
+
+_LATER = _Renewals()
+
+
+def pending_renewals() -> int:
+    """Stamps this process still has to renew (see ``touch``)."""
+    return _LATER.pending()
 
 
 def touch_image(db: Database[Document], doc: Mapping[str, Any] | None, *before: str | None,
