@@ -75,6 +75,25 @@ def held_build(value: str) -> tuple[Callable[[], str], threading.Event, threadin
     return build, started, release
 
 
+def test_entries_built_together_pass_their_time_one_by_one() -> None:
+    """With ``spread``, each entry lives between (1 - spread) and 1 times the limit, so a
+    pod's first pages are not all built again in the same second (a burst that held
+    SecantusDB for ~0.75 s under bench_semantic's load)."""
+    clock = FakeClock()
+    cache: ListingCache[int] = ListingCache(entries=1000, seconds=60, clock=clock, spread=0.25)
+    for n in range(1000):
+        cache.put(n, n)
+    expiries = sorted(expires for expires, _value in cache._data.values())
+    assert clock.now + 45 <= expiries[0] and expiries[-1] <= clock.now + 60
+    assert expiries[-1] - expiries[0] > 14  # spread over the quarter, not bunched
+    clock.now += 52.5
+    assert 300 < sum(cache.get(n) is not None for n in range(1000)) < 700
+    together: ListingCache[int] = ListingCache(entries=10, seconds=60, clock=clock)
+    for n in range(10):
+        together.put(n, n)
+    assert len({expires for expires, _value in together._data.values()}) == 1  # without it
+
+
 def test_an_expired_entry_serves_the_other_threads_while_one_rebuilds_it() -> None:
     """Past its time, an entry is built again by one thread; the others get the previous
     content meanwhile instead of queueing behind the build (a key never built still makes
@@ -106,6 +125,22 @@ def test_an_expired_entry_answers_the_request_that_found_it_and_is_built_again_a
     assert cache.get_or_build("k", lambda: "never built") == "old"  # one build at a time
     release.set()
     wait_until(lambda: cache.get("k") == "new", 10, "the entry built again", interval=0.01)
+
+
+def test_a_value_the_builder_says_not_to_keep_answers_its_request_and_is_not_stored() -> None:
+    """``keep``: a search ranked with vectors older than its stamp answers, is not cached."""
+    clock = FakeClock()
+    cache: ListingCache[str] = ListingCache(entries=8, seconds=30, clock=clock, rebuild_after=True)
+    kept = lambda value: not value.startswith("unkept")  # noqa: E731
+    assert cache.get_or_build("k", lambda: "unkept 1", keep=kept) == "unkept 1"
+    assert cache.get("k") is None
+    assert cache.get_or_build("k", lambda: "kept", keep=kept) == "kept" and cache.get("k") == "kept"
+    clock.now += 31  # past its time: answered, and the build on its own thread is not kept
+    assert cache.get_or_build("k", lambda: "unkept 2", keep=kept) == "kept"
+    wait_until(lambda: not cache._building, 10, "the build after answering", interval=0.01)
+    assert cache.get("k") is None  # still the old entry, past its time: answers once more
+    assert cache.get_or_build("k", lambda: "kept 2", keep=kept) == "kept"
+    wait_until(lambda: cache.get("k") == "kept 2", 10, "the kept build", interval=0.01)
 
 
 def test_an_entry_more_than_one_time_limit_late_is_built_by_the_request() -> None:
@@ -200,6 +235,23 @@ def test_repeated_grid_is_served_from_cache(app: Flask, alice: WebClient) -> Non
     assert listed("cache") == cached + 2 and listed("database") == queried + 2
     second = alice.upload_id(samples.noisy_jpeg(2))  # the upload renews alice's stamp
     assert tile_ids(alice.get("/").get_data(as_text=True)) == [second, first]
+
+
+def test_a_grids_tiles_past_their_time_answer_and_are_rendered_again_after_the_request(
+        app: Flask, alice: WebClient) -> None:
+    """The tiles are rendered again on a thread of their own, in a copy of the request's
+    context (url_for, the templates and the signed URLs work there too)."""
+    first = alice.upload_id(samples.noisy_jpeg(1))
+    html = alice.get("/").get_data(as_text=True)
+    fragments = app_services(app).fragments.cache
+    (key,) = [k for k in fragments._data if k[0] == "grid" and k[4] == "gallery.index"]
+    _expires, packed = fragments._data[key]
+    fragments._data[key] = (time.monotonic() - 1, packed)  # a second past its time
+    stale = fragments.stale_hits
+    assert tile_ids(alice.get("/").get_data(as_text=True)) == tile_ids(html) == [first]
+    assert fragments.stale_hits == stale + 1
+    wait_until(lambda: fragments._data[key][0] > time.monotonic(), 10, "the tiles rendered again")
+    assert tile_ids(alice.get("/").get_data(as_text=True)) == [first]
 
 
 def test_a_cached_page_is_kept_packed_and_each_reader_gets_documents_of_its_own(app: Flask,

@@ -8,6 +8,7 @@ what words miss and says so, filters still apply, ranked pages, and odd input.
 from __future__ import annotations
 
 import gc
+import time
 from typing import Any
 
 import numpy as np
@@ -33,6 +34,7 @@ from picsource_web.services.vector_index import (
     sign_bits,
 )
 from tests.support import images as samples
+from tests.support.waiting import wait_until
 from tests.support.web import WebClient, app_services
 from tests.web.api_support import ApiClient, assert_problem, token_for
 from tests.web.semantic_support import embed_text, search, search_ids
@@ -233,6 +235,21 @@ def test_filters_still_apply_to_meaning(app: Flask, beach: dict[str, str]) -> No
 def test_a_nonsense_query_matches_nothing_by_meaning(app: Flask, beach: dict[str, str]) -> None:
     api = ApiClient(app, token_for(app, "alice"))
     assert search_ids(api, "qzxv blorft") == []
+
+
+def test_a_ranked_page_past_its_time_answers_at_once_and_is_ranked_again_after(
+        app: Flask, alice: WebClient, beach: dict[str, str]) -> None:
+    """The time limit is a backstop (stamps retire pages): the request that finds its
+    ranked page past it is not the one that waits for the ranking and the read."""
+    first = tile_ids(alice.get("/search?q=dog+at+the+beach").get_data(as_text=True))
+    cache = app_services(app).images.cache
+    (version,) = [key for key in cache._data if "|ranked|" in str(key)]
+    _expires, page = cache._data[version]
+    cache._data[version] = (time.monotonic() - 1, page)  # a second past its time
+    stale = cache.stale_hits
+    assert tile_ids(alice.get("/search?q=dog+at+the+beach").get_data(as_text=True)) == first
+    assert cache.stale_hits == stale + 1
+    wait_until(lambda: cache._data[version][0] > time.monotonic(), 10, "the page ranked again")
 
 
 def test_ranked_results_page_by_their_own_cursor(app: Flask, alice: WebClient, beach: dict[str, str]) -> None:

@@ -50,7 +50,10 @@ def test_namespaces_keep_caches_apart_and_a_hash_collision_reads_as_a_miss(tmp_p
     level(entries, "pages").put("k", b"a page")
     assert level(entries, "tiles").get("k") is None
     assert level(entries, "pages").get("k") == (b"a page", pytest.approx(60, abs=1))
+    level(entries, "pages").put("short", b"a page", 40)  # a spread time limit (listing_cache)
+    assert level(entries, "pages").get("short") == (b"a page", pytest.approx(40, abs=1))
     # Another key's content under this key's file name (what a collision would look like).
+    entries._path("pages:'short'").unlink()
     (file,) = tmp_path.iterdir()
     os.replace(file, entries._path("pages:'other'"))
     assert entries.get("pages:'other'") is None

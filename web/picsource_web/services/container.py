@@ -21,7 +21,7 @@ from picsource_web.services.albums import AlbumService
 from picsource_web.services.fragment_cache import FragmentCache
 from picsource_web.services.images import ImageRepository, new_share_token
 from picsource_web.services.invites import InviteService
-from picsource_web.services.listing_cache import ListingCache
+from picsource_web.services.listing_cache import EXPIRY_SPREAD, ListingCache
 from picsource_web.services.page_codec import shared_pages
 from picsource_web.services.present import MediaUrls, ProxyUrl
 from picsource_web.services.ratelimit import LoginRateLimiter
@@ -82,7 +82,7 @@ def build_services(settings: Settings, proxy_url: ProxyUrl,
     queue = JobQueue(db)
     shared = shared_entries(settings)
     images = ImageRepository(db, store, queue, ListingCache(
-        settings.listing_cache_entries, settings.listing_cache_seconds, rebuild_after=True,
+        settings.listing_cache_entries, settings.listing_cache_seconds, rebuild_after=True, spread=EXPIRY_SPREAD,
         shared=shared_pages(shared, db.codec_options) if shared else None), scan_mode=settings.listing_scan)
     tokens = TokenService(db)
     configured = [account.username for account in (settings.admin, settings.demo) if account]
@@ -97,12 +97,12 @@ def build_services(settings: Settings, proxy_url: ProxyUrl,
         images=images,
         albums=AlbumService(images, share_token_factory),
         timeline=Timeline(images, ListingCache(settings.listing_cache_entries, settings.listing_cache_seconds,
-                                               rebuild_after=True)),
+                                               rebuild_after=True, spread=EXPIRY_SPREAD)),
         uploads=UploadService(settings, images, share_token_factory),
         media=MediaUrls(presigner=presigner, presign_seconds=settings.presign_seconds,
                         private_presign_seconds=settings.presign_private_seconds,
                         proxy=settings.proxy_images, proxy_url=proxy_url),
         fragments=FragmentCache(ListingCache(
-            settings.listing_cache_entries, settings.listing_cache_seconds,
+            settings.listing_cache_entries, settings.listing_cache_seconds, spread=EXPIRY_SPREAD,
             shared=SharedLevel(shared, "tiles", same_bytes, same_bytes) if shared else None)),
     )

@@ -119,6 +119,10 @@ def listing_stamp(db: Database[Document], flt: dict[str, Any], viewer: Viewer) -
     return f"public@{stamps.read_public(db)}"
 
 
+class _NoTextModel(Exception):
+    """The text model cannot be used: a search is ranked by words alone instead."""
+
+
 class ImageRepository:
     def __init__(self, db: Database[Document], store: ObjectStore, queue: JobQueue,
                  cache: ListingCache[Page] | None = None, scan_mode: str = "auto") -> None:
@@ -228,22 +232,33 @@ class ImageRepository:
         if page is not None:
             return page
         scope = {"owner_id": words["owner_id"]} if "owner_id" in words else public_listing()
-        ranked = self.semantic.ranked(
-            query.text, query.tokens, stamp, {**scope, TRASHED_AT: None}, words, plain,
-            self.word_matches,
-            lambda flt: {d["_id"]: stored_tokens(d.get(SEARCH_TOKENS))
-                         for d in self.docs.find(flt, {"_id": 1, SEARCH_TOKENS: 1})})
-        if ranked is None:
+
+        def build() -> Page:
+            assert self.semantic is not None
+            ranked = self.semantic.ranked(
+                query.text, query.tokens, stamp, {**scope, TRASHED_AT: None}, words, plain,
+                self.word_matches,
+                lambda flt: {d["_id"]: stored_tokens(d.get(SEARCH_TOKENS))
+                             for d in self.docs.find(flt, {"_id": 1, SEARCH_TOKENS: 1})})
+            if ranked is None:
+                raise _NoTextModel
+            wanted = ranked.page(offset, query.limit)
+            found = {d["_id"]: d for d in self.docs.find(restrict(plain, wanted), fields)} if wanted else {}
+            more = offset + query.limit < len(ranked)
+            # Ranked with the scope's previous vectors (new ones are being read): this
+            # request's answer, under no version, so neither it nor its tiles are kept.
+            return self._packed(Page(
+                items=[found[i] for i in wanted if i in found],
+                next_cursor=ranked_cursor(offset + query.limit) if more else None,
+                version=version if ranked.vectors_stamp == stamp else "",
+                meaning=ranked.found_by_meaning(wanted)))
+
+        # Like a listing page, one past its time answers while it is built again.
+        try:
+            built = self.cache.get_or_build(version, build, keep=lambda page: bool(page.version))
+        except _NoTextModel:
             return None
-        wanted = ranked.page(offset, query.limit)
-        found = {d["_id"]: d for d in self.docs.find(restrict(plain, wanted), fields)} if wanted else {}
-        more = offset + query.limit < len(ranked)
-        page = Page(items=[found[i] for i in wanted if i in found],
-                    next_cursor=ranked_cursor(offset + query.limit) if more else None,
-                    version=version, meaning=ranked.found_by_meaning(wanted))
-        if ranked.vectors_stamp == stamp:
-            self.cache.put(version, self._packed(page))
-        return page
+        return self._for_reader(built, cached=False)
 
     # --- the listing cache holds pages packed (services/packed_docs.py) -------------------
     def _cached(self, version: str) -> Page | None:

@@ -23,6 +23,13 @@ against ~5 ms for a hit; with it, bench_semantic's runs computed half as many pa
 their window. Only for builders that need no request context (services, not rendered
 HTML).
 
+Entries built together (a pod's first requests after a start, the popular searches) would
+all pass their time together too, and be built again in one burst: under bench_semantic's
+load that burst (~40 page reads at once) held SecantusDB, which answers one query at a
+time, for ~0.75 s, and every request meanwhile waited for its account read. So a cache
+made with ``spread`` gives each entry a time limit drawn between (1 - spread) and 1 times
+``seconds``, and the rebuilds come one by one.
+
 A cache given a ``shared`` level (services/shared_cache.py) also leaves what it builds
 for the other gunicorn workers of its pod, and looks there before building: a page is
 then computed once per pod, not once per worker.
@@ -34,6 +41,7 @@ the lock covers only the dict.
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
 from collections import OrderedDict
@@ -48,15 +56,21 @@ log = logging.getLogger(__name__)
 
 #: Entries of one cache built again at once after the requests that found them expired.
 BACKGROUND_BUILDS = 2
+#: The share of the time limit by which the web tier's caches spread their entries'
+#: expiries (module docstring).
+EXPIRY_SPREAD = 0.25
 
 
 class ListingCache(Generic[V]):
     """LRU with a time limit; ``entries=0`` or ``seconds=0`` turns it off."""
 
     def __init__(self, entries: int, seconds: float, clock: Callable[[], float] = time.monotonic,
-                 *, rebuild_after: bool = False, shared: SharedLevel[V] | None = None) -> None:
+                 *, rebuild_after: bool = False, shared: SharedLevel[V] | None = None,
+                 spread: float = 0.0) -> None:
         self.entries = entries
         self.seconds = seconds
+        #: Each entry lives between (1 - spread) and 1 times ``seconds`` (module docstring).
+        self.spread = spread
         self.clock = clock
         #: Build entries past their time after answering with them (module docstring).
         self.rebuild_after = rebuild_after
@@ -109,10 +123,11 @@ class ListingCache(Generic[V]):
     def put(self, key: Hashable, value: V) -> None:
         if not self.enabled:
             return
+        lifetime = self.seconds * (1 - self.spread * random.random())  # noqa: S311 - not security
         with self._lock:
-            self._store(key, value, self.clock() + self.seconds)
+            self._store(key, value, self.clock() + lifetime)
         if self.shared is not None:
-            self.shared.put(key, value)
+            self.shared.put(key, value, lifetime)
 
     def _store(self, key: Hashable, value: V, expires: float) -> None:
         self._data[key] = (expires, value)
@@ -120,13 +135,17 @@ class ListingCache(Generic[V]):
         while len(self._data) > self.entries:
             self._data.popitem(last=False)
 
-    def get_or_build(self, key: Hashable, build: Callable[[], V]) -> V:
+    def get_or_build(self, key: Hashable, build: Callable[[], V],
+                     keep: Callable[[V], bool] | None = None, *, rebuild_after: bool | None = None) -> V:
         """The cached value, or ``build()`` stored under ``key``. Threads missing the same
         key wait for one build (an expensive miss, such as an album's count, is then paid
         once per process, not once per waiting request), unless the key has an entry past
         its time: they get that one while the build runs (with ``rebuild_after``, so does
         the caller that found it, the build running on a thread of its own). Other keys are
-        never held up."""
+        never held up. ``keep``: whether a value built is stored (a page ranked with
+        vectors older than its stamp answers its request, and is not kept);
+        ``rebuild_after``: this cache's own setting unless given (a builder that can run
+        after its request, or not)."""
         value = self.get(key)
         if value is not None or not self.enabled:
             return value if value is not None else build()
@@ -136,16 +155,12 @@ class ListingCache(Generic[V]):
                 self.stale_hits += 1
                 return expired[1]
             building = self._building.setdefault(key, threading.Lock())
-            later = (expired is not None and self.rebuild_after
+            after = self.rebuild_after if rebuild_after is None else rebuild_after
+            later = (expired is not None and after
                      and self.clock() < expired[0] + self.seconds
                      and self._spare_builders.acquire(blocking=False))
         if later and expired is not None:
-            try:
-                threading.Thread(target=self._rebuild, args=(key, build, building),
-                                 name="listing-rebuild", daemon=True).start()
-            except RuntimeError:  # no thread to be had: built here, as without rebuild_after
-                self._spare_builders.release()
-            else:
+            if self._start_build(key, build, building, keep):
                 with self._lock:
                     self.stale_hits += 1
                 return expired[1]
@@ -154,16 +169,52 @@ class ListingCache(Generic[V]):
                 value = self.get(key)  # built by the thread this one waited for
                 if value is None:
                     value = build()
-                    self.put(key, value)
+                    if keep is None or keep(value):
+                        self.put(key, value)
         finally:
             with self._lock:
                 self._building.pop(key, None)
         return value
 
-    def _rebuild(self, key: Hashable, build: Callable[[], V], building: threading.Lock) -> None:
+    def peek(self, key: Hashable) -> V | None:
+        """The entry under ``key`` whatever its time (no hit or miss counted)."""
+        with self._lock:
+            found = self._data.get(key)
+        return None if found is None else found[1]
+
+    def build_later(self, key: Hashable, build: Callable[[], V]) -> bool:
+        """Have ``key`` built on a thread of its own; False when no thread is spare (then
+        the caller builds it). True as well when it is being built already."""
+        with self._lock:
+            if key in self._building:
+                return True
+            if not self._spare_builders.acquire(blocking=False):
+                return False
+            building = self._building.setdefault(key, threading.Lock())
+        if self._start_build(key, build, building, None):
+            return True
+        with self._lock:
+            self._building.pop(key, None)
+        return False
+
+    def _start_build(self, key: Hashable, build: Callable[[], V], building: threading.Lock,
+                     keep: Callable[[V], bool] | None) -> bool:
+        """Start ``_rebuild`` (a spare builder taken); False if no thread could be had."""
+        try:
+            threading.Thread(target=self._rebuild, args=(key, build, building, keep),
+                             name="listing-rebuild", daemon=True).start()
+        except RuntimeError:  # no thread to be had: the caller builds it
+            self._spare_builders.release()
+            return False
+        return True
+
+    def _rebuild(self, key: Hashable, build: Callable[[], V], building: threading.Lock,
+                 keep: Callable[[V], bool] | None) -> None:
         try:
             with building:
-                self.put(key, build())
+                value = build()
+                if keep is None or keep(value):
+                    self.put(key, value)
         except Exception:  # noqa: BLE001 - the entry stays past its time; a request builds it
             log.warning("building a cached listing again failed", exc_info=True)
         finally:

@@ -97,6 +97,10 @@ def download_name(doc: Document) -> str:
     return f"{stem or 'image-' + str(doc['_id'])}{ext}"
 
 
+#: How long at least a URL of HTML served from an earlier signing window stays valid.
+STILL_VALID_SECONDS = 60
+
+
 @dataclass(frozen=True)
 class MediaUrls:
     """Builds browser URLs for image bytes: presigned object-store URLs or web-tier proxy URLs.
@@ -143,6 +147,20 @@ class MediaUrls:
         """What HTML built from these URLs depends on: the shortest signing window (0 in
         proxy mode, where URLs never change). Views key cached fragments by it."""
         return 0 if self.proxy else self.signing_window(min(self.presign_seconds, self.private_presign_seconds))
+
+    def previous_window(self) -> int | None:
+        """The window before ``window()``, while every URL signed in it stays valid for at
+        least STILL_VALID_SECONDS more; else None (and always in proxy mode). HTML built in
+        it can answer once more while the current window's is built."""
+        if self.proxy:
+            return None
+        lifetime = min(self.presign_seconds, self.private_presign_seconds)
+        length = max(60, lifetime // 2)
+        current = self.signing_window(lifetime)
+        # URLs signed at the previous window's start expire at current - length + lifetime.
+        if current - length + lifetime - self.clock() < STILL_VALID_SECONDS:
+            return None
+        return current - length
 
     def presigned(self, key: str, headers: dict[str, str] | None = None, lifetime: int | None = None) -> str:
         signed: Callable[..., str] = self._signed  # type: ignore[attr-defined]

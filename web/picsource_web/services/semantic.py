@@ -52,7 +52,7 @@ from bson import ObjectId
 
 from picsource_core.text_embedding import ModelFileError, TextEncoder, encoder
 from picsource_web.services.errors import BadRequest
-from picsource_web.services.listing_cache import ListingCache
+from picsource_web.services.listing_cache import EXPIRY_SPREAD, ListingCache
 from picsource_web.services.vector_index import ScopeVectors, VectorIndex
 
 log = logging.getLogger(__name__)
@@ -226,7 +226,8 @@ class SemanticSearch:
     def __init__(self, index: VectorIndex, queries: QueryVectors | None = None) -> None:
         self.index = index
         self.queries = queries or QueryVectors()
-        self._ranked: ListingCache[Ranked] = ListingCache(RANKED_CACHE, RANKED_SECONDS, rebuild_after=True)
+        self._ranked: ListingCache[Ranked] = ListingCache(RANKED_CACHE, RANKED_SECONDS, rebuild_after=True,
+                                                     spread=EXPIRY_SPREAD)
         self._broken = False
 
     @property

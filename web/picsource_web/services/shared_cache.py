@@ -80,14 +80,16 @@ class SharedEntries:
         left = expires - self.clock()
         return (data[start:], left) if left > 0 else None
 
-    def put(self, key: str, payload: bytes) -> None:
-        """Leave ``payload`` under ``key``; a failure only loses the entry."""
+    def put(self, key: str, payload: bytes, seconds: float | None = None) -> None:
+        """Leave ``payload`` under ``key`` for ``seconds`` (at most, and by default, the
+        directory's); a failure only loses the entry."""
         encoded = key.encode("utf-8")
         path = self._path(key)
         temporary = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
         try:
             with open(temporary, "wb") as out:
-                out.write(_HEADER.pack(self.clock() + self.seconds, len(encoded)))
+                lifetime = self.seconds if seconds is None else min(seconds, self.seconds)
+                out.write(_HEADER.pack(self.clock() + lifetime, len(encoded)))
                 out.write(encoded)
                 out.write(payload)
             os.replace(temporary, path)
@@ -163,8 +165,8 @@ class SharedLevel(Generic[V]):
             log.warning("a shared cache entry did not decode", exc_info=True)
             return None
 
-    def put(self, key: object, value: V) -> None:
-        self.entries.put(self.key(key), self.encode(value))
+    def put(self, key: object, value: V, seconds: float | None = None) -> None:
+        self.entries.put(self.key(key), self.encode(value), seconds)
 
 
 def same_bytes(value: bytes) -> bytes:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, render_template, request, url_for
+from flask import Blueprint, copy_current_request_context, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from markupsafe import Markup
 
@@ -70,10 +70,14 @@ def _album_page(album: Document, *, token: str | None = None) -> str:
         return Markup(render_template("gallery/_tiles.html", tiles=tiles))
     # The rendered tiles depend on the page, the URL signing window, who looks (the grant)
     # and where tiles link (the endpoint and its arguments): cached under all of them.
-    key = ("album", page.version, svc.media.window(), grant, endpoint, tuple(sorted(args.items())))
+    def key(window: int) -> tuple[Any, ...]:
+        return ("album", page.version, window, grant, endpoint, tuple(sorted(args.items())))
+    earlier = svc.media.previous_window()
     return render_template(
         "albums/album.html", album=album, owner=owner, tiles=bool(page.items),
-        tiles_html=svc.fragments.get_or_build(key, tiles_html) if page.version else tiles_html(),
+        tiles_html=svc.fragments.get_or_build(
+            key(svc.media.window()), tiles_html, earlier=None if earlier is None else key(earlier),
+            off_request=copy_current_request_context) if page.version else tiles_html(),
         count=svc.albums.count(album), query=query,
         next_url=link(page.next_cursor) if page.next_cursor else None,
         first_url=link() if query.after else None,

@@ -10,7 +10,15 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    copy_current_request_context,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from markupsafe import Markup, escape
 from werkzeug.wrappers import Response
 
@@ -109,9 +117,13 @@ def render_grid(template_title: str, default_scope: str, *, search: bool,
     # The content is a function of the page (its version names the stamp it was read
     # under, so also the timeline's jump menu and "On this day"), the URL, who looks, the
     # URL signing window and the day; the CSRF token and the way back are slots.
-    key = ("grid", page.version, svc.media.window(), who.user_id, request.endpoint, request.full_path,
-           datetime.now(UTC).date() if home else None)
-    html = fill_slots(svc.fragments.get_or_build(key, body) if page.version else body())
+    def key(window: int) -> tuple[Any, ...]:
+        return ("grid", page.version, window, who.user_id, request.endpoint, request.full_path,
+                datetime.now(UTC).date() if home else None)
+    earlier = svc.media.previous_window()
+    html = fill_slots(svc.fragments.get_or_build(
+        key(svc.media.window()), body, earlier=None if earlier is None else key(earlier),
+        off_request=copy_current_request_context) if page.version else body())
     return render_template("gallery/grid.html", title=template_title, body=html)
 
 
