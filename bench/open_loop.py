@@ -23,8 +23,10 @@ results, which for 127 KB pages cost it ~0.4 of this machine's two cores.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 from tests.harness.tools import binary
@@ -53,7 +55,20 @@ def run_vegeta(urls: list[str], cookie: str | None, duration: int, rate: float) 
             capture_output=True, check=True)
         report = subprocess.run([exe, "report", "-type=json"], input=attack.stdout,
                                 capture_output=True, check=True)
+        keep_results(exe, attack.stdout)
     return summarise(json.loads(report.stdout))
+
+
+def keep_results(exe: str, results: bytes) -> None:
+    """With BENCH_RESULTS_DIR set, every request of the run as CSV (vegeta's columns: start
+    in ns since the epoch, status, latency in ns, ..., URL): when the slow ones came, and
+    which pages they were."""
+    folder = os.environ.get("BENCH_RESULTS_DIR")
+    if not folder:
+        return
+    os.makedirs(folder, exist_ok=True)
+    csv = subprocess.run([exe, "encode", "--to", "csv"], input=results, capture_output=True, check=True)
+    (Path(folder) / f"vegeta-{time.strftime('%H%M%S')}.csv").write_bytes(csv.stdout)
 
 
 def summarise(report: dict) -> dict[str, float]:

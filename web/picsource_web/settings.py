@@ -157,9 +157,13 @@ class Settings:
     # 128, a mix of 300 (bench_semantic's Zipf mix) missed so often that it overloaded
     # two cores (p99 680 ms at 300 requests/s).
     # Entries are retired at once by any write (see picsource_core.stamps); the time
-    # limit only bounds staleness if the database fails between a write and its stamp.
+    # limit only bounds staleness if the database fails between a write and its stamp
+    # renewal and the writing process dies before it can renew it (it keeps trying until
+    # the database is back). 300 s, like ranked lists: with 60, a gallery's 300 different
+    # searches were read again ~8 times a second for that backstop alone, a third of a
+    # core on a 2-core machine (bench_semantic's Zipf mix over 30 s: p99 297 ms).
     listing_cache_entries: int = 1024
-    listing_cache_seconds: int = 60
+    listing_cache_seconds: int = 300
     #: LISTING_SHARED_DIR: where the pod's gunicorn workers share the pages and tiles they
     #: cache (services/shared_cache.py); gunicorn's configuration makes one under the
     #: temporary directory when it is unset. None (unset, outside gunicorn): no sharing.
@@ -224,7 +228,7 @@ class Settings:
             internal_port=env.int("WEB_INTERNAL_PORT", 0, minimum=0, maximum=65535) or None,
             orphan_minutes=env.int("ORPHAN_SWEEP_MINUTES", 60, minimum=1),
             listing_cache_entries=env.int("LISTING_CACHE_ENTRIES", 1024, minimum=0, maximum=100_000),
-            listing_cache_seconds=env.int("LISTING_CACHE_SECONDS", 60, minimum=0, maximum=3600),
+            listing_cache_seconds=env.int("LISTING_CACHE_SECONDS", 300, minimum=0, maximum=3600),
             listing_scan=env.choice("LISTING_SCAN", SCAN_MODES, "auto"),
             listing_shared_dir=_shared_dir(env),
             listing_shared_mb=env.int("LISTING_SHARED_MB", 64, minimum=0, maximum=64 * 1024),
