@@ -88,11 +88,21 @@ def test_the_previous_windows_fragment_answers_while_the_new_windows_is_rendered
     release.set()
     wait_until(lambda: fragments.cache.get(("grid", 250)) is not None, 10, "the new window's", interval=0.01)
     assert fragments.get_or_build(("grid", 250), slow, earlier=("grid", 100)) == "<p>window 250</p>"
+    # No thread to spare: the earlier window's still answers; a later request renders it.
+    fragments.cache._spare_builders = threading.BoundedSemaphore(1)
+    assert fragments.cache._spare_builders.acquire(blocking=False)
+    assert fragments.get_or_build(("grid", 400), slow, earlier=("grid", 250), off_request=later) == "<p>window 250</p>"
+    assert fragments.cache.peek(("grid", 400)) is None and fragments.earlier_hits == 2
+    fragments.cache._spare_builders.release()
+    assert fragments.get_or_build(("grid", 400), lambda: Markup("<p>400</p>"), earlier=("grid", 250),
+                                  off_request=later) == "<p>window 250</p>"
+    wait_until(lambda: fragments.cache.peek(("grid", 400)) is not None, 10,
+               "rendered on the thread that was free again", interval=0.01)
     # Nothing under the earlier key, or no way to render later: rendered by the request.
-    assert fragments.get_or_build(("grid", 400), lambda: Markup("<p>400</p>"), earlier=("grid", 999),
-                                  off_request=later) == "<p>400</p>"
-    assert fragments.get_or_build(("grid", 550), lambda: Markup("<p>550</p>"), earlier=("grid", 400)) == "<p>550</p>"
-    assert fragments.earlier_hits == 1
+    assert fragments.get_or_build(("grid", 550), lambda: Markup("<p>550</p>"), earlier=("grid", 999),
+                                  off_request=later) == "<p>550</p>"
+    assert fragments.get_or_build(("grid", 700), lambda: Markup("<p>700</p>"), earlier=("grid", 550)) == "<p>700</p>"
+    assert fragments.earlier_hits == 3
 
 
 def test_the_previous_signing_window_is_offered_only_while_its_urls_stay_valid() -> None:

@@ -244,7 +244,7 @@ def test_a_grids_tiles_past_their_time_answer_and_are_rendered_again_after_the_r
     first = alice.upload_id(samples.noisy_jpeg(1))
     html = alice.get("/").get_data(as_text=True)
     fragments = app_services(app).fragments.cache
-    (key,) = [k for k in fragments._data if k[0] == "grid" and k[4] == "gallery.index"]
+    (key,) = [k for k in fragments._data if k[0] == "grid" and k[3] == "gallery.index"]
     _expires, packed = fragments._data[key]
     fragments._data[key] = (time.monotonic() - 1, packed)  # a second past its time
     stale = fragments.stale_hits

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, copy_current_request_context, render_template, request, url_for
+from flask import Blueprint, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from markupsafe import Markup
 
@@ -22,6 +22,7 @@ from picsource_web.services.album_input import day_from_expiry, parse_album_quer
 from picsource_web.services.albums import LinkExpired, grant_for, is_owner
 from picsource_web.services.present import DETAIL_PROJECTION
 from picsource_web.sessions import viewer
+from picsource_web.views.cached_html import cached_html
 
 bp = Blueprint("album_pages", __name__)
 
@@ -69,15 +70,12 @@ def _album_page(album: Document, *, token: str | None = None) -> str:
         tiles = _tiles(album, page.items, grant, href)
         return Markup(render_template("gallery/_tiles.html", tiles=tiles))
     # The rendered tiles depend on the page, the URL signing window, who looks (the grant)
-    # and where tiles link (the endpoint and its arguments): cached under all of them.
-    def key(window: int) -> tuple[Any, ...]:
-        return ("album", page.version, window, grant, endpoint, tuple(sorted(args.items())))
-    earlier = svc.media.previous_window()
+    # and where tiles link (the endpoint and its arguments): cached under all of them
+    # (cached_html adds the window).
+    key = ("album", page.version, grant, endpoint, tuple(sorted(args.items())))
     return render_template(
         "albums/album.html", album=album, owner=owner, tiles=bool(page.items),
-        tiles_html=svc.fragments.get_or_build(
-            key(svc.media.window()), tiles_html, earlier=None if earlier is None else key(earlier),
-            off_request=copy_current_request_context) if page.version else tiles_html(),
+        tiles_html=cached_html(key, tiles_html) if page.version else tiles_html(),
         count=svc.albums.count(album), query=query,
         next_url=link(page.next_cursor) if page.next_cursor else None,
         first_url=link() if query.after else None,

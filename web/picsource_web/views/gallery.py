@@ -10,15 +10,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import (
-    Blueprint,
-    copy_current_request_context,
-    flash,
-    redirect,
-    render_template,
-    request,
-    url_for,
-)
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from markupsafe import Markup, escape
 from werkzeug.wrappers import Response
 
@@ -34,6 +26,7 @@ from picsource_web.services.query import parse_query, query_params
 from picsource_web.services.semantic import take_ranked_cursor
 from picsource_web.services.timeline import jump_months, month_label, month_marks
 from picsource_web.sessions import login_required, viewer
+from picsource_web.views.cached_html import cached_html
 
 bp = Blueprint("gallery", __name__)
 
@@ -116,14 +109,11 @@ def render_grid(template_title: str, default_scope: str, *, search: bool,
             csrf_slot=CSRF_SLOT, back_slot=BACK_SLOT, **(_home_extras(query, page) if home else {})))
     # The content is a function of the page (its version names the stamp it was read
     # under, so also the timeline's jump menu and "On this day"), the URL, who looks, the
-    # URL signing window and the day; the CSRF token and the way back are slots.
-    def key(window: int) -> tuple[Any, ...]:
-        return ("grid", page.version, window, who.user_id, request.endpoint, request.full_path,
-                datetime.now(UTC).date() if home else None)
-    earlier = svc.media.previous_window()
-    html = fill_slots(svc.fragments.get_or_build(
-        key(svc.media.window()), body, earlier=None if earlier is None else key(earlier),
-        off_request=copy_current_request_context) if page.version else body())
+    # URL signing window (cached_html adds it) and the day; the CSRF token and the way
+    # back are slots.
+    key = ("grid", page.version, who.user_id, request.endpoint, request.full_path,
+           datetime.now(UTC).date() if home else None)
+    html = fill_slots(cached_html(key, body) if page.version else body())
     return render_template("gallery/grid.html", title=template_title, body=html)
 
 
