@@ -18,6 +18,7 @@ from picsource_web.services.shared_cache import PRUNE_EVERY, SharedEntries, Shar
 from picsource_web.settings import Settings
 from tests.support import images as samples
 from tests.support.clock import FakeClock
+from tests.support.waiting import wait_until
 from tests.support.web import WebClient, app_services
 from tests.web.test_web_semantic import analysed
 from tests.web.web_support import tile_ids
@@ -43,6 +44,31 @@ def test_an_entry_one_process_builds_is_read_by_another_instead_of_built(tmp_pat
     # A renewed stamp is another key: built again, and shared again.
     assert two.get_or_build(("grid", "stamp-2", 1), build("two")) == b"page built by two"
     assert one.get(("grid", "stamp-2", 1)) == b"page built by two" and builds == ["one", "two"]
+
+
+def test_a_rebuild_after_answering_takes_what_another_worker_built_meanwhile(tmp_path: Path) -> None:
+    """When the signing window moves on, every worker's tiles fall due at once: the one
+    that renders second finds the first's in the shared level instead of rendering."""
+    wall, mono = FakeClock(1_000_000.0), FakeClock()
+    entries = SharedEntries(tmp_path, 1 << 20, 60, clock=wall)
+    one = ListingCache[bytes](8, 60, clock=mono, rebuild_after=True, shared=level(entries))
+    one.put("k", b"old")
+    wall.now += 61
+    mono.now += 61  # past its time here and in the directory
+    looks: list[str] = []
+    real_get = entries.get
+
+    def get(key: str) -> tuple[bytes, float] | None:
+        looks.append(key)
+        return None if len(looks) == 1 else real_get(key)  # the request looked before ...
+
+    entries.get = get  # type: ignore[method-assign]
+    other = SharedEntries(tmp_path, 1 << 20, 60, clock=wall)
+    other.put(level(other).key("k"), b"built by the other worker")  # ... the other worker wrote
+    builds: list[int] = []
+    assert one.get_or_build("k", lambda: builds.append(1) or b"built here") == b"old"  # answered
+    wait_until(lambda: not one._building, 10, "the build after answering", interval=0.01)
+    assert builds == [] and one.get("k") == b"built by the other worker" and len(looks) == 2
 
 
 def test_namespaces_keep_caches_apart_and_a_hash_collision_reads_as_a_miss(tmp_path: Path) -> None:

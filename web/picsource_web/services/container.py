@@ -18,7 +18,7 @@ from picsource_core.mongo import Document, connect
 from picsource_core.queue import JobQueue
 from picsource_core.storage import ObjectStore
 from picsource_web.services.albums import AlbumService
-from picsource_web.services.fragment_cache import FragmentCache
+from picsource_web.services.fragment_cache import FRAGMENT_BUILDS, FragmentCache
 from picsource_web.services.images import ImageRepository, new_share_token
 from picsource_web.services.invites import InviteService
 from picsource_web.services.listing_cache import EXPIRY_SPREAD, ListingCache
@@ -104,5 +104,6 @@ def build_services(settings: Settings, proxy_url: ProxyUrl,
                         proxy=settings.proxy_images, proxy_url=proxy_url),
         fragments=FragmentCache(ListingCache(
             settings.listing_cache_entries, settings.listing_cache_seconds, spread=EXPIRY_SPREAD,
+            background_builds=FRAGMENT_BUILDS,
             shared=SharedLevel(shared, "tiles", same_bytes, same_bytes) if shared else None)),
     )

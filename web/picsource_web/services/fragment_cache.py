@@ -18,10 +18,11 @@ a web process per page, paid by whichever request came first. Given a way to run
 builder after its request (``off_request``: the view's request context, copied), a
 fragment past its time answers once more while it is rendered again on a thread of its
 own, and so does the previous window's, as long as its URLs stay valid
-(``MediaUrls.previous_window``), while the new window's is rendered: at most
-BACKGROUND_BUILDS at once per process, the others by later requests, so the change of
-window is not a burst (bench_semantic over 240 s: every request slowed for 3-5 s each
-time the window moved on, p99 ~300 ms in those 30 s).
+(``MediaUrls.previous_window``), while the new window's is rendered: FRAGMENT_BUILDS at
+a time per process (the others by later requests), each first looked for among what the
+pod's other workers rendered meanwhile, so the change of window is not a burst
+(bench_semantic over 240 s: every request slowed for 3-5 s each time the window moved on
+when requests rendered them; ~1.7 s with two rendering threads per process).
 
 Freshness and the waiting for one build are the listing cache's (services/listing_cache.py).
 """
@@ -37,6 +38,8 @@ from picsource_web.services.listing_cache import ListingCache
 from picsource_web.services.packed_docs import COMPRESSION
 
 Builder = Callable[[], Markup]
+#: Fragments rendered at once after their requests, per process (module docstring).
+FRAGMENT_BUILDS = 1
 
 
 class FragmentCache:

@@ -66,7 +66,7 @@ class ListingCache(Generic[V]):
 
     def __init__(self, entries: int, seconds: float, clock: Callable[[], float] = time.monotonic,
                  *, rebuild_after: bool = False, shared: SharedLevel[V] | None = None,
-                 spread: float = 0.0) -> None:
+                 spread: float = 0.0, background_builds: int = BACKGROUND_BUILDS) -> None:
         self.entries = entries
         self.seconds = seconds
         #: Each entry lives between (1 - spread) and 1 times ``seconds`` (module docstring).
@@ -76,7 +76,7 @@ class ListingCache(Generic[V]):
         self.rebuild_after = rebuild_after
         #: The pod's level under this one (module docstring), if any.
         self.shared = shared
-        self._spare_builders = threading.BoundedSemaphore(BACKGROUND_BUILDS)
+        self._spare_builders = threading.BoundedSemaphore(background_builds)
         self.hits = 0
         self.misses = 0
         #: Misses here that the shared level answered (counted in ``misses`` too).
@@ -212,6 +212,14 @@ class ListingCache(Generic[V]):
                  keep: Callable[[V], bool] | None) -> None:
         try:
             with building:
+                # Another worker of the pod may have built it meanwhile (the same entries
+                # fall due in every worker at once when the signing window moves on).
+                found = self.shared.get(key) if self.shared is not None else None
+                if found is not None:
+                    with self._lock:
+                        self.shared_hits += 1
+                        self._store(key, found[0], self.clock() + min(found[1], self.seconds))
+                    return
                 value = build()
                 if keep is None or keep(value):
                     self.put(key, value)
