@@ -143,6 +143,28 @@ def test_a_value_the_builder_says_not_to_keep_answers_its_request_and_is_not_sto
     wait_until(lambda: cache.get("k") == "kept 2", 10, "the kept build", interval=0.01)
 
 
+def test_with_every_spare_thread_building_an_entry_past_its_time_answers_and_waits_its_turn() -> None:
+    """A wave of entries falling due never makes their requests build them, nor crowds
+    the database with builds: at most BACKGROUND_BUILDS run, a later request starts the next."""
+    clock = FakeClock()
+    cache: ListingCache[str] = ListingCache(entries=8, seconds=30, clock=clock, rebuild_after=True,
+                                            background_builds=1)
+    cache.put("a", "old a")
+    cache.put("b", "old b")
+    clock.now += 31
+    slow_build, started, release = held_build("new a")
+    assert cache.get_or_build("a", slow_build) == "old a"
+    assert started.wait(10)
+    builds: list[str] = []
+    assert cache.get_or_build("b", lambda: builds.append("b") or "new b") == "old b"  # no thread spare
+    assert builds == [] and cache.stale_hits == 2
+    release.set()
+    wait_until(lambda: cache.get("a") == "new a", 10, "a built", interval=0.01)
+    assert cache.get_or_build("b", lambda: builds.append("b") or "new b") == "old b"  # its turn now
+    wait_until(lambda: cache.get("b") == "new b", 10, "b built", interval=0.01)
+    assert builds == ["b"]
+
+
 def test_an_entry_more_than_one_time_limit_late_is_built_by_the_request() -> None:
     clock = FakeClock()
     cache: ListingCache[str] = ListingCache(entries=8, seconds=30, clock=clock, rebuild_after=True)

@@ -15,13 +15,14 @@ date taken at 20,000 images took 420-470 ms in bench_web's request log).
 
 A cache made with ``rebuild_after=True`` goes one step further: the request that finds
 its entry past its time gets it too, and the entry is built again on a thread of its own
-(at most ``BACKGROUND_BUILDS`` at once per cache, and never for an entry more than one
+(at most ``BACKGROUND_BUILDS`` at once per cache; when they are all busy, the entry
+answers and waits for a later request to have it built; never for an entry more than one
 time limit late: then the request builds it, as before). Without it, every entry of a
 mix of searches is rebuilt by a request once a minute per process, which waits for the
 ranking and the page read (15-20 ms alone, 100-400 ms under 300 req/s on a slow machine)
 against ~5 ms for a hit; with it, bench_semantic's runs computed half as many pages inside
-their window. Only for builders that need no request context (services, not rendered
-HTML).
+their window. Builders that need the request (rendered HTML) are given a copy of its
+context (services/fragment_cache.py).
 
 Entries built together (a pod's first requests after a start, the popular searches) would
 all pass their time together too, and be built again in one burst: under bench_semantic's
@@ -142,7 +143,8 @@ class ListingCache(Generic[V]):
         once per process, not once per waiting request), unless the key has an entry past
         its time: they get that one while the build runs (with ``rebuild_after``, so does
         the caller that found it, the build running on a thread of its own). Other keys are
-        never held up. ``keep``: whether a value built is stored (a page ranked with
+        never held up. With ``rebuild_after`` and no spare thread, the entry past its time
+        answers as well and is left for a later request to have built. ``keep``: whether a value built is stored (a page ranked with
         vectors older than its stamp answers its request, and is not kept);
         ``rebuild_after``: this cache's own setting unless given (a builder that can run
         after its request, or not)."""
@@ -154,11 +156,16 @@ class ListingCache(Generic[V]):
             if expired is not None and key in self._building:
                 self.stale_hits += 1
                 return expired[1]
-            building = self._building.setdefault(key, threading.Lock())
             after = self.rebuild_after if rebuild_after is None else rebuild_after
-            later = (expired is not None and after
-                     and self.clock() < expired[0] + self.seconds
-                     and self._spare_builders.acquire(blocking=False))
+            late_enough = expired is not None and after and self.clock() < expired[0] + self.seconds
+            later = late_enough and self._spare_builders.acquire(blocking=False)
+            if late_enough and not later and expired is not None:
+                # Every spare thread is building: this one answers too, and a later
+                # request has it built (entries falling due in a wave never make their
+                # requests wait, nor crowd the database with builds at once).
+                self.stale_hits += 1
+                return expired[1]
+            building = self._building.setdefault(key, threading.Lock())
         if later and expired is not None:
             if self._start_build(key, build, building, keep):
                 with self._lock:
