@@ -14,7 +14,13 @@ from prometheus_client import REGISTRY
 
 from picsource_core.config import ConfigurationError
 from picsource_web.services.listing_cache import ListingCache
-from picsource_web.services.shared_cache import PRUNE_EVERY, SharedEntries, SharedLevel, same_bytes
+from picsource_web.services.shared_cache import (
+    PRUNE_EVERY,
+    SharedEntries,
+    SharedLevel,
+    clear,
+    same_bytes,
+)
 from picsource_web.settings import Settings
 from tests.support import images as samples
 from tests.support.clock import FakeClock
@@ -131,6 +137,19 @@ def test_the_directory_is_pruned_to_its_bound_oldest_first(tmp_path: Path) -> No
     clock.now += 3600
     entries.prune()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_start_clears_only_the_entries_of_a_directory_the_operator_named(tmp_path: Path) -> None:
+    """gunicorn's master clears a previous run's entries at start: in a directory an
+    operator named, nothing else is touched."""
+    entries = SharedEntries(tmp_path, 1 << 20, 60)
+    entries.put("k", b"v")
+    (tmp_path / "x.entry.12.34.tmp").write_bytes(b"half")
+    (tmp_path / "notes.txt").write_text("theirs")
+    (tmp_path / "sub").mkdir()
+    assert clear(tmp_path) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt", "sub"]
+    assert clear(tmp_path / "missing") == 0
 
 
 def test_the_shared_directory_setting_names_the_variable(web_env: dict[str, str], tmp_path: Path) -> None:

@@ -24,6 +24,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from picsource_core import blas_threads
@@ -90,8 +91,10 @@ def on_starting(server: Any) -> None:
     except SystemExit:
         on_exit(server)
         raise
+    from picsource_web.services.shared_cache import clear
+
     _empty(os.environ["PROMETHEUS_MULTIPROC_DIR"])
-    _empty(os.environ["LISTING_SHARED_DIR"])
+    clear(Path(os.environ["LISTING_SHARED_DIR"]))
 
 
 def on_exit(server: Any) -> None:

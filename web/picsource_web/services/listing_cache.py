@@ -144,10 +144,10 @@ class ListingCache(Generic[V]):
         its time: they get that one while the build runs (with ``rebuild_after``, so does
         the caller that found it, the build running on a thread of its own). Other keys are
         never held up. With ``rebuild_after`` and no spare thread, the entry past its time
-        answers as well and is left for a later request to have built. ``keep``: whether a value built is stored (a page ranked with
-        vectors older than its stamp answers its request, and is not kept);
-        ``rebuild_after``: this cache's own setting unless given (a builder that can run
-        after its request, or not)."""
+        answers as well and is left for a later request to have built. ``keep``: whether
+        a value built is stored (a page ranked with vectors older than its stamp answers
+        its request, and is not kept); ``rebuild_after``: this cache's own setting unless
+        given (a builder that can run after its request, or not)."""
         value = self.get(key)
         if value is not None or not self.enabled:
             return value if value is not None else build()
@@ -190,8 +190,8 @@ class ListingCache(Generic[V]):
         return None if found is None else found[1]
 
     def build_later(self, key: Hashable, build: Callable[[], V]) -> bool:
-        """Have ``key`` built on a thread of its own; False when no thread is spare (then
-        the caller builds it). True as well when it is being built already."""
+        """Have ``key`` built on a thread of its own; False when no thread is spare (a
+        later call may try again). True as well when it is being built already."""
         with self._lock:
             if key in self._building:
                 return True

@@ -132,6 +132,17 @@ class SharedEntries:
         return removed
 
 
+def clear(directory: Path) -> int:
+    """Remove the entries (and temporary files) a previous run left in ``directory``, and
+    nothing else: an operator may name a directory that holds other files."""
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return 0
+    return sum(_remove(os.path.join(directory, name)) for name in names
+               if name.endswith(_SUFFIX) or (_SUFFIX + ".") in name and name.endswith(".tmp"))
+
+
 def _remove(path: str) -> int:
     try:
         os.unlink(path)
