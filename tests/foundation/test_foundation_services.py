@@ -12,6 +12,7 @@ import pymongo
 import pytest
 from pymongo.errors import DuplicateKeyError
 
+from tests.harness import procs
 from tests.harness.services import MinioServer, MongoServer
 
 
@@ -77,6 +78,26 @@ def test_stopped_server_leaves_no_process(tmp_path: Any) -> None:
     assert pid is not None
     server.stop()
     assert not _alive(pid)
+
+
+def test_free_ports_lie_below_the_range_client_sockets_take_theirs_from() -> None:
+    """A client connection's local port comes from the ephemeral range: a port picked
+    there could be taken by any connection before the server binds it (seen under a
+    load bench). Picked below it, only a server can take it; none is handed out twice."""
+    low, _high = procs._ephemeral_range()
+    ports = [procs.free_port() for _ in range(50)]
+    assert len(set(ports)) == 50
+    assert all(procs.PICK_FLOOR <= port < min(low, procs.PICK_CEILING) for port in ports)
+    for port in ports[:5]:
+        with socket.socket() as server:
+            server.bind(("127.0.0.1", port))
+
+
+def test_the_pick_range_ends_where_the_ephemeral_range_starts() -> None:
+    assert procs.pick_range((32768, 60999)) == range(procs.PICK_FLOOR, procs.PICK_CEILING)
+    assert procs.pick_range((25000, 60999)) == range(procs.PICK_FLOOR, 25000)
+    assert procs.pick_range((procs.PICK_FLOOR + 999, 60999)) == range(0)  # too little room
+    assert procs.pick_range((1024, 65535)) == range(0)
 
 
 def test_a_port_taken_before_the_bind_is_retried_on_another(tmp_path: Any) -> None:

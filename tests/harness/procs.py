@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -27,11 +28,64 @@ class StartupError(RuntimeError):
     """A service did not become ready; the message carries the tail of its log."""
 
 
+#: Where ``free_port`` picks from: below the kernel's ephemeral range and below
+#: Kubernetes' NodePort range (30000-32767), which a real node's kube-proxy may hold.
+PICK_FLOOR = 20000
+PICK_CEILING = 30000
+#: Ports in that span that `make run` and local tools listen on by default (MongoDB).
+_RESERVED = frozenset({27017, 27018, 27019})
+_EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+#: Ports this process has handed out, never handed out twice.
+_handed: set[int] = set()
+
+
 def free_port(host: str = LOOPBACK) -> int:
-    """A TCP port nobody listens on right now (the kernel picks it)."""
+    """A TCP port nobody uses right now, for a server a test is about to start.
+
+    Why not the kernel's pick (bind to port 0): it comes from the ephemeral range, the same
+    range every outgoing connection takes its local port from, so between the pick and the
+    server's bind a client socket (a test's, a load generator's, a browser's) could take
+    it: "address already in use" on a busy machine. Below that range no client socket ever
+    lands, so only another server can take the port, and this process never hands one out
+    twice. Where the range leaves no room below it, the kernel picks."""
+    span = pick_range(_ephemeral_range())
+    for _ in range(100):
+        port = random.choice(span) if span else _kernel_pick(host)
+        if port not in _handed and port not in _RESERVED and _bindable(port, host):
+            _handed.add(port)
+            return port
+    return _kernel_pick(host)
+
+
+def pick_range(ephemeral: tuple[int, int]) -> range:
+    """The ports ``free_port`` picks from: ``PICK_FLOOR`` up to ``PICK_CEILING`` or the
+    ephemeral range's start, whichever comes first; empty when that leaves fewer than 1,000."""
+    span = range(PICK_FLOOR, min(PICK_CEILING, ephemeral[0]))
+    return span if len(span) >= 1000 else range(0)
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = (int(v) for v in _EPHEMERAL_RANGE.read_text().split())
+    except (OSError, ValueError):
+        return (32768, 60999)  # Linux's default
+    return (low, high)
+
+
+def _kernel_pick(host: str) -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
+
+
+def _bindable(port: int, host: str) -> bool:
+    """Free in every state (no SO_REUSEADDR): not listened on, not a connection's end."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+        return True
 
 
 def port_is_free(port: int, host: str = LOOPBACK) -> bool:
