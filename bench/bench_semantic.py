@@ -129,7 +129,7 @@ def in_process(db: Any, user: Any, popular: list[str], distinct: list[str]) -> d
 
     repo = ImageRepository(db, None, JobQueue(db))  # type: ignore[arg-type]
     began = time.perf_counter()
-    scope = build_scope("bench", repo._text_vectors({"owner_id": user.id, "trashed_at": None}))
+    scope = build_scope("bench", repo.listings.text_vectors({"owner_id": user.id, "trashed_at": None}))
     build_s = time.perf_counter() - began
     enc = encoder(threads=1)
     embed_ms, scan_ms, recalls = [], [], []
@@ -157,7 +157,7 @@ def in_process(db: Any, user: Any, popular: list[str], distinct: list[str]) -> d
             t0 = time.perf_counter()
             repo.scanner.newest(repo.docs, build_filter(query, who), 50, {"_id": 1})
             t1 = time.perf_counter()
-            repo.list_page(query, who)
+            repo.listings.list_page(query, who)
             t2 = time.perf_counter()
             words.append((t1 - t0) * 1000)
             whole.append((t2 - t1) * 1000)

@@ -246,7 +246,7 @@ def test_repeated_grid_is_served_from_cache(app: Flask, alice: WebClient) -> Non
         return REGISTRY.get_sample_value("picsource_web_listing_pages_total", {"source": source}) or 0.0
 
     first = alice.upload_id(samples.noisy_jpeg(1))
-    cache = app_services(app).images.cache
+    cache = app_services(app).images.listings.cache
     queried = listed("database")
     assert tile_ids(alice.get("/").get_data(as_text=True)) == [first]
     hits, cached = cache.hits, listed("cache")
@@ -285,11 +285,11 @@ def test_a_cached_page_is_kept_packed_and_each_reader_gets_documents_of_its_own(
     images = app_services(app).images
     viewer = Viewer(app_services(app).users.by_username("alice"))
     query = ImageQuery(scope="mine", limit=10)
-    built = images.list_page(query, viewer)
-    held = [page.items for _expires, page in images.cache._data.values()]
+    built = images.listings.list_page(query, viewer)
+    held = [page.items for _expires, page in images.listings.cache._data.values()]
     assert held and all(isinstance(items, PackedDocs) for items in held)
     assert any(len(items) and items[0]["_id"] == first for items in held)
-    one, two = images.list_page(query, viewer), images.list_page(query, viewer)
+    one, two = images.listings.list_page(query, viewer), images.listings.list_page(query, viewer)
     assert one.cached and two.cached and len(one.items) == 1
     one.items[0]["title"] = "changed by one reader"
     assert two.items[0]["title"] != "changed by one reader"
@@ -329,7 +329,7 @@ def test_threads_missing_the_same_page_wait_for_one_build(app: Flask, alice: Web
     images = app_services(app).images
     viewer = Viewer(app_services(app).users.by_username("alice"))
     query = ImageQuery(scope="mine", limit=10)
-    read = images._query_page
+    read = images.listings._query_page
     builds: list[int] = []
 
     def slow_read(*args: Any, **kwargs: Any) -> Any:
@@ -337,12 +337,12 @@ def test_threads_missing_the_same_page_wait_for_one_build(app: Flask, alice: Web
         time.sleep(0.3)  # long enough for every thread to arrive while it is built
         return read(*args, **kwargs)
 
-    images._query_page = slow_read  # type: ignore[method-assign]
+    images.listings._query_page = slow_read  # type: ignore[method-assign]
     start = threading.Barrier(4)
 
     def ask() -> list[Any]:
         start.wait()
-        return [d["_id"] for d in images.list_page(query, viewer).items]
+        return [d["_id"] for d in images.listings.list_page(query, viewer).items]
 
     with ThreadPoolExecutor(4) as pool:
         pages = list(pool.map(lambda _: ask(), range(4)))
@@ -459,4 +459,4 @@ def test_cache_off_still_lists_correctly(make_app: Callable[..., Flask],
     assert client.signup("dave").status_code == 302
     image_id = client.upload_id(samples.noisy_jpeg(1))
     assert tile_ids(client.get("/").get_data(as_text=True)) == [image_id]
-    assert app_services(app).images.cache.hits == 0 and len(app_services(app).images.cache) == 0
+    assert app_services(app).images.listings.cache.hits == 0 and len(app_services(app).images.listings.cache) == 0

@@ -57,14 +57,14 @@ def test_index_and_windowed_readers_return_the_same_pages(mongo_db: Any, object_
                    for m in ("auto", "index"))
     assert isinstance(auto.scanner, WindowedScanner)  # the test server is SecantusDB
     for repo in (auto, index):  # word searches read through the scanner, as without the text model
-        repo.semantic = None
+        repo.listings.semantic = None
     for query in (ImageQuery(scope="mine", sort=sort, limit=20), ImageQuery(scope="public", sort=sort, limit=20),
                   ImageQuery(scope="mine", tokens=["sea"], tag="a", sort=sort, limit=7)):
         pages: list[list[list[ObjectId]]] = []
         for repo in (auto, index):
             ids, cursor, q = [], "start", query
             while cursor:
-                page = repo.list_page(q, viewer)
+                page = repo.listings.list_page(q, viewer)
                 ids.append([d["_id"] for d in page.items])
                 cursor = page.next_cursor or ""
                 if cursor:

@@ -242,7 +242,7 @@ def test_a_ranked_page_past_its_time_answers_at_once_and_is_ranked_again_after(
     """The time limit is a backstop (stamps retire pages): the request that finds its
     ranked page past it is not the one that waits for the ranking and the read."""
     first = tile_ids(alice.get("/search?q=dog+at+the+beach").get_data(as_text=True))
-    cache = app_services(app).images.cache
+    cache = app_services(app).images.listings.cache
     (version,) = [key for key in cache._data if "|ranked|" in str(key)]
     _expires, page = cache._data[version]
     cache._data[version] = (time.monotonic() - 1, page)  # a second past its time
@@ -296,8 +296,8 @@ def test_too_long_queries_are_refused_clearly(app: Flask, alice: WebClient, beac
 def test_a_word_scan_that_runs_too_long_leaves_the_ranking_to_meaning(app: Flask, beach: dict[str, str]) -> None:
     images = app_services(app).images
     flt = {"owner_id": ObjectId(images.get_owned(beach["dog"], _owner(app)).get("owner_id")), "search_tokens": "dog"}
-    assert images.word_matches(flt, 5) == [ObjectId(beach["dog_words"])]
-    assert images.word_matches(flt, 5, seconds=1e-6) == []  # timed out: no words, no error
+    assert images.listings.word_matches(flt, 5) == [ObjectId(beach["dog_words"])]
+    assert images.listings.word_matches(flt, 5, seconds=1e-6) == []  # timed out: no words, no error
 
 
 def _owner(app: Flask) -> Any:

@@ -59,15 +59,15 @@ def gallery(app: Flask, alice: WebClient) -> dict[str, str]:
 def test_hybrid_search_recalls_clearly_more_than_words_alone(app: Flask, gallery: dict[str, str]) -> None:
     api = ApiClient(app, token_for(app, "alice"))
     images = app_services(app).images
-    semantic = images.semantic
+    semantic = images.listings.semantic
     rows = []
     for query, expected in queries():
         hybrid = [gallery[i] for i in search_ids(api, query, limit="5")]
-        images.semantic = None  # words alone
+        images.listings.semantic = None  # words alone
         try:
             words = [gallery[i] for i in search_ids(api, query, limit="5")]
         finally:
-            images.semantic = semantic
+            images.listings.semantic = semantic
         rows.append((query, recall_at_5(words, expected), recall_at_5(hybrid, expected), hybrid))
     for query, words_recall, hybrid_recall, hybrid in rows:
         print(f"{query:32s} words {words_recall:.2f}  hybrid {hybrid_recall:.2f}  {hybrid}")

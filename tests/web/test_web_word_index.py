@@ -82,7 +82,7 @@ def test_word_hits_are_exactly_the_listing_token_filter_s(mongo_db: Any) -> None
         docs.append(doc)
     mongo_db[IMAGES].insert_many(docs)
     repo = ImageRepository(mongo_db, None, JobQueue(mongo_db))  # type: ignore[arg-type]
-    scope = build_scope("s", repo._text_vectors({**public_listing(), TRASHED_AT: None}))
+    scope = build_scope("s", repo.listings.text_vectors({**public_listing(), TRASHED_AT: None}))
     assert len(scope.ids) == len(docs)
     queries = [[w] for w in VOCABULARY] + [rng.sample(VOCABULARY, k) for k in (2, 2, 2, 3, 3) for _ in range(4)]
     for tokens in queries:

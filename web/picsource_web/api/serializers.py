@@ -16,7 +16,7 @@ from typing import Any
 from bson import ObjectId
 
 from picsource_core.mongo import Document
-from picsource_web.services.images import TILE_FIELDS
+from picsource_web.services.listings import TILE_FIELDS
 from picsource_web.services.present import (
     GRID_SIZE,
     LARGE_SIZE,

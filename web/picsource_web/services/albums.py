@@ -32,8 +32,9 @@ from picsource_core.queue import utcnow
 from picsource_core.trash import TRASHED_AT
 from picsource_web.services.album_input import AlbumInputError, AlbumQuery, encode_cursor
 from picsource_web.services.errors import NotFound, ServiceError
-from picsource_web.services.images import TILE_FIELDS, ImageRepository, new_share_token
+from picsource_web.services.images import ImageRepository, new_share_token
 from picsource_web.services.listing_cache import ListingCache
+from picsource_web.services.listings import TILE_FIELDS
 from picsource_web.services.users import Viewer, parse_object_id
 
 GRANT_PREFIX = "a."
@@ -88,8 +89,8 @@ class AlbumService:
         #: trusted only under the owner's listing stamp (every image write renews it) and
         #: the album's ``updated_at`` (every change of the album, its members or their trash
         #: marks renews it, picsource_core.albums); a count under ``updated_at`` alone.
-        self.cache: ListingCache[Any] = ListingCache(images.cache.entries, images.cache.seconds,
-                                                     rebuild_after=images.cache.rebuild_after)
+        self.cache: ListingCache[Any] = ListingCache(images.listings.cache.entries, images.listings.cache.seconds,
+                                                     rebuild_after=images.listings.cache.rebuild_after)
         self.token_factory = token_factory
         #: Decides when links expire; tests move it.
         self.clock = clock

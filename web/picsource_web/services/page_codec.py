@@ -14,7 +14,7 @@ from typing import Any
 import bson
 from bson.codec_options import CodecOptions
 
-from picsource_web.services.images import Page
+from picsource_web.services.listings import Page
 from picsource_web.services.packed_docs import PackedDocs
 from picsource_web.services.shared_cache import SharedEntries, SharedLevel
 

@@ -18,8 +18,9 @@ from datetime import date
 from typing import Any
 
 from picsource_core.timeline import TIMELINE, document_time, read_oldest
-from picsource_web.services.images import TILE_FIELDS, ImageRepository, Page, listing_stamp
+from picsource_web.services.images import ImageRepository
 from picsource_web.services.listing_cache import ListingCache
+from picsource_web.services.listings import TILE_FIELDS, Page, listing_stamp
 from picsource_web.services.query import ImageQuery, build_filter
 from picsource_web.services.users import Viewer
 

@@ -80,7 +80,7 @@ def list_images() -> Response:
     args, ranked_from = take_ranked_cursor(request.args)
     query = parse_query(args, who)
     fields = {**LIST_PROJECTION, **SOURCE_FIELDS} if query.tokens else LIST_PROJECTION
-    page = current_services().images.list_page(query, who, projection=fields, ranked_from=ranked_from)
+    page = current_services().images.listings.list_page(query, who, projection=fields, ranked_from=ranked_from)
     metrics.LISTINGS.labels(source=page.source).inc()
     links = _links()
     items = [image_json(doc, who.user_id, links) for doc in page.items]
@@ -193,7 +193,7 @@ def list_trash() -> Response:
     who = api_viewer()
     check_known_params(request.args, TRASH_PARAMS)
     query = replace(parse_query(request.args, who, default_scope="mine"), trashed=True)
-    page = current_services().images.list_page(query, who, projection=LIST_PROJECTION)
+    page = current_services().images.listings.list_page(query, who, projection=LIST_PROJECTION)
     links = _links()
     return jsonify(items=[image_json(doc, who.user_id, links) for doc in page.items],
                    next_cursor=page.next_cursor)

@@ -20,7 +20,7 @@ from picsource_web import metrics
 from picsource_web.context import current_services
 from picsource_web.security import csrf_token
 from picsource_web.services import present
-from picsource_web.services.images import TILE_FIELDS, Page
+from picsource_web.services.listings import TILE_FIELDS, Page
 from picsource_web.services.present import MediaUrls
 from picsource_web.services.query import parse_query, query_params
 from picsource_web.services.semantic import take_ranked_cursor
@@ -85,7 +85,7 @@ def render_grid(template_title: str, default_scope: str, *, search: bool,
     args, ranked_from = take_ranked_cursor(args)
     query = replace(parse_query(args, who, default_scope=default_scope), trashed=trash)
     tokens = tuple(query.tokens)
-    page = svc.images.list_page(query, who, projection={**TILE_FIELDS, **SOURCE_FIELDS} if tokens else None,
+    page = svc.images.listings.list_page(query, who, projection={**TILE_FIELDS, **SOURCE_FIELDS} if tokens else None,
                                 ranked_from=ranked_from)
     metrics.LISTINGS.labels(source=page.source).inc()
     selectable = query.scope == "mine" and who.user is not None
