@@ -36,6 +36,7 @@ Prints the figures and writes bench/out/bench_semantic.json.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import random
@@ -266,19 +267,26 @@ def worker_pids(master: int) -> list[int]:
 
 def warm_every_worker(base: str, cookie: str, master: int, texts: list[str], seconds: float = 300.0) -> None:
     """Searches of both scopes, several at once, until every gunicorn worker holds the model
-    and both scopes (its RSS near the largest worker's): the figures under load are of
-    warm workers. A worker's first search of a large scope reads it whole (the "first
-    search" above); under wrk, that read in a cold worker slows the database for everyone
-    and the 2.5 s operation timeouts open the circuit (503s), which is not what the
-    steady state costs."""
+    and both scopes (its RSS near the largest worker's, and every answer ranked by meaning):
+    the figures under load are of warm workers. A worker's first search of a large scope
+    starts reading it whole, and is answered by words alone until that read lands
+    (services/vector_index.py, COLD_WAIT_SECONDS); under load, that read in a cold worker
+    slows the database for everyone, which is not what the steady state costs."""
     from concurrent.futures import ThreadPoolExecutor
 
     import requests
 
+    sequence = itertools.count()
+
     def probe(n: int) -> int:
         scope, jar = ("mine", cookie) if n % 2 == 0 else ("public", None)
-        return requests.get(f"{base}/search?q={quote(texts[n % len(texts)])}&scope={scope}", timeout=600,
-                            headers={"Cookie": jar} if jar else {}).status_code
+        # A page size no probe asked for before: a page another worker ranked (the pod's
+        # shared cache) would not show whether this one holds the scope's vectors.
+        limit = 20 + next(sequence) % 80
+        answer = requests.get(f"{base}/search?q={quote(texts[n % len(texts)])}&scope={scope}&limit={limit}",
+                              timeout=600, headers={"Cookie": jar} if jar else {})
+        # A page ranked by words alone (the scope's vectors still being read) says no "by meaning".
+        return answer.status_code if "by meaning" in answer.text else -1
 
     began, codes = time.perf_counter(), [0]
     while time.perf_counter() - began < seconds:
@@ -288,6 +296,8 @@ def warm_every_worker(base: str, cookie: str, master: int, texts: list[str], sec
         with ThreadPoolExecutor(8) as pool:
             codes = list(pool.map(probe, range(16)))
         wait_idle(base)
+        if set(codes) != {200}:
+            time.sleep(1)  # reads under way: let them work
     print(f"workers warmed in {time.perf_counter() - began:.0f} s (last probes {sorted(set(codes))}): RSS "
           f"{sorted(round(rss_mb(pid)) for pid in worker_pids(master))} MB", flush=True)
 
@@ -366,13 +376,14 @@ def main() -> int:
         cookie = sign_in(base)
         import requests
 
-        for jar in (cookie, None):  # the first search of each worker reads the scope's vectors
+        for jar in (cookie, None):  # the first search of a worker starts reading the scope's vectors
             for _attempt in range(3):  # a read past VECTOR_READ_SECONDS answers 503: try again
                 began = time.perf_counter()
                 probe = requests.get(f"{base}/search?q={quote(popular[0])}&scope={'mine' if jar else 'public'}",
                                      timeout=600, headers={"Cookie": jar} if jar else {})
+                how = "ranked by meaning" if "by meaning" in probe.text else "by words alone, vectors being read"
                 print(f"first search ({'mine' if jar else 'public'}): {probe.status_code} in "
-                      f"{time.perf_counter() - began:.1f} s", flush=True)
+                      f"{time.perf_counter() - began:.1f} s ({how})", flush=True)
                 if probe.status_code == 200:
                     break
                 wait_idle(base)

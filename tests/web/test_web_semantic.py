@@ -8,6 +8,7 @@ what words miss and says so, filters still apply, ranked pages, and odd input.
 from __future__ import annotations
 
 import gc
+import threading
 import time
 from typing import Any
 
@@ -158,6 +159,44 @@ def test_the_index_rebuilds_a_scope_only_under_a_new_stamp() -> None:
     assert len(loads) == 5 and index.memory() == 2 * (384 + 4 + 48 + 12 + 2 * 8 + 4 + 100)  # + one word each
 
 
+def test_a_scope_read_for_the_first_time_answers_nothing_past_the_wait_and_lands_later() -> None:
+    """A first search of a large scope on a slow server reads it whole (14 s at 100k on
+    SecantusDB): a first page waits ``wait`` for it, then is answered without it (by
+    words alone, services/listings.py) while the one read goes on; a later page still
+    waits for it, since a ranked cursor's offset means nothing without the ranking."""
+    release, loads = threading.Event(), []
+
+    def load(flt: dict[str, object]) -> list[tuple[ObjectId, bytes, str, list[str]]]:
+        loads.append(flt)
+        release.wait(10)
+        return [(A, pack(unit(1)), TEXT_MODEL_ID, ["dog"])]
+
+    index = VectorIndex(load)
+    began = time.monotonic()
+    assert index.vectors("owner:1", "owner:1@s1", {"owner_id": 1}, wait=0.2) is None
+    assert index.vectors("owner:1", "owner:1@s1", {"owner_id": 1}, wait=0.05) is None
+    assert time.monotonic() - began < 5 and len(loads) == 1  # one read, not one per search
+    release.set()
+    wait_until(lambda: index.vectors("owner:1", "owner:1@s1", {"owner_id": 1}, wait=0.05) is not None,
+               10, "the first read landing")
+    assert len(loads) == 1 and index.builds == 1
+
+
+def test_a_first_read_that_fails_is_tried_again_by_the_next_search() -> None:
+    calls: list[int] = []
+
+    def load(flt: dict[str, object]) -> list[tuple[ObjectId, bytes, str, list[str]]]:
+        calls.append(1)
+        if len(calls) == 1:
+            raise OSError("the server went away")
+        return [(A, pack(unit(1)), TEXT_MODEL_ID, ["dog"])]
+
+    index = VectorIndex(load)
+    assert index.vectors("owner:1", "owner:1@s1", {"owner_id": 1}, wait=2.0) is None
+    assert index.vectors("owner:1", "owner:1@s1", {"owner_id": 1}, wait=2.0) is not None
+    assert len(calls) == 2
+
+
 def test_query_vectors_are_embedded_once() -> None:
     calls: list[list[str]] = []
 
@@ -212,6 +251,30 @@ def test_meaning_finds_what_words_miss_and_says_so(app: Flask, alice: WebClient,
     page = alice.get("/search?q=dog+at+the+beach").get_data(as_text=True)
     assert tile_ids(page)[0] == beach["dog"]
     assert "Matched by meaning" in page
+
+
+def test_a_first_search_is_not_held_up_by_the_first_read_of_its_scope(
+        app: Flask, beach: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A process's first search of a scope whose vectors take long to read is answered by
+    words alone within the wait, and by meaning once the read has landed."""
+    from picsource_web.services import listings
+
+    monkeypatch.setattr(listings, "COLD_WAIT_SECONDS", 0.3)
+    index = app_services(app).images.listings.semantic.index
+    release, read = threading.Event(), index._load
+
+    def slow_read(flt: Any) -> Any:
+        release.wait(10)
+        return list(read(flt))
+
+    monkeypatch.setattr(index, "_load", slow_read)
+    api = ApiClient(app, token_for(app, "alice"))
+    began = time.monotonic()
+    first = search(api, "dog at the beach")  # no image holds both words
+    assert time.monotonic() - began < 5
+    assert all("meaning" not in item["matched"] for item in first) and beach["dog"] not in {i["id"] for i in first}
+    release.set()
+    wait_until(lambda: search_ids(api, "dog at the beach")[:1] == [beach["dog"]], 10, "the ranking by meaning")
 
 
 def test_exact_words_still_find_and_rank_with_meaning(app: Flask, beach: dict[str, str]) -> None:

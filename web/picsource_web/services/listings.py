@@ -36,7 +36,7 @@ from picsource_web.services.query import ImageQuery, build_filter, encode_cursor
 from picsource_web.services.scan import ListingScan, choose_scan
 from picsource_web.services.semantic import SemanticSearch, query_key, ranked_cursor, restrict
 from picsource_web.services.users import Viewer
-from picsource_web.services.vector_index import VECTOR_READ_SECONDS, VectorIndex
+from picsource_web.services.vector_index import COLD_WAIT_SECONDS, VECTOR_READ_SECONDS, VectorIndex
 from picsource_web.services.word_index import SEARCH_TOKENS, stored_tokens
 
 log = logging.getLogger(__name__)
@@ -156,7 +156,8 @@ class ImageListings:
 
     def _ranked_page(self, query: ImageQuery, viewer: Viewer, fields: dict[str, int],
                      offset: int) -> Page | None:
-        """One page of a ranked text search; None when the text model is unavailable.
+        """One page of a ranked text search; None when the text model is unavailable, or
+        for a first page, while this process reads the scope's vectors for the first time.
         Every page is read through the listing's own filter, whatever the ranking held,
         and kept in the listing cache under the stamp like any listing page (only when
         the ranking used the scope's current vectors)."""
@@ -176,7 +177,10 @@ class ImageListings:
                 query.text, query.tokens, stamp, {**scope, TRASHED_AT: None}, words, plain,
                 self.word_matches,
                 lambda flt: {d["_id"]: stored_tokens(d.get(SEARCH_TOKENS))
-                             for d in self.docs.find(flt, {"_id": 1, SEARCH_TOKENS: 1})})
+                             for d in self.docs.find(flt, {"_id": 1, SEARCH_TOKENS: 1})},
+                # A first page does not wait long for a scope's first read: it is answered
+                # by words alone meanwhile; a later page's offset needs the ranking itself.
+                wait=COLD_WAIT_SECONDS if offset == 0 else None)
             if ranked is None:
                 raise _NoTextModel
             wanted = ranked.page(offset, query.limit)

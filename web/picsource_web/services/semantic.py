@@ -237,16 +237,19 @@ class SemanticSearch:
 
     def ranked(self, text: str, tokens: Sequence[str], stamp: str, scope_filter: Mapping[str, Any],
                token_filter: Mapping[str, Any], plain_filter: Mapping[str, Any],
-               newest_ids: IdReader, matching: IdMatcher) -> Ranked | None:
+               newest_ids: IdReader, matching: IdMatcher, wait: float | None = None) -> Ranked | None:
         """The ranked results of ``text`` (whose query tokens are ``tokens``) under
-        ``stamp``, cached; None when the model cannot be used (the caller then searches
-        by words alone).
+        ``stamp``, cached; None when the model cannot be used, or with ``wait``, when the
+        scope's vectors were never read here and their first read takes longer (the
+        caller then searches by words alone).
 
         ``scope_filter`` is what the viewer's scope holds, ``token_filter`` the listing
         filter with the words, ``plain_filter`` the same without them."""
         if self._broken:
             return None
-        scope = self.index.vectors(stamp.split("@", 1)[0], stamp, scope_filter)
+        scope = self.index.vectors(stamp.split("@", 1)[0], stamp, scope_filter, wait)
+        if scope is None:
+            return None
         key = (scope.stamp, query_key(text), repr(sorted(token_filter.items())),
                repr(sorted(plain_filter.items())))
         try:

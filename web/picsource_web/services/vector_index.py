@@ -17,7 +17,9 @@ Freshness: each scope's matrix is kept under the listing stamp it was read under
 owner's own or the public one, picsource_core.stamps), which every write to an image of
 the scope renews, the worker's new text vectors included. A request that brings a newer
 stamp rebuilds the matrix and the words (in the background for a large scope, see
-VectorIndex); one reader builds, the others of that scope wait for it.
+VectorIndex); one reader builds, the others of that scope wait for it. A scope this process
+has never read is read on a thread of its own too: a first search page waits for it up to
+COLD_WAIT_SECONDS and is otherwise answered by words alone (services/listings.py).
 
 How stale a large scope's words can be: a change is seen once a read that began after it
 lands. The first query after the change starts that read (or, if one is under way, the
@@ -61,6 +63,11 @@ NORM_ROWS = 8192
 #: Reading a scope's vectors is one long read (100k documents take seconds on a slow
 #: server): bounded by this, not by a request's operation timeout.
 VECTOR_READ_SECONDS = 120.0
+#: How long the first page of a search waits for a scope this process has never read
+#: (services/listings.py): past it, the page is answered by words alone while the read
+#: goes on. Small scopes land well within it (a few ms a thousand vectors on MongoDB);
+#: 100,000 on SecantusDB take ~14 s, which no one should wait for a first search.
+COLD_WAIT_SECONDS = 2.0
 
 log = logging.getLogger(__name__)
 
@@ -209,8 +216,10 @@ def build_scope(stamp: str, rows: Iterable[Row]) -> ScopeVectors:
 class VectorIndex:
     """Scope key -> the newest ScopeVectors this process read; rebuilt on a new stamp.
 
-    A small scope (up to SYNC_ROWS vectors) is rebuilt before the query that brings the
-    new stamp, so the next search sees every change. A large one takes seconds to read on
+    A scope this process has not read yet is read on a thread of its own; a caller that
+    passes ``wait`` gets None when the read takes longer (and the next search the scope
+    once it lands), one that does not waits for it. A small scope (up to SYNC_ROWS vectors)
+    is rebuilt before the query that brings the new stamp, so the next search sees every change. A large one takes seconds to read on
     a slow server, so its query goes on with the previous vectors while one background
     thread reads the new ones: a search is never held up, and results stay within what
     the viewer may see, because every candidate passes the listing's filter afterwards
@@ -226,12 +235,15 @@ class VectorIndex:
         self._cache: OrderedDict[str, ScopeVectors] = OrderedDict()
         self._lock = threading.Lock()
         self._building: dict[str, threading.Lock] = {}
-        self._refreshing: set[str] = set()
+        #: Scopes being read on a thread of their own -> set when that read ends.
+        self._reading: dict[str, threading.Event] = {}
         self.builds = 0
 
-    def vectors(self, key: str, stamp: str, scope_filter: Mapping[str, Any]) -> ScopeVectors:
+    def vectors(self, key: str, stamp: str, scope_filter: Mapping[str, Any],
+                wait: float | None = None) -> ScopeVectors | None:
         """The scope's vectors read under ``stamp`` (or a newer read by another thread), or
-        for a large scope with older vectors, those while the new ones are read."""
+        for a large scope with older vectors, those while the new ones are read. For a
+        scope never read here, with ``wait``: None when its first read takes longer."""
         with self._lock:
             found = self._cache.get(key)
             if found is not None:
@@ -239,8 +251,12 @@ class VectorIndex:
         if found is not None and found.stamp == stamp:
             return found
         if found is not None and len(found) > self._sync_rows:
-            self._refresh_later(key, stamp, scope_filter)
+            self._read_later(key, stamp, scope_filter)
             return found
+        if found is None and wait is not None:
+            self._read_later(key, stamp, scope_filter).wait(wait)
+            with self._lock:
+                return self._cache.get(key)
         return self._build(key, stamp, scope_filter)
 
     def _build(self, key: str, stamp: str, scope_filter: Mapping[str, Any]) -> ScopeVectors:
@@ -260,22 +276,25 @@ class VectorIndex:
                     self._cache.popitem(last=False)
             return built
 
-    def _refresh_later(self, key: str, stamp: str, scope_filter: Mapping[str, Any]) -> None:
+    def _read_later(self, key: str, stamp: str, scope_filter: Mapping[str, Any]) -> threading.Event:
+        """Read the scope on a thread of its own, unless one already does; set when it ends."""
         with self._lock:
-            if key in self._refreshing:
-                return
-            self._refreshing.add(key)
+            if key in self._reading:
+                return self._reading[key]
+            done = self._reading[key] = threading.Event()
 
-        def refresh() -> None:
+        def read() -> None:
             try:
                 self._build(key, stamp, scope_filter)
-            except Exception:  # the next query tries again; the old vectors stay meanwhile
+            except Exception:  # the next query tries again; older vectors stay meanwhile
                 log.exception("reading the text vectors of %s failed", key)
             finally:
                 with self._lock:
-                    self._refreshing.discard(key)
+                    del self._reading[key]
+                done.set()
 
-        threading.Thread(target=refresh, name=f"vectors {key}", daemon=True).start()
+        threading.Thread(target=read, name=f"vectors {key}", daemon=True).start()
+        return done
 
     def memory(self) -> int:
         """Bytes held by the cached matrices (the bench reports it)."""
