@@ -176,9 +176,16 @@ def test_a_scope_read_for_the_first_time_answers_nothing_past_the_wait_and_lands
     assert index.vectors("owner:1", "owner:1@s1", {"owner_id": 1}, wait=0.2) is None
     assert index.vectors("owner:1", "owner:1@s1", {"owner_id": 1}, wait=0.05) is None
     assert time.monotonic() - began < 5 and len(loads) == 1  # one read, not one per search
+    later_page: list[object] = []  # no wait: the caller needs the ranking itself
+    waiter = threading.Thread(target=lambda: later_page.append(
+        index.vectors("owner:1", "owner:1@s1", {"owner_id": 1})))
+    waiter.start()
+    time.sleep(0.2)
+    assert later_page == []
     release.set()
-    wait_until(lambda: index.vectors("owner:1", "owner:1@s1", {"owner_id": 1}, wait=0.05) is not None,
-               10, "the first read landing")
+    waiter.join(10)
+    assert later_page and later_page[0] is not None
+    assert index.vectors("owner:1", "owner:1@s1", {"owner_id": 1}, wait=0.05) is later_page[0]
     assert len(loads) == 1 and index.builds == 1
 
 

@@ -218,8 +218,9 @@ class VectorIndex:
 
     A scope this process has not read yet is read on a thread of its own; a caller that
     passes ``wait`` gets None when the read takes longer (and the next search the scope
-    once it lands), one that does not waits for it. A small scope (up to SYNC_ROWS vectors)
-    is rebuilt before the query that brings the new stamp, so the next search sees every change. A large one takes seconds to read on
+    once it lands), one that does not waits for it. A small scope (up to SYNC_ROWS
+    vectors) is rebuilt before the query that brings the new stamp, so the next search
+    sees every change. A large one takes seconds to read on
     a slow server, so its query goes on with the previous vectors while one background
     thread reads the new ones: a search is never held up, and results stay within what
     the viewer may see, because every candidate passes the listing's filter afterwards
