@@ -261,9 +261,10 @@ def test_meaning_finds_what_words_miss_and_says_so(app: Flask, alice: WebClient,
 
 
 def test_a_first_search_is_not_held_up_by_the_first_read_of_its_scope(
-        app: Flask, beach: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+        app: Flask, alice: WebClient, beach: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
     """A process's first search of a scope whose vectors take long to read is answered by
-    words alone within the wait, and by meaning once the read has landed."""
+    words alone within the wait, saying so on the page, and by meaning once the read has
+    landed."""
     from picsource_web.services import listings
 
     monkeypatch.setattr(listings, "COLD_WAIT_SECONDS", 0.3)
@@ -280,8 +281,28 @@ def test_a_first_search_is_not_held_up_by_the_first_read_of_its_scope(
     first = search(api, "dog at the beach")  # no image holds both words
     assert time.monotonic() - began < 5
     assert all("meaning" not in item["matched"] for item in first) and beach["dog"] not in {i["id"] for i in first}
+    assert "data-meaning-pending" in alice.get("/search?q=dog+at+the+beach").get_data(as_text=True)
     release.set()
     wait_until(lambda: search_ids(api, "dog at the beach")[:1] == [beach["dog"]], 10, "the ranking by meaning")
+    page = alice.get("/search?q=dog+at+the+beach").get_data(as_text=True)
+    assert tile_ids(page)[0] == beach["dog"] and "data-meaning-pending" not in page
+
+
+def test_without_the_text_model_searches_go_by_words_and_promise_nothing(
+        app: Flask, alice: WebClient, beach: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A text model that cannot load turns meaning off for good: words still find, and no
+    page says that meaning is getting ready."""
+    semantic = app_services(app).images.listings.semantic
+
+    def missing_model() -> Any:
+        raise OSError("model.onnx is missing")
+
+    monkeypatch.setattr(semantic, "queries", QueryVectors(missing_model))
+    api = ApiClient(app, token_for(app, "alice"))
+    assert search_ids(api, "tax return") == [beach["tax"]]
+    assert not semantic.available
+    page = alice.get("/search?q=dog+at+the+beach").get_data(as_text=True)
+    assert beach["dog"] not in tile_ids(page) and "data-meaning-pending" not in page
 
 
 def test_exact_words_still_find_and_rank_with_meaning(app: Flask, beach: dict[str, str]) -> None:

@@ -67,6 +67,9 @@ class Page:
     shared: bool = False
     #: A ranked text search's results found by meaning (services/semantic.py).
     meaning: frozenset[ObjectId] = frozenset()
+    #: A text search answered by words alone while this process reads its scope's vectors
+    #: for the first time (services/vector_index.py): searching again soon ranks by meaning.
+    meaning_pending: bool = False
 
     @property
     def source(self) -> str:
@@ -124,9 +127,15 @@ class ImageListings:
             ranked = self._ranked_page(query, viewer, projection or TILE_FIELDS, ranked_from or 0)
             if ranked is not None or ranked_from:  # a later ranked page without the model: none
                 return ranked or Page(items=[], next_cursor=None)
+            if self.semantic.available:  # the model works: the scope's vectors are being read
+                return replace(self._listing_page(query, viewer, projection), meaning_pending=True)
         elif ranked_from is not None:
             raise BadRequest("invalid_cursor", "This cursor pages a search by words (q); "
                              "start again from the first page.")
+        return self._listing_page(query, viewer, projection)
+
+    def _listing_page(self, query: ImageQuery, viewer: Viewer, projection: dict[str, int] | None) -> Page:
+        """A page in the query's key order (newest first, by date taken...), cached."""
         flt = build_filter(query, viewer)
         fields = projection or TILE_FIELDS
         if not self.cache.enabled:

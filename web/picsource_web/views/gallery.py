@@ -114,7 +114,10 @@ def render_grid(template_title: str, default_scope: str, *, search: bool,
     key = ("grid", page.version, who.user_id, request.endpoint, request.full_path,
            datetime.now(UTC).date() if home else None)
     html = fill_slots(cached_html(key, body) if page.version else body())
-    return render_template("gallery/grid.html", title=template_title, body=html)
+    # Outside the cached body: the same page of words is also what a search by words alone
+    # shows once the model is off, without this notice.
+    return render_template("gallery/grid.html", title=template_title, body=html,
+                           meaning_pending=page.meaning_pending)
 
 
 def _home_extras(query: Any, page: Page) -> dict[str, Any]:
