@@ -282,10 +282,13 @@ def test_a_first_search_is_not_held_up_by_the_first_read_of_its_scope(
     assert time.monotonic() - began < 5
     assert all("meaning" not in item["matched"] for item in first) and beach["dog"] not in {i["id"] for i in first}
     assert "data-meaning-pending" in alice.get("/search?q=dog+at+the+beach").get_data(as_text=True)
+    assert api.get("/api/v1/images?q=dog+at+the+beach").get_json()["meaning_pending"] is True
     release.set()
     wait_until(lambda: search_ids(api, "dog at the beach")[:1] == [beach["dog"]], 10, "the ranking by meaning")
     page = alice.get("/search?q=dog+at+the+beach").get_data(as_text=True)
     assert tile_ids(page)[0] == beach["dog"] and "data-meaning-pending" not in page
+    assert api.get("/api/v1/images?q=dog+at+the+beach").get_json()["meaning_pending"] is False
+    assert "meaning_pending" not in api.get("/api/v1/images").get_json()  # not a search
 
 
 def test_without_the_text_model_searches_go_by_words_and_promise_nothing(
@@ -301,6 +304,7 @@ def test_without_the_text_model_searches_go_by_words_and_promise_nothing(
     api = ApiClient(app, token_for(app, "alice"))
     assert search_ids(api, "tax return") == [beach["tax"]]
     assert not semantic.available
+    assert api.get("/api/v1/images?q=dog+at+the+beach").get_json()["meaning_pending"] is False
     page = alice.get("/search?q=dog+at+the+beach").get_data(as_text=True)
     assert beach["dog"] not in tile_ids(page) and "data-meaning-pending" not in page
 

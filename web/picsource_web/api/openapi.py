@@ -436,7 +436,11 @@ _DOCUMENT: dict[str, Any] = {
             "Image": _IMAGE_SCHEMA,
             "ImagePage": {"type": "object", "required": ["items", "next_cursor"], "properties": {
                 "items": {"type": "array", "items": {"$ref": "#/components/schemas/Image"}},
-                "next_cursor": {"type": ["string", "null"]}}},
+                "next_cursor": {"type": ["string", "null"]},
+                "meaning_pending": {"type": "boolean", "description": (
+                    "Only with q: true when this page was found by words alone because search by "
+                    "meaning is getting ready (the server is reading the scope's vectors for the "
+                    "first time); the same search a moment later is ranked by meaning too.")}}},
             "ImagePatch": {"type": "object", "additionalProperties": False, "minProperties": 1,
                            "properties": {
                                "title": {"type": "string", "maxLength": 200},

@@ -84,9 +84,10 @@ def list_images() -> Response:
     metrics.LISTINGS.labels(source=page.source).inc()
     links = _links()
     items = [image_json(doc, who.user_id, links) for doc in page.items]
-    if query.tokens:  # a search: where each result matched
+    if query.tokens:  # a search: where each result matched, and whether meaning is ready
         for item, doc in zip(items, page.items, strict=True):
             item["matched"] = matched_sources(doc, query.tokens, meaning=doc["_id"] in page.meaning)
+        return jsonify(items=items, next_cursor=page.next_cursor, meaning_pending=page.meaning_pending)
     return jsonify(items=items, next_cursor=page.next_cursor)
 
 

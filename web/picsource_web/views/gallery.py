@@ -86,7 +86,7 @@ def render_grid(template_title: str, default_scope: str, *, search: bool,
     query = replace(parse_query(args, who, default_scope=default_scope), trashed=trash)
     tokens = tuple(query.tokens)
     page = svc.images.listings.list_page(query, who, projection={**TILE_FIELDS, **SOURCE_FIELDS} if tokens else None,
-                                ranked_from=ranked_from)
+                                                 ranked_from=ranked_from)
     metrics.LISTINGS.labels(source=page.source).inc()
     selectable = query.scope == "mine" and who.user is not None
     owned = selectable and not trash
