@@ -110,16 +110,19 @@ class ListingCache(Generic[V]):
                 self.hits += 1
                 return found[1], False
             self.misses += 1
-        if self.shared is None:
+        value = self._from_shared(key)
+        return None if value is None else (value, True)
+
+    def _from_shared(self, key: Hashable) -> V | None:
+        """The shared level's entry, kept here for the rest of its time (at most ours)."""
+        found = self.shared.get(key) if self.shared is not None else None
+        if found is None:
             return None
-        from_pod = self.shared.get(key)
-        if from_pod is None:
-            return None
-        value, left = from_pod
+        value, left = found
         with self._lock:
             self.shared_hits += 1
-            self._store(key, value, now + min(left, self.seconds))
-        return value, True
+            self._store(key, value, self.clock() + min(left, self.seconds))
+        return value
 
     def put(self, key: Hashable, value: V) -> None:
         if not self.enabled:
@@ -221,11 +224,7 @@ class ListingCache(Generic[V]):
             with building:
                 # Another worker of the pod may have built it meanwhile (the same entries
                 # fall due in every worker at once when the signing window moves on).
-                found = self.shared.get(key) if self.shared is not None else None
-                if found is not None:
-                    with self._lock:
-                        self.shared_hits += 1
-                        self._store(key, found[0], self.clock() + min(found[1], self.seconds))
+                if self._from_shared(key) is not None:
                     return
                 value = build()
                 if keep is None or keep(value):

@@ -136,17 +136,27 @@ class MediaUrls:
         """How long a presigned URL for ``doc`` is valid: shorter unless it is public."""
         if doc.get("visibility") == PUBLIC:
             return self.presign_seconds
+        return self.shortest_lifetime
+
+    @property
+    def shortest_lifetime(self) -> int:
         return min(self.presign_seconds, self.private_presign_seconds)
+
+    @staticmethod
+    def window_length(lifetime: int) -> int:
+        """Seconds a signing window lasts for URLs valid ``lifetime``: half of it, so a URL
+        signed at a window's start is still valid for half its lifetime at the window's end."""
+        return max(60, lifetime // 2)
 
     def signing_window(self, lifetime: int | None = None) -> int:
         """The start of the current signing window: URLs built now stay the same all of it."""
-        length = max(60, (lifetime or self.presign_seconds) // 2)
+        length = self.window_length(lifetime or self.presign_seconds)
         return int(self.clock()) // length * length
 
     def window(self) -> int:
         """What HTML built from these URLs depends on: the shortest signing window (0 in
         proxy mode, where URLs never change). Views key cached fragments by it."""
-        return 0 if self.proxy else self.signing_window(min(self.presign_seconds, self.private_presign_seconds))
+        return 0 if self.proxy else self.signing_window(self.shortest_lifetime)
 
     def previous_window(self) -> int | None:
         """The window before ``window()``, while every URL signed in it stays valid for at
@@ -154,8 +164,8 @@ class MediaUrls:
         it can answer once more while the current window's is built."""
         if self.proxy:
             return None
-        lifetime = min(self.presign_seconds, self.private_presign_seconds)
-        length = max(60, lifetime // 2)
+        lifetime = self.shortest_lifetime
+        length = self.window_length(lifetime)
         current = self.signing_window(lifetime)
         # URLs signed at the previous window's start expire at current - length + lifetime.
         if current - length + lifetime - self.clock() < STILL_VALID_SECONDS:
